@@ -1,0 +1,193 @@
+/* The storage interface: a versioned table of operations in the style of SQLite's VFS,
+ * the registry of implementations keyed by SOURCE scheme, and the checked bk_*() wrappers
+ * that fs/ calls. Backends know nothing of FUSE. */
+#ifndef SIGBUSFS_BACKEND_H
+#define SIGBUSFS_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/statvfs.h>
+#include <sys/types.h>
+#include <time.h>
+
+#define BK_OPS_VERSION 1
+#define BK_ROOT_INO 1	 /* the root directory's inode number in every backend */
+#define BK_NAME_MAX 255	 /* longest name component, in bytes */
+#define BK_XATTR_SIZE_MAX 65536
+#define BK_F_THREADSAFE 0x1u /* every slot may be called concurrently */
+
+struct bk {
+	const struct bk_ops *ops;
+	void *lock; /* owned by backend.c: a mutex when !BK_F_THREADSAFE */
+};
+
+/* What a backend knows of an inode. Inode numbers are never reused by one backend
+ * instance, so fs/ can use them as FUSE node IDs. Sizes are in bytes. */
+struct bk_attr {
+	uint64_t ino;
+	mode_t mode;
+	uint32_t nlink;
+	uid_t uid;
+	gid_t gid;
+	dev_t rdev;
+	uint64_t size;
+	uint64_t blocks; /* 512-byte units actually allocated (holes cost nothing) */
+	struct timespec atime, mtime, ctime;
+};
+
+/* What a new inode gets: fs/ has already applied umask, ownership and setgid rules. */
+struct bk_new {
+	mode_t mode; /* includes the file type: S_IFREG, S_IFDIR, S_IFIFO, ... */
+	dev_t rdev;
+	uid_t uid;
+	gid_t gid;
+};
+
+#define BK_SET_MODE 0x01u
+#define BK_SET_UID 0x02u
+#define BK_SET_GID 0x04u
+#define BK_SET_SIZE 0x08u
+#define BK_SET_ATIME 0x10u	/* to .atime */
+#define BK_SET_MTIME 0x20u	/* to .mtime */
+#define BK_SET_ATIME_NOW 0x40u
+#define BK_SET_MTIME_NOW 0x80u
+#define BK_SET_CTIME 0x100u /* to .ctime; otherwise any change sets ctime to now */
+
+struct bk_setattr {
+	unsigned valid; /* BK_SET_* */
+	mode_t mode;	/* permission bits only (07777) */
+	uid_t uid;
+	gid_t gid;
+	uint64_t size;
+	struct timespec atime, mtime, ctime;
+};
+
+/* fallocate modes, as in <linux/falloc.h> */
+#define BK_FALLOC_KEEP_SIZE 0x01
+#define BK_FALLOC_PUNCH_HOLE 0x02
+#define BK_FALLOC_ZERO_RANGE 0x10
+
+/* rename flags, as in <linux/fs.h> */
+#define BK_RENAME_NOREPLACE 0x1u
+#define BK_RENAME_EXCHANGE 0x2u
+
+/* One directory entry. cookie is the position just after this entry: passing it back to
+ * readdir resumes there, even if entries were added or removed in between. Returns 0 to
+ * continue, 1 to stop (the caller's buffer is full: the entry was not consumed). */
+typedef int (*bk_emit_fn)(void *ctx, const char *name, const struct bk_attr *a,
+			  uint64_t cookie);
+
+/* Every slot returns >= 0 on success and -errno on failure, takes borrowed inputs (copy
+ * what you keep) and fills caller-owned outputs. Slots marked "may be NULL" are optional:
+ * the wrapper answers -ENOSYS (or success, where said). Errnos listed are the ones callers
+ * must expect besides -EIO and -ENOMEM. */
+struct bk_ops {
+	int version;	  /* BK_OPS_VERSION the backend was compiled against */
+	const char *name; /* scheme of SOURCE: "mem" for mem: and mem:SIZE */
+	unsigned flags;	  /* BK_F_* */
+
+	/* arg is SOURCE after "scheme:", possibly "". -EINVAL for a malformed arg, with a
+	 * message on stderr naming what was wrong. Allocates *out. */
+	int (*open)(const char *arg, struct bk **out);
+	void (*close)(struct bk *b); /* frees all that open() made */
+
+	int (*statfs)(struct bk *b, struct statvfs *out);
+	int (*getattr)(struct bk *b, uint64_t ino, struct bk_attr *out); /* -ENOENT */
+	/* BK_SET_SIZE on a non-regular file: -EISDIR or -EINVAL; growth past the byte limit
+	 * is allowed (holes are free). */
+	int (*setattr)(struct bk *b, uint64_t ino, const struct bk_setattr *s,
+		       struct bk_attr *out);
+
+	/* Namespace. Names are single components, never "." or "..", at most BK_NAME_MAX
+	 * bytes (longer: -ENAMETOOLONG). A parent that is not a directory: -ENOTDIR. */
+	int (*lookup)(struct bk *b, uint64_t parent, const char *name, struct bk_attr *out);
+	/* any file type, directories included; -EEXIST, -ENOSPC */
+	int (*mknod)(struct bk *b, uint64_t parent, const char *name, const struct bk_new *n,
+		     struct bk_attr *out);
+	int (*symlink)(struct bk *b, uint64_t parent, const char *name, const char *target,
+		       const struct bk_new *n, struct bk_attr *out);
+	/* readlink copies at most size bytes, without a NUL; returns the target's length */
+	ssize_t (*readlink)(struct bk *b, uint64_t ino, char *buf, size_t size);
+	/* -EEXIST, -EPERM for a directory, -EMLINK */
+	int (*link)(struct bk *b, uint64_t ino, uint64_t newparent, const char *newname,
+		    struct bk_attr *out);
+	int (*unlink)(struct bk *b, uint64_t parent, const char *name); /* -EISDIR */
+	int (*rmdir)(struct bk *b, uint64_t parent, const char *name); /* -ENOTEMPTY, -ENOTDIR */
+	/* flags: BK_RENAME_*. -EEXIST (NOREPLACE), -ENOTEMPTY, -EISDIR, -ENOTDIR, -EINVAL
+	 * (a directory into its own subtree). Replacing a name drops the old inode's link. */
+	int (*rename)(struct bk *b, uint64_t parent, const char *name, uint64_t newparent,
+		      const char *newname, unsigned flags);
+	/* Streams entries after position cookie (0: from the start), without "." and "..",
+	 * until emit returns nonzero or the directory ends. Returns 0 or -errno. */
+	int (*readdir)(struct bk *b, uint64_t dir, uint64_t cookie, bk_emit_fn emit, void *ctx);
+	/* fs/ holds no more references to ino: an inode with no links left may be freed. */
+	void (*forget)(struct bk *b, uint64_t ino);
+
+	/* Data. read returns bytes read, short at end of file, 0 past it; holes read as zeros.
+	 * write returns bytes written (all of len, or an error: -ENOSPC, -EFBIG) and updates
+	 * size, mtime and ctime. */
+	ssize_t (*read)(struct bk *b, uint64_t ino, void *buf, size_t len, off_t off);
+	ssize_t (*write)(struct bk *b, uint64_t ino, const void *buf, size_t len, off_t off);
+	/* mode: 0, BK_FALLOC_KEEP_SIZE, PUNCH_HOLE|KEEP_SIZE, ZERO_RANGE[|KEEP_SIZE];
+	 * anything else -EOPNOTSUPP. -ENOSPC when allocation exceeds the limit. */
+	int (*fallocate)(struct bk *b, uint64_t ino, int mode, off_t off, off_t len);
+	/* whence SEEK_DATA or SEEK_HOLE; returns the offset, -ENXIO at or past EOF */
+	off_t (*lseek)(struct bk *b, uint64_t ino, off_t off, int whence);
+	int (*fsync)(struct bk *b, uint64_t ino, bool datasync); /* may be NULL: success */
+
+	/* Extended attributes. Names are full ("user.x"); the backend stores any namespace
+	 * fs/ passes. get/list: size 0 asks for the needed size; too small a buffer -ERANGE.
+	 * -ENODATA for a missing name; set flags XATTR_CREATE (-EEXIST) / XATTR_REPLACE
+	 * (-ENODATA); -ENOSPC */
+	int (*setxattr)(struct bk *b, uint64_t ino, const char *name, const void *value,
+			size_t size, int flags);
+	ssize_t (*getxattr)(struct bk *b, uint64_t ino, const char *name, void *buf, size_t size);
+	ssize_t (*listxattr)(struct bk *b, uint64_t ino, char *buf, size_t size);
+	int (*removexattr)(struct bk *b, uint64_t ino, const char *name);
+};
+
+/* Registry: open the backend named by SOURCE's scheme ("mem:", "mem:512M"). -EINVAL with
+ * a message on stderr for an unknown scheme or a malformed argument. */
+int bk_open(const char *source, struct bk **out);
+void bk_close(struct bk *b);
+const char *bk_name(const struct bk *b);
+/* The accepted SOURCE forms, for usage messages: "mem:, mem:SIZE" */
+const char *bk_sources(void);
+
+/* Parse "512", "4K", "512M", "2G", "1T" (binary units). 0 or -EINVAL / -ERANGE. */
+int bk_parse_size(const char *s, uint64_t *out);
+
+/* Checked wrappers: one per slot, same contract as the slot. They serialise calls on a
+ * backend without BK_F_THREADSAFE and assert results are >= 0 or a valid -errno. */
+int bk_statfs(struct bk *b, struct statvfs *out);
+int bk_getattr(struct bk *b, uint64_t ino, struct bk_attr *out);
+int bk_setattr(struct bk *b, uint64_t ino, const struct bk_setattr *s, struct bk_attr *out);
+int bk_lookup(struct bk *b, uint64_t parent, const char *name, struct bk_attr *out);
+int bk_mknod(struct bk *b, uint64_t parent, const char *name, const struct bk_new *n,
+	     struct bk_attr *out);
+int bk_symlink(struct bk *b, uint64_t parent, const char *name, const char *target,
+	       const struct bk_new *n, struct bk_attr *out);
+ssize_t bk_readlink(struct bk *b, uint64_t ino, char *buf, size_t size);
+int bk_link(struct bk *b, uint64_t ino, uint64_t newparent, const char *newname,
+	    struct bk_attr *out);
+int bk_unlink(struct bk *b, uint64_t parent, const char *name);
+int bk_rmdir(struct bk *b, uint64_t parent, const char *name);
+int bk_rename(struct bk *b, uint64_t parent, const char *name, uint64_t newparent,
+	      const char *newname, unsigned flags);
+int bk_readdir(struct bk *b, uint64_t dir, uint64_t cookie, bk_emit_fn emit, void *ctx);
+void bk_forget(struct bk *b, uint64_t ino);
+ssize_t bk_read(struct bk *b, uint64_t ino, void *buf, size_t len, off_t off);
+ssize_t bk_write(struct bk *b, uint64_t ino, const void *buf, size_t len, off_t off);
+int bk_fallocate(struct bk *b, uint64_t ino, int mode, off_t off, off_t len);
+off_t bk_lseek(struct bk *b, uint64_t ino, off_t off, int whence);
+int bk_fsync(struct bk *b, uint64_t ino, bool datasync);
+int bk_setxattr(struct bk *b, uint64_t ino, const char *name, const void *value, size_t size,
+		int flags);
+ssize_t bk_getxattr(struct bk *b, uint64_t ino, const char *name, void *buf, size_t size);
+ssize_t bk_listxattr(struct bk *b, uint64_t ino, char *buf, size_t size);
+int bk_removexattr(struct bk *b, uint64_t ino, const char *name);
+
+extern const struct bk_ops bk_mem_ops;
+
+#endif
