@@ -1,0 +1,368 @@
+/* The backend registry, SOURCE parsing, bk_parse_size(), and the checked bk_*() wrappers
+ * through which fs/ reaches every slot: they serialise backends that are not thread-safe,
+ * answer for optional slots left NULL, and assert that results follow the -errno rule.
+ * The backends themselves live in their own files (mem.c, ...). */
+#include "backend.h"
+
+#include <assert.h>
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BK_ERRNO_MAX 4095 /* results below -BK_ERRNO_MAX are not errnos */
+#define BK_SOURCES_MAX 256
+
+/* One backend: its table and the SOURCE forms it accepts, for usage messages. */
+struct bk_entry {
+	const struct bk_ops *ops;
+	const char *forms;
+};
+
+static const struct bk_entry registry[] = {
+	{ &bk_mem_ops, "mem:, mem:SIZE" },
+	{ NULL, NULL },
+};
+
+/* Built once from registry[], then only read. */
+static char sources[BK_SOURCES_MAX];
+static pthread_once_t sources_once = PTHREAD_ONCE_INIT;
+
+static void bk_sources_build(void)
+{
+	size_t used = 0;
+
+	for (const struct bk_entry *e = registry; e->ops && used < sizeof(sources); e++) {
+		int n = snprintf(sources + used, sizeof(sources) - used, "%s%s", used ? ", " : "",
+				 e->forms);
+
+		used += n > 0 ? (size_t)n : 0;
+	}
+}
+
+const char *bk_sources(void)
+{
+	pthread_once(&sources_once, bk_sources_build);
+	return sources;
+}
+
+/* The number of bits a K, M, G or T suffix (any case) shifts by; 0 for none. */
+static int bk_suffix_shift(const char *p, unsigned *out)
+{
+	static const char units[] = "KMGT";
+	const char *u;
+
+	*out = 0;
+	if (*p == '\0')
+		return 0;
+	u = strchr(units, toupper((unsigned char)*p));
+	if (!u || p[1] != '\0')
+		return -EINVAL;
+	*out = 10 * (unsigned)(u - units + 1);
+	return 0;
+}
+
+int bk_parse_size(const char *s, uint64_t *out)
+{
+	size_t ndigits = strspn(s, "0123456789");
+	uint64_t v = 0;
+	unsigned shift;
+	int rc = ndigits ? bk_suffix_shift(s + ndigits, &shift) : -EINVAL;
+
+	*out = 0;
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < ndigits; i++) {
+		unsigned d = (unsigned)(s[i] - '0');
+
+		if (v > (UINT64_MAX - d) / 10)
+			return -ERANGE;
+		v = v * 10 + d;
+	}
+	if (v > (UINT64_MAX >> shift))
+		return -ERANGE;
+	*out = v << shift;
+	return 0;
+}
+
+static const struct bk_entry *bk_find(const char *scheme, size_t len)
+{
+	for (const struct bk_entry *e = registry; e->ops; e++) {
+		if (strlen(e->ops->name) == len && strncmp(e->ops->name, scheme, len) == 0)
+			return e;
+	}
+	return NULL;
+}
+
+static int bk_lock_new(struct bk *b)
+{
+	pthread_mutex_t *lock;
+
+	b->lock = NULL;
+	if (b->ops->flags & BK_F_THREADSAFE)
+		return 0;
+	lock = malloc(sizeof(*lock));
+	if (!lock)
+		return -ENOMEM;
+	pthread_mutex_init(lock, NULL);
+	b->lock = lock;
+	return 0;
+}
+
+int bk_open(const char *source, struct bk **out)
+{
+	const char *colon = strchr(source, ':');
+	const struct bk_entry *e = colon ? bk_find(source, (size_t)(colon - source)) : NULL;
+	struct bk *b;
+	int rc;
+
+	*out = NULL;
+	if (!e) {
+		fprintf(stderr, "sigbusfs: unknown source '%s': expected %s\n", source,
+			bk_sources());
+		return -EINVAL;
+	}
+	assert(e->ops->version == BK_OPS_VERSION);
+	rc = e->ops->open(colon + 1, &b);
+	assert(rc <= 0 && rc >= -BK_ERRNO_MAX);
+	if (rc < 0)
+		return rc;
+	b->ops = e->ops;
+	rc = bk_lock_new(b);
+	if (rc < 0)
+		goto out_close;
+	*out = b;
+	return 0;
+
+out_close:
+	e->ops->close(b);
+	return rc;
+}
+
+void bk_close(struct bk *b)
+{
+	pthread_mutex_t *lock = b->lock;
+
+	b->ops->close(b);
+	if (lock) {
+		pthread_mutex_destroy(lock);
+		free(lock);
+	}
+}
+
+const char *bk_name(const struct bk *b)
+{
+	return b->ops->name;
+}
+
+static void bk_enter(struct bk *b)
+{
+	if (b->lock)
+		pthread_mutex_lock(b->lock);
+}
+
+static void bk_leave(struct bk *b)
+{
+	if (b->lock)
+		pthread_mutex_unlock(b->lock);
+}
+
+static void bk_check(long long rc)
+{
+	assert(rc >= -BK_ERRNO_MAX);
+}
+
+/* The body of every wrapper: rc = slot(args), or absent for a NULL slot, under the
+ * backend's mutex when it has one, then checked. */
+#define BK_CALL(rc, b, slot, absent, ...)                                            \
+	do {                                                                         \
+		bk_enter(b);                                                         \
+		(rc) = (b)->ops->slot ? (b)->ops->slot(__VA_ARGS__) : (absent);      \
+		bk_leave(b);                                                         \
+		bk_check(rc);                                                        \
+	} while (0)
+
+int bk_statfs(struct bk *b, struct statvfs *out)
+{
+	int rc;
+
+	BK_CALL(rc, b, statfs, -ENOSYS, b, out);
+	return rc;
+}
+
+int bk_getattr(struct bk *b, uint64_t ino, struct bk_attr *out)
+{
+	int rc;
+
+	BK_CALL(rc, b, getattr, -ENOSYS, b, ino, out);
+	return rc;
+}
+
+int bk_setattr(struct bk *b, uint64_t ino, const struct bk_setattr *s, struct bk_attr *out)
+{
+	int rc;
+
+	BK_CALL(rc, b, setattr, -ENOSYS, b, ino, s, out);
+	return rc;
+}
+
+int bk_lookup(struct bk *b, uint64_t parent, const char *name, struct bk_attr *out)
+{
+	int rc;
+
+	BK_CALL(rc, b, lookup, -ENOSYS, b, parent, name, out);
+	return rc;
+}
+
+int bk_mknod(struct bk *b, uint64_t parent, const char *name, const struct bk_new *n,
+	     struct bk_attr *out)
+{
+	int rc;
+
+	BK_CALL(rc, b, mknod, -ENOSYS, b, parent, name, n, out);
+	return rc;
+}
+
+int bk_symlink(struct bk *b, uint64_t parent, const char *name, const char *target,
+	       const struct bk_new *n, struct bk_attr *out)
+{
+	int rc;
+
+	BK_CALL(rc, b, symlink, -ENOSYS, b, parent, name, target, n, out);
+	return rc;
+}
+
+ssize_t bk_readlink(struct bk *b, uint64_t ino, char *buf, size_t size)
+{
+	ssize_t rc;
+
+	BK_CALL(rc, b, readlink, -ENOSYS, b, ino, buf, size);
+	return rc;
+}
+
+int bk_link(struct bk *b, uint64_t ino, uint64_t newparent, const char *newname,
+	    struct bk_attr *out)
+{
+	int rc;
+
+	BK_CALL(rc, b, link, -ENOSYS, b, ino, newparent, newname, out);
+	return rc;
+}
+
+int bk_unlink(struct bk *b, uint64_t parent, const char *name)
+{
+	int rc;
+
+	BK_CALL(rc, b, unlink, -ENOSYS, b, parent, name);
+	return rc;
+}
+
+int bk_rmdir(struct bk *b, uint64_t parent, const char *name)
+{
+	int rc;
+
+	BK_CALL(rc, b, rmdir, -ENOSYS, b, parent, name);
+	return rc;
+}
+
+int bk_rename(struct bk *b, uint64_t parent, const char *name, uint64_t newparent,
+	      const char *newname, unsigned flags)
+{
+	int rc;
+
+	BK_CALL(rc, b, rename, -ENOSYS, b, parent, name, newparent, newname, flags);
+	return rc;
+}
+
+int bk_readdir(struct bk *b, uint64_t dir, uint64_t cookie, bk_emit_fn emit, void *ctx)
+{
+	int rc;
+
+	BK_CALL(rc, b, readdir, -ENOSYS, b, dir, cookie, emit, ctx);
+	return rc;
+}
+
+void bk_forget(struct bk *b, uint64_t ino)
+{
+	bk_enter(b);
+	if (b->ops->forget)
+		b->ops->forget(b, ino);
+	bk_leave(b);
+}
+
+ssize_t bk_read(struct bk *b, uint64_t ino, void *buf, size_t len, off_t off)
+{
+	ssize_t rc;
+
+	BK_CALL(rc, b, read, -ENOSYS, b, ino, buf, len, off);
+	assert(rc < 0 || (size_t)rc <= len);
+	return rc;
+}
+
+ssize_t bk_write(struct bk *b, uint64_t ino, const void *buf, size_t len, off_t off)
+{
+	ssize_t rc;
+
+	BK_CALL(rc, b, write, -ENOSYS, b, ino, buf, len, off);
+	assert(rc < 0 || (size_t)rc == len);
+	return rc;
+}
+
+int bk_fallocate(struct bk *b, uint64_t ino, int mode, off_t off, off_t len)
+{
+	int rc;
+
+	BK_CALL(rc, b, fallocate, -ENOSYS, b, ino, mode, off, len);
+	return rc;
+}
+
+off_t bk_lseek(struct bk *b, uint64_t ino, off_t off, int whence)
+{
+	off_t rc;
+
+	BK_CALL(rc, b, lseek, -ENOSYS, b, ino, off, whence);
+	return rc;
+}
+
+int bk_fsync(struct bk *b, uint64_t ino, bool datasync)
+{
+	int rc;
+
+	BK_CALL(rc, b, fsync, 0, b, ino, datasync);
+	return rc;
+}
+
+int bk_setxattr(struct bk *b, uint64_t ino, const char *name, const void *value, size_t size,
+		int flags)
+{
+	int rc;
+
+	BK_CALL(rc, b, setxattr, -ENOSYS, b, ino, name, value, size, flags);
+	return rc;
+}
+
+ssize_t bk_getxattr(struct bk *b, uint64_t ino, const char *name, void *buf, size_t size)
+{
+	ssize_t rc;
+
+	BK_CALL(rc, b, getxattr, -ENOSYS, b, ino, name, buf, size);
+	return rc;
+}
+
+ssize_t bk_listxattr(struct bk *b, uint64_t ino, char *buf, size_t size)
+{
+	ssize_t rc;
+
+	BK_CALL(rc, b, listxattr, -ENOSYS, b, ino, buf, size);
+	return rc;
+}
+
+int bk_removexattr(struct bk *b, uint64_t ino, const char *name)
+{
+	int rc;
+
+	BK_CALL(rc, b, removexattr, -ENOSYS, b, ino, name);
+	return rc;
+}

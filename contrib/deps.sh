@@ -1,0 +1,33 @@
+# Sourced by contrib/check and contrib/demo: installs the Debian packages sigbusfs needs
+# to build and test, when some are missing (root only; others get the apt-get line).
+SIGBUSFS_PACKAGES="gcc pkg-config meson ninja-build libfuse3-dev fuse3 check libsqlite3-dev
+ libjson-c-dev python3 clang clang-format"
+
+deps_install() {
+  local missing="" p
+  for p in $SIGBUSFS_PACKAGES; do
+    dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' ||
+      missing="$missing $p"
+  done
+  [ -z "$missing" ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing packages:$missing; run: apt-get install$missing" >&2
+    return 1
+  fi
+  echo "installing:$missing"
+  apt-get update -qq &&
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing \
+      >/dev/null
+}
+
+# Configures (once) and builds build/NAME with the extra meson options given.
+deps_build() {
+  local name=$1
+  shift
+  if [ ! -f "build/$name/build.ninja" ]; then
+    meson setup "build/$name" "$@" >"build/$name.setup.log" 2>&1 ||
+      { cat "build/$name.setup.log" >&2; return 1; }
+  fi
+  ninja -C "build/$name" >"build/$name.build.log" 2>&1 ||
+    { tail -n 60 "build/$name.build.log" >&2; return 1; }
+}

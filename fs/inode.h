@@ -1,0 +1,65 @@
+/* The inode table: which node IDs the kernel holds and how many lookups it holds on each,
+ * plus what the event engine attaches to an inode: its revocation state and its counters.
+ * Node IDs are the backend's inode numbers, which a backend never reuses. */
+#ifndef SIGBUSFS_INODE_H
+#define SIGBUSFS_INODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct itab;
+
+enum inode_state {
+	INODE_LIVE,
+	INODE_REVOKING, /* getattr answers size 0, data requests fail */
+	INODE_REVOKED,	/* every request fails */
+};
+
+enum inode_counter {
+	IC_READS,
+	IC_WRITES,
+	IC_INVALS,
+	IC_ERRORS,	/* requests answered with an error by an event or rule */
+	IC_LOST_BYTES,	/* dirty bytes refused because their file was revoked */
+	IC_NR
+};
+
+struct inode_info {
+	uint64_t nlookup;
+	enum inode_state state;
+	int err;	     /* positive errno answered while revoked */
+	uint64_t revoked_at; /* event sequence number of the revocation, 0 if never */
+	uint64_t count[IC_NR];
+};
+
+/* 0 or -ENOMEM */
+int itab_new(struct itab **out);
+/* Frees the table; the kernel's references die with the session. */
+void itab_free(struct itab *t);
+
+/* The kernel got one more reference to ino (an entry reply). 0 or -ENOMEM. */
+int inode_ref(struct itab *t, uint64_t ino);
+/* The kernel dropped n references. Returns the references left; 0 means the kernel no
+ * longer knows ino and the backend may be told (bk_forget). A revoked inode's entry stays,
+ * so it stays revoked when looked up again. */
+uint64_t inode_forget(struct itab *t, uint64_t ino, uint64_t n);
+/* Whether the kernel holds at least one reference to ino. */
+bool inode_is_known(struct itab *t, uint64_t ino);
+/* Number of node IDs the kernel holds. */
+uint64_t itab_count(struct itab *t);
+
+/* A copy of what the table holds for ino; -ENOENT if nothing. */
+int inode_info(struct itab *t, uint64_t ino, struct inode_info *out);
+/* The state of ino (INODE_LIVE if unknown), and its errno and revocation seq if not live. */
+enum inode_state inode_state(struct itab *t, uint64_t ino, int *err, uint64_t *revoked_at);
+/* Sets the state, creating the entry if needed. 0 or -ENOMEM. */
+int inode_set_state(struct itab *t, uint64_t ino, enum inode_state s, int err, uint64_t seq);
+/* Adds n to a counter of ino if the table holds ino. */
+void inode_count(struct itab *t, uint64_t ino, enum inode_counter c, uint64_t n);
+/* Every inode back to INODE_LIVE; entries the kernel no longer holds are dropped. */
+void itab_revive_all(struct itab *t);
+/* The node IDs the kernel holds, in a malloc()ed array the caller frees. 0 or -ENOMEM. */
+int itab_known(struct itab *t, uint64_t **ids_out, size_t *n_out);
+
+#endif

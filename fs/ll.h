@@ -1,0 +1,73 @@
+/* The FUSE low-level handlers, grouped by object in ll_entry.c, ll_attr.c, ll_dir.c and
+ * ll_file.c, and the reply helpers they share (ll.c). Each handler replies exactly once,
+ * at its end; none sends kernel notifications. */
+#ifndef SIGBUSFS_LL_H
+#define SIGBUSFS_LL_H
+
+#include "opts.h"
+#include "sfs.h"
+
+extern const struct fuse_lowlevel_ops sfs_ll_ops;
+
+static inline struct sfs *ll_fs(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+/* rc is 0 or -errno */
+void reply_err(fuse_req_t req, int rc);
+void attr_to_stat(const struct bk_attr *a, struct stat *st);
+/* Counts the kernel's new reference to a->ino, then replies; uncounts if undelivered. */
+void reply_entry(fuse_req_t req, const struct bk_attr *a);
+void reply_attr(fuse_req_t req, const struct bk_attr *a);
+void fill_entry(struct sfs *fs, const struct bk_attr *a, struct fuse_entry_param *e);
+/* Ownership and mode of a new inode in parent, as POSIX and setgid directories say. */
+int new_inode(fuse_req_t req, fuse_ino_t parent, mode_t mode, dev_t rdev, struct bk_new *out);
+
+void ll_init(void *userdata, struct fuse_conn_info *conn);
+
+void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
+void ll_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);
+void ll_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets);
+void ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev);
+void ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
+void ll_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name);
+void ll_readlink(fuse_req_t req, fuse_ino_t ino);
+void ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname);
+void ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void ll_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+	       const char *newname, unsigned int flags);
+
+void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		struct fuse_file_info *fi);
+void ll_statfs(fuse_req_t req, fuse_ino_t ino);
+void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+		 size_t size, int flags);
+void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
+void ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void ll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+
+void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		struct fuse_file_info *fi);
+void ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi);
+void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ll_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
+
+void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+	       struct fuse_file_info *fi);
+void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
+void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+	      struct fuse_file_info *fi);
+void ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
+void ll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
+		  struct fuse_file_info *fi);
+void ll_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi);
+
+#endif

@@ -1,0 +1,132 @@
+/* Handlers for directory listings. Offsets: 0 is the start, 1 follows ".", 2 follows "..",
+ * and 2 + c follows the backend entry whose cookie is c, so a listing resumes correctly
+ * across concurrent changes (the backend's cookies are stable). */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "inode.h"
+#include "ll.h"
+
+#define DIR_OFF_BACKEND 2
+
+struct dirbuf {
+	fuse_req_t req;
+	char *buf;
+	size_t size, used;
+	bool plus;
+	int err;
+};
+
+static size_t add_entry(struct dirbuf *d, const char *name, const struct bk_attr *a, off_t off,
+			bool is_dot)
+{
+	struct fuse_entry_param e;
+	size_t left = d->size - d->used;
+
+	fill_entry(ll_fs(d->req), a, &e);
+	if (!d->plus)
+		return fuse_add_direntry(d->req, d->buf + d->used, left, name, &e.attr, off);
+	/* "." and ".." carry no node ID: the kernel neither links nor counts them */
+	if (is_dot)
+		e.ino = 0;
+	return fuse_add_direntry_plus(d->req, d->buf + d->used, left, name, &e, off);
+}
+
+static int emit(void *ctx, const char *name, const struct bk_attr *a, uint64_t cookie)
+{
+	struct dirbuf *d = ctx;
+	struct sfs *fs = ll_fs(d->req);
+	size_t n;
+
+	if (d->plus) {
+		d->err = inode_ref(fs->itab, a->ino);
+		if (d->err < 0)
+			return 1;
+	}
+	n = add_entry(d, name, a, (off_t)(cookie + DIR_OFF_BACKEND), false);
+	if (n > d->size - d->used) {
+		if (d->plus && inode_forget(fs->itab, a->ino, 1) == 0)
+			bk_forget(fs->bk, a->ino);
+		return 1;
+	}
+	d->used += n;
+	return 0;
+}
+
+static int emit_dots(struct dirbuf *d, fuse_ino_t ino, off_t off)
+{
+	struct bk_attr a = { .ino = ino, .mode = S_IFDIR };
+	const char *names[] = { ".", ".." };
+
+	for (off_t i = off; i < DIR_OFF_BACKEND; i++) {
+		size_t n = add_entry(d, names[i], &a, i + 1, true);
+
+		if (n > d->size - d->used)
+			return 1;
+		d->used += n;
+	}
+	return 0;
+}
+
+static void list(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
+{
+	struct dirbuf d = { .req = req, .size = size, .plus = plus };
+	int rc = 0;
+
+	d.buf = malloc(size);
+	if (!d.buf) {
+		reply_err(req, -ENOMEM);
+		return;
+	}
+	if (off < DIR_OFF_BACKEND && emit_dots(&d, ino, off) != 0)
+		goto out_reply;
+	off = off < DIR_OFF_BACKEND ? 0 : off - DIR_OFF_BACKEND;
+	rc = bk_readdir(ll_fs(req)->bk, ino, (uint64_t)off, emit, &d);
+	if (rc == 0)
+		rc = d.err;
+out_reply:
+	/* entries already added were counted; an error after them still returns them */
+	if (rc < 0 && d.used == 0)
+		reply_err(req, rc);
+	else
+		fuse_reply_buf(req, d.buf, d.used);
+	free(d.buf);
+}
+
+void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct bk_attr a;
+	int rc = bk_getattr(ll_fs(req)->bk, ino, &a);
+
+	if (rc == 0 && !S_ISDIR(a.mode))
+		rc = -ENOTDIR;
+	if (rc < 0) {
+		reply_err(req, rc);
+		return;
+	}
+	fi->cache_readdir = 0;
+	fuse_reply_open(req, fi);
+}
+
+void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		struct fuse_file_info *fi)
+{
+	list(req, ino, size, off, false);
+}
+
+void ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	list(req, ino, size, off, true);
+}
+
+void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, 0);
+}
+
+void ll_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	reply_err(req, bk_fsync(ll_fs(req)->bk, ino, datasync));
+}

@@ -1,0 +1,118 @@
+/* Handlers for open regular files: open and create, data I/O, sync, fallocate and lseek.
+ * The cache mode decides what an open tells the kernel about its cached pages. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "inode.h"
+#include "ll.h"
+
+static void set_open_flags(const struct sfs *fs, struct fuse_file_info *fi)
+{
+	fi->keep_cache = fs->cache_mode == CACHE_STRICT;
+	fi->direct_io = fs->cache_mode == CACHE_NONE;
+}
+
+/* open(O_TRUNC) and ftruncate() leave the new mtime to the server (the kernel sends it
+ * only for truncate(2) and utimes), and POSIX wants it updated even at the same size. */
+static int truncate_open(struct bk *b, uint64_t ino)
+{
+	struct bk_setattr s = { .valid = BK_SET_SIZE | BK_SET_MTIME_NOW, .size = 0 };
+	struct bk_attr a;
+
+	return bk_setattr(b, ino, &s, &a);
+}
+
+void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct sfs *fs = ll_fs(req);
+	int rc = 0;
+
+	if (fi->flags & O_TRUNC)
+		rc = truncate_open(fs->bk, ino);
+	if (rc < 0) {
+		reply_err(req, rc);
+		return;
+	}
+	set_open_flags(fs, fi);
+	fuse_reply_open(req, fi);
+}
+
+void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+	       struct fuse_file_info *fi)
+{
+	struct sfs *fs = ll_fs(req);
+	struct fuse_entry_param e;
+	struct bk_new n;
+	struct bk_attr a;
+	int rc = new_inode(req, parent, S_IFREG | (mode & 07777), 0, &n);
+
+	if (rc == 0)
+		rc = bk_mknod(fs->bk, parent, name, &n, &a);
+	if (rc == 0)
+		rc = inode_ref(fs->itab, a.ino);
+	if (rc < 0) {
+		reply_err(req, rc);
+		return;
+	}
+	fill_entry(fs, &a, &e);
+	set_open_flags(fs, fi);
+	if (fuse_reply_create(req, &e, fi) != 0 && inode_forget(fs->itab, a.ino, 1) == 0)
+		bk_forget(fs->bk, a.ino);
+}
+
+void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	char *buf = malloc(size ? size : 1);
+	ssize_t n = buf ? bk_read(ll_fs(req)->bk, ino, buf, size, off) : -ENOMEM;
+
+	if (n < 0)
+		reply_err(req, (int)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
+void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+	      struct fuse_file_info *fi)
+{
+	ssize_t n = bk_write(ll_fs(req)->bk, ino, buf, size, off);
+
+	if (n < 0)
+		reply_err(req, (int)n);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+void ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, 0);
+}
+
+void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, 0);
+}
+
+void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	reply_err(req, bk_fsync(ll_fs(req)->bk, ino, datasync));
+}
+
+void ll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
+		  struct fuse_file_info *fi)
+{
+	reply_err(req, bk_fallocate(ll_fs(req)->bk, ino, mode, off, len));
+}
+
+void ll_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
+{
+	off_t pos = bk_lseek(ll_fs(req)->bk, ino, off, whence);
+
+	if (pos < 0)
+		reply_err(req, (int)pos);
+	else
+		fuse_reply_lseek(req, pos);
+}

@@ -1,0 +1,149 @@
+/* Option parsing and validation. Every problem is reported, then parsing fails; nothing
+ * is mounted until the options are known to be good. */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "backend.h"
+#include "opts.h"
+
+#define OPT(t, p) { t, offsetof(struct opts, p), 1 }
+
+static const struct fuse_opt opts_table[] = {
+	OPT("cache=%s", cache),
+	OPT("ctl=%s", ctl),
+	FUSE_OPT_END
+};
+
+void opts_help(const char *prog)
+{
+	printf("usage: %s [options] SOURCE MOUNTPOINT\n\n"
+	       "SOURCE is the backend: %s\n"
+	       "  (SIZE: bytes with an optional K, M, G or T suffix; mem: alone\n"
+	       "   allows half of the machine's memory)\n\n"
+	       "sigbusfs options:\n"
+	       "    -o cache=strict        keep cached pages until an event drops them\n"
+	       "                           (default; no automatic invalidation)\n"
+	       "    -o cache=auto          libfuse's defaults, for comparison\n"
+	       "    -o cache=none          direct I/O (MAP_SHARED fails with ENODEV\n"
+	       "                           before libfuse 3.17)\n"
+	       "    -o ctl=PATH            control socket for sigbusctl\n"
+	       "                           (default: $XDG_RUNTIME_DIR/sigbusfs/PID.sock,\n"
+	       "                            /run/sigbusfs/PID.sock for root)\n\n",
+	       prog, bk_sources());
+	fuse_cmdline_help();
+	fuse_lowlevel_help();
+}
+
+static int opts_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct opts *o = data;
+
+	if (key != FUSE_OPT_KEY_NONOPT)
+		return 1;
+	o->nonopts++;
+	if (o->nonopts == 1) {
+		o->source = strdup(arg);
+		return o->source ? 0 : -1;
+	}
+	/* the second one is the mount point: fuse_parse_cmdline() takes it from here */
+	return 1;
+}
+
+static int check_cache(struct opts *o)
+{
+	static const char *const names[] = { "strict", "auto", "none" };
+
+	if (!o->cache)
+		return 0;
+	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcmp(o->cache, names[i]) == 0) {
+			o->cache_mode = (enum cache_mode)i;
+			return 0;
+		}
+	}
+	fprintf(stderr, "sigbusfs: bad option cache=%s: expected strict, auto or none\n",
+		o->cache);
+	return -EINVAL;
+}
+
+static int check_mountpoint(const struct opts *o)
+{
+	struct stat st;
+
+	if (!o->cmd.mountpoint) {
+		fprintf(stderr, "sigbusfs: missing MOUNTPOINT (usage: sigbusfs [options] "
+				"SOURCE MOUNTPOINT)\n");
+		return -EINVAL;
+	}
+	if (stat(o->cmd.mountpoint, &st) < 0) {
+		fprintf(stderr, "sigbusfs: bad MOUNTPOINT %s: %s\n", o->cmd.mountpoint,
+			strerror(errno));
+		return -EINVAL;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "sigbusfs: bad MOUNTPOINT %s: not a directory\n",
+			o->cmd.mountpoint);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int check_source(const struct opts *o)
+{
+	if (o->source)
+		return 0;
+	fprintf(stderr, "sigbusfs: missing SOURCE: expected %s\n", bk_sources());
+	return -EINVAL;
+}
+
+/* Options every sigbusfs mount gets: the kernel checks permissions as on a local
+ * filesystem, and mount tables name the source and the type fuse.sigbusfs. */
+static int add_defaults(struct fuse_args *args, const struct opts *o)
+{
+	char buf[4200];
+
+	snprintf(buf, sizeof(buf), "-odefault_permissions,subtype=sigbusfs,fsname=%s",
+		 o->source ? o->source : "sigbusfs");
+	/* fsname may not contain a comma, which would split the option list */
+	if (strchr(o->source ? o->source : "", ','))
+		snprintf(buf, sizeof(buf), "-odefault_permissions,subtype=sigbusfs");
+	return fuse_opt_add_arg(args, buf) ? -ENOMEM : 0;
+}
+
+int opts_parse(struct fuse_args *args, struct opts *o)
+{
+	int rc = 0;
+
+	memset(o, 0, sizeof(*o));
+	if (fuse_opt_parse(args, o, opts_table, opts_proc) < 0)
+		return -EINVAL;
+	if (fuse_parse_cmdline(args, &o->cmd) < 0)
+		return -EINVAL;
+	if (o->cmd.show_help || o->cmd.show_version)
+		return 0;
+	if (check_source(o) < 0)
+		rc = -EINVAL;
+	if (check_mountpoint(o) < 0)
+		rc = -EINVAL;
+	if (check_cache(o) < 0)
+		rc = -EINVAL;
+	if (o->nonopts > 2) {
+		fprintf(stderr, "sigbusfs: too many arguments: expected SOURCE MOUNTPOINT\n");
+		rc = -EINVAL;
+	}
+	if (rc == 0)
+		rc = add_defaults(args, o);
+	return rc;
+}
+
+void opts_free(struct opts *o)
+{
+	free(o->source);
+	free(o->cache);
+	free(o->ctl);
+	free(o->cmd.mountpoint);
+}

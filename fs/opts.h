@@ -1,0 +1,28 @@
+/* Command-line options: sigbusfs's own (-o cache=, -o ctl=) and the two positional
+ * arguments, parsed before libfuse sees the rest. */
+#ifndef SIGBUSFS_OPTS_H
+#define SIGBUSFS_OPTS_H
+
+#define FUSE_USE_VERSION 314
+#include <fuse_lowlevel.h>
+
+enum cache_mode { CACHE_STRICT, CACHE_AUTO, CACHE_NONE };
+
+struct opts {
+	char *source;	  /* SOURCE as given: "mem:", "mem:512M" */
+	char *cache;	  /* -o cache=: as given, checked by opts_validate() */
+	char *ctl;	  /* -o ctl=: control socket path, or NULL for the default */
+	enum cache_mode cache_mode;
+	int nonopts;	  /* positional arguments seen */
+	struct fuse_cmdline_opts cmd; /* libfuse's: mountpoint, foreground, debug, ... */
+};
+
+/* Parses argv into o, leaving in args what fuse_session_new() must see, with sigbusfs's
+ * defaults added (default_permissions, fsname, subtype). 0, or -EINVAL after printing
+ * every problem found. The caller frees with opts_free(). */
+int opts_parse(struct fuse_args *args, struct opts *o);
+void opts_free(struct opts *o);
+/* Prints the usage text, sigbusfs's options, then libfuse's. */
+void opts_help(const char *prog);
+
+#endif

@@ -1,0 +1,48 @@
+/* Fault rules: requests on a file (optionally a byte range of it) that fail with an errno
+ * or are delayed, for a number of times or until cleared. Installed by the control thread,
+ * consulted by every FUSE handler that does I/O. */
+#ifndef SIGBUSFS_RULES_H
+#define SIGBUSFS_RULES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum rule_op { RULE_READ, RULE_WRITE, RULE_FSYNC, RULE_OPEN, RULE_OP_NR };
+enum rule_kind { RULE_FAIL, RULE_DELAY };
+
+struct rule {
+	uint64_t id; /* assigned by rules_add() */
+	enum rule_kind kind;
+	enum rule_op op;
+	uint64_t ino;
+	char path[256];	 /* as given, for listings */
+	uint64_t off, len; /* len 0: to the end of the file */
+	int err;	   /* RULE_FAIL: positive errno */
+	unsigned ms;	   /* RULE_DELAY: milliseconds */
+	uint64_t count;	   /* times left to fire; 0: unlimited */
+	uint64_t hits;	   /* times fired */
+};
+
+struct rules;
+
+int rules_new(struct rules **out);
+void rules_free(struct rules *rs);
+
+/* Copies r, assigns its id into *id_out. 0 or -ENOMEM. */
+int rules_add(struct rules *rs, const struct rule *r, uint64_t *id_out);
+/* Removes rule id and copies it to *out. 0 or -ENOENT. */
+int rules_remove(struct rules *rs, uint64_t id, struct rule *out);
+/* Removes the first rule left and copies it to *out. 0, or -ENOENT when none is left. */
+int rules_pop(struct rules *rs, struct rule *out);
+/* Calls fn on a copy of each rule, in id order. */
+void rules_each(struct rules *rs, void (*fn)(void *ctx, const struct rule *r), void *ctx);
+
+/* Applies the rules to a request of op on [off, off+len) of ino: returns 0 or the -errno
+ * of a firing fail rule, and adds the delays of firing delay rules to *delay_ms. Rules
+ * whose count runs out are removed. Lock-free when no rule is installed. */
+int rules_match(struct rules *rs, uint64_t ino, enum rule_op op, uint64_t off, uint64_t len,
+		unsigned *delay_ms);
+
+const char *rule_op_name(enum rule_op op);
+
+#endif
