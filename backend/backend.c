@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BK_ERRNO_MAX 4095 /* results below -BK_ERRNO_MAX are not errnos */
+#define BK_ERRNO_MAX   4095 /* results below -BK_ERRNO_MAX are not errnos */
 #define BK_SOURCES_MAX 256
 
 /* One backend: its table and the SOURCE forms it accepts, for usage messages. */
@@ -176,12 +176,12 @@ static void bk_check(long long rc)
 
 /* The body of every wrapper: rc = slot(args), or absent for a NULL slot, under the
  * backend's mutex when it has one, then checked. */
-#define BK_CALL(rc, b, slot, absent, ...)                                            \
-	do {                                                                         \
-		bk_enter(b);                                                         \
-		(rc) = (b)->ops->slot ? (b)->ops->slot(__VA_ARGS__) : (absent);      \
-		bk_leave(b);                                                         \
-		bk_check(rc);                                                        \
+#define BK_CALL(rc, b, slot, absent, ...)                                       \
+	do {                                                                    \
+		bk_enter(b);                                                    \
+		(rc) = (b)->ops->slot ? (b)->ops->slot(__VA_ARGS__) : (absent); \
+		bk_leave(b);                                                    \
+		bk_check(rc);                                                   \
 	} while (0)
 
 int bk_statfs(struct bk *b, struct statvfs *out)

@@ -15,10 +15,10 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#define MEM_LIMIT_MIN (64 * 1024)	  /* smallest byte limit mem:SIZE accepts */
-#define MEM_FILES_MAX (UINT64_C(1) << 32) /* inodes, as statfs reports them */
+#define MEM_LIMIT_MIN	   (64 * 1024)	       /* smallest byte limit mem:SIZE accepts */
+#define MEM_FILES_MAX	   (UINT64_C(1) << 32) /* inodes, as statfs reports them */
 #define MEM_XATTR_NAME_MAX 255
-#define MEM_DIRENT_BOGO 20 /* bytes a directory entry adds to st_size, as on tmpfs */
+#define MEM_DIRENT_BOGO	   20 /* bytes a directory entry adds to st_size, as on tmpfs */
 
 struct mem_xattr {
 	struct mem_xattr *next;
@@ -193,8 +193,9 @@ static int mem_parse_limit(const char *arg, uint64_t *out)
 	if (rc == -ERANGE)
 		fprintf(stderr, "sigbusfs: mem: size '%s' is too large\n", arg);
 	else if (rc < 0)
-		fprintf(stderr, "sigbusfs: mem: bad size '%s': expected a number with an "
-				"optional K, M, G or T suffix\n",
+		fprintf(stderr,
+			"sigbusfs: mem: bad size '%s': expected a number with an "
+			"optional K, M, G or T suffix\n",
 			arg);
 	if (rc < 0)
 		return -EINVAL;
@@ -343,8 +344,7 @@ static void mem_setattr_apply(struct mem_bk *m, struct mem_inode *in, const stru
 		in->ctime = now;
 }
 
-static int mem_setattr(struct bk *b, uint64_t ino, const struct bk_setattr *s,
-		       struct bk_attr *out)
+static int mem_setattr(struct bk *b, uint64_t ino, const struct bk_setattr *s, struct bk_attr *out)
 {
 	struct mem_bk *m = mem_of(b);
 	struct mem_inode *in;
@@ -391,8 +391,7 @@ static struct mem_xattr **mem_xattr_link(struct mem_inode *in, const char *name)
 	return link;
 }
 
-static int mem_xattr_replace(struct mem_bk *m, struct mem_xattr *x, const void *value,
-			     size_t size)
+static int mem_xattr_replace(struct mem_bk *m, struct mem_xattr *x, const void *value, size_t size)
 {
 	void *copy = malloc(size ? size : 1);
 	int rc = 0;
@@ -479,8 +478,7 @@ static int mem_setxattr(struct bk *b, uint64_t ino, const char *name, const void
 	return rc;
 }
 
-static ssize_t mem_getxattr(struct bk *b, uint64_t ino, const char *name, void *buf,
-			    size_t size)
+static ssize_t mem_getxattr(struct bk *b, uint64_t ino, const char *name, void *buf, size_t size)
 {
 	struct mem_xattr *x;
 	struct mem_inode *in;

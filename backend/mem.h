@@ -11,8 +11,8 @@
 #include <stdatomic.h>
 
 #define MEM_PAGE_SHIFT 12
-#define MEM_PAGE_SIZE (UINT64_C(1) << MEM_PAGE_SHIFT)
-#define MEM_FILE_MAX INT64_MAX /* largest file size and end offset, in bytes */
+#define MEM_PAGE_SIZE  (UINT64_C(1) << MEM_PAGE_SHIFT)
+#define MEM_FILE_MAX   INT64_MAX /* largest file size and end offset, in bytes */
 
 /* Locking. m->ns_lock guards the inode table and the namespace: directory entries, nlink,
  * parent pointers and the inode count. Namespace operations write-lock it and may then
@@ -22,10 +22,10 @@
 struct mem_bk {
 	struct bk base;
 	pthread_rwlock_t ns_lock;
-	struct pagemap itab; /* ino -> struct mem_inode; guarded by ns_lock */
-	uint64_t next_ino;   /* the next inode number; guarded by ns_lock */
-	uint64_t ninodes;    /* inodes in itab; guarded by ns_lock */
-	uint64_t limit;	     /* bytes, a multiple of MEM_PAGE_SIZE; constant */
+	struct pagemap itab;   /* ino -> struct mem_inode; guarded by ns_lock */
+	uint64_t next_ino;     /* the next inode number; guarded by ns_lock */
+	uint64_t ninodes;      /* inodes in itab; guarded by ns_lock */
+	uint64_t limit;	       /* bytes, a multiple of MEM_PAGE_SIZE; constant */
 	_Atomic uint64_t used; /* bytes charged: data pages, xattrs, symlink targets */
 };
 

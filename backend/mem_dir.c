@@ -14,9 +14,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define MEM_SYMLINK_MAX 4095 /* bytes in a symlink target, as PATH_MAX - 1 */
-#define MEM_LINK_MAX 65000   /* names of one file, as on ext4 */
-#define MEM_READDIR_BATCH 32 /* entries copied out per hold of ns_lock */
+#define MEM_SYMLINK_MAX	  4095	/* bytes in a symlink target, as PATH_MAX - 1 */
+#define MEM_LINK_MAX	  65000 /* names of one file, as on ext4 */
+#define MEM_READDIR_BATCH 32	/* entries copied out per hold of ns_lock */
 
 struct mem_dirent {
 	struct mem_dirent *next; /* hash chain */
@@ -396,8 +396,8 @@ ssize_t mem_readlink(struct bk *b, uint64_t ino, char *buf, size_t size)
 }
 
 /* Caller holds ns_lock for writing. */
-static int mem_link_locked(struct mem_bk *m, uint64_t ino, uint64_t newparent,
-			   const char *newname, struct mem_inode **out)
+static int mem_link_locked(struct mem_bk *m, uint64_t ino, uint64_t newparent, const char *newname,
+			   struct mem_inode **out)
 {
 	struct mem_inode *in = mem_inode_find(m, ino), *dir;
 	int rc = 0;

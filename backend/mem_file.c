@@ -45,8 +45,7 @@ void mem_file_release(struct mem_bk *m, struct mem_inode *in)
 	mem_uncharge(m, n * MEM_PAGE_SIZE);
 }
 
-static void mem_pages_free(struct mem_bk *m, struct mem_inode *in, uint64_t first,
-			   uint64_t last)
+static void mem_pages_free(struct mem_bk *m, struct mem_inode *in, uint64_t first, uint64_t last)
 {
 	uint64_t n = pagemap_remove_range(&in->pages, first, last, mem_page_free, NULL);
 
@@ -80,8 +79,7 @@ static int mem_page_add(struct mem_inode *in, uint64_t idx)
 /* Allocates the missing pages in [first, last] as zero pages: 0, -ENOSPC with nothing
  * changed, or -ENOMEM, where the zero pages added so far stay (they read as the holes
  * they replace). */
-static int mem_pages_alloc(struct mem_bk *m, struct mem_inode *in, uint64_t first,
-			   uint64_t last)
+static int mem_pages_alloc(struct mem_bk *m, struct mem_inode *in, uint64_t first, uint64_t last)
 {
 	uint64_t missing = last - first + 1 - mem_pages_present(in, first, last);
 	uint64_t added = 0;
@@ -134,8 +132,7 @@ bool mem_file_truncate(struct mem_bk *m, struct mem_inode *in, uint64_t size)
 	uint64_t old = in->size;
 
 	if (size < old) {
-		mem_pages_free(m, in, mem_page_round_up(size) >> MEM_PAGE_SHIFT,
-			       PAGEMAP_INDEX_MAX);
+		mem_pages_free(m, in, mem_page_round_up(size) >> MEM_PAGE_SHIFT, PAGEMAP_INDEX_MAX);
 		mem_zero_bytes(in, size, mem_page_round_up(size));
 	}
 	in->size = size;

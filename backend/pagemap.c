@@ -11,9 +11,9 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
-#define PM_BITS 6
-#define PM_FANOUT (1u << PM_BITS)
-#define PM_MASK (PM_FANOUT - 1)
+#define PM_BITS	      6
+#define PM_FANOUT     (1u << PM_BITS)
+#define PM_MASK	      (PM_FANOUT - 1)
 #define PM_HEIGHT_MAX 11 /* 11 * 6 bits >= 64 */
 
 struct pm_node {

@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#define PAGEMAP_NONE UINT64_MAX		 /* next_present: nothing at or after the index */
+#define PAGEMAP_NONE	  UINT64_MAX	   /* next_present: nothing at or after the index */
 #define PAGEMAP_INDEX_MAX (UINT64_MAX - 1) /* largest index an entry can have */
 
 struct pm_node;

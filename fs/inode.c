@@ -230,8 +230,41 @@ void inode_count(struct itab *t, uint64_t ino, enum inode_counter c, uint64_t n)
 	pthread_mutex_unlock(&t->lock);
 }
 
-void itab_revive_all(struct itab *t)
+uint64_t inode_gen(struct itab *t, uint64_t ino)
 {
+	struct inode *n;
+	uint64_t gen = 0;
+
+	pthread_mutex_lock(&t->lock);
+	n = *slot_of(t, ino);
+	if (n)
+		gen = n->info.gen;
+	pthread_mutex_unlock(&t->lock);
+	return gen;
+}
+
+/* Revives *p; returns whether it was revived. Called with t->lock held. */
+static bool revive_locked(struct itab *t, struct inode **p, bool all)
+{
+	struct inode *n = *p;
+
+	if (n->info.state == INODE_LIVE && !all)
+		return false;
+	n->info.state = INODE_LIVE;
+	if (n->info.nlookup > 0) {
+		n->info.gen++;
+		return true;
+	}
+	*p = n->next;
+	t->count--;
+	free(n);
+	return true;
+}
+
+uint64_t itab_revive(struct itab *t, bool all)
+{
+	uint64_t revived = 0;
+
 	pthread_mutex_lock(&t->lock);
 	for (uint64_t i = 0; i < t->nbuckets; i++) {
 		struct inode **p = &t->buckets[i];
@@ -239,17 +272,13 @@ void itab_revive_all(struct itab *t)
 		while (*p) {
 			struct inode *n = *p;
 
-			n->info.state = INODE_LIVE;
-			if (n->info.nlookup > 0) {
+			revived += revive_locked(t, p, all);
+			if (*p == n)
 				p = &n->next;
-				continue;
-			}
-			*p = n->next;
-			t->count--;
-			free(n);
 		}
 	}
 	pthread_mutex_unlock(&t->lock);
+	return revived;
 }
 
 int itab_known(struct itab *t, uint64_t **ids_out, size_t *n_out)

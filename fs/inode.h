@@ -30,6 +30,7 @@ struct inode_info {
 	enum inode_state state;
 	int err;	     /* positive errno answered while revoked */
 	uint64_t revoked_at; /* event sequence number of the revocation, 0 if never */
+	uint64_t gen;	     /* generation of entry replies; bumped when revived */
 	uint64_t count[IC_NR];
 };
 
@@ -46,7 +47,7 @@ int inode_ref(struct itab *t, uint64_t ino);
 uint64_t inode_forget(struct itab *t, uint64_t ino, uint64_t n);
 /* Whether the kernel holds at least one reference to ino. */
 bool inode_is_known(struct itab *t, uint64_t ino);
-/* Number of node IDs the kernel holds. */
+/* Number of node IDs tracked (held by the kernel, or revoked). */
 uint64_t itab_count(struct itab *t);
 
 /* A copy of what the table holds for ino; -ENOENT if nothing. */
@@ -57,8 +58,12 @@ enum inode_state inode_state(struct itab *t, uint64_t ino, int *err, uint64_t *r
 int inode_set_state(struct itab *t, uint64_t ino, enum inode_state s, int err, uint64_t seq);
 /* Adds n to a counter of ino if the table holds ino. */
 void inode_count(struct itab *t, uint64_t ino, enum inode_counter c, uint64_t n);
-/* Every inode back to INODE_LIVE; entries the kernel no longer holds are dropped. */
-void itab_revive_all(struct itab *t);
+/* The generation entry replies for ino carry (0 for an inode never revived). */
+uint64_t inode_gen(struct itab *t, uint64_t ino);
+/* Brings inodes back to INODE_LIVE: all of them, or only the revoked ones. A revived inode
+ * the kernel still holds gets a new generation, so the kernel's old inode goes stale at
+ * the next lookup; one it no longer holds is dropped. Returns how many were revived. */
+uint64_t itab_revive(struct itab *t, bool all);
 /* The node IDs the kernel holds, in a malloc()ed array the caller frees. 0 or -ENOMEM. */
 int itab_known(struct itab *t, uint64_t **ids_out, size_t *n_out);
 

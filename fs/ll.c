@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "inode.h"
+#include "kern.h"
 #include "ll.h"
 #include "log.h"
 
@@ -34,7 +35,7 @@ void fill_entry(struct sfs *fs, const struct bk_attr *a, struct fuse_entry_param
 {
 	memset(e, 0, sizeof(*e));
 	e->ino = a->ino;
-	e->generation = fs->generation;
+	e->generation = inode_gen(fs->itab, a->ino);
 	e->attr_timeout = fs->timeout;
 	e->entry_timeout = fs->timeout;
 	attr_to_stat(a, &e->attr);
@@ -138,4 +139,5 @@ const struct fuse_lowlevel_ops sfs_ll_ops = {
 	.fallocate = ll_fallocate,
 	.readdirplus = ll_readdirplus,
 	.lseek = ll_lseek,
+	.retrieve_reply = ll_retrieve_reply,
 };

@@ -6,13 +6,22 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "gate.h"
 #include "ll.h"
 
 void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct sfs *fs = ll_fs(req);
 	struct bk_attr a;
-	int rc = bk_getattr(ll_fs(req)->bk, ino, &a);
+	int rc = gate(fs, ino, GATE_ATTR, fi, 0, 0);
+	bool size_zero = rc == GATE_SIZE_ZERO;
 
+	if (rc >= 0)
+		rc = bk_getattr(fs->bk, ino, &a);
+	if (rc == 0 && size_zero && S_ISREG(a.mode)) {
+		a.size = 0;
+		a.blocks = 0;
+	}
 	if (rc < 0)
 		reply_err(req, rc);
 	else
@@ -61,6 +70,11 @@ void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	struct bk_attr a;
 	int rc;
 
+	rc = gate(ll_fs(req), ino, GATE_META, fi, 0, 0);
+	if (rc < 0) {
+		reply_err(req, rc);
+		return;
+	}
 	setattr_from_stat(attr, to_set, &s);
 	/* ftruncate: the kernel leaves mtime to the server, see truncate_open() */
 	if (fi && (s.valid & BK_SET_SIZE) && !(s.valid & BK_SET_MTIME))
@@ -83,8 +97,12 @@ void ll_statfs(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_statfs(req, &sv);
 }
 
-static int check_xattr_name(const char *name)
+static int check_xattr_name(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
+	int rc = gate(ll_fs(req), ino, GATE_META, NULL, 0, 0);
+
+	if (rc < 0)
+		return rc;
 	if (strncmp(name, "user.", 5) != 0)
 		return -EOPNOTSUPP;
 	if (strlen(name) > 255)
@@ -95,7 +113,7 @@ static int check_xattr_name(const char *name)
 void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 		 size_t size, int flags)
 {
-	int rc = check_xattr_name(name);
+	int rc = check_xattr_name(req, ino, name);
 
 	if (rc == 0 && size > BK_XATTR_SIZE_MAX)
 		rc = -E2BIG;
@@ -115,13 +133,35 @@ static void reply_sized(fuse_req_t req, size_t size, const char *buf, ssize_t n)
 		fuse_reply_buf(req, buf, (size_t)n);
 }
 
+/* The root carries the control socket's path, so that sigbusctl -m MOUNTPOINT finds it; it
+ * is answered before the gate: an unplugged backend must still be controllable. */
+static bool reply_ctl_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	const char *path = ll_fs(req)->ctl_path;
+	size_t len;
+
+	if (ino != BK_ROOT_INO || !path || strcmp(name, LL_CTL_XATTR) != 0)
+		return false;
+	len = strlen(path);
+	if (size == 0)
+		fuse_reply_xattr(req, len);
+	else if (size < len)
+		reply_err(req, -ERANGE);
+	else
+		fuse_reply_buf(req, path, len);
+	return true;
+}
+
 /* Outside user.* nothing is ever stored, so a get finds nothing (the kernel asks for
  * security.capability before writes; ENODATA is the true answer). */
 void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	char *buf = NULL;
-	ssize_t n = check_xattr_name(name);
+	ssize_t n;
 
+	if (reply_ctl_xattr(req, ino, name, size))
+		return;
+	n = check_xattr_name(req, ino, name);
 	if (n == -EOPNOTSUPP)
 		n = -ENODATA;
 	if (n == 0 && size > 0 && !(buf = malloc(size)))
@@ -137,7 +177,8 @@ void ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	char *buf = NULL;
 	ssize_t n = 0;
 
-	if (size > 0 && !(buf = malloc(size)))
+	n = gate(ll_fs(req), ino, GATE_META, NULL, 0, 0);
+	if (n == 0 && size > 0 && !(buf = malloc(size)))
 		n = -ENOMEM;
 	if (n == 0)
 		n = bk_listxattr(ll_fs(req)->bk, ino, buf, size);
@@ -147,7 +188,7 @@ void ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 void ll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	int rc = check_xattr_name(name);
+	int rc = check_xattr_name(req, ino, name);
 
 	if (rc == 0)
 		rc = bk_removexattr(ll_fs(req)->bk, ino, name);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include "gate.h"
 #include "inode.h"
 #include "ll.h"
 
@@ -72,8 +73,15 @@ static int emit_dots(struct dirbuf *d, fuse_ino_t ino, off_t off)
 static void list(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
 {
 	struct dirbuf d = { .req = req, .size = size, .plus = plus };
-	int rc = 0;
+	int rc = gate(ll_fs(req), ino, GATE_DIR, NULL, 0, 0);
 
+	if (rc != 0) {
+		if (rc < 0)
+			reply_err(req, rc);
+		else
+			fuse_reply_buf(req, NULL, 0);
+		return;
+	}
 	d.buf = malloc(size);
 	if (!d.buf) {
 		reply_err(req, -ENOMEM);
@@ -97,8 +105,10 @@ out_reply:
 void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct bk_attr a;
-	int rc = bk_getattr(ll_fs(req)->bk, ino, &a);
+	int rc = gate(ll_fs(req), ino, GATE_DIR, NULL, 0, 0);
 
+	if (rc >= 0)
+		rc = bk_getattr(ll_fs(req)->bk, ino, &a);
 	if (rc == 0 && !S_ISDIR(a.mode))
 		rc = -ENOTDIR;
 	if (rc < 0) {

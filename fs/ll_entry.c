@@ -5,14 +5,20 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "gate.h"
 #include "inode.h"
 #include "ll.h"
 
 void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	struct sfs *fs = ll_fs(req);
 	struct bk_attr a;
-	int rc = bk_lookup(ll_fs(req)->bk, parent, name, &a);
+	int rc = gate(fs, parent, GATE_DIR, NULL, 0, 0);
 
+	if (rc == 0)
+		rc = bk_lookup(fs->bk, parent, name, &a);
+	if (rc == 0)
+		rc = gate(fs, a.ino, GATE_LOOKUP, NULL, 0, 0);
 	if (rc < 0)
 		reply_err(req, rc);
 	else
@@ -43,8 +49,10 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 {
 	struct bk_new n;
 	struct bk_attr a;
-	int rc = new_inode(req, parent, mode, rdev, &n);
+	int rc = gate(ll_fs(req), parent, GATE_META, NULL, 0, 0);
 
+	if (rc == 0)
+		rc = new_inode(req, parent, mode, rdev, &n);
 	if (rc == 0)
 		rc = bk_mknod(ll_fs(req)->bk, parent, name, &n, &a);
 	if (rc < 0)
@@ -67,8 +75,10 @@ void ll_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char 
 {
 	struct bk_new n;
 	struct bk_attr a;
-	int rc = new_inode(req, parent, S_IFLNK | 0777, 0, &n);
+	int rc = gate(ll_fs(req), parent, GATE_META, NULL, 0, 0);
 
+	if (rc == 0)
+		rc = new_inode(req, parent, S_IFLNK | 0777, 0, &n);
 	if (rc == 0)
 		rc = bk_symlink(ll_fs(req)->bk, parent, name, link, &n, &a);
 	if (rc < 0)
@@ -80,8 +90,10 @@ void ll_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char 
 void ll_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	char buf[PATH_MAX + 1];
-	ssize_t n = bk_readlink(ll_fs(req)->bk, ino, buf, sizeof(buf) - 1);
+	ssize_t n = gate(ll_fs(req), ino, GATE_META, NULL, 0, 0);
 
+	if (n == 0)
+		n = bk_readlink(ll_fs(req)->bk, ino, buf, sizeof(buf) - 1);
 	if (n < 0) {
 		reply_err(req, (int)n);
 		return;
@@ -96,9 +108,14 @@ void ll_readlink(fuse_req_t req, fuse_ino_t ino)
 
 void ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
+	struct sfs *fs = ll_fs(req);
 	struct bk_attr a;
-	int rc = bk_link(ll_fs(req)->bk, ino, newparent, newname, &a);
+	int rc = gate(fs, ino, GATE_META, NULL, 0, 0);
 
+	if (rc == 0)
+		rc = gate(fs, newparent, GATE_META, NULL, 0, 0);
+	if (rc == 0)
+		rc = bk_link(fs->bk, ino, newparent, newname, &a);
 	if (rc < 0)
 		reply_err(req, rc);
 	else
@@ -107,23 +124,30 @@ void ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *n
 
 void ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	reply_err(req, bk_unlink(ll_fs(req)->bk, parent, name));
+	int rc = gate(ll_fs(req), parent, GATE_META, NULL, 0, 0);
+
+	reply_err(req, rc < 0 ? rc : bk_unlink(ll_fs(req)->bk, parent, name));
 }
 
 void ll_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	reply_err(req, bk_rmdir(ll_fs(req)->bk, parent, name));
+	int rc = gate(ll_fs(req), parent, GATE_META, NULL, 0, 0);
+
+	reply_err(req, rc < 0 ? rc : bk_rmdir(ll_fs(req)->bk, parent, name));
 }
 
 void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 	       const char *newname, unsigned int flags)
 {
-	int rc;
+	struct sfs *fs = ll_fs(req);
+	int rc = gate(fs, parent, GATE_META, NULL, 0, 0);
 
+	if (rc == 0)
+		rc = gate(fs, newparent, GATE_META, NULL, 0, 0);
 	/* RENAME_WHITEOUT is for overlay filesystems; sigbusfs has no whiteouts */
-	if (flags & ~(unsigned)(BK_RENAME_NOREPLACE | BK_RENAME_EXCHANGE))
+	if (rc == 0 && (flags & ~(unsigned)(BK_RENAME_NOREPLACE | BK_RENAME_EXCHANGE)))
 		rc = -EINVAL;
-	else
-		rc = bk_rename(ll_fs(req)->bk, parent, name, newparent, newname, flags);
+	if (rc == 0)
+		rc = bk_rename(fs->bk, parent, name, newparent, newname, flags);
 	reply_err(req, rc);
 }

@@ -6,11 +6,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "gate.h"
 #include "inode.h"
 #include "ll.h"
 
-static void set_open_flags(const struct sfs *fs, struct fuse_file_info *fi)
+static void set_open_flags(struct sfs *fs, struct fuse_file_info *fi)
 {
+	fi->fh = gate_handle(fs);
 	fi->keep_cache = fs->cache_mode == CACHE_STRICT;
 	fi->direct_io = fs->cache_mode == CACHE_NONE;
 }
@@ -28,9 +30,9 @@ static int truncate_open(struct bk *b, uint64_t ino)
 void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct sfs *fs = ll_fs(req);
-	int rc = 0;
+	int rc = gate(fs, ino, GATE_OPEN, NULL, 0, 0);
 
-	if (fi->flags & O_TRUNC)
+	if (rc == 0 && (fi->flags & O_TRUNC))
 		rc = truncate_open(fs->bk, ino);
 	if (rc < 0) {
 		reply_err(req, rc);
@@ -47,8 +49,10 @@ void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	struct fuse_entry_param e;
 	struct bk_new n;
 	struct bk_attr a;
-	int rc = new_inode(req, parent, S_IFREG | (mode & 07777), 0, &n);
+	int rc = gate(fs, parent, GATE_META, NULL, 0, 0);
 
+	if (rc == 0)
+		rc = new_inode(req, parent, S_IFREG | (mode & 07777), 0, &n);
 	if (rc == 0)
 		rc = bk_mknod(fs->bk, parent, name, &n, &a);
 	if (rc == 0)
@@ -65,9 +69,19 @@ void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 
 void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	char *buf = malloc(size ? size : 1);
-	ssize_t n = buf ? bk_read(ll_fs(req)->bk, ino, buf, size, off) : -ENOMEM;
+	struct sfs *fs = ll_fs(req);
+	char *buf = NULL;
+	ssize_t n = gate(fs, ino, GATE_READ, fi, (uint64_t)off, size);
 
+	if (n == 0 && !(buf = malloc(size ? size : 1)))
+		n = -ENOMEM;
+	if (n == 0)
+		n = bk_read(fs->bk, ino, buf, size, off);
+	if (n >= 0) {
+		atomic_fetch_add(&fs->stats.reads, 1);
+		atomic_fetch_add(&fs->stats.read_bytes, (uint64_t)n);
+		inode_count(fs->itab, ino, IC_READS, 1);
+	}
 	if (n < 0)
 		reply_err(req, (int)n);
 	else
@@ -78,8 +92,16 @@ void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse
 void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 	      struct fuse_file_info *fi)
 {
-	ssize_t n = bk_write(ll_fs(req)->bk, ino, buf, size, off);
+	struct sfs *fs = ll_fs(req);
+	ssize_t n = gate(fs, ino, GATE_WRITE, fi, (uint64_t)off, size);
 
+	if (n == 0)
+		n = bk_write(fs->bk, ino, buf, size, off);
+	if (n >= 0) {
+		atomic_fetch_add(&fs->stats.writes, 1);
+		atomic_fetch_add(&fs->stats.write_bytes, (uint64_t)n);
+		inode_count(fs->itab, ino, IC_WRITES, 1);
+	}
 	if (n < 0)
 		reply_err(req, (int)n);
 	else
@@ -98,19 +120,25 @@ void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	reply_err(req, bk_fsync(ll_fs(req)->bk, ino, datasync));
+	int rc = gate(ll_fs(req), ino, GATE_FSYNC, fi, 0, 0);
+
+	reply_err(req, rc < 0 ? rc : bk_fsync(ll_fs(req)->bk, ino, datasync));
 }
 
 void ll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
 		  struct fuse_file_info *fi)
 {
-	reply_err(req, bk_fallocate(ll_fs(req)->bk, ino, mode, off, len));
+	int rc = gate(ll_fs(req), ino, GATE_WRITE, fi, (uint64_t)off, (uint64_t)len);
+
+	reply_err(req, rc < 0 ? rc : bk_fallocate(ll_fs(req)->bk, ino, mode, off, len));
 }
 
 void ll_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
 {
-	off_t pos = bk_lseek(ll_fs(req)->bk, ino, off, whence);
+	off_t pos = gate(ll_fs(req), ino, GATE_META, fi, 0, 0);
 
+	if (pos == 0)
+		pos = bk_lseek(ll_fs(req)->bk, ino, off, whence);
 	if (pos < 0)
 		reply_err(req, (int)pos);
 	else

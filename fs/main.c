@@ -1,6 +1,7 @@
 /* sigbusfs: argv -> options -> backend -> FUSE session -> loop. Everything that can be
  * wrong with the command line is reported before anything is mounted. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,13 +14,6 @@
 #include "sfs.h"
 
 #define EXIT_USAGE 2
-#define STRICT_TIMEOUT 86400.0 /* seconds: the kernel's view changes only on events */
-
-static const double cache_timeouts[] = {
-	[CACHE_STRICT] = STRICT_TIMEOUT,
-	[CACHE_AUTO] = 1.0,
-	[CACHE_NONE] = 0.0,
-};
 
 static int run_loop(struct fuse_session *se, const struct fuse_cmdline_opts *cmd)
 {
@@ -32,7 +26,9 @@ static int run_loop(struct fuse_session *se, const struct fuse_cmdline_opts *cmd
 	if (!cfg)
 		return -ENOMEM;
 	fuse_loop_cfg_set_clone_fd(cfg, (unsigned)cmd->clone_fd);
-	fuse_loop_cfg_set_idle_threads(cfg, cmd->max_idle_threads);
+	/* UINT_MAX means "not given": libfuse warns if it is passed on as a limit */
+	if (cmd->max_idle_threads != UINT_MAX)
+		fuse_loop_cfg_set_idle_threads(cfg, cmd->max_idle_threads);
 	fuse_loop_cfg_set_max_threads(cfg, cmd->max_threads);
 	rc = fuse_session_loop_mt(se, cfg);
 	fuse_loop_cfg_destroy(cfg);
@@ -56,7 +52,9 @@ static int serve(struct sfs *fs, const struct opts *o)
 		log_use_syslog();
 	log_info("serving %s on %s", o->source, o->cmd.mountpoint);
 	rc = run_loop(fs->se, &o->cmd);
-	fuse_session_unmount(fs->se);
+	/* after "sigbusctl abort" the mount stays, as a crashed daemon leaves it */
+	if (!fs->aborted)
+		fuse_session_unmount(fs->se);
 out_signals:
 	fuse_remove_signal_handlers(fs->se);
 	return rc;
@@ -69,33 +67,10 @@ static void print_version(void)
 	fuse_lowlevel_version();
 }
 
-static int setup(struct sfs *fs, const struct opts *o)
-{
-	int rc = bk_open(o->source, &fs->bk);
-
-	if (rc < 0)
-		return rc;
-	rc = itab_new(&fs->itab);
-	if (rc < 0)
-		return rc;
-	fs->cache_mode = o->cache_mode;
-	fs->timeout = cache_timeouts[o->cache_mode];
-	return 0;
-}
-
-static void teardown(struct sfs *fs)
-{
-	if (fs->se)
-		fuse_session_destroy(fs->se);
-	itab_free(fs->itab);
-	if (fs->bk)
-		bk_close(fs->bk);
-}
-
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct sfs fs = { 0 };
+	struct sfs fs;
 	struct opts o;
 	int status = EXIT_USAGE;
 
@@ -115,7 +90,7 @@ int main(int argc, char *argv[])
 	if (o.cmd.debug)
 		log_init(LOG_LVL_DEBUG);
 	status = EXIT_USAGE;
-	if (setup(&fs, &o) < 0)
+	if (sfs_init(&fs, &o) < 0)
 		goto out_teardown;
 	fs.se = fuse_session_new(&args, &sfs_ll_ops, sizeof(sfs_ll_ops), &fs);
 	if (!fs.se) {
@@ -124,7 +99,7 @@ int main(int argc, char *argv[])
 	}
 	status = serve(&fs, &o) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 out_teardown:
-	teardown(&fs);
+	sfs_destroy(&fs);
 out_free:
 	opts_free(&o);
 	fuse_opt_free_args(&args);

@@ -1,0 +1,109 @@
+/* Gate decisions. Design note: a handle stores the event sequence number current when it
+ * was opened (plus one, so 0 means "no handle"). It is dead once an unplug or a revocation
+ * of its inode started after that, even when the inode is live again after replug: old
+ * descriptors never come back. All state read here is atomic or taken under short locks
+ * that no notification is ever sent under. */
+#include <errno.h>
+#include <time.h>
+
+#include "gate.h"
+
+static int revoking(enum gate_op op, int err)
+{
+	if (op == GATE_ATTR)
+		return GATE_SIZE_ZERO;
+	if (op == GATE_LOOKUP || op == GATE_DIR)
+		return 0;
+	return -err;
+}
+
+static int plug_verdict(struct sfs *fs, uint64_t ino, enum gate_op op)
+{
+	int plug = atomic_load(&fs->plug);
+	bool is_root = ino == BK_ROOT_INO;
+
+	if (plug == PLUG_ON)
+		return 0;
+	/* the mount point itself stays a directory one can stat */
+	if (is_root && op == GATE_ATTR)
+		return 0;
+	if (plug == PLUG_GOING)
+		return revoking(op, EIO);
+	if (plug == PLUG_VANISHED && is_root && op == GATE_DIR)
+		return GATE_EMPTY;
+	if (plug == PLUG_VANISHED && op <= GATE_OPEN)
+		return -ENOENT;
+	return -EIO;
+}
+
+static int inode_verdict(struct sfs *fs, uint64_t ino, enum gate_op op,
+			 const struct fuse_file_info *fi)
+{
+	uint64_t revoked_at = 0, opened;
+	int err = EIO;
+	enum inode_state s = inode_state(fs->itab, ino, &err, &revoked_at);
+
+	if (s == INODE_REVOKING)
+		return revoking(op, err);
+	if (s == INODE_REVOKED)
+		return -err;
+	if (!fi || fi->fh == 0)
+		return 0;
+	opened = fi->fh - 1;
+	if (opened < atomic_load(&fs->unplugged_at) || opened < revoked_at)
+		return -EIO;
+	return 0;
+}
+
+static int rule_verdict(struct sfs *fs, uint64_t ino, enum gate_op op, uint64_t off,
+			uint64_t len)
+{
+	static const int rule_of[] = {
+		[GATE_OPEN] = RULE_OPEN,
+		[GATE_READ] = RULE_READ,
+		[GATE_WRITE] = RULE_WRITE,
+		[GATE_FSYNC] = RULE_FSYNC,
+	};
+	unsigned delay_ms = 0;
+	int rc;
+
+	if (op < GATE_OPEN)
+		return 0;
+	rc = rules_match(fs->rules, ino, (enum rule_op)rule_of[op], off, len, &delay_ms);
+	if (delay_ms > 0) {
+		struct timespec ts = { delay_ms / 1000, (long)(delay_ms % 1000) * 1000000L };
+
+		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+			;
+	}
+	return rc;
+}
+
+int gate(struct sfs *fs, uint64_t ino, enum gate_op op, const struct fuse_file_info *fi,
+	 uint64_t off, uint64_t len)
+{
+	int rc = plug_verdict(fs, ino, op);
+
+	if (rc == 0)
+		rc = inode_verdict(fs, ino, op, fi);
+	if (rc < 0 && op == GATE_WRITE) {
+		/* dirty data the kernel tried to write back to a revoked file is gone */
+		atomic_fetch_add(&fs->stats.lost_bytes, len);
+		inode_count(fs->itab, ino, IC_LOST_BYTES, len);
+	}
+	if (rc == 0)
+		rc = rule_verdict(fs, ino, op, off, len);
+	if (rc < 0) {
+		atomic_fetch_add(&fs->stats.errors, 1);
+		inode_count(fs->itab, ino, IC_ERRORS, 1);
+	}
+	return rc;
+}
+
+uint64_t gate_handle(struct sfs *fs)
+{
+	uint64_t started, finished;
+
+	evlog_seqs(fs->evlog, &started, &finished);
+	return started + 1;
+}

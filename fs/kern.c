@@ -1,0 +1,168 @@
+/* Notifications, forced GETATTRs, store/retrieve and abort. Design note: the kernel
+ * learns a server-side size change only from an attribute reply (notes/kernel-fuse.md
+ * section 2): a page fault never asks. So a size change invalidates the attributes and
+ * then stat()s the file through the mount from this thread; the GETATTR it causes is
+ * answered by a FUSE worker, and the kernel truncates its page cache to the new size.
+ * The stat is repeated while a concurrent client write keeps the kernel's size unstable. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kern.h"
+#include "path.h"
+
+#define SYNC_TRIES 20
+#define RETRIEVE_TIMEOUT_S 5
+
+struct audit {
+	pthread_mutex_t lock;
+	pthread_cond_t done_cond;
+	bool done;	/* guarded by lock */
+	char *buf;	/* destination, len bytes */
+	size_t len, got;
+};
+
+/* ENOENT: the kernel has no inode for that node ID, so nothing is cached. ENOTCONN,
+ * EBADF, ENODEV: the session is going away; there is nothing left to invalidate. */
+static int quiet_errors(int rc)
+{
+	if (rc == -ENOENT || rc == -ENOTCONN || rc == -EBADF || rc == -ENODEV)
+		return 0;
+	return rc;
+}
+
+int kern_inval(struct sfs *fs, uint64_t ino, off_t off, off_t len)
+{
+	int rc = fuse_lowlevel_notify_inval_inode(fs->se, ino, off, len);
+
+	atomic_fetch_add(&fs->stats.invals, 1);
+	inode_count(fs->itab, ino, IC_INVALS, 1);
+	return quiet_errors(rc);
+}
+
+static int want_size(struct sfs *fs, uint64_t ino, uint64_t want, uint64_t *out)
+{
+	struct bk_attr a;
+	int rc;
+
+	if (want != KERN_SIZE_BACKEND) {
+		*out = want;
+		return 0;
+	}
+	rc = bk_getattr(fs->bk, ino, &a);
+	*out = a.size;
+	return rc;
+}
+
+int kern_sync_size(struct sfs *fs, const char *rel, uint64_t ino, uint64_t want)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	uint64_t size = 0;
+	int rc = path_in_mount(fs, rel, path, sizeof(path));
+
+	for (int i = 0; rc == 0 && i < SYNC_TRIES; i++) {
+		rc = kern_inval(fs, ino, -1, 0);
+		if (rc == 0)
+			rc = want_size(fs, ino, want, &size);
+		if (rc < 0)
+			break;
+		if (stat(path, &st) < 0)
+			return -errno;
+		if ((uint64_t)st.st_size == size)
+			return 0;
+		usleep(1000u << (i < 6 ? i : 6));
+	}
+	return rc < 0 ? rc : -EAGAIN;
+}
+
+int kern_inval_entry(struct sfs *fs, uint64_t parent, const char *name)
+{
+	return quiet_errors(fuse_lowlevel_notify_inval_entry(fs->se, parent, name, strlen(name)));
+}
+
+int kern_store(struct sfs *fs, uint64_t ino, off_t off, const void *buf, size_t len)
+{
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(len);
+
+	bv.buf[0].mem = (void *)buf;
+	return fuse_lowlevel_notify_store(fs->se, ino, off, &bv, 0);
+}
+
+void ll_retrieve_reply(fuse_req_t req, void *cookie, fuse_ino_t ino, off_t offset,
+		       struct fuse_bufvec *bufv)
+{
+	struct audit *a = cookie;
+	struct fuse_bufvec dst = FUSE_BUFVEC_INIT(a->len);
+	ssize_t n;
+
+	dst.buf[0].mem = a->buf;
+	n = fuse_buf_copy(&dst, bufv, 0);
+	pthread_mutex_lock(&a->lock);
+	a->got = n > 0 ? (size_t)n : 0;
+	a->done = true;
+	pthread_cond_signal(&a->done_cond);
+	pthread_mutex_unlock(&a->lock);
+	fuse_reply_none(req);
+}
+
+static int wait_retrieve(struct audit *a)
+{
+	struct timespec until;
+	int rc = 0;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += RETRIEVE_TIMEOUT_S;
+	pthread_mutex_lock(&a->lock);
+	while (!a->done && rc == 0)
+		rc = pthread_cond_timedwait(&a->done_cond, &a->lock, &until);
+	pthread_mutex_unlock(&a->lock);
+	return a->done ? 0 : -ETIMEDOUT;
+}
+
+ssize_t kern_retrieve(struct sfs *fs, uint64_t ino, off_t off, void *buf, size_t len)
+{
+	struct audit a = { .buf = buf, .len = len };
+	int rc;
+
+	pthread_mutex_init(&a.lock, NULL);
+	pthread_cond_init(&a.done_cond, NULL);
+	rc = fuse_lowlevel_notify_retrieve(fs->se, ino, len, off, &a);
+	if (rc == 0)
+		rc = wait_retrieve(&a);
+	else if (rc == -ENOENT)
+		rc = 0; /* the kernel holds no inode: nothing cached */
+	/* a retrieve that timed out may still be answered: never free what it points to */
+	if (rc == -ETIMEDOUT)
+		return rc;
+	pthread_cond_destroy(&a.done_cond);
+	pthread_mutex_destroy(&a.lock);
+	return rc < 0 ? rc : (ssize_t)a.got;
+}
+
+int kern_abort(struct sfs *fs)
+{
+	char path[64];
+	struct stat st;
+	int fd, rc = 0;
+
+	if (stat(fs->mountpoint, &st) < 0)
+		return -errno;
+	/* fusectl names a connection by the device number of its superblock */
+	snprintf(path, sizeof(path), "/sys/fs/fuse/connections/%u/abort",
+		 (unsigned)((major(st.st_dev) << 20) | minor(st.st_dev)));
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, "1", 1) != 1)
+		rc = -errno;
+	close(fd);
+	return rc;
+}

@@ -1,0 +1,38 @@
+/* Telling the kernel: the notifications and forced attribute refreshes the event engine
+ * uses. Call only from a thread that serves no FUSE request (the control thread), never
+ * holding a lock a FUSE handler takes: the kernel may wait for requests on this mount to
+ * be answered before a notification returns. */
+#ifndef SIGBUSFS_KERN_H
+#define SIGBUSFS_KERN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "sfs.h"
+
+#define KERN_SIZE_BACKEND UINT64_MAX /* kern_sync_size(): wait for the backend's size */
+
+/* Drops cached pages of ino covering [off, off+len) (len 0: to the end; off -1: only the
+ * attributes), unmapping them from every process. An inode the kernel does not hold has
+ * nothing cached: 0. */
+int kern_inval(struct sfs *fs, uint64_t ino, off_t off, off_t len);
+/* Makes the kernel learn ino's size: invalidates its attributes and stats rel through the
+ * mount, until the kernel reports want (or the backend's size). A shrink this way
+ * truncates the page cache, private copies included. 0 or -errno. */
+int kern_sync_size(struct sfs *fs, const char *rel, uint64_t ino, uint64_t want);
+/* Drops the kernel's cached name parent/name, so the next use looks it up again. */
+int kern_inval_entry(struct sfs *fs, uint64_t parent, const char *name);
+/* Puts len bytes at off into ino's page cache; the backend is not touched. */
+int kern_store(struct sfs *fs, uint64_t ino, off_t off, const void *buf, size_t len);
+/* Copies what the page cache holds of ino from off, up to len bytes, into buf: stops at
+ * the first page not cached. Returns the bytes copied, or -errno. */
+ssize_t kern_retrieve(struct sfs *fs, uint64_t ino, off_t off, void *buf, size_t len);
+/* Cuts the FUSE connection through fusectl, as a crashed daemon would. */
+int kern_abort(struct sfs *fs);
+
+/* The FUSE handler for retrieve replies (ll.c puts it in the handler table). */
+void ll_retrieve_reply(fuse_req_t req, void *cookie, fuse_ino_t ino, off_t offset,
+		       struct fuse_bufvec *bufv);
+
+#endif

@@ -1,0 +1,24 @@
+/* Paths named in control commands: relative to the mount's root, resolved in the backend,
+ * and walked for commands that act on a whole subtree. */
+#ifndef SIGBUSFS_PATH_H
+#define SIGBUSFS_PATH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sfs.h"
+
+/* Resolves rel ("", "." and "/" are the root; a leading "/" is ignored) to its inode and
+ * its parent directory (the root's parent is itself). 0 or -errno (-ENOENT, -ENOTDIR). */
+int path_resolve(struct sfs *fs, const char *rel, uint64_t *parent_out, struct bk_attr *out);
+/* The absolute path of rel inside the mount. 0 or -ENAMETOOLONG. */
+int path_in_mount(struct sfs *fs, const char *rel, char *buf, size_t size);
+
+/* Called for each inode of a subtree, the top first: rel is its path, parent and name its
+ * entry (name "" for the top of a walk started at the root). Nonzero stops the walk. */
+typedef int (*path_walk_fn)(void *ctx, const char *rel, uint64_t parent, const char *name,
+			    const struct bk_attr *a);
+/* Walks the subtree at rel. Returns 0, fn's nonzero value, or -errno. */
+int path_walk(struct sfs *fs, const char *rel, path_walk_fn fn, void *ctx);
+
+#endif

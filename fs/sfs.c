@@ -1,0 +1,54 @@
+/* The lifecycle of the per-mount context. */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FUSE_USE_VERSION 314
+#include <fuse_lowlevel.h>
+
+#include "sfs.h"
+
+#define STRICT_TIMEOUT 86400.0 /* seconds: the kernel's view changes only on events */
+#define EVLOG_CAPACITY 4096
+
+static const double cache_timeouts[] = {
+	[CACHE_STRICT] = STRICT_TIMEOUT,
+	[CACHE_AUTO] = 1.0,
+	[CACHE_NONE] = 0.0,
+};
+
+int sfs_init(struct sfs *fs, const struct opts *o)
+{
+	int rc;
+
+	memset(fs, 0, sizeof(*fs));
+	pthread_mutex_init(&fs->event_lock, NULL);
+	fs->source = o->source;
+	fs->cache_mode = o->cache_mode;
+	fs->timeout = cache_timeouts[o->cache_mode];
+	fs->mountpoint = realpath(o->cmd.mountpoint, NULL);
+	if (!fs->mountpoint)
+		return -errno;
+	rc = bk_open(o->source, &fs->bk);
+	if (rc == 0)
+		rc = itab_new(&fs->itab);
+	if (rc == 0)
+		rc = rules_new(&fs->rules);
+	if (rc == 0)
+		rc = evlog_new(EVLOG_CAPACITY, &fs->evlog);
+	return rc;
+}
+
+void sfs_destroy(struct sfs *fs)
+{
+	if (fs->se)
+		fuse_session_destroy(fs->se);
+	evlog_free(fs->evlog);
+	rules_free(fs->rules);
+	itab_free(fs->itab);
+	if (fs->bk)
+		bk_close(fs->bk);
+	free(fs->mountpoint);
+	pthread_mutex_destroy(&fs->event_lock);
+}

@@ -1,0 +1,364 @@
+/* Concurrent clients on a real sigbusfs mount: 8 processes mix pread/pwrite and MAP_SHARED
+ * reads, writes and msync on 4 shared files for a few seconds, each owning interleaved
+ * 1000-byte chunks (so pages are shared but the final content is determined). Checks that
+ * nobody hangs, every client reads back its own bytes, and the files end as written. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fixture.h"
+
+#define NPROCS	    8
+#define NFILES	    4
+#define CHUNK	    1000 /* not a divisor of the page size: chunks straddle pages */
+#define NCHUNKS	    256	 /* per file; chunk c belongs to process c % NPROCS */
+#define FILE_SIZE   (NCHUNKS * CHUNK)
+#define RUN_MS	    3000
+#define DEADLINE_MS 30000 /* after RUN_MS, a process still running counts as hung */
+#define SIGBUS_EXIT 99
+
+/* Shared with the workers: the generation each chunk last got from its owner. */
+struct ledger {
+	uint32_t gen[NFILES][NCHUNKS];
+};
+
+static struct mnt mnt;
+static int teardown_failures;
+static char workdir[256]; /* this test's own directory in the mount */
+
+static void file_path(int f, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s/file%d", workdir, f);
+}
+
+static void enter_workdir(void)
+{
+	static unsigned n; /* with CK_FORK=no, tests share one process */
+	char rel[32];
+
+	snprintf(rel, sizeof(rel), "t%d-%u", (int)getpid(), n++);
+	fx_path(&mnt, rel, workdir, sizeof(workdir));
+	ck_assert_msg(mkdir(workdir, 0755) == 0, "mkdir %s: %s", workdir, strerror(errno));
+}
+
+static void mount_or_abort(const char *opts)
+{
+	int rc = fx_mount(&mnt, "mem:", opts);
+
+	ck_assert_msg(rc == 0, "fx_mount(%s): %s", opts ? opts : "-", strerror(-rc));
+}
+
+static void setup_strict(void)
+{
+	mount_or_abort(NULL);
+}
+
+static void setup_auto(void)
+{
+	mount_or_abort("cache=auto");
+}
+
+static void teardown(void)
+{
+	int rc = fx_umount(&mnt);
+
+	if (rc != 0) {
+		fprintf(stderr, "teardown: the daemon ended with %d, expected a clean exit 0\n",
+			rc);
+		teardown_failures++;
+	}
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* The content of chunk c of file f at generation gen. */
+static void chunk_bytes(int f, int c, uint32_t gen, char *out)
+{
+	for (int i = 0; i < CHUNK; i++)
+		out[i] = (char)(f * 61 + c * 7 + (int)gen * 13 + i + (i >> 8));
+}
+
+/* ---- the worker processes ---- */
+
+struct worker {
+	int id;
+	int fd[NFILES];
+	char *map[NFILES];
+	struct ledger *ledger;
+	unsigned seed;
+	uint64_t ops;
+};
+
+static void on_sigbus(int sig)
+{
+	static const char msg[] = "worker: SIGBUS on a mapped access\n";
+
+	(void)sig;
+	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
+		_exit(SIGBUS_EXIT);
+	_exit(SIGBUS_EXIT);
+}
+
+static int worker_open(struct worker *w)
+{
+	char path[PATH_MAX];
+
+	for (int f = 0; f < NFILES; f++) {
+		file_path(f, path, sizeof(path));
+		w->fd[f] = open(path, O_RDWR);
+		if (w->fd[f] < 0)
+			return FX_FAIL("worker %d: open %s: %s", w->id, path, strerror(errno));
+		w->map[f] = mmap(NULL, FILE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, w->fd[f], 0);
+		if (w->map[f] == MAP_FAILED)
+			return FX_FAIL("worker %d: mmap %s: %s", w->id, path, strerror(errno));
+	}
+	return 0;
+}
+
+/* Reads own chunk c of file f by pread and through the mapping; both must hold the
+ * generation the ledger says. */
+static int worker_verify(struct worker *w, int f, int c)
+{
+	char want[CHUNK], got[CHUNK];
+	uint32_t gen = w->ledger->gen[f][c];
+	ssize_t n = pread(w->fd[f], got, CHUNK, (off_t)c * CHUNK);
+
+	chunk_bytes(f, c, gen, want);
+	if (n != CHUNK)
+		return FX_FAIL("worker %d: pread file%d chunk %d: %zd (%s)", w->id, f, c, n,
+			       strerror(errno));
+	if (memcmp(got, want, CHUNK) != 0)
+		return FX_FAIL("worker %d: pread file%d chunk %d differs from generation %u", w->id,
+			       f, c, gen);
+	if (memcmp(w->map[f] + (size_t)c * CHUNK, want, CHUNK) != 0)
+		return FX_FAIL("worker %d: mapped file%d chunk %d differs from generation %u",
+			       w->id, f, c, gen);
+	return 0;
+}
+
+/* One random operation on one of this worker's chunks. */
+static int worker_step(struct worker *w)
+{
+	char buf[CHUNK];
+	int f = rand_r(&w->seed) % NFILES;
+	int c = (rand_r(&w->seed) % (NCHUNKS / NPROCS)) * NPROCS + w->id;
+	int op = rand_r(&w->seed) % 8;
+	uint32_t gen = w->ledger->gen[f][c] + 1;
+	off_t off = (off_t)c * CHUNK;
+
+	w->ops++;
+	if (op < 3) {
+		chunk_bytes(f, c, gen, buf);
+		if (pwrite(w->fd[f], buf, CHUNK, off) != CHUNK)
+			return FX_FAIL("worker %d: pwrite file%d chunk %d: %s", w->id, f, c,
+				       strerror(errno));
+		w->ledger->gen[f][c] = gen;
+	} else if (op < 6) {
+		chunk_bytes(f, c, gen, buf);
+		memcpy(w->map[f] + off, buf, CHUNK);
+		w->ledger->gen[f][c] = gen;
+	} else if (op == 6) {
+		if (msync(w->map[f], FILE_SIZE, MS_SYNC) < 0)
+			return FX_FAIL("worker %d: msync file%d: %s", w->id, f, strerror(errno));
+	}
+	return worker_verify(w, f, c);
+}
+
+static int worker_main(struct worker *w)
+{
+	struct sigaction sa;
+	long end = now_ms() + RUN_MS;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigbus;
+	sigaction(SIGBUS, &sa, NULL);
+	w->seed = (unsigned)(w->id * 7919 + 1);
+	if (worker_open(w))
+		return 1;
+	while (now_ms() < end) {
+		if (worker_step(w))
+			return 1;
+	}
+	for (int f = 0; f < NFILES; f++) {
+		if (msync(w->map[f], FILE_SIZE, MS_SYNC) < 0)
+			return FX_FAIL("worker %d: final msync file%d: %s", w->id, f,
+				       strerror(errno));
+		for (int c = w->id; c < NCHUNKS; c += NPROCS) {
+			if (worker_verify(w, f, c))
+				return 1;
+		}
+	}
+	fprintf(stderr, "worker %d: %llu operations\n", w->id, (unsigned long long)w->ops);
+	return 0;
+}
+
+/* ---- the test process ---- */
+
+static void create_files(void)
+{
+	char *buf = malloc(FILE_SIZE), path[PATH_MAX];
+
+	for (int f = 0; f < NFILES; f++) {
+		int rc;
+
+		for (int c = 0; c < NCHUNKS; c++)
+			chunk_bytes(f, c, 0, buf + (size_t)c * CHUNK);
+		file_path(f, path, sizeof(path));
+		rc = fx_write_file(path, buf, FILE_SIZE);
+		ck_assert_msg(rc == 0, "write %s: %s", path, strerror(-rc));
+	}
+	free(buf);
+}
+
+static pid_t start_worker(int id, struct ledger *ledger)
+{
+	pid_t pid;
+
+	fflush(stderr);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct worker w = { .id = id, .ledger = ledger };
+
+		_exit(worker_main(&w));
+	}
+	return pid;
+}
+
+/* Reaps every worker before the deadline, or kills them all and fails the test. */
+static void reap_workers(const pid_t *pids, long deadline)
+{
+	int status[NPROCS], left = NPROCS;
+	bool done[NPROCS] = { false };
+
+	while (left > 0 && now_ms() < deadline) {
+		for (int i = 0; i < NPROCS; i++) {
+			if (!done[i] && waitpid(pids[i], &status[i], WNOHANG) == pids[i]) {
+				done[i] = true;
+				left--;
+			}
+		}
+		usleep(10 * 1000);
+	}
+	for (int i = 0; i < NPROCS; i++) {
+		if (!done[i])
+			kill(pids[i], SIGKILL);
+	}
+	for (int i = 0; i < NPROCS; i++)
+		ck_assert_msg(done[i], "worker %d hung: still running %d ms after its %d ms run", i,
+			      DEADLINE_MS, RUN_MS);
+	for (int i = 0; i < NPROCS; i++) {
+		ck_assert_msg(!WIFEXITED(status[i]) || WEXITSTATUS(status[i]) != SIGBUS_EXIT,
+			      "worker %d got SIGBUS on a mapped access", i);
+		ck_assert_msg(WIFEXITED(status[i]) && WEXITSTATUS(status[i]) == 0,
+			      "worker %d failed (status 0x%x): %s", i, status[i], fx_failure());
+	}
+}
+
+/* The file as the page cache and as the daemon (O_DIRECT) have it equals the ledger. */
+static void expect_final_content(int f, const struct ledger *ledger)
+{
+	char *want = malloc(FILE_SIZE), *got, path[PATH_MAX];
+
+	ck_assert_int_eq(posix_memalign((void **)&got, 4096, FILE_SIZE + 4096), 0);
+	for (int c = 0; c < NCHUNKS; c++)
+		chunk_bytes(f, c, ledger->gen[f][c], want + (size_t)c * CHUNK);
+	file_path(f, path, sizeof(path));
+	for (int pass = 0; pass < 2; pass++) {
+		int fd = open(path, O_RDONLY | (pass ? O_DIRECT : 0));
+		ssize_t n;
+
+		ck_assert_msg(fd >= 0, "open %s: %s", path, strerror(errno));
+		n = pread(fd, got, FILE_SIZE + 4096, 0);
+		ck_assert_msg(n == FILE_SIZE, "%s: read %zd bytes, expected %d", path, n,
+			      FILE_SIZE);
+		for (int c = 0; c < NCHUNKS; c++)
+			ck_assert_msg(memcmp(got + (size_t)c * CHUNK, want + (size_t)c * CHUNK,
+					     CHUNK) == 0,
+				      "%s read of file%d: chunk %d (worker %d) differs from its "
+				      "generation %u",
+				      pass ? "O_DIRECT" : "cached", f, c, c % NPROCS,
+				      ledger->gen[f][c]);
+		close(fd);
+	}
+	free(want);
+	free(got);
+}
+
+START_TEST(test_mixed_clients)
+{
+	struct ledger *ledger = mmap(NULL, sizeof(*ledger), PROT_READ | PROT_WRITE,
+				     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	pid_t pids[NPROCS];
+	struct stat st;
+	uint64_t writes = 0;
+
+	ck_assert_ptr_ne(ledger, MAP_FAILED);
+	memset(ledger, 0, sizeof(*ledger));
+	create_files();
+	fx_fail_clear();
+	for (int i = 0; i < NPROCS; i++)
+		pids[i] = start_worker(i, ledger);
+	reap_workers(pids, now_ms() + RUN_MS + DEADLINE_MS);
+
+	for (int f = 0; f < NFILES; f++) {
+		for (int c = 0; c < NCHUNKS; c++)
+			writes += ledger->gen[f][c];
+		expect_final_content(f, ledger);
+	}
+	ck_assert_msg(writes >= NPROCS * 100, "only %llu chunk writes in %d ms",
+		      (unsigned long long)writes, RUN_MS);
+	ck_assert_int_eq(stat(mnt.dir, &st), 0);
+	ck_assert(S_ISDIR(st.st_mode));
+	ck_assert_int_eq(stat(workdir, &st), 0);
+	ck_assert_int_eq(st.st_nlink, 2);
+}
+END_TEST
+
+static Suite *concurrency_suite(void)
+{
+	Suite *s = suite_create("concurrency");
+	TCase *strict = tcase_create("cache_strict"), *automatic = tcase_create("cache_auto");
+
+	tcase_add_unchecked_fixture(strict, setup_strict, teardown);
+	tcase_add_unchecked_fixture(automatic, setup_auto, teardown);
+	tcase_add_checked_fixture(strict, enter_workdir, NULL);
+	tcase_add_checked_fixture(automatic, enter_workdir, NULL);
+	tcase_set_timeout(strict, (RUN_MS + DEADLINE_MS) / 1000 + 20);
+	tcase_set_timeout(automatic, (RUN_MS + DEADLINE_MS) / 1000 + 20);
+	tcase_add_test(strict, test_mixed_clients);
+	tcase_add_test(automatic, test_mixed_clients);
+	suite_add_tcase(s, strict);
+	suite_add_tcase(s, automatic);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr;
+	int failed;
+
+	fx_require_fuse();
+	sr = srunner_create(concurrency_suite());
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 && teardown_failures == 0 ? 0 : 1;
+}

@@ -1,0 +1,57 @@
+/* The integration fixture: starts the sigbusfs daemon on a temporary mount point, waits
+ * until the mount answers, and always unmounts and reaps it; plus helpers for client
+ * processes that observe SIGBUS as a result instead of crashing. */
+#ifndef SIGBUSFS_TEST_FIXTURE_H
+#define SIGBUSFS_TEST_FIXTURE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct mnt {
+	char dir[64];  /* the mount point, from mkdtemp */
+	char ctl[128]; /* the control socket path passed with -o ctl= */
+	pid_t pid;     /* the daemon, run in the foreground (-f) */
+};
+
+/* Exits the process with 77 (skip) when /dev/fuse is unusable, unless CI=true, where that
+ * is a failure (exit 1). Call first in main(). */
+void fx_require_fuse(void);
+
+/* Starts "$SIGBUSFS -f [-o opts] source dir" (opts may be NULL, e.g. "cache=auto") and
+ * waits up to 10 s until dir is a fuse.sigbusfs mount. 0 or -errno; on failure nothing is
+ * left mounted or running. */
+int fx_mount(struct mnt *m, const char *source, const char *opts);
+
+/* Unmounts (lazily if busy), terminates and reaps the daemon, removes the directory.
+ * Returns the daemon's exit status (0 when it exited cleanly), or -errno. */
+int fx_umount(struct mnt *m);
+
+/* m->dir + "/" + rel into buf; returns buf */
+char *fx_path(const struct mnt *m, const char *rel, char *buf, size_t size);
+
+/* Runs fn(arg) in a forked child process and returns its exit status (0..255), or 128+sig
+ * if it died from a signal, or -errno. */
+int fx_child(int (*fn)(void *arg), void *arg);
+
+/* Touches one byte at addr (read, or write of val when is_write) with a SIGBUS handler
+ * installed (sigsetjmp/siglongjmp). Returns 0 and stores the byte read in *out (may be
+ * NULL), or FX_SIGBUS if the access raised SIGBUS. */
+#define FX_SIGBUS 1
+int fx_touch(volatile char *addr, bool is_write, char val, char *out);
+
+/* Writes all of len bytes of buf to path (O_CREAT|O_TRUNC, mode 0644); 0 or -errno. */
+int fx_write_file(const char *path, const void *buf, size_t len);
+
+/* A failure report from a forked child to its parent, kept in memory shared across fork.
+ * fx_fail() prints "file:line: message" to stderr, records it if no failure is recorded yet,
+ * and returns 1, so a child function can end with `return FX_FAIL("pread: %zd", n);`.
+ * fx_child() clears the record before it forks; a test that forks by itself calls
+ * fx_fail_clear() first (it also allocates the record). fx_failure() returns the recorded
+ * message, or "" if there is none, for the parent's ck_assert_msg(). */
+#define FX_FAIL(...) fx_fail(__FILE__, __LINE__, __VA_ARGS__)
+int fx_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void fx_fail_clear(void);
+const char *fx_failure(void);
+
+#endif
