@@ -11,11 +11,11 @@
 #include <sys/types.h>
 #include <time.h>
 
-#define BK_OPS_VERSION 1
-#define BK_ROOT_INO 1	 /* the root directory's inode number in every backend */
-#define BK_NAME_MAX 255	 /* longest name component, in bytes */
+#define BK_OPS_VERSION	  1
+#define BK_ROOT_INO	  1   /* the root directory's inode number in every backend */
+#define BK_NAME_MAX	  255 /* longest name component, in bytes */
 #define BK_XATTR_SIZE_MAX 65536
-#define BK_F_THREADSAFE 0x1u /* every slot may be called concurrently */
+#define BK_F_THREADSAFE	  0x1u /* every slot may be called concurrently */
 
 struct bk {
 	const struct bk_ops *ops;
@@ -44,15 +44,15 @@ struct bk_new {
 	gid_t gid;
 };
 
-#define BK_SET_MODE 0x01u
-#define BK_SET_UID 0x02u
-#define BK_SET_GID 0x04u
-#define BK_SET_SIZE 0x08u
-#define BK_SET_ATIME 0x10u	/* to .atime */
-#define BK_SET_MTIME 0x20u	/* to .mtime */
+#define BK_SET_MODE	 0x01u
+#define BK_SET_UID	 0x02u
+#define BK_SET_GID	 0x04u
+#define BK_SET_SIZE	 0x08u
+#define BK_SET_ATIME	 0x10u /* to .atime */
+#define BK_SET_MTIME	 0x20u /* to .mtime */
 #define BK_SET_ATIME_NOW 0x40u
 #define BK_SET_MTIME_NOW 0x80u
-#define BK_SET_CTIME 0x100u /* to .ctime; otherwise any change sets ctime to now */
+#define BK_SET_CTIME	 0x100u /* to .ctime; otherwise any change sets ctime to now */
 
 struct bk_setattr {
 	unsigned valid; /* BK_SET_* */
@@ -64,19 +64,18 @@ struct bk_setattr {
 };
 
 /* fallocate modes, as in <linux/falloc.h> */
-#define BK_FALLOC_KEEP_SIZE 0x01
+#define BK_FALLOC_KEEP_SIZE  0x01
 #define BK_FALLOC_PUNCH_HOLE 0x02
 #define BK_FALLOC_ZERO_RANGE 0x10
 
 /* rename flags, as in <linux/fs.h> */
 #define BK_RENAME_NOREPLACE 0x1u
-#define BK_RENAME_EXCHANGE 0x2u
+#define BK_RENAME_EXCHANGE  0x2u
 
 /* One directory entry. cookie is the position just after this entry: passing it back to
  * readdir resumes there, even if entries were added or removed in between. Returns 0 to
  * continue, 1 to stop (the caller's buffer is full: the entry was not consumed). */
-typedef int (*bk_emit_fn)(void *ctx, const char *name, const struct bk_attr *a,
-			  uint64_t cookie);
+typedef int (*bk_emit_fn)(void *ctx, const char *name, const struct bk_attr *a, uint64_t cookie);
 
 /* Every slot returns >= 0 on success and -errno on failure, takes borrowed inputs (copy
  * what you keep) and fills caller-owned outputs. Slots marked "may be NULL" are optional:
@@ -96,8 +95,7 @@ struct bk_ops {
 	int (*getattr)(struct bk *b, uint64_t ino, struct bk_attr *out); /* -ENOENT */
 	/* BK_SET_SIZE on a non-regular file: -EISDIR or -EINVAL; growth past the byte limit
 	 * is allowed (holes are free). */
-	int (*setattr)(struct bk *b, uint64_t ino, const struct bk_setattr *s,
-		       struct bk_attr *out);
+	int (*setattr)(struct bk *b, uint64_t ino, const struct bk_setattr *s, struct bk_attr *out);
 
 	/* Namespace. Names are single components, never "." or "..", at most BK_NAME_MAX
 	 * bytes (longer: -ENAMETOOLONG). A parent that is not a directory: -ENOTDIR. */
@@ -113,7 +111,7 @@ struct bk_ops {
 	int (*link)(struct bk *b, uint64_t ino, uint64_t newparent, const char *newname,
 		    struct bk_attr *out);
 	int (*unlink)(struct bk *b, uint64_t parent, const char *name); /* -EISDIR */
-	int (*rmdir)(struct bk *b, uint64_t parent, const char *name); /* -ENOTEMPTY, -ENOTDIR */
+	int (*rmdir)(struct bk *b, uint64_t parent, const char *name);	/* -ENOTEMPTY, -ENOTDIR */
 	/* flags: BK_RENAME_*. -EEXIST (NOREPLACE), -ENOTEMPTY, -EISDIR, -ENOTDIR, -EINVAL
 	 * (a directory into its own subtree). Replacing a name drops the old inode's link. */
 	int (*rename)(struct bk *b, uint64_t parent, const char *name, uint64_t newparent,

@@ -55,8 +55,7 @@ static int inode_verdict(struct sfs *fs, uint64_t ino, enum gate_op op,
 	return 0;
 }
 
-static int rule_verdict(struct sfs *fs, uint64_t ino, enum gate_op op, uint64_t off,
-			uint64_t len)
+static int rule_verdict(struct sfs *fs, uint64_t ino, enum gate_op op, uint64_t off, uint64_t len)
 {
 	static const int rule_of[] = {
 		[GATE_OPEN] = RULE_OPEN,

@@ -18,7 +18,7 @@ enum gate_op {
 };
 
 #define GATE_SIZE_ZERO 1 /* getattr: answer with size 0 (a revocation is truncating) */
-#define GATE_EMPTY 2	 /* readdir: answer with no entries (vanished backend) */
+#define GATE_EMPTY     2 /* readdir: answer with no entries (vanished backend) */
 
 /* 0 to proceed, GATE_SIZE_ZERO or GATE_EMPTY, or -errno to answer. May sleep for delay
  * rules. fi may be NULL; off and len only matter for READ and WRITE. Counts errors. */

@@ -20,8 +20,8 @@ enum inode_counter {
 	IC_READS,
 	IC_WRITES,
 	IC_INVALS,
-	IC_ERRORS,	/* requests answered with an error by an event or rule */
-	IC_LOST_BYTES,	/* dirty bytes refused because their file was revoked */
+	IC_ERRORS,     /* requests answered with an error by an event or rule */
+	IC_LOST_BYTES, /* dirty bytes refused because their file was revoked */
 	IC_NR
 };
 

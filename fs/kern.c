@@ -18,14 +18,14 @@
 #include "kern.h"
 #include "path.h"
 
-#define SYNC_TRIES 20
+#define SYNC_TRIES	   20
 #define RETRIEVE_TIMEOUT_S 5
 
 struct audit {
 	pthread_mutex_t lock;
 	pthread_cond_t done_cond;
-	bool done;	/* guarded by lock */
-	char *buf;	/* destination, len bytes */
+	bool done; /* guarded by lock */
+	char *buf; /* destination, len bytes */
 	size_t len, got;
 };
 

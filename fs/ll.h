@@ -46,15 +46,14 @@ void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		struct fuse_file_info *fi);
 void ll_statfs(fuse_req_t req, fuse_ino_t ino);
-void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
-		 size_t size, int flags);
+void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
+		 int flags);
 void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
 void ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
 void ll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 
 void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
-void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		struct fuse_file_info *fi);
+void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
 void ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi);
 void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);

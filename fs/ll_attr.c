@@ -110,8 +110,8 @@ static int check_xattr_name(fuse_req_t req, fuse_ino_t ino, const char *name)
 	return 0;
 }
 
-void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
-		 size_t size, int flags)
+void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
+		 int flags)
 {
 	int rc = check_xattr_name(req, ino, name);
 

@@ -10,13 +10,13 @@
 #include "backend.h"
 #include "opts.h"
 
-#define OPT(t, p) { t, offsetof(struct opts, p), 1 }
+#define OPT(t, p)                              \
+	{                                      \
+		t, offsetof(struct opts, p), 1 \
+	}
 
-static const struct fuse_opt opts_table[] = {
-	OPT("cache=%s", cache),
-	OPT("ctl=%s", ctl),
-	FUSE_OPT_END
-};
+static const struct fuse_opt opts_table[] = { OPT("cache=%s", cache), OPT("ctl=%s", ctl),
+					      FUSE_OPT_END };
 
 void opts_help(const char *prog)
 {
@@ -65,8 +65,7 @@ static int check_cache(struct opts *o)
 			return 0;
 		}
 	}
-	fprintf(stderr, "sigbusfs: bad option cache=%s: expected strict, auto or none\n",
-		o->cache);
+	fprintf(stderr, "sigbusfs: bad option cache=%s: expected strict, auto or none\n", o->cache);
 	return -EINVAL;
 }
 

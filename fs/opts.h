@@ -9,11 +9,11 @@
 enum cache_mode { CACHE_STRICT, CACHE_AUTO, CACHE_NONE };
 
 struct opts {
-	char *source;	  /* SOURCE as given: "mem:", "mem:512M" */
-	char *cache;	  /* -o cache=: as given, checked by opts_validate() */
-	char *ctl;	  /* -o ctl=: control socket path, or NULL for the default */
+	char *source; /* SOURCE as given: "mem:", "mem:512M" */
+	char *cache;  /* -o cache=: as given, checked by opts_validate() */
+	char *ctl;    /* -o ctl=: control socket path, or NULL for the default */
 	enum cache_mode cache_mode;
-	int nonopts;	  /* positional arguments seen */
+	int nonopts;		      /* positional arguments seen */
 	struct fuse_cmdline_opts cmd; /* libfuse's: mountpoint, foreground, debug, ... */
 };
 

@@ -18,8 +18,7 @@ int path_resolve(struct sfs *fs, const char *rel, uint64_t *parent_out, struct b
 	if (snprintf(buf, sizeof(buf), "%s", rel) >= (int)sizeof(buf))
 		return -ENAMETOOLONG;
 	rc = bk_getattr(fs->bk, BK_ROOT_INO, out);
-	for (name = strtok_r(buf, "/", &save); name && rc == 0;
-	     name = strtok_r(NULL, "/", &save)) {
+	for (name = strtok_r(buf, "/", &save); name && rc == 0; name = strtok_r(NULL, "/", &save)) {
 		if (strcmp(name, ".") == 0)
 			continue;
 		if (strcmp(name, "..") == 0)
@@ -44,7 +43,7 @@ struct listing {
 	struct entry {
 		char *name;
 		struct bk_attr a;
-	} *v;
+	} * v;
 	size_t n, cap;
 	int err;
 };

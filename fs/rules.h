@@ -15,7 +15,7 @@ struct rule {
 	enum rule_kind kind;
 	enum rule_op op;
 	uint64_t ino;
-	char path[256];	 /* as given, for listings */
+	char path[256];	   /* as given, for listings */
 	uint64_t off, len; /* len 0: to the end of the file */
 	int err;	   /* RULE_FAIL: positive errno */
 	unsigned ms;	   /* RULE_DELAY: milliseconds */

@@ -31,12 +31,12 @@ struct sfs {
 	struct rules *rules;
 	struct evlog *evlog;
 	struct fuse_session *se;
-	const char *source;	/* SOURCE as given */
-	char *mountpoint;	/* absolute */
-	char *ctl_path;		/* the control socket */
+	const char *source; /* SOURCE as given */
+	char *mountpoint;   /* absolute */
+	char *ctl_path;	    /* the control socket */
 	enum cache_mode cache_mode;
-	double timeout;		/* attribute and entry timeout, seconds */
-	atomic_int plug;		  /* enum plug_state */
+	double timeout;			   /* attribute and entry timeout, seconds */
+	atomic_int plug;		   /* enum plug_state */
 	atomic_uint_fast64_t unplugged_at; /* event seq of the last unplug, 0 if none */
 	struct sfs_stats stats;
 	pthread_mutex_t event_lock; /* serialises events that change files */

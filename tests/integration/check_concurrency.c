@@ -111,6 +111,7 @@ static void on_sigbus(int sig)
 	static const char msg[] = "worker: SIGBUS on a mapped access\n";
 
 	(void)sig;
+	/* the exit status is the report; the message is for whoever reads the log */
 	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
 		_exit(SIGBUS_EXIT);
 	_exit(SIGBUS_EXIT);

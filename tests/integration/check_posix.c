@@ -42,7 +42,6 @@ static const char *P(const char *rel)
 	static char bufs[8][PATH_MAX];
 	static unsigned next;
 	char *b = bufs[next++ % 8];
-
 	int n = snprintf(b, PATH_MAX, "%s/%s", workdir, rel);
 
 	ck_assert(n > 0 && n < PATH_MAX);
@@ -75,7 +74,7 @@ static void setup_default(void)
 
 static void setup_small(void)
 {
-	mount_or_abort("mem:16M", NULL);
+	mount_or_abort("mem:16M", NULL); /* SMALL_FS_MIB */
 }
 
 /* Other users act in this mount: allow_other, and a root directory they can enter. */
@@ -140,7 +139,7 @@ static const char *slurp(const char *path)
 	return buf;
 }
 
-/* Checks that [off, off+len) of fd holds val: through the page cache with pread, and as the
+/* Checks that [off, off+len) of path holds val: through the page cache with pread, and as the
  * daemon stores it with an O_DIRECT descriptor of the same file. */
 static void expect_range(const char *path, off_t off, size_t len, char val)
 {
@@ -201,7 +200,7 @@ static void run_as(uid_t uid, gid_t gid, gid_t extra, int (*fn)(void *), void *a
 	ck_assert_msg(rc == 0, "child as uid %d ended with %d: %s", (int)uid, rc, fx_failure());
 }
 
-/* Each fails the child unless the call fails with errno e (or succeeds, for e == 0). */
+/* In a child: returns FX_FAIL(...) unless call fails with errno e (or succeeds, if e is 0). */
 #define EXPECT_ERRNO(call, e)                                                           \
 	do {                                                                            \
 		int rc_ = (call);                                                       \
@@ -222,6 +221,8 @@ START_TEST(test_create_read_write)
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(write(fd, "hello, world", 12), 12);
 	ck_assert_int_eq(pwrite(fd, "W", 1, 7), 1);
+	ck_assert_int_eq(fsync(fd), 0);
+	ck_assert_int_eq(fdatasync(fd), 0);
 	ck_assert_int_eq(close(fd), 0);
 	ck_assert_int_eq(open(P("f"), O_CREAT | O_EXCL | O_RDWR, 0644), -1);
 	ck_assert_int_eq(errno, EEXIST);
@@ -249,7 +250,8 @@ START_TEST(test_large_unaligned_io)
 {
 	const size_t size = 3 * MIB + 123, step = 7777;
 	char *data = malloc(size), *back = malloc(size);
-	int fd = open(P("big"), O_CREAT | O_RDWR, 0644);
+	int fd = open(P("big"), O_CREAT | O_RDWR, 0644), out;
+	off_t in_off, out_off;
 
 	ck_assert_int_ge(fd, 0);
 	for (size_t i = 0; i < size; i++)
@@ -265,6 +267,24 @@ START_TEST(test_large_unaligned_io)
 	ck_assert_int_eq(read(fd, back, 1), 0);
 	ck_assert_int_eq(close(fd), 0);
 	ck_assert_msg(memcmp(data, back, size) == 0, "read back differs from what was written");
+
+	/* copy_file_range: through FUSE_COPY_FILE_RANGE or the kernel's fallback */
+	fd = open(P("big"), O_RDONLY);
+	out = open(P("copy"), O_CREAT | O_RDWR, 0644);
+	ck_assert_int_ge(out, 0);
+	in_off = 4000;
+	out_off = 100;
+	for (size_t done = 0; done < MIB;) {
+		ssize_t n = copy_file_range(fd, &in_off, out, &out_off, MIB - done, 0);
+
+		ck_assert_msg(n > 0, "copy_file_range: %zd (%s)", n, strerror(errno));
+		done += (size_t)n;
+	}
+	ck_assert_int_eq(pread(out, back, MIB + 100, 0), MIB + 100);
+	ck_assert_msg(memcmp(back + 100, data + 4000, MIB) == 0,
+		      "copy_file_range copied wrong bytes");
+	ck_assert_int_eq(close(out), 0);
+	ck_assert_int_eq(close(fd), 0);
 	free(data);
 	free(back);
 }
@@ -357,6 +377,7 @@ START_TEST(test_times_on_write)
 	ck_assert_int_gt(ts_cmp(b.st_ctim, a.st_ctim), 0);
 	set[0].tv_nsec = UTIME_OMIT;
 	set[1].tv_nsec = UTIME_NOW;
+	tick();
 	ck_assert_int_eq(utimensat(AT_FDCWD, P("f"), set, 0), 0);
 	a = stat_of(P("f"));
 	ck_assert_int_eq(ts_cmp(a.st_atim, b.st_atim), 0);
@@ -364,7 +385,8 @@ START_TEST(test_times_on_write)
 }
 END_TEST
 
-/* Runs op, then checks that it advanced the mtime and ctime of every path in dirs. */
+/* what succeeded (rc is its result) and advanced the mtime and ctime of every path in dirs
+ * from the stat in before[]. DIR_OP runs an operation between the stats. */
 static void expect_dir_times_advance(const char *what, int rc, const char *const *dirs,
 				     const struct stat *before)
 {
@@ -914,6 +936,7 @@ START_TEST(test_statfs_limit)
 	ck_assert_uint_le(sv.f_bfree, sv.f_blocks);
 	ck_assert_uint_le(sv.f_bavail, sv.f_bfree);
 	ck_assert_int_eq(sv.f_namemax, 255);
+	ck_assert_uint_le(sv.f_ffree, sv.f_files);
 	before = free_bytes();
 	ck_assert_uint_ge(before, size - slack);
 	memset(buf, 's', 4 * MIB);
