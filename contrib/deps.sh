@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by contrib/check and contrib/demo: installs the Debian packages sigbusfs needs
 # to build and test, when some are missing (root only; others get the apt-get line).
 SIGBUSFS_PACKAGES="gcc pkg-config meson ninja-build libfuse3-dev fuse3 check libsqlite3-dev

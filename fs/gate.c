@@ -17,7 +17,8 @@ static int revoking(enum gate_op op, int err)
 	return -err;
 }
 
-static int plug_verdict(struct sfs *fs, uint64_t ino, enum gate_op op)
+static int plug_verdict(struct sfs *fs, uint64_t ino, enum gate_op op,
+			const struct fuse_file_info *fi)
 {
 	int plug = atomic_load(&fs->plug);
 	bool is_root = ino == BK_ROOT_INO;
@@ -31,7 +32,8 @@ static int plug_verdict(struct sfs *fs, uint64_t ino, enum gate_op op)
 		return revoking(op, EIO);
 	if (plug == PLUG_VANISHED && is_root && op == GATE_DIR)
 		return GATE_EMPTY;
-	if (plug == PLUG_VANISHED && op <= GATE_OPEN)
+	/* names are gone; what is still open fails as a dead device would */
+	if (plug == PLUG_VANISHED && op <= GATE_OPEN && !(fi && fi->fh))
 		return -ENOENT;
 	return -EIO;
 }
@@ -81,7 +83,7 @@ static int rule_verdict(struct sfs *fs, uint64_t ino, enum gate_op op, uint64_t 
 int gate(struct sfs *fs, uint64_t ino, enum gate_op op, const struct fuse_file_info *fi,
 	 uint64_t off, uint64_t len)
 {
-	int rc = plug_verdict(fs, ino, op);
+	int rc = plug_verdict(fs, ino, op, fi);
 
 	if (rc == 0)
 		rc = inode_verdict(fs, ino, op, fi);

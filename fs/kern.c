@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <time.h>
@@ -19,6 +20,7 @@
 #include "path.h"
 
 #define SYNC_TRIES	   20
+#define FUSECTL_DIR	   "/sys/fs/fuse/connections"
 #define RETRIEVE_TIMEOUT_S 5
 
 struct audit {
@@ -147,6 +149,16 @@ ssize_t kern_retrieve(struct sfs *fs, uint64_t ino, off_t off, void *buf, size_t
 	return rc < 0 ? rc : (ssize_t)a.got;
 }
 
+/* fusectl is often not mounted; root can mount it (harmless to leave mounted). */
+static int open_abort(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0 && errno == ENOENT && mount("fusectl", FUSECTL_DIR, "fusectl", 0, NULL) == 0)
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
 int kern_abort(struct sfs *fs)
 {
 	char path[64];
@@ -156,11 +168,11 @@ int kern_abort(struct sfs *fs)
 	if (stat(fs->mountpoint, &st) < 0)
 		return -errno;
 	/* fusectl names a connection by the device number of its superblock */
-	snprintf(path, sizeof(path), "/sys/fs/fuse/connections/%u/abort",
+	snprintf(path, sizeof(path), FUSECTL_DIR "/%u/abort",
 		 (unsigned)((major(st.st_dev) << 20) | minor(st.st_dev)));
-	fd = open(path, O_WRONLY);
+	fd = open_abort(path);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	if (write(fd, "1", 1) != 1)
 		rc = -errno;
 	close(fd);

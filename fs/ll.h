@@ -9,8 +9,6 @@
 
 extern const struct fuse_lowlevel_ops sfs_ll_ops;
 
-/* extended attribute of the root whose value is the control socket's path */
-#define LL_CTL_XATTR "user.sigbusfs.ctl"
 
 static inline struct sfs *ll_fs(fuse_req_t req)
 {

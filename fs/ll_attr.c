@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "ctl_proto.h"
 #include "gate.h"
 #include "ll.h"
 
@@ -140,7 +141,7 @@ static bool reply_ctl_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, si
 	const char *path = ll_fs(req)->ctl_path;
 	size_t len;
 
-	if (ino != BK_ROOT_INO || !path || strcmp(name, LL_CTL_XATTR) != 0)
+	if (ino != BK_ROOT_INO || !path || strcmp(name, CTL_XATTR) != 0)
 		return false;
 	len = strlen(path);
 	if (size == 0)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "ctl_cmds.h"
 #include "inode.h"
 #include "ll.h"
 #include "log.h"
@@ -38,6 +39,7 @@ static int run_loop(struct fuse_session *se, const struct fuse_cmdline_opts *cmd
 /* Mounts, serves until unmounted or signalled, unmounts. 0 or -errno. */
 static int serve(struct sfs *fs, const struct opts *o)
 {
+	struct ctl_server *ctl;
 	int rc;
 
 	if (fuse_set_signal_handlers(fs->se) != 0)
@@ -50,8 +52,13 @@ static int serve(struct sfs *fs, const struct opts *o)
 	fuse_daemonize(o->cmd.foreground);
 	if (!o->cmd.foreground)
 		log_use_syslog();
-	log_info("serving %s on %s", o->source, o->cmd.mountpoint);
+	rc = ctl_cmds_start(fs, o->ctl, &ctl);
+	if (rc < 0)
+		goto out_unmount;
+	log_info("serving %s on %s, control socket %s", o->source, fs->mountpoint, fs->ctl_path);
 	rc = run_loop(fs->se, &o->cmd);
+	ctl_stop(ctl);
+out_unmount:
 	/* after "sigbusctl abort" the mount stays, as a crashed daemon leaves it */
 	if (!fs->aborted)
 		fuse_session_unmount(fs->se);

@@ -50,5 +50,6 @@ void sfs_destroy(struct sfs *fs)
 	if (fs->bk)
 		bk_close(fs->bk);
 	free(fs->mountpoint);
+	free(fs->ctl_path);
 	pthread_mutex_destroy(&fs->event_lock);
 }

@@ -1,0 +1,335 @@
+/* The daemon's command table: one handler per control command. Handlers for events call
+ * the event engine (events.c, revoke.c); the read-only ones (status, stats, log, rules)
+ * are here. Every handler runs on a control connection's thread, never a FUSE worker. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "ctl_cmds.h"
+#include "events.h"
+#include "kern.h"
+#include "log.h"
+#include "path.h"
+
+#define WRITE_FROM_MAX (256u << 20) /* bytes a write --from may carry */
+
+static const char *const plug_names[] = { "on", "unplugging", "off", "vanished" };
+static const char *const cache_names[] = { "strict", "auto", "none" };
+
+static int cmd_status(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
+{
+	struct sfs *fs = ctx;
+	uint64_t started, finished;
+
+	evlog_seqs(fs->evlog, &started, &finished);
+	ctl_reply_summary(r, "%s on %s, backend %s", fs->source, fs->mountpoint,
+			  plug_names[atomic_load(&fs->plug)]);
+	ctl_reply_kv(r, "version", "%s", SIGBUSFS_VERSION);
+	ctl_reply_kv(r, "pid", "%d", (int)getpid());
+	ctl_reply_kv(r, "mountpoint", "%s", fs->mountpoint);
+	ctl_reply_kv(r, "source", "%s", fs->source);
+	ctl_reply_kv(r, "backend", "%s", bk_name(fs->bk));
+	ctl_reply_kv(r, "cache", "%s", cache_names[fs->cache_mode]);
+	ctl_reply_kv(r, "plug", "%s", plug_names[atomic_load(&fs->plug)]);
+	ctl_reply_kv(r, "seq", "%llu", (unsigned long long)started);
+	ctl_reply_kv(r, "done", "%llu", (unsigned long long)finished);
+	ctl_reply_kv(r, "inodes", "%llu", (unsigned long long)itab_count(fs->itab));
+	return 0;
+}
+
+static void reply_u64(struct ctl_reply *r, const char *key, uint64_t v)
+{
+	ctl_reply_kv(r, key, "%llu", (unsigned long long)v);
+}
+
+static int stats_file(struct sfs *fs, const char *rel, struct ctl_reply *r)
+{
+	static const char *const states[] = { "live", "revoking", "revoked" };
+	static const char *const names[IC_NR] = { "reads", "writes", "invals", "errors",
+						  "lost_bytes" };
+	struct inode_info info = { 0 };
+	struct bk_attr a;
+	uint64_t parent;
+	int rc = path_resolve(fs, rel, &parent, &a);
+
+	if (rc < 0) {
+		ctl_reply_errmsg(r, "%s: %s", rel, strerror(-rc));
+		return rc;
+	}
+	inode_info(fs->itab, a.ino, &info);
+	reply_u64(r, "ino", a.ino);
+	reply_u64(r, "size", a.size);
+	reply_u64(r, "kernel_refs", info.nlookup);
+	ctl_reply_kv(r, "state", "%s", states[info.state]);
+	for (int i = 0; i < IC_NR; i++)
+		reply_u64(r, names[i], info.count[i]);
+	return 0;
+}
+
+static int cmd_stats(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
+{
+	struct sfs *fs = ctx;
+	struct statvfs sv;
+
+	if (req->path)
+		return stats_file(fs, req->path, r);
+	reply_u64(r, "reads", atomic_load(&fs->stats.reads));
+	reply_u64(r, "read_bytes", atomic_load(&fs->stats.read_bytes));
+	reply_u64(r, "writes", atomic_load(&fs->stats.writes));
+	reply_u64(r, "write_bytes", atomic_load(&fs->stats.write_bytes));
+	reply_u64(r, "invals", atomic_load(&fs->stats.invals));
+	reply_u64(r, "errors", atomic_load(&fs->stats.errors));
+	reply_u64(r, "lost_bytes", atomic_load(&fs->stats.lost_bytes));
+	reply_u64(r, "inodes", itab_count(fs->itab));
+	if (bk_statfs(fs->bk, &sv) == 0) {
+		reply_u64(r, "space_bytes", (uint64_t)sv.f_blocks * sv.f_frsize);
+		reply_u64(r, "free_bytes", (uint64_t)sv.f_bfree * sv.f_frsize);
+	}
+	return 0;
+}
+
+static int cmd_inval(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
+{
+	return ev_inval(ctx, r, req->path, req->has_range ? req->off : 0,
+			req->has_range ? req->len : 0);
+}
+
+/* The bytes of write --pattern P --len N: P repeated. */
+static uint8_t *pattern_bytes(const struct ctl_req *req)
+{
+	uint8_t *buf = malloc(req->len ? req->len : 1);
+
+	for (uint64_t i = 0; buf && i < req->len; i++)
+		buf[i] = req->pattern[i % req->pattern_len];
+	return buf;
+}
+
+/* The bytes of write --from FILE, read by the daemon (same user as the client). */
+static int file_bytes(const char *path, uint8_t **out, size_t *len_out, struct ctl_reply *r)
+{
+	struct stat st;
+	ssize_t n = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
+
+	*out = NULL;
+	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size > WRITE_FROM_MAX)
+		rc = fd < 0 || st.st_size <= WRITE_FROM_MAX ? -errno : -EFBIG;
+	if (rc == 0 && !(*out = malloc(st.st_size ? (size_t)st.st_size : 1)))
+		rc = -ENOMEM;
+	if (rc == 0)
+		n = pread(fd, *out, (size_t)st.st_size, 0);
+	if (rc == 0 && n < 0)
+		rc = -errno;
+	*len_out = n > 0 ? (size_t)n : 0;
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0)
+		ctl_reply_errmsg(r, "--from %s: %s", path, strerror(-rc));
+	return rc;
+}
+
+static int cmd_write(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
+{
+	uint8_t *owned = NULL;
+	const uint8_t *data = req->data;
+	size_t len = req->data_len;
+	int rc = 0;
+
+	if (req->src == CTL_SRC_PATTERN) {
+		data = owned = pattern_bytes(req);
+		len = req->len;
+		rc = owned ? 0 : -ENOMEM;
+	} else if (req->src == CTL_SRC_FILE) {
+		rc = file_bytes(req->from, &owned, &len, r);
+		data = owned;
+	}
+	if (rc == 0)
+		rc = ev_write(ctx, r, req->path, req->off, data, len, !req->no_notify);
+	free(owned);
+	return rc;
+}
+
+static int cmd_truncate(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
+{
+	return ev_truncate(ctx, r, req->path, req->size);
+}
+
+static int cmd_punch(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
+{
+	return ev_punch(ctx, r, req->path, req->off, req->len);
+}
+
+static int cmd_revoke(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
+{
+	return ev_revoke(ctx, r, req->path, req->has_errno ? req->error : EIO);
+}
+
+static int cmd_unplug(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
+{
+	return ev_unplug(ctx, r, req->vanish);
+}
+
+static int cmd_replug(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
+{
+	return ev_replug(ctx, r);
+}
+
+static int cmd_store(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
+{
+	return ev_store(ctx, r, req->path, req->off, req->data, req->data_len);
+}
+
+static int cmd_audit(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
+{
+	return ev_audit(ctx, r, req->path);
+}
+
+static int cmd_abort(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
+{
+	return ev_abort(ctx, r);
+}
+
+static int rule_from_req(const struct ctl_req *req, enum rule_kind kind, struct rule *out)
+{
+	static const enum rule_op ops[] = {
+		[CTL_OP_READ] = RULE_READ,
+		[CTL_OP_WRITE] = RULE_WRITE,
+		[CTL_OP_FSYNC] = RULE_FSYNC,
+		[CTL_OP_OPEN] = RULE_OPEN,
+	};
+
+	memset(out, 0, sizeof(*out));
+	out->kind = kind;
+	out->op = ops[req->op];
+	out->off = req->has_range ? req->off : 0;
+	out->len = req->has_range ? req->len : 0;
+	out->err = req->has_errno ? req->error : EIO;
+	out->ms = req->ms > UINT32_MAX ? UINT32_MAX : (unsigned)req->ms;
+	out->count = req->has_count ? req->count : 0;
+	return 0;
+}
+
+static int cmd_fail(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
+{
+	struct rule rule;
+
+	rule_from_req(req, RULE_FAIL, &rule);
+	return ev_rule_add(ctx, r, req->path, &rule);
+}
+
+static int cmd_delay(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
+{
+	struct rule rule;
+
+	rule_from_req(req, RULE_DELAY, &rule);
+	return ev_rule_add(ctx, r, req->path, &rule);
+}
+
+static int cmd_rules(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
+{
+	return ev_rules_list(ctx, r);
+}
+
+static int cmd_clear(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
+{
+	return ev_rule_clear(ctx, r, req->has_id, req->id);
+}
+
+static int log_as_kv(void *ctx, const struct event *e)
+{
+	char line[EVLOG_TEXT_MAX + 80];
+
+	event_format(e, line, sizeof(line));
+	return ctl_reply_kv(ctx, "event", "%s", line) < 0;
+}
+
+static int log_as_stream(void *ctx, const struct event *e)
+{
+	char line[EVLOG_TEXT_MAX + 80];
+
+	event_format(e, line, sizeof(line));
+	return ctl_reply_stream(ctx, line) < 0;
+}
+
+/* log --follow: what is kept after --since (none without it), then each new event, until
+ * the client goes away or the server stops. */
+static int follow_log(struct sfs *fs, const struct ctl_req *req, struct ctl_reply *r)
+{
+	uint64_t since = req->since, started;
+
+	if (!req->has_since)
+		evlog_seqs(fs->evlog, &started, &since);
+	if (ctl_reply_stream(r, "following") < 0)
+		return 0;
+	while (ctl_reply_alive(r) == 0) {
+		if (evlog_read(fs->evlog, since, log_as_stream, r, &since) != 0)
+			break;
+		evlog_wait(fs->evlog, since, 100);
+	}
+	return 0;
+}
+
+static int cmd_log(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
+{
+	struct sfs *fs = ctx;
+	uint64_t last;
+
+	if (req->follow)
+		return follow_log(fs, req, r);
+	evlog_read(fs->evlog, req->has_since ? req->since : 0, log_as_kv, r, &last);
+	ctl_reply_summary(r, "events up to seq %llu", (unsigned long long)last);
+	return 0;
+}
+
+static const struct ctl_handlers handlers = {
+	.cmd = {
+		[CTL_STATUS] = cmd_status,
+		[CTL_STATS] = cmd_stats,
+		[CTL_LOG] = cmd_log,
+		[CTL_INVAL] = cmd_inval,
+		[CTL_WRITE] = cmd_write,
+		[CTL_TRUNCATE] = cmd_truncate,
+		[CTL_PUNCH] = cmd_punch,
+		[CTL_REVOKE] = cmd_revoke,
+		[CTL_UNPLUG] = cmd_unplug,
+		[CTL_REPLUG] = cmd_replug,
+		[CTL_FAIL] = cmd_fail,
+		[CTL_DELAY] = cmd_delay,
+		[CTL_RULES] = cmd_rules,
+		[CTL_CLEAR] = cmd_clear,
+		[CTL_STORE] = cmd_store,
+		[CTL_AUDIT] = cmd_audit,
+		[CTL_ABORT] = cmd_abort,
+	},
+	.log = ctl_cmds_log,
+};
+
+void ctl_cmds_log(void *ctx, const char *msg)
+{
+	log_warn("%s", msg);
+}
+
+int ctl_cmds_start(struct sfs *fs, const char *path, struct ctl_server **out)
+{
+	char buf[108];
+	int rc = 0;
+
+	if (!path) {
+		rc = ctl_default_path(buf, sizeof(buf));
+		path = buf;
+	}
+	if (rc == 0)
+		fs->ctl_path = strdup(path);
+	if (rc == 0 && !fs->ctl_path)
+		rc = -ENOMEM;
+	if (rc == 0)
+		rc = ctl_listen(fs->ctl_path, &handlers, fs, out);
+	if (rc < 0)
+		log_err("control socket %s: %s", path, strerror(-rc));
+	return rc;
+}

@@ -1,0 +1,702 @@
+/* The control commands: one table with each command's grammar and help text, and
+ * ctl_parse(), which both the daemon and sigbusctl run on a request line. Tokens, quoting
+ * and numbers are ctl_wire.c's. Design note: reject, never guess. Every request either
+ * parses into a fully checked struct ctl_req or fails with a message naming the token. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl_proto.h"
+
+#define ARGS(...) { __VA_ARGS__, CTL_A_END }
+#define NARGS(n)  (1u << (n))
+#define O(x)	  CTL_OPT(CTL_O_##x)
+
+static const struct ctl_cmd_desc cmds[CTL_CMD_COUNT] = {
+	{ "status", CTL_STATUS, CTL_F_READONLY, { CTL_A_END }, NARGS(0), 0, 0, "status",
+	  "the daemon's state",
+	  "Shows the daemon's state as key: value lines: the mount point, the backend and its "
+	  "source, the cache mode, whether the backend is plugged in, the number of fault rules "
+	  "and the sequence number of the latest event.",
+	  "sigbusctl -m /mnt/sbfs status" },
+	{ "stats", CTL_STATS, CTL_F_READONLY, ARGS(CTL_A_PATH), NARGS(0) | NARGS(1), 0, 0,
+	  "stats [PATH]", "counters of the mount, or of one file",
+	  "Without PATH, shows the mount's counters: requests and errors per operation, "
+	  "notifications sent to the kernel, and dirty pages lost to revocation. With PATH, "
+	  "shows the counters and state of that file.",
+	  "sigbusctl -m /mnt/sbfs stats data.bin" },
+	{ "log", CTL_LOG, CTL_F_READONLY | CTL_F_STREAM, { CTL_A_END }, NARGS(0),
+	  O(FOLLOW) | O(SINCE), 0, "log [--follow] [--since SEQ]", "the event log",
+	  "Prints the event log, one event per line: seq=N time=S.NNNNNNNNN cmd=... target=... "
+	  "result=... Every event has a sequence number; --since SEQ prints only the events "
+	  "after SEQ. --follow keeps going and prints each new event as it happens, until "
+	  "interrupted.",
+	  "sigbusctl -m /mnt/sbfs log --follow --since 41" },
+	{ "inval", CTL_INVAL, 0, ARGS(CTL_A_PATH, CTL_A_OFF, CTL_A_LEN), NARGS(1) | NARGS(3), 0, 0,
+	  "inval PATH [OFF LEN]", "drop cached pages; content unchanged",
+	  "Drops the kernel's cached pages of PATH, all of them or those of the range OFF, "
+	  "OFF+LEN, without changing the file: mapped pages fault again and read the same "
+	  "bytes from the backend.",
+	  "sigbusctl -m /mnt/sbfs inval data.bin 0 64K" },
+	{ "write", CTL_WRITE, 0, ARGS(CTL_A_PATH, CTL_A_OFF, CTL_A_DATA), NARGS(2) | NARGS(3),
+	  O(PATTERN) | O(LEN) | O(FROM) | O(NO_NOTIFY), 0,
+	  "write PATH OFF (DATA | --pattern P --len N | --from FILE) [--no-notify]",
+	  "change bytes out of band, then invalidate",
+	  "Changes the bytes of PATH at OFF in the backend, behind the kernel's back, then "
+	  "invalidates the kernel's cache of that range, so that reads and mappings see the new "
+	  "bytes. The bytes are DATA, taken byte for byte from the argument (after '--' when "
+	  "they start with '--'), or the text P repeated over N bytes (--pattern 0xHH repeats "
+	  "one byte), or the content of the local FILE. With --no-notify the kernel is not "
+	  "told: cached pages stay stale on purpose, and audit reports them. Writing past the "
+	  "end grows the file.",
+	  "sigbusctl -m /mnt/sbfs write data.bin 4K --pattern 0xff --len 4K" },
+	{ "truncate", CTL_TRUNCATE, 0, ARGS(CTL_A_PATH, CTL_A_SIZE), NARGS(2), 0, 0,
+	  "truncate PATH SIZE", "change the size on the server side",
+	  "Sets the size of PATH in the backend and makes the kernel learn it. A shrink is a "
+	  "truncation inside the old i_size: mapped pages past the new end raise SIGBUS and the "
+	  "tail of the last page reads zeros. Growing again reads zeros, never the old bytes.",
+	  "sigbusctl -m /mnt/sbfs truncate data.bin 4K" },
+	{ "punch", CTL_PUNCH, 0, ARGS(CTL_A_PATH, CTL_A_OFF, CTL_A_LEN), NARGS(3), 0, 0,
+	  "punch PATH OFF LEN", "zero a range inside the size",
+	  "Zeroes the range OFF, OFF+LEN of PATH in the backend and drops the kernel's pages "
+	  "of it; the size does not change. Mapped pages in the range read zeros after their "
+	  "next fault.",
+	  "sigbusctl -m /mnt/sbfs punch data.bin 8K 4K" },
+	{ "revoke", CTL_REVOKE, 0, ARGS(CTL_A_PATH), NARGS(1), O(ERRNO), 0,
+	  "revoke PATH [--errno E]", "revoke a file, or a directory recursively",
+	  "Revokes PATH, and everything below it if it is a directory, as a hot-removed device "
+	  "would: every mapped page raises SIGBUS, I/O on descriptors opened before fails with "
+	  "E (an errno name or number; EIO by default), and new opens and stats fail.",
+	  "sigbusctl -m /mnt/sbfs revoke data.bin --errno ENODEV" },
+	{ "unplug", CTL_UNPLUG, 0, { CTL_A_END }, NARGS(0), O(VANISH), 0, "unplug [--vanish]",
+	  "the whole backend disappears",
+	  "Unplugs the backend: every file behaves as revoked. Operations fail with EIO; with "
+	  "--vanish, lookups fail with ENOENT instead, as if the files had gone away. Replug "
+	  "brings the backend back.",
+	  "sigbusctl -m /mnt/sbfs unplug --vanish" },
+	{ "replug", CTL_REPLUG, 0, { CTL_A_END }, NARGS(0), 0, 0, "replug",
+	  "the backend comes back",
+	  "Plugs the backend back in after unplug. New opens see the backend's data; "
+	  "descriptors and mappings from before the unplug stay dead.",
+	  "sigbusctl -m /mnt/sbfs replug" },
+	{ "fail", CTL_FAIL, 0, ARGS(CTL_A_PATH, CTL_A_OFF, CTL_A_LEN), NARGS(1) | NARGS(3),
+	  O(OP) | O(ERRNO) | O(COUNT), O(OP) | O(ERRNO),
+	  "fail PATH [OFF LEN] --op read|write|fsync|open --errno E [--count N]",
+	  "add a rule: failing requests",
+	  "Adds a fault rule: the next N (or, without --count, all) OP requests on PATH, or "
+	  "on its range OFF, OFF+LEN, fail with E (an errno name or number). Adding a read rule "
+	  "drops the range's cached pages, so mapped pages in it raise SIGBUS at their next "
+	  "fault. Prints the rule's id, for clear.",
+	  "sigbusctl -m /mnt/sbfs fail data.bin 0 4K --op read --errno EIO --count 1" },
+	{ "delay", CTL_DELAY, 0, ARGS(CTL_A_PATH, CTL_A_OFF, CTL_A_LEN), NARGS(1) | NARGS(3),
+	  O(OP) | O(MS) | O(COUNT), O(OP) | O(MS),
+	  "delay PATH [OFF LEN] --op read|write|fsync|open --ms N [--count N]",
+	  "add a rule: slow requests",
+	  "Adds a delay rule: the next N (or, without --count, all) OP requests on PATH, or on "
+	  "its range OFF, OFF+LEN, are answered N milliseconds late. Prints the rule's id, for "
+	  "clear.",
+	  "sigbusctl -m /mnt/sbfs delay data.bin --op fsync --ms 2000" },
+	{ "rules", CTL_RULES, CTL_F_READONLY, { CTL_A_END }, NARGS(0), 0, 0, "rules",
+	  "list the fault and delay rules",
+	  "Lists the fault and delay rules in force, with their ids, targets and the number of "
+	  "requests each has left.",
+	  "sigbusctl -m /mnt/sbfs rules" },
+	{ "clear", CTL_CLEAR, 0, ARGS(CTL_A_ID), NARGS(0) | NARGS(1), 0, 0, "clear [ID]",
+	  "remove one rule, or all",
+	  "Removes the rule ID (as fail, delay and rules print it), or every rule.",
+	  "sigbusctl -m /mnt/sbfs clear 3" },
+	{ "store", CTL_STORE, 0, ARGS(CTL_A_PATH, CTL_A_OFF, CTL_A_DATA), NARGS(3), 0, 0,
+	  "store PATH OFF DATA", "push bytes into the page cache only",
+	  "Pushes DATA into the kernel's page cache of PATH at OFF without changing the "
+	  "backend: reads and mappings see bytes the backend does not have, and audit reports "
+	  "the difference.",
+	  "sigbusctl -m /mnt/sbfs store data.bin 0 GHOST" },
+	{ "audit", CTL_AUDIT, CTL_F_READONLY, ARGS(CTL_A_PATH), NARGS(1), 0, 0, "audit PATH",
+	  "compare the page cache with the backend",
+	  "Compares the kernel's cached pages of PATH with the backend and reports the ranges "
+	  "that differ (stale pages after write --no-notify, bytes pushed with store).",
+	  "sigbusctl -m /mnt/sbfs audit data.bin" },
+	{ "abort", CTL_ABORT, 0, { CTL_A_END }, NARGS(0), 0, 0, "abort",
+	  "cut the FUSE connection",
+	  "Cuts the FUSE connection as a crashed daemon would: cached pages stay readable, "
+	  "faults on uncached pages raise SIGBUS, and every other operation fails with "
+	  "ENOTCONN.",
+	  "sigbusctl -m /mnt/sbfs abort" },
+};
+
+enum val_kind { V_NONE, V_DEC, V_SIZE, V_PATTERN, V_FILE, V_ERRNO, V_OP };
+
+static const struct opt_desc {
+	const char *name;
+	enum val_kind val;
+	const char *meta; /* the value's name in messages */
+} opts[CTL_O_COUNT_ALL] = {
+	[CTL_O_FOLLOW] = { "--follow", V_NONE, NULL },
+	[CTL_O_SINCE] = { "--since", V_DEC, "SEQ" },
+	[CTL_O_PATTERN] = { "--pattern", V_PATTERN, "P" },
+	[CTL_O_LEN] = { "--len", V_SIZE, "N" },
+	[CTL_O_FROM] = { "--from", V_FILE, "FILE" },
+	[CTL_O_NO_NOTIFY] = { "--no-notify", V_NONE, NULL },
+	[CTL_O_ERRNO] = { "--errno", V_ERRNO, "E" },
+	[CTL_O_VANISH] = { "--vanish", V_NONE, NULL },
+	[CTL_O_OP] = { "--op", V_OP, "OP" },
+	[CTL_O_COUNT] = { "--count", V_DEC, "N" },
+	[CTL_O_MS] = { "--ms", V_DEC, "N" },
+};
+
+static const char *const arg_names[] = { "", "PATH", "OFF", "LEN", "SIZE", "DATA", "ID" };
+static const char *const op_names[] = { NULL, "read", "write", "fsync", "open" };
+
+/* Parsing state: the request, the command, and where messages go. */
+struct parse {
+	struct ctl_req *req;
+	const struct ctl_cmd_desc *d;
+	unsigned opts_seen;
+	size_t npos;
+	char *err;
+	size_t errsize;
+};
+
+static int fail(struct parse *ps, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Writes "CMD: message" (just the message before the command is known) to the error
+ * buffer and returns rc. */
+static int fail(struct parse *ps, int rc, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (!ps->errsize)
+		return rc;
+	n = ps->d ? snprintf(ps->err, ps->errsize, "%s: ", ps->d->name) : 0;
+	if (n < 0 || (size_t)n >= ps->errsize)
+		return rc;
+	va_start(ap, fmt);
+	vsnprintf(ps->err + n, ps->errsize - (size_t)n, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+const struct ctl_cmd_desc *ctl_cmd_find(const char *name)
+{
+	for (size_t i = 0; i < CTL_CMD_COUNT; i++) {
+		if (!strcmp(cmds[i].name, name))
+			return &cmds[i];
+	}
+	return NULL;
+}
+
+const struct ctl_cmd_desc *ctl_cmd_get(enum ctl_cmd cmd)
+{
+	return &cmds[cmd];
+}
+
+const char *ctl_op_name(enum ctl_op op)
+{
+	return op <= CTL_OP_OPEN ? op_names[op] : NULL;
+}
+
+static const struct opt_desc *opt_find(const char *name, enum ctl_opt *id)
+{
+	for (size_t i = 0; i < CTL_O_COUNT_ALL; i++) {
+		if (!strcmp(opts[i].name, name)) {
+			*id = (enum ctl_opt)i;
+			return &opts[i];
+		}
+	}
+	return NULL;
+}
+
+/* Shown input: the token, cut at 60 bytes, control bytes escaped. Returns buf. */
+static const char *shown(const char *tok, struct ctl_buf *buf)
+{
+	char head[64];
+
+	snprintf(head, sizeof(head), "%.60s%s", tok, strlen(tok) > 60 ? "..." : "");
+	ctl_buf_add_text(buf, head);
+	return buf->p ? buf->p : "";
+}
+
+/* what = "SIZE" or "--len": names the value in messages. */
+static int number(struct parse *ps, const char *what, const char *tok, bool is_size,
+		  uint64_t max, uint64_t *out)
+{
+	struct ctl_buf b = { 0 };
+	int rc = is_size ? ctl_parse_size(tok, out) : ctl_parse_u64(tok, out);
+
+	if (rc == 0 && *out > max)
+		rc = -ERANGE;
+	if (rc == -EINVAL)
+		fail(ps, rc, "%s '%s' is not a number (accepted: %s)", what, shown(tok, &b),
+		     is_size ? "4096, 8K, 2M, 1G" : "decimal digits, e.g. 250");
+	else if (rc == -ERANGE)
+		fail(ps, rc, "%s '%s' is out of range (largest: %llu)", what, shown(tok, &b),
+		     (unsigned long long)max);
+	ctl_buf_free(&b);
+	return rc;
+}
+
+/* Cleans a PATH: no leading, trailing or repeated "/", no "." component; ".." refused. */
+static int path_clean(struct parse *ps, const char *tok)
+{
+	struct ctl_buf b = { 0 }, shown_buf = { 0 };
+	const char *p = tok, *end;
+	size_t n;
+	int rc = 0;
+
+	while (*p && !rc) {
+		end = strchrnul(p, '/');
+		n = (size_t)(end - p);
+		if (n == 2 && !memcmp(p, "..", 2))
+			rc = fail(ps, -EINVAL, "PATH '%s' has a '..' component (paths stay inside the "
+				  "mount)", shown(tok, &shown_buf));
+		else if (n > NAME_MAX)
+			rc = fail(ps, -ENAMETOOLONG, "PATH '%s' has a component longer than %d bytes",
+				  shown(tok, &shown_buf), NAME_MAX);
+		else if (n && !(n == 1 && *p == '.'))
+			ctl_buf_addf(&b, "%s%.*s", b.len ? "/" : "", (int)n, p);
+		p = *end ? end + 1 : end;
+	}
+	if (!rc && b.len >= PATH_MAX)
+		rc = fail(ps, -ENAMETOOLONG, "PATH is longer than %d bytes", PATH_MAX - 1);
+	if (!rc && ctl_buf_add(&b, "", 0))
+		rc = fail(ps, -ENOMEM, "out of memory");
+	ctl_buf_free(&shown_buf);
+	if (!rc)
+		ps->req->path = b.p;
+	else
+		ctl_buf_free(&b);
+	return rc;
+}
+
+static int bytes_dup(struct parse *ps, const struct ctl_token *tok, uint8_t **out, size_t *len)
+{
+	*out = malloc(tok->len + 1);
+	if (!*out)
+		return fail(ps, -ENOMEM, "out of memory");
+	memcpy(*out, tok->s, tok->len + 1);
+	*len = tok->len;
+	return 0;
+}
+
+static int positional(struct parse *ps, const struct ctl_token *tok)
+{
+	struct ctl_req *r = ps->req;
+	enum ctl_arg a = ps->d->args[ps->npos];
+
+	switch (a) {
+	case CTL_A_PATH:
+		return path_clean(ps, tok->s);
+	case CTL_A_OFF:
+		return number(ps, "OFF", tok->s, true, INT64_MAX, &r->off);
+	case CTL_A_LEN:
+		r->has_range = true;
+		return number(ps, "LEN", tok->s, true, INT64_MAX, &r->len);
+	case CTL_A_SIZE:
+		return number(ps, "SIZE", tok->s, true, INT64_MAX, &r->size);
+	case CTL_A_DATA:
+		r->src = CTL_SRC_DATA;
+		return bytes_dup(ps, tok, &r->data, &r->data_len);
+	case CTL_A_ID:
+		r->has_id = true;
+		return number(ps, "ID", tok->s, false, UINT64_MAX, &r->id);
+	case CTL_A_END:
+		break;
+	}
+	return fail(ps, -EINVAL, "unexpected argument");
+}
+
+static int pattern_value(struct parse *ps, const struct ctl_token *tok)
+{
+	struct ctl_req *r = ps->req;
+	int hi, lo;
+
+	r->src = r->src == CTL_SRC_NONE ? CTL_SRC_PATTERN : r->src;
+	if (tok->len == 4 && tok->s[0] == '0' && (tok->s[1] | 0x20) == 'x') {
+		hi = strchr("0123456789abcdef", tok->s[2] | 0x20) ? 0 : -1;
+		lo = strchr("0123456789abcdef", tok->s[3] | 0x20) ? 0 : -1;
+		if (!hi && !lo) {
+			r->pattern = malloc(2);
+			if (!r->pattern)
+				return fail(ps, -ENOMEM, "out of memory");
+			r->pattern[0] = (uint8_t)strtoul(tok->s + 2, NULL, 16);
+			r->pattern[1] = 0;
+			r->pattern_len = 1;
+			return 0;
+		}
+	}
+	return bytes_dup(ps, tok, &r->pattern, &r->pattern_len);
+}
+
+static int errno_value(struct parse *ps, const char *name, const char *tok, int *out)
+{
+	struct ctl_buf b = { 0 };
+	int e = ctl_errno_parse(tok);
+
+	if (e < 0)
+		fail(ps, -EINVAL,
+		     "%s '%s' is not an errno (accepted: a name such as EIO or ENOSPC, or a "
+		     "number from 1 to %d)",
+		     name, shown(tok, &b), CTL_ERRNO_MAX);
+	else
+		*out = e;
+	ctl_buf_free(&b);
+	return e < 0 ? -EINVAL : 0;
+}
+
+static int op_value(struct parse *ps, const char *tok)
+{
+	struct ctl_buf b = { 0 };
+
+	for (int op = CTL_OP_READ; op <= CTL_OP_OPEN; op++) {
+		if (!strcmp(tok, op_names[op])) {
+			ps->req->op = (enum ctl_op)op;
+			return 0;
+		}
+	}
+	fail(ps, -EINVAL, "--op '%s' is not an operation (accepted: read, write, fsync, open)",
+	     shown(tok, &b));
+	ctl_buf_free(&b);
+	return -EINVAL;
+}
+
+static int from_value(struct parse *ps, const struct ctl_token *tok)
+{
+	struct ctl_buf b = { 0 };
+
+	if (tok->s[0] != '/') {
+		fail(ps, -EINVAL, "--from '%s' is not an absolute path", shown(tok->s, &b));
+		ctl_buf_free(&b);
+		return -EINVAL;
+	}
+	ps->req->from = strdup(tok->s);
+	if (!ps->req->from)
+		return fail(ps, -ENOMEM, "out of memory");
+	if (ps->req->src == CTL_SRC_NONE)
+		ps->req->src = CTL_SRC_FILE;
+	return 0;
+}
+
+/* Stores the value tok of option id. */
+static int option_value(struct parse *ps, enum ctl_opt id, const struct ctl_token *tok)
+{
+	struct ctl_req *r = ps->req;
+
+	switch (id) {
+	case CTL_O_SINCE:
+		r->has_since = true;
+		return number(ps, "--since", tok->s, false, UINT64_MAX, &r->since);
+	case CTL_O_PATTERN:
+		return pattern_value(ps, tok);
+	case CTL_O_LEN:
+		return number(ps, "--len", tok->s, true, INT64_MAX, &r->len);
+	case CTL_O_FROM:
+		return from_value(ps, tok);
+	case CTL_O_ERRNO:
+		r->has_errno = true;
+		return errno_value(ps, "--errno", tok->s, &r->error);
+	case CTL_O_OP:
+		return op_value(ps, tok->s);
+	case CTL_O_COUNT:
+		r->has_count = true;
+		return number(ps, "--count", tok->s, false, UINT64_MAX, &r->count);
+	case CTL_O_MS:
+		return number(ps, "--ms", tok->s, false, UINT64_MAX, &r->ms);
+	default:
+		return 0;
+	}
+}
+
+static void flag_set(struct ctl_req *r, enum ctl_opt id)
+{
+	if (id == CTL_O_FOLLOW)
+		r->follow = true;
+	else if (id == CTL_O_NO_NOTIFY)
+		r->no_notify = true;
+	else if (id == CTL_O_VANISH)
+		r->vanish = true;
+}
+
+/* "--follow, --since SEQ" for the options of d, into b. */
+static const char *opts_list(const struct ctl_cmd_desc *d, struct ctl_buf *b)
+{
+	for (size_t i = 0; i < CTL_O_COUNT_ALL; i++) {
+		if (!(d->opts & CTL_OPT(i)))
+			continue;
+		ctl_buf_addf(b, "%s%s%s%s", b->len ? ", " : "", opts[i].name,
+			     opts[i].meta ? " " : "", opts[i].meta ? opts[i].meta : "");
+	}
+	return b->p ? b->p : "";
+}
+
+static int unknown_option(struct parse *ps, const char *tok)
+{
+	struct ctl_buf b = { 0 }, list = { 0 };
+
+	if (ps->d->opts)
+		fail(ps, -EINVAL, "unknown option '%s' (accepted: %s)", shown(tok, &b),
+		     opts_list(ps->d, &list));
+	else
+		fail(ps, -EINVAL, "unknown option '%s' (%s takes no options)", shown(tok, &b),
+		     ps->d->name);
+	ctl_buf_free(&b);
+	ctl_buf_free(&list);
+	return -EINVAL;
+}
+
+static bool looks_like_option(const char *s)
+{
+	return s[0] == '-' && s[1] == '-' && s[2] != '\0';
+}
+
+static bool is_option(const struct ctl_token *tok)
+{
+	return !tok->is_quoted && looks_like_option(tok->s);
+}
+
+/* Handles the option at toks[*i], and its value; advances *i past what it used. */
+static int option(struct parse *ps, const struct ctl_tokens *toks, size_t *i)
+{
+	const struct ctl_token *tok = &toks->v[*i];
+	const struct opt_desc *o;
+	enum ctl_opt id;
+
+	o = opt_find(tok->s, &id);
+	if (!o || !(ps->d->opts & CTL_OPT(id)))
+		return unknown_option(ps, tok->s);
+	if (ps->opts_seen & CTL_OPT(id))
+		return fail(ps, -EINVAL, "option '%s' given twice", o->name);
+	ps->opts_seen |= CTL_OPT(id);
+	if (o->val == V_NONE) {
+		flag_set(ps->req, id);
+		return 0;
+	}
+	if (*i + 1 >= toks->n || is_option(&toks->v[*i + 1]) ||
+	    (!toks->v[*i + 1].is_quoted && !strcmp(toks->v[*i + 1].s, "--")))
+		return fail(ps, -EINVAL, "option '%s' needs an argument %s (usage: %s)", o->name,
+			    o->meta, ps->d->usage);
+	(*i)++;
+	return option_value(ps, id, &toks->v[*i]);
+}
+
+static size_t max_args(const struct ctl_cmd_desc *d)
+{
+	size_t n = 0;
+
+	while (n < 4 && d->args[n] != CTL_A_END)
+		n++;
+	return n;
+}
+
+/* Walks the tokens after the command name: options anywhere, "--" ends them. */
+static int arguments(struct parse *ps, const struct ctl_tokens *toks)
+{
+	struct ctl_buf b = { 0 };
+	bool is_dashdash = false;
+	int rc = 0;
+
+	for (size_t i = 1; i < toks->n && !rc; i++) {
+		const struct ctl_token *tok = &toks->v[i];
+
+		if (!is_dashdash && !tok->is_quoted && !strcmp(tok->s, "--"))
+			is_dashdash = true;
+		else if (!is_dashdash && is_option(tok))
+			rc = option(ps, toks, &i);
+		else if (ps->npos >= max_args(ps->d))
+			rc = fail(ps, -EINVAL, "unexpected argument '%s' (usage: %s)",
+				  shown(tok->s, &b), ps->d->usage);
+		else {
+			rc = positional(ps, tok);
+			ps->npos++;
+		}
+	}
+	ctl_buf_free(&b);
+	return rc;
+}
+
+/* Counts missing positionals and required options once all tokens are read. */
+static int completeness(struct parse *ps)
+{
+	const struct ctl_cmd_desc *d = ps->d;
+	unsigned missing = d->opts_needed & ~ps->opts_seen;
+
+	if (!(d->nargs_ok & NARGS(ps->npos)))
+		return fail(ps, -EINVAL, "missing %s (usage: %s)", arg_names[d->args[ps->npos]],
+			    d->usage);
+	for (size_t i = 0; i < CTL_O_COUNT_ALL; i++) {
+		if (missing & CTL_OPT(i))
+			return fail(ps, -EINVAL, "missing option %s %s (usage: %s)", opts[i].name,
+				    opts[i].meta, d->usage);
+	}
+	return 0;
+}
+
+static int range_check(struct parse *ps, const char *what)
+{
+	const struct ctl_req *r = ps->req;
+
+	if (r->len > (uint64_t)INT64_MAX - r->off)
+		return fail(ps, -ERANGE, "OFF + %s passes the largest file offset (%lld)", what,
+			    (long long)INT64_MAX);
+	return 0;
+}
+
+/* write: exactly one data source; --len goes with --pattern. */
+static int write_check(struct parse *ps)
+{
+	struct ctl_req *r = ps->req;
+	bool has_data = ps->npos == 3, has_pattern = ps->opts_seen & O(PATTERN);
+	bool has_from = ps->opts_seen & O(FROM);
+
+	if (has_data + has_pattern + has_from == 0)
+		return fail(ps, -EINVAL, "no data: give DATA, --pattern P --len N or --from FILE "
+			    "(usage: %s)", ps->d->usage);
+	if (has_data + has_pattern + has_from > 1)
+		return fail(ps, -EINVAL, "%s and %s are exclusive: give exactly one data source",
+			    has_data ? "DATA" : "--pattern", has_from ? "--from" : "--pattern");
+	if (has_pattern != !!(ps->opts_seen & O(LEN)))
+		return fail(ps, -EINVAL, has_pattern ? "--pattern needs --len N"
+						     : "--len goes only with --pattern");
+	if (has_pattern && r->pattern_len == 0)
+		return fail(ps, -EINVAL, "--pattern is empty");
+	if (has_pattern && r->len == 0)
+		return fail(ps, -EINVAL, "--len must be at least 1");
+	if (has_data)
+		r->len = r->data_len;
+	return 0;
+}
+
+/* The checks that span tokens, once every token is stored. */
+static int semantics(struct parse *ps)
+{
+	struct ctl_req *r = ps->req;
+	int rc = 0;
+
+	if (r->has_range && r->len == 0)
+		return fail(ps, -EINVAL, "LEN must be at least 1 (leave out OFF LEN for the whole "
+			    "file)");
+	if (r->has_count && r->count == 0)
+		return fail(ps, -EINVAL, "--count must be at least 1 (leave it out for no limit)");
+	if (r->src == CTL_SRC_DATA && r->data_len == 0)
+		return fail(ps, -EINVAL, "DATA is empty");
+	if (r->cmd == CTL_WRITE)
+		rc = write_check(ps);
+	if (r->cmd == CTL_STORE)
+		r->len = r->data_len;
+	if (!rc && (r->has_range || r->cmd == CTL_WRITE || r->cmd == CTL_STORE))
+		rc = range_check(ps, r->has_range ? "LEN" : "length");
+	return rc;
+}
+
+static int command(struct parse *ps, const struct ctl_tokens *toks)
+{
+	struct ctl_buf b = { 0 }, list = { 0 };
+
+	if (toks->n == 0)
+		return fail(ps, -EINVAL, "empty request line");
+	ps->d = ctl_cmd_find(toks->v[0].s);
+	if (ps->d) {
+		ps->req->cmd = ps->d->cmd;
+		return 0;
+	}
+	for (size_t i = 0; i < CTL_CMD_COUNT; i++)
+		ctl_buf_addf(&list, "%s%s", i ? ", " : "", cmds[i].name);
+	fail(ps, -EINVAL, "unknown command '%s' (commands: %s)", shown(toks->v[0].s, &b),
+	     list.p ? list.p : "");
+	ctl_buf_free(&b);
+	ctl_buf_free(&list);
+	return -EINVAL;
+}
+
+/* Strips one trailing "\n" or "\r\n" and checks the size and the bytes of the line. */
+static int line_check(struct parse *ps, const char *line, size_t *len)
+{
+	if (*len && line[*len - 1] == '\n')
+		(*len)--;
+	if (*len && line[*len - 1] == '\r')
+		(*len)--;
+	if (*len >= CTL_LINE_MAX)
+		return fail(ps, -E2BIG, "request line longer than %d bytes", CTL_LINE_MAX);
+	if (memchr(line, '\0', *len))
+		return fail(ps, -EINVAL, "request contains a NUL byte");
+	if (memchr(line, '\n', *len))
+		return fail(ps, -EINVAL, "request contains a newline (write it as \\n in quotes)");
+	return 0;
+}
+
+int ctl_parse(const char *line, size_t len, struct ctl_req *out, char *err, size_t errsize)
+{
+	struct parse ps = { .req = out, .err = err, .errsize = errsize };
+	struct ctl_tokens toks = { 0 };
+	int rc;
+
+	*out = (struct ctl_req){ 0 };
+	if (errsize)
+		err[0] = '\0';
+	rc = line_check(&ps, line, &len);
+	if (rc)
+		return rc;
+	rc = ctl_tokenize(line, len, &toks, err, errsize);
+	if (!rc)
+		rc = command(&ps, &toks);
+	if (!rc)
+		rc = arguments(&ps, &toks);
+	if (!rc)
+		rc = completeness(&ps);
+	if (!rc)
+		rc = semantics(&ps);
+	ctl_tokens_free(&toks);
+	if (rc)
+		ctl_req_free(out);
+	return rc;
+}
+
+void ctl_req_free(struct ctl_req *req)
+{
+	free(req->path);
+	free(req->data);
+	free(req->pattern);
+	free(req->from);
+	*req = (struct ctl_req){ 0 };
+}
+
+/* Walks argv as arguments() walks tokens: the index of the value of option opt, or of the
+ * first positional argument of kind want, or -1. */
+static int argv_walk(int argc, char *const argv[], const char *opt, enum ctl_arg want)
+{
+	const struct ctl_cmd_desc *d = argc > 0 ? ctl_cmd_find(argv[0]) : NULL;
+	const struct opt_desc *o;
+	bool is_dashdash = false;
+	enum ctl_opt id;
+	size_t npos = 0;
+
+	for (int i = 1; d && i < argc; i++) {
+		if (!is_dashdash && !strcmp(argv[i], "--")) {
+			is_dashdash = true;
+		} else if (!is_dashdash && looks_like_option(argv[i])) {
+			o = opt_find(argv[i], &id);
+			if (!o || o->val == V_NONE || i + 1 >= argc || !strcmp(argv[i + 1], "--") ||
+			    looks_like_option(argv[i + 1]))
+				continue;
+			if (opt && !strcmp(o->name, opt))
+				return i + 1;
+			i++;
+		} else if (npos < max_args(d) && d->args[npos++] == want) {
+			return i;
+		}
+	}
+	return -1;
+}
+
+int ctl_argv_path_index(int argc, char *const argv[])
+{
+	return argv_walk(argc, argv, NULL, CTL_A_PATH);
+}
+
+int ctl_argv_option_index(int argc, char *const argv[], const char *opt)
+{
+	return argv_walk(argc, argv, opt, CTL_A_END);
+}

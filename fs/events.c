@@ -1,0 +1,296 @@
+/* Events on file contents and sizes: inval, write, truncate, punch, store and audit.
+ * Each changes the backend first and tells the kernel second, so that a fault racing
+ * with the event reads either the old state from the cache or the new one from the
+ * backend, never a mix the backend never held. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "events.h"
+#include "kern.h"
+#include "path.h"
+
+#define PAGE	       4096ULL
+#define AUDIT_CHUNK    (64 * 1024)
+#define AUDIT_LIST_MAX 32 /* stale pages listed in a reply */
+
+static uint64_t page_down(uint64_t off)
+{
+	return off & ~(PAGE - 1);
+}
+
+void ev_begin(struct ev *e, struct sfs *fs, struct ctl_reply *r, const char *cmd,
+	      const char *target)
+{
+	e->fs = fs;
+	e->r = r;
+	pthread_mutex_lock(&fs->event_lock);
+	e->seq = evlog_begin(fs->evlog, &e->start);
+	snprintf(e->text, sizeof(e->text), "cmd=%s target=%s", cmd, target ? target : "-");
+	ctl_reply_kv(r, "seq", "%llu", (unsigned long long)e->seq);
+}
+
+void ev_note(struct ev *e, const char *key, const char *fmt, ...)
+{
+	char val[256];
+	size_t used = strlen(e->text);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(val, sizeof(val), fmt, ap);
+	va_end(ap);
+	snprintf(e->text + used, sizeof(e->text) - used, " %s=%s", key, val);
+	ctl_reply_kv(e->r, key, "%s", val);
+}
+
+int ev_end(struct ev *e, int rc)
+{
+	size_t used = strlen(e->text);
+
+	snprintf(e->text + used, sizeof(e->text) - used, " result=%s",
+		 rc < 0 ? strerrorname_np(-rc) : "ok");
+	evlog_end(e->fs->evlog, e->seq, &e->start, e->text);
+	pthread_mutex_unlock(&e->fs->event_lock);
+	return rc;
+}
+
+int ev_file(struct ev *e, const char *rel, struct bk_attr *out)
+{
+	uint64_t parent;
+	int rc = path_resolve(e->fs, rel, &parent, out);
+
+	if (rc < 0)
+		ctl_reply_errmsg(e->r, "%s: %s", rel, strerror(-rc));
+	if (rc == 0 && !S_ISREG(out->mode)) {
+		ctl_reply_errmsg(e->r, "%s: not a regular file", rel);
+		rc = -EINVAL;
+	}
+	return rc;
+}
+
+int ev_inval(struct sfs *fs, struct ctl_reply *r, const char *rel, uint64_t off, uint64_t len)
+{
+	struct bk_attr a;
+	struct ev e;
+	int rc;
+
+	ev_begin(&e, fs, r, "inval", rel);
+	rc = ev_file(&e, rel, &a);
+	if (rc == 0) {
+		ev_note(&e, "off", "%llu", (unsigned long long)off);
+		ev_note(&e, "len", "%llu", (unsigned long long)len);
+		rc = kern_inval(fs, a.ino, (off_t)off, (off_t)len);
+	}
+	return ev_end(&e, rc);
+}
+
+/* After the backend's bytes in [off, off+len) changed: drop those pages, and if the size
+ * changed, make the kernel learn it. */
+static int publish_change(struct sfs *fs, const char *rel, uint64_t ino, uint64_t off, uint64_t len,
+			  bool size_changed)
+{
+	int rc = kern_inval(fs, ino, (off_t)page_down(off), (off_t)len + (off_t)(off % PAGE));
+
+	if (rc == 0 && size_changed)
+		rc = kern_sync_size(fs, rel, ino, KERN_SIZE_BACKEND);
+	return rc;
+}
+
+int ev_write(struct sfs *fs, struct ctl_reply *r, const char *rel, uint64_t off, const void *data,
+	     size_t len, bool notify)
+{
+	struct bk_attr a;
+	struct ev e;
+	ssize_t n;
+	int rc;
+
+	ev_begin(&e, fs, r, notify ? "write" : "write-no-notify", rel);
+	rc = ev_file(&e, rel, &a);
+	if (rc < 0)
+		return ev_end(&e, rc);
+	n = len ? bk_write(fs->bk, a.ino, data, len, (off_t)off) : 0;
+	if (n < 0) {
+		ctl_reply_errmsg(r, "%s: backend write: %s", rel, strerror((int)-n));
+		return ev_end(&e, (int)n);
+	}
+	ev_note(&e, "off", "%llu", (unsigned long long)off);
+	ev_note(&e, "bytes", "%zd", n);
+	ev_note(&e, "size", "%llu", (unsigned long long)(off + len > a.size ? off + len : a.size));
+	if (notify && n > 0)
+		rc = publish_change(fs, rel, a.ino, off, len, off + len > a.size);
+	return ev_end(&e, rc);
+}
+
+int ev_truncate(struct sfs *fs, struct ctl_reply *r, const char *rel, uint64_t size)
+{
+	struct bk_setattr s = { .valid = BK_SET_SIZE | BK_SET_MTIME_NOW, .size = size };
+	struct bk_attr a, after;
+	struct ev e;
+	int rc;
+
+	ev_begin(&e, fs, r, "truncate", rel);
+	rc = ev_file(&e, rel, &a);
+	if (rc == 0)
+		rc = bk_setattr(fs->bk, a.ino, &s, &after);
+	if (rc < 0) {
+		ctl_reply_errmsg(r, "%s: truncate to %llu: %s", rel, (unsigned long long)size,
+				 strerror(-rc));
+		return ev_end(&e, rc);
+	}
+	ev_note(&e, "old_size", "%llu", (unsigned long long)a.size);
+	ev_note(&e, "size", "%llu", (unsigned long long)size);
+	/* the size first: the GETATTR truncates the page cache past the new end, private
+	 * copies included; then the page holding the old or new end is read again */
+	rc = kern_sync_size(fs, rel, a.ino, KERN_SIZE_BACKEND);
+	if (rc == 0)
+		rc = kern_inval(fs, a.ino, (off_t)page_down(size < a.size ? size : a.size), 0);
+	return ev_end(&e, rc);
+}
+
+int ev_punch(struct sfs *fs, struct ctl_reply *r, const char *rel, uint64_t off, uint64_t len)
+{
+	struct bk_attr a;
+	struct ev e;
+	int rc;
+
+	ev_begin(&e, fs, r, "punch", rel);
+	rc = ev_file(&e, rel, &a);
+	if (rc == 0)
+		rc = bk_fallocate(fs->bk, a.ino, BK_FALLOC_PUNCH_HOLE | BK_FALLOC_KEEP_SIZE,
+				  (off_t)off, (off_t)len);
+	if (rc < 0) {
+		ctl_reply_errmsg(r, "%s: punch: %s", rel, strerror(-rc));
+		return ev_end(&e, rc);
+	}
+	ev_note(&e, "off", "%llu", (unsigned long long)off);
+	ev_note(&e, "len", "%llu", (unsigned long long)len);
+	rc = publish_change(fs, rel, a.ino, off, len, false);
+	return ev_end(&e, rc);
+}
+
+/* The kernel marks only whole pages uptodate from a store, so the store covers whole
+ * pages: the backend's bytes around the stored ones fill them. */
+static int store_pages(struct sfs *fs, uint64_t ino, uint64_t size, uint64_t off, const void *data,
+		       size_t len)
+{
+	uint64_t start = page_down(off), end = page_down(off + len + PAGE - 1);
+	char *buf;
+	ssize_t n;
+	int rc;
+
+	if (end > size)
+		end = size;
+	buf = calloc(1, end - start);
+	if (!buf)
+		return -ENOMEM;
+	n = bk_read(fs->bk, ino, buf, end - start, (off_t)start);
+	rc = n < 0 ? (int)n : 0;
+	if (rc == 0) {
+		memcpy(buf + (off - start), data, len);
+		rc = kern_store(fs, ino, (off_t)start, buf, end - start);
+	}
+	free(buf);
+	return rc;
+}
+
+int ev_store(struct sfs *fs, struct ctl_reply *r, const char *rel, uint64_t off, const void *data,
+	     size_t len)
+{
+	struct bk_attr a;
+	struct ev e;
+	int rc;
+
+	ev_begin(&e, fs, r, "store", rel);
+	rc = ev_file(&e, rel, &a);
+	if (rc == 0 && (off > a.size || len > a.size - off)) {
+		ctl_reply_errmsg(r, "%s: store must lie inside the file (size %llu)", rel,
+				 (unsigned long long)a.size);
+		rc = -EINVAL;
+	}
+	if (rc == 0 && len > 0)
+		rc = store_pages(fs, a.ino, a.size, off, data, len);
+	if (rc == -ENOENT)
+		ctl_reply_errmsg(r, "%s: the kernel holds no inode for it (not looked up)", rel);
+	if (rc == 0) {
+		ev_note(&e, "off", "%llu", (unsigned long long)off);
+		ev_note(&e, "bytes", "%zu", len);
+	}
+	return ev_end(&e, rc);
+}
+
+struct audit_result {
+	uint64_t cached, stale, first_stale;
+	char list[AUDIT_LIST_MAX * 21];
+	unsigned listed;
+};
+
+static void audit_compare(struct audit_result *res, uint64_t off, const char *cache,
+			  const char *backend, size_t n)
+{
+	for (size_t done = 0; done < n; done += PAGE) {
+		size_t len = n - done < PAGE ? n - done : PAGE;
+		size_t used = strlen(res->list);
+
+		res->cached++;
+		if (memcmp(cache + done, backend + done, len) == 0)
+			continue;
+		if (res->stale++ == 0)
+			res->first_stale = off + done;
+		if (res->listed++ < AUDIT_LIST_MAX)
+			snprintf(res->list + used, sizeof(res->list) - used, "%s%llu",
+				 used ? "," : "", (unsigned long long)((off + done) / PAGE));
+	}
+}
+
+static int audit_file(struct sfs *fs, const struct bk_attr *a, struct audit_result *res)
+{
+	char *cache = malloc(AUDIT_CHUNK), *backend = malloc(AUDIT_CHUNK);
+	uint64_t off = 0;
+	int rc = cache && backend ? 0 : -ENOMEM;
+
+	while (rc == 0 && off < a->size) {
+		ssize_t n = kern_retrieve(fs, a->ino, (off_t)off, cache, AUDIT_CHUNK);
+		ssize_t m = n > 0 ? bk_read(fs->bk, a->ino, backend, (size_t)n, (off_t)off) : 0;
+
+		if (n < 0 || m < 0) {
+			rc = n < 0 ? (int)n : (int)m;
+			break;
+		}
+		audit_compare(res, off, cache, backend, (size_t)m);
+		/* a short answer stops before a page that is not cached: skip that page */
+		off += (uint64_t)n == AUDIT_CHUNK ? AUDIT_CHUNK : page_down((uint64_t)n) + PAGE;
+	}
+	free(cache);
+	free(backend);
+	return rc;
+}
+
+int ev_audit(struct sfs *fs, struct ctl_reply *r, const char *rel)
+{
+	struct audit_result res = { 0 };
+	struct bk_attr a;
+	uint64_t parent;
+	int rc = path_resolve(fs, rel, &parent, &a);
+
+	if (rc == 0 && !S_ISREG(a.mode))
+		rc = -EINVAL;
+	if (rc == 0)
+		rc = audit_file(fs, &a, &res);
+	if (rc < 0) {
+		ctl_reply_errmsg(r, "%s: audit: %s", rel, strerror(-rc));
+		return rc;
+	}
+	ctl_reply_summary(r, "%llu cached pages, %llu differ from the backend",
+			  (unsigned long long)res.cached, (unsigned long long)res.stale);
+	ctl_reply_kv(r, "size", "%llu", (unsigned long long)a.size);
+	ctl_reply_kv(r, "cached_pages", "%llu", (unsigned long long)res.cached);
+	ctl_reply_kv(r, "stale_pages", "%llu", (unsigned long long)res.stale);
+	if (res.stale) {
+		ctl_reply_kv(r, "first_stale", "%llu", (unsigned long long)res.first_stale);
+		ctl_reply_kv(r, "stale_list", "%s", res.list);
+	}
+	return 0;
+}

@@ -1,0 +1,216 @@
+/* Revocation, hot unplug and replug (notes/kernel-fuse.md section 8). A revocation runs
+ * in phases over the inodes it covers:
+ *   1. REVOKING: getattr answers size 0, data requests fail (dirty pages the kernel tries
+ *      to write back are refused and counted as lost);
+ *   2. each regular file the kernel holds: drop its pages, then stat it through the mount
+ *      so the size-0 GETATTR makes the kernel truncate its page cache, private copies
+ *      included: every mapped page now raises SIGBUS;
+ *   3. REVOKED: every request fails;
+ *   4. invalidate the attributes again, or the kernel would trust its cached size 0 and
+ *      answer read(2) with end of file instead of the error.
+ * Replug revives inodes with a new generation after dropping their names from the
+ * kernel's cache, then looks each name up again through the mount: the new generation
+ * makes the kernel mark its old inode bad, so old descriptors and mappings stay dead
+ * (even fstat, whose GETATTR carries no handle to tell old from new) while new opens see
+ * the backend's data. */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "events.h"
+#include "kern.h"
+#include "path.h"
+
+struct revocation {
+	struct sfs *fs;
+	uint64_t seq;
+	int err;
+	enum inode_state state; /* what mark() sets */
+	uint64_t files, dirs;
+};
+
+static int mark(void *ctx, const char *rel, uint64_t parent, const char *name,
+		const struct bk_attr *a)
+{
+	struct revocation *v = ctx;
+
+	if (v->state == INODE_REVOKING && S_ISDIR(a->mode))
+		v->dirs++;
+	else if (v->state == INODE_REVOKING)
+		v->files++;
+	return inode_set_state(v->fs->itab, a->ino, v->state, v->err, v->seq);
+}
+
+/* Phase 2 for one inode. A file the kernel does not hold has nothing cached. */
+static int truncate_cache(void *ctx, const char *rel, uint64_t parent, const char *name,
+			  const struct bk_attr *a)
+{
+	struct revocation *v = ctx;
+
+	if (!S_ISREG(a->mode) || !inode_is_known(v->fs->itab, a->ino))
+		return 0;
+	kern_inval(v->fs, a->ino, 0, 0);
+	/* a stat that fails (a path the daemon may not search) leaves only COWed private
+	 * pages behind; the revocation itself goes on */
+	kern_sync_size(v->fs, rel, a->ino, 0);
+	return 0;
+}
+
+/* Phase 4, and the pages of unlinked files no walk can reach: everything the kernel holds. */
+static int inval_known(struct sfs *fs, off_t off)
+{
+	uint64_t *ids;
+	size_t n;
+	int rc = itab_known(fs->itab, &ids, &n);
+
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = kern_inval(fs, ids[i], off, 0);
+	free(ids);
+	return rc;
+}
+
+int ev_revoke(struct sfs *fs, struct ctl_reply *r, const char *rel, int err)
+{
+	struct revocation v = { .fs = fs, .err = err, .state = INODE_REVOKING };
+	uint64_t parent, lost = atomic_load(&fs->stats.lost_bytes);
+	int junk, rc;
+	struct bk_attr a;
+	struct ev e;
+
+	ev_begin(&e, fs, r, "revoke", rel);
+	v.seq = e.seq;
+	rc = path_resolve(fs, rel, &parent, &a);
+	if (rc == 0 && a.ino == BK_ROOT_INO)
+		rc = -EINVAL; /* the whole backend: that is unplug */
+	if (rc == 0 && inode_state(fs->itab, a.ino, &junk, &parent) != INODE_LIVE)
+		rc = -EALREADY;
+	if (rc < 0) {
+		ctl_reply_errmsg(r, "%s: %s", rel,
+				 rc == -EINVAL	   ? "the root cannot be revoked; use unplug"
+				 : rc == -EALREADY ? "already revoked"
+						   : strerror(-rc));
+		return ev_end(&e, rc);
+	}
+	rc = path_walk(fs, rel, mark, &v);
+	if (rc == 0)
+		rc = path_walk(fs, rel, truncate_cache, &v);
+	v.state = INODE_REVOKED;
+	if (rc == 0)
+		rc = path_walk(fs, rel, mark, &v);
+	if (rc == 0)
+		rc = inval_known(fs, -1);
+	ev_note(&e, "errno", "%s", strerrorname_np(err));
+	ev_note(&e, "files", "%llu", (unsigned long long)v.files);
+	ev_note(&e, "dirs", "%llu", (unsigned long long)v.dirs);
+	ev_note(&e, "lost_bytes", "%llu",
+		(unsigned long long)(atomic_load(&fs->stats.lost_bytes) - lost));
+	return ev_end(&e, rc);
+}
+
+int ev_unplug(struct sfs *fs, struct ctl_reply *r, bool vanish)
+{
+	struct revocation v = { .fs = fs, .err = EIO };
+	uint64_t lost = atomic_load(&fs->stats.lost_bytes);
+	struct ev e;
+	int rc = 0;
+
+	ev_begin(&e, fs, r, vanish ? "unplug-vanish" : "unplug", NULL);
+	if (atomic_load(&fs->plug) != PLUG_ON) {
+		ctl_reply_errmsg(r, "the backend is already unplugged");
+		return ev_end(&e, -EALREADY);
+	}
+	atomic_store(&fs->unplugged_at, e.seq);
+	atomic_store(&fs->plug, PLUG_GOING);
+	rc = path_walk(fs, "", truncate_cache, &v);
+	if (rc == 0)
+		rc = inval_known(fs, 0);
+	atomic_store(&fs->plug, vanish ? PLUG_VANISHED : PLUG_OFF);
+	if (rc == 0)
+		rc = inval_known(fs, -1);
+	ev_note(&e, "lost_bytes", "%llu",
+		(unsigned long long)(atomic_load(&fs->stats.lost_bytes) - lost));
+	return ev_end(&e, rc);
+}
+
+struct replug {
+	struct sfs *fs;
+	bool all;
+	char **paths; /* the names dropped, looked up again once revived */
+	size_t n;
+	int err;
+};
+
+/* Drops a name from the kernel's cache if its inode is to be revived. */
+static int forget_name(void *ctx, const char *rel, uint64_t parent, const char *name,
+		       const struct bk_attr *a)
+{
+	struct replug *p = ctx;
+	int err;
+	uint64_t at;
+
+	if (!*name || !inode_is_known(p->fs->itab, a->ino))
+		return 0;
+	if (!p->all && inode_state(p->fs->itab, a->ino, &err, &at) == INODE_LIVE)
+		return 0;
+	if (p->n % 64 == 0) {
+		char **v = realloc(p->paths, (p->n + 64) * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		p->paths = v;
+	}
+	p->paths[p->n] = strdup(rel);
+	if (!p->paths[p->n])
+		return -ENOMEM;
+	p->n++;
+	return kern_inval_entry(p->fs, parent, name);
+}
+
+/* Looks the dropped names up again; frees the list. */
+static void relookup(struct replug *p)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	for (size_t i = 0; i < p->n; i++) {
+		if (path_in_mount(p->fs, p->paths[i], path, sizeof(path)) == 0)
+			stat(path, &st);
+		free(p->paths[i]);
+	}
+	free(p->paths);
+}
+
+int ev_replug(struct sfs *fs, struct ctl_reply *r)
+{
+	struct replug p = { .fs = fs, .all = atomic_load(&fs->plug) != PLUG_ON };
+	uint64_t revived;
+	struct ev e;
+	int rc;
+
+	ev_begin(&e, fs, r, "replug", NULL);
+	rc = path_walk(fs, "", forget_name, &p);
+	revived = itab_revive(fs->itab, p.all);
+	atomic_store(&fs->plug, PLUG_ON);
+	ev_note(&e, "revived", "%llu", (unsigned long long)revived);
+	ev_note(&e, "names_dropped", "%zu", p.n);
+	relookup(&p);
+	return ev_end(&e, rc);
+}
+
+int ev_abort(struct sfs *fs, struct ctl_reply *r)
+{
+	struct ev e;
+	int rc;
+
+	ev_begin(&e, fs, r, "abort", NULL);
+	fs->aborted = true;
+	rc = kern_abort(fs);
+	if (rc < 0) {
+		fs->aborted = false;
+		ctl_reply_errmsg(r, "cannot abort the connection through fusectl: %s",
+				 strerror(-rc));
+	}
+	return ev_end(&e, rc);
+}
