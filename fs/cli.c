@@ -69,8 +69,8 @@ static void help_all(FILE *f)
 {
 	fputs("Usage: " USAGE_HEAD "COMMAND [ARGS]\n"
 	      "       sigbusctl help [COMMAND]\n\n"
-	      "Drives a sigbusfs daemon through its control socket: each command returns once the\n"
-	      "backend has changed and the kernel has been told.\n\n"
+	      "Drives a sigbusfs daemon through its control socket: each command returns\n"
+	      "once the backend has changed and the kernel has been told.\n\n"
 	      "Options:\n"
 	      "  -m MOUNTPOINT  the daemon of this mount (its socket is the user.sigbusfs.ctl\n"
 	      "                 attribute of the mount's root); absolute PATHs inside it work\n"
@@ -169,7 +169,8 @@ static int global_opts(int argc, char **argv, struct cli *c)
 		default:
 			if (optopt == 'm' || optopt == 'S')
 				return usage_error("option -%c needs an argument (see sigbusctl "
-						   "--help)", optopt);
+						   "--help)",
+						   optopt);
 			return usage_error("unknown option '%s' (see sigbusctl --help)",
 					   argv[optind - 1]);
 		}

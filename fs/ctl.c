@@ -80,7 +80,8 @@ static bool key_ok(const char *key)
 {
 	if (!*key)
 		return false;
-	return key[strspn(key, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")] ==
+	return key[strspn(key,
+			  "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")] ==
 	       '\0';
 }
 
@@ -202,6 +203,8 @@ int ctl_reply_stream(struct ctl_reply *r, const char *line)
 	rc = ctl_reply_alive(r);
 	if (rc)
 		return rc;
+	if (!r->is_streaming && r->err)
+		return r->err; /* the header would be an err: nothing may follow it */
 	if (!r->is_streaming)
 		ctl_reply_format(r, 0, &b);
 	ctl_buf_addf(&b, "%s\n", line);

@@ -8,7 +8,7 @@
 
 #include "ctl_proto.h"
 
-#define CTL_MAX_CONNS 64 /* connections served at once; more are told EMFILE and closed */
+#define CTL_MAX_CONNS	   64 /* connections served at once; more are told EMFILE and closed */
 #define CTL_SEND_TIMEOUT_S 30 /* a peer that reads nothing for this long is dropped */
 
 struct ctl_server;
@@ -50,9 +50,9 @@ struct ctl_handlers {
  * Peers whose uid is neither our euid nor 0 get "err EACCES ..." and are closed. */
 int ctl_listen(const char *path, const struct ctl_handlers *h, void *ctx, struct ctl_server **out);
 
-/* Stops accepting, removes the socket, ends every connection (streams first see
- * ctl_reply_alive() fail; a connection still busy after 2 s is shut down both ways) and
- * waits until every handler has returned; then frees s. NULL is a no-op. */
+/* Never from a handler (it waits for handlers). Stops accepting, removes the socket, ends every
+ * connection (streams first see ctl_reply_alive() fail; a connection still busy after 2 s is shut
+ * down both ways) and waits until every handler has returned; then frees s. NULL is a no-op. */
 void ctl_stop(struct ctl_server *s);
 
 /* The default socket path: $XDG_RUNTIME_DIR/sigbusfs/PID.sock when that variable holds an
@@ -79,8 +79,9 @@ int ctl_reply_errmsg(struct ctl_reply *r, const char *fmt, ...)
  * newline (-EINVAL). When the handler returns, the transport ends the stream with an
  * empty line and serves the next request. 0, -EPIPE once the peer is gone, did not read
  * for CTL_SEND_TIMEOUT_S, or the server is stopping, -ENOTCONN for a reply made with
- * ctl_reply_init(). Call only from the handler's own thread, holding no lock others need
- * (it may block while the peer's buffer is full). */
+ * ctl_reply_init(), or r->err if an earlier ctl_reply_*() call failed (no header goes
+ * out then). Call only from the handler's own thread, holding no lock others need (it may
+ * block while the peer's buffer is full). */
 int ctl_reply_stream(struct ctl_reply *r, const char *line);
 /* Without blocking: 0 while the peer is connected and the server runs, -EPIPE otherwise
  * (-ENOTCONN as above). A streaming handler that waits for events must call it at least

@@ -11,21 +11,6 @@
 
 #include "ctl_proto.h"
 
-static int fail(char *err, size_t errsize, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errsize, int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errsize) {
-		va_start(ap, fmt);
-		vsnprintf(err, errsize, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
-
 /* Decodes a value that is either raw (up to end) or one quoted string filling all of it. */
 static int kv_value(const char *p, size_t n, struct ctl_kv *kv)
 {
@@ -174,15 +159,14 @@ void ctl_result_free(struct ctl_result *r)
 	*r = (struct ctl_result){ 0 };
 }
 
-static int greeting_err(const char *path, const char *line, size_t len, char *err,
-			size_t errsize)
+static int greeting_err(const char *path, const char *line, size_t len, char *err, size_t errsize)
 {
 	struct ctl_result r = { 0 };
 	int rc = parse_status(line, len, &r);
 
 	if (rc == 0)
-		rc = fail(err, errsize, r.error ? -r.error : -EPROTO, "%s: %s", path,
-			  *r.text ? r.text : r.errname);
+		rc = ctl_errf(err, errsize, r.error ? -r.error : -EPROTO, "%s: %s", path,
+			      *r.text ? r.text : r.errname);
 	ctl_result_free(&r);
 	return rc;
 }
@@ -201,8 +185,7 @@ static bool greeting_version(const char *line, long *version)
 	return !errno && (*end == '\0' || *end == ' ');
 }
 
-static int not_greeting(const char *path, const char *line, size_t len, char *err,
-			size_t errsize)
+static int not_greeting(const char *path, const char *line, size_t len, char *err, size_t errsize)
 {
 	struct ctl_buf said = { 0 };
 	char head[61];
@@ -210,8 +193,8 @@ static int not_greeting(const char *path, const char *line, size_t len, char *er
 
 	snprintf(head, sizeof(head), "%s", line);
 	ctl_buf_add_text(&said, head);
-	rc = fail(err, errsize, -EPROTO, "%s is not a sigbusfs control socket (it said '%s%s')",
-		  path, said.p ? said.p : "", len >= sizeof(head) ? "..." : "");
+	rc = ctl_errf(err, errsize, -EPROTO, "%s is not a sigbusfs control socket (it said '%s%s')",
+		      path, said.p ? said.p : "", len >= sizeof(head) ? "..." : "");
 	ctl_buf_free(&said);
 	return rc;
 }
@@ -223,17 +206,20 @@ static int greeting_check(struct ctl_client *c, const char *path, char *err, siz
 	int rc;
 
 	rc = ctl_lines_read(&c->lines, &line, &len);
-	if (rc <= 0)
-		return fail(err, errsize, rc ? rc : -ECONNRESET,
-			    "%s closed the connection before its greeting", path);
+	if (rc == 0)
+		return ctl_errf(err, errsize, -ECONNRESET,
+				"%s closed the connection before its greeting", path);
+	if (rc < 0)
+		return ctl_errf(err, errsize, rc, "cannot read the greeting of %s: %s", path,
+				strerror(-rc));
 	if (!strncmp(line, "err ", 4))
 		return greeting_err(path, line, len, err, errsize);
 	if (!greeting_version(line, &c->version))
 		return not_greeting(path, line, len, err, errsize);
 	if (c->version != CTL_PROTO_VERSION)
-		return fail(err, errsize, -EPROTONOSUPPORT,
-			    "daemon speaks control protocol %ld, this %s speaks %d", c->version,
-			    program_invocation_short_name, CTL_PROTO_VERSION);
+		return ctl_errf(err, errsize, -EPROTONOSUPPORT,
+				"daemon speaks control protocol %ld, this %s speaks %d", c->version,
+				program_invocation_short_name, CTL_PROTO_VERSION);
 	return 0;
 }
 
@@ -268,10 +254,10 @@ int ctl_client_connect(const char *path, struct ctl_client **out, char *err, siz
 	*out = NULL;
 	c = calloc(1, sizeof(*c));
 	if (!c)
-		return fail(err, errsize, -ENOMEM, "out of memory");
+		return ctl_errf(err, errsize, -ENOMEM, "out of memory");
 	rc = connect_unix(path, &c->fd);
 	if (rc) {
-		fail(err, errsize, rc, "cannot connect to %s: %s", path, strerror(-rc));
+		ctl_errf(err, errsize, rc, "cannot connect to %s: %s", path, strerror(-rc));
 		goto out_free;
 	}
 	ctl_lines_init(&c->lines, c->fd, CTL_REPLY_LINE_MAX);

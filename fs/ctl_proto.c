@@ -10,140 +10,245 @@
 
 #include "ctl_proto.h"
 
-#define ARGS(...) { __VA_ARGS__, CTL_A_END }
-#define NARGS(n)  (1u << (n))
-#define O(x)	  CTL_OPT(CTL_O_##x)
+#define NARGS(n) (1u << (n))
+#define O(x)	 CTL_OPT(CTL_O_##x)
 
+/* One entry per command, in enum ctl_cmd order. args lists the positional arguments;
+ * nargs_ok says which counts of them make a complete request. */
 static const struct ctl_cmd_desc cmds[CTL_CMD_COUNT] = {
-	{ "status", CTL_STATUS, CTL_F_READONLY, { CTL_A_END }, NARGS(0), 0, 0, "status",
-	  "the daemon's state",
-	  "Shows the daemon's state as key: value lines: the mount point, the backend and its "
-	  "source, the cache mode, whether the backend is plugged in, the number of fault rules "
-	  "and the sequence number of the latest event.",
-	  "sigbusctl -m /mnt/sbfs status" },
-	{ "stats", CTL_STATS, CTL_F_READONLY, ARGS(CTL_A_PATH), NARGS(0) | NARGS(1), 0, 0,
-	  "stats [PATH]", "counters of the mount, or of one file",
-	  "Without PATH, shows the mount's counters: requests and errors per operation, "
-	  "notifications sent to the kernel, and dirty pages lost to revocation. With PATH, "
-	  "shows the counters and state of that file.",
-	  "sigbusctl -m /mnt/sbfs stats data.bin" },
-	{ "log", CTL_LOG, CTL_F_READONLY | CTL_F_STREAM, { CTL_A_END }, NARGS(0),
-	  O(FOLLOW) | O(SINCE), 0, "log [--follow] [--since SEQ]", "the event log",
-	  "Prints the event log, one event per line: seq=N time=S.NNNNNNNNN cmd=... target=... "
-	  "result=... Every event has a sequence number; --since SEQ prints only the events "
-	  "after SEQ. --follow keeps going and prints each new event as it happens, until "
-	  "interrupted.",
-	  "sigbusctl -m /mnt/sbfs log --follow --since 41" },
-	{ "inval", CTL_INVAL, 0, ARGS(CTL_A_PATH, CTL_A_OFF, CTL_A_LEN), NARGS(1) | NARGS(3), 0, 0,
-	  "inval PATH [OFF LEN]", "drop cached pages; content unchanged",
-	  "Drops the kernel's cached pages of PATH, all of them or those of the range OFF, "
-	  "OFF+LEN, without changing the file: mapped pages fault again and read the same "
-	  "bytes from the backend.",
-	  "sigbusctl -m /mnt/sbfs inval data.bin 0 64K" },
-	{ "write", CTL_WRITE, 0, ARGS(CTL_A_PATH, CTL_A_OFF, CTL_A_DATA), NARGS(2) | NARGS(3),
-	  O(PATTERN) | O(LEN) | O(FROM) | O(NO_NOTIFY), 0,
-	  "write PATH OFF (DATA | --pattern P --len N | --from FILE) [--no-notify]",
-	  "change bytes out of band, then invalidate",
-	  "Changes the bytes of PATH at OFF in the backend, behind the kernel's back, then "
-	  "invalidates the kernel's cache of that range, so that reads and mappings see the new "
-	  "bytes. The bytes are DATA, taken byte for byte from the argument (after '--' when "
-	  "they start with '--'), or the text P repeated over N bytes (--pattern 0xHH repeats "
-	  "one byte), or the content of the local FILE. With --no-notify the kernel is not "
-	  "told: cached pages stay stale on purpose, and audit reports them. Writing past the "
-	  "end grows the file.",
-	  "sigbusctl -m /mnt/sbfs write data.bin 4K --pattern 0xff --len 4K" },
-	{ "truncate", CTL_TRUNCATE, 0, ARGS(CTL_A_PATH, CTL_A_SIZE), NARGS(2), 0, 0,
-	  "truncate PATH SIZE", "change the size on the server side",
-	  "Sets the size of PATH in the backend and makes the kernel learn it. A shrink is a "
-	  "truncation inside the old i_size: mapped pages past the new end raise SIGBUS and the "
-	  "tail of the last page reads zeros. Growing again reads zeros, never the old bytes.",
-	  "sigbusctl -m /mnt/sbfs truncate data.bin 4K" },
-	{ "punch", CTL_PUNCH, 0, ARGS(CTL_A_PATH, CTL_A_OFF, CTL_A_LEN), NARGS(3), 0, 0,
-	  "punch PATH OFF LEN", "zero a range inside the size",
-	  "Zeroes the range OFF, OFF+LEN of PATH in the backend and drops the kernel's pages "
-	  "of it; the size does not change. Mapped pages in the range read zeros after their "
-	  "next fault.",
-	  "sigbusctl -m /mnt/sbfs punch data.bin 8K 4K" },
-	{ "revoke", CTL_REVOKE, 0, ARGS(CTL_A_PATH), NARGS(1), O(ERRNO), 0,
-	  "revoke PATH [--errno E]", "revoke a file, or a directory recursively",
-	  "Revokes PATH, and everything below it if it is a directory, as a hot-removed device "
-	  "would: every mapped page raises SIGBUS, I/O on descriptors opened before fails with "
-	  "E (an errno name or number; EIO by default), and new opens and stats fail.",
-	  "sigbusctl -m /mnt/sbfs revoke data.bin --errno ENODEV" },
-	{ "unplug", CTL_UNPLUG, 0, { CTL_A_END }, NARGS(0), O(VANISH), 0, "unplug [--vanish]",
-	  "the whole backend disappears",
-	  "Unplugs the backend: every file behaves as revoked. Operations fail with EIO; with "
-	  "--vanish, lookups fail with ENOENT instead, as if the files had gone away. Replug "
-	  "brings the backend back.",
-	  "sigbusctl -m /mnt/sbfs unplug --vanish" },
-	{ "replug", CTL_REPLUG, 0, { CTL_A_END }, NARGS(0), 0, 0, "replug",
-	  "the backend comes back",
-	  "Plugs the backend back in after unplug. New opens see the backend's data; "
-	  "descriptors and mappings from before the unplug stay dead.",
-	  "sigbusctl -m /mnt/sbfs replug" },
-	{ "fail", CTL_FAIL, 0, ARGS(CTL_A_PATH, CTL_A_OFF, CTL_A_LEN), NARGS(1) | NARGS(3),
-	  O(OP) | O(ERRNO) | O(COUNT), O(OP) | O(ERRNO),
-	  "fail PATH [OFF LEN] --op read|write|fsync|open --errno E [--count N]",
-	  "add a rule: failing requests",
-	  "Adds a fault rule: the next N (or, without --count, all) OP requests on PATH, or "
-	  "on its range OFF, OFF+LEN, fail with E (an errno name or number). Adding a read rule "
-	  "drops the range's cached pages, so mapped pages in it raise SIGBUS at their next "
-	  "fault. Prints the rule's id, for clear.",
-	  "sigbusctl -m /mnt/sbfs fail data.bin 0 4K --op read --errno EIO --count 1" },
-	{ "delay", CTL_DELAY, 0, ARGS(CTL_A_PATH, CTL_A_OFF, CTL_A_LEN), NARGS(1) | NARGS(3),
-	  O(OP) | O(MS) | O(COUNT), O(OP) | O(MS),
-	  "delay PATH [OFF LEN] --op read|write|fsync|open --ms N [--count N]",
-	  "add a rule: slow requests",
-	  "Adds a delay rule: the next N (or, without --count, all) OP requests on PATH, or on "
-	  "its range OFF, OFF+LEN, are answered N milliseconds late. Prints the rule's id, for "
-	  "clear.",
-	  "sigbusctl -m /mnt/sbfs delay data.bin --op fsync --ms 2000" },
-	{ "rules", CTL_RULES, CTL_F_READONLY, { CTL_A_END }, NARGS(0), 0, 0, "rules",
-	  "list the fault and delay rules",
-	  "Lists the fault and delay rules in force, with their ids, targets and the number of "
-	  "requests each has left.",
-	  "sigbusctl -m /mnt/sbfs rules" },
-	{ "clear", CTL_CLEAR, 0, ARGS(CTL_A_ID), NARGS(0) | NARGS(1), 0, 0, "clear [ID]",
-	  "remove one rule, or all",
-	  "Removes the rule ID (as fail, delay and rules print it), or every rule.",
-	  "sigbusctl -m /mnt/sbfs clear 3" },
-	{ "store", CTL_STORE, 0, ARGS(CTL_A_PATH, CTL_A_OFF, CTL_A_DATA), NARGS(3), 0, 0,
-	  "store PATH OFF DATA", "push bytes into the page cache only",
-	  "Pushes DATA into the kernel's page cache of PATH at OFF without changing the "
-	  "backend: reads and mappings see bytes the backend does not have, and audit reports "
-	  "the difference.",
-	  "sigbusctl -m /mnt/sbfs store data.bin 0 GHOST" },
-	{ "audit", CTL_AUDIT, CTL_F_READONLY, ARGS(CTL_A_PATH), NARGS(1), 0, 0, "audit PATH",
-	  "compare the page cache with the backend",
-	  "Compares the kernel's cached pages of PATH with the backend and reports the ranges "
-	  "that differ (stale pages after write --no-notify, bytes pushed with store).",
-	  "sigbusctl -m /mnt/sbfs audit data.bin" },
-	{ "abort", CTL_ABORT, 0, { CTL_A_END }, NARGS(0), 0, 0, "abort",
-	  "cut the FUSE connection",
-	  "Cuts the FUSE connection as a crashed daemon would: cached pages stay readable, "
-	  "faults on uncached pages raise SIGBUS, and every other operation fails with "
-	  "ENOTCONN.",
-	  "sigbusctl -m /mnt/sbfs abort" },
+	[CTL_STATUS] = {
+		.name = "status",
+		.cmd = CTL_STATUS,
+		.flags = CTL_F_READONLY,
+		.nargs_ok = NARGS(0),
+		.usage = "status",
+		.brief = "the daemon's state",
+		.help = "Shows the daemon's state as key: value lines: the mount point, the "
+			"backend and its source, the cache mode, whether the backend is plugged "
+			"in, the number of fault rules and the sequence number of the latest "
+			"event.",
+		.example = "sigbusctl -m /mnt/sbfs status",
+	},
+	[CTL_STATS] = {
+		.name = "stats",
+		.cmd = CTL_STATS,
+		.flags = CTL_F_READONLY,
+		.args = { CTL_A_PATH },
+		.nargs_ok = NARGS(0) | NARGS(1),
+		.usage = "stats [PATH]",
+		.brief = "counters of the mount, or of one file",
+		.help = "Without PATH, shows the mount's counters: requests and errors per "
+			"operation, notifications sent to the kernel, and dirty pages lost to "
+			"revocation. With PATH, shows the counters and state of that file.",
+		.example = "sigbusctl -m /mnt/sbfs stats data.bin",
+	},
+	[CTL_LOG] = {
+		.name = "log",
+		.cmd = CTL_LOG,
+		.flags = CTL_F_READONLY | CTL_F_STREAM,
+		.nargs_ok = NARGS(0),
+		.opts = O(FOLLOW) | O(SINCE),
+		.usage = "log [--follow] [--since SEQ]",
+		.brief = "the event log",
+		.help = "Prints the event log, one event per line: seq=N time=S.NNNNNNNNN "
+			"cmd=... target=... result=... Every event has a sequence number; "
+			"--since SEQ prints only the events after SEQ. --follow keeps going and "
+			"prints each new event as it happens, until interrupted.",
+		.example = "sigbusctl -m /mnt/sbfs log --follow --since 41",
+	},
+	[CTL_INVAL] = {
+		.name = "inval",
+		.cmd = CTL_INVAL,
+		.args = { CTL_A_PATH, CTL_A_OFF, CTL_A_LEN },
+		.nargs_ok = NARGS(1) | NARGS(3),
+		.usage = "inval PATH [OFF LEN]",
+		.brief = "drop cached pages; content unchanged",
+		.help = "Drops the kernel's cached pages of PATH, all of them or those of the "
+			"range OFF, OFF+LEN, without changing the file: mapped pages fault "
+			"again and read the same bytes from the backend.",
+		.example = "sigbusctl -m /mnt/sbfs inval data.bin 0 64K",
+	},
+	[CTL_WRITE] = {
+		.name = "write",
+		.cmd = CTL_WRITE,
+		.args = { CTL_A_PATH, CTL_A_OFF, CTL_A_DATA },
+		.nargs_ok = NARGS(2) | NARGS(3),
+		.opts = O(PATTERN) | O(LEN) | O(FROM) | O(NO_NOTIFY),
+		.usage = "write PATH OFF (DATA | --pattern P --len N | --from FILE) [--no-notify]",
+		.brief = "change bytes out of band, then invalidate",
+		.help = "Changes the bytes of PATH at OFF in the backend, behind the kernel's "
+			"back, then invalidates the kernel's cache of that range, so that reads "
+			"and mappings see the new bytes. The bytes are DATA, taken byte for "
+			"byte from the argument (after '--' when they start with '--'), or the "
+			"text P repeated over N bytes (--pattern 0xHH repeats one byte), or the "
+			"content of the local FILE. With --no-notify the kernel is not told: "
+			"cached pages stay stale on purpose, and audit reports them. Writing "
+			"past the end grows the file.",
+		.example = "sigbusctl -m /mnt/sbfs write data.bin 4K --pattern 0xff --len 4K",
+	},
+	[CTL_TRUNCATE] = {
+		.name = "truncate",
+		.cmd = CTL_TRUNCATE,
+		.args = { CTL_A_PATH, CTL_A_SIZE },
+		.nargs_ok = NARGS(2),
+		.usage = "truncate PATH SIZE",
+		.brief = "change the size on the server side",
+		.help = "Sets the size of PATH in the backend and makes the kernel learn it. A "
+			"shrink is a truncation inside the old i_size: mapped pages past the "
+			"new end raise SIGBUS and the tail of the last page reads zeros. "
+			"Growing again reads zeros, never the old bytes.",
+		.example = "sigbusctl -m /mnt/sbfs truncate data.bin 4K",
+	},
+	[CTL_PUNCH] = {
+		.name = "punch",
+		.cmd = CTL_PUNCH,
+		.args = { CTL_A_PATH, CTL_A_OFF, CTL_A_LEN },
+		.nargs_ok = NARGS(3),
+		.usage = "punch PATH OFF LEN",
+		.brief = "zero a range inside the size",
+		.help = "Zeroes the range OFF, OFF+LEN of PATH in the backend and drops the "
+			"kernel's pages of it; the size does not change. Mapped pages in the "
+			"range read zeros after their next fault.",
+		.example = "sigbusctl -m /mnt/sbfs punch data.bin 8K 4K",
+	},
+	[CTL_REVOKE] = {
+		.name = "revoke",
+		.cmd = CTL_REVOKE,
+		.args = { CTL_A_PATH },
+		.nargs_ok = NARGS(1),
+		.opts = O(ERRNO),
+		.usage = "revoke PATH [--errno E]",
+		.brief = "revoke a file, or a directory recursively",
+		.help = "Revokes PATH, and everything below it if it is a directory, as a "
+			"hot-removed device would: every mapped page raises SIGBUS, I/O on "
+			"descriptors opened before fails with E (an errno name or number; EIO "
+			"by default), and new opens and stats fail.",
+		.example = "sigbusctl -m /mnt/sbfs revoke data.bin --errno ENODEV",
+	},
+	[CTL_UNPLUG] = {
+		.name = "unplug",
+		.cmd = CTL_UNPLUG,
+		.nargs_ok = NARGS(0),
+		.opts = O(VANISH),
+		.usage = "unplug [--vanish]",
+		.brief = "the whole backend disappears",
+		.help = "Unplugs the backend: every file behaves as revoked. Operations fail "
+			"with EIO; with --vanish, lookups fail with ENOENT instead, as if the "
+			"files had gone away. Replug brings the backend back.",
+		.example = "sigbusctl -m /mnt/sbfs unplug --vanish",
+	},
+	[CTL_REPLUG] = {
+		.name = "replug",
+		.cmd = CTL_REPLUG,
+		.nargs_ok = NARGS(0),
+		.usage = "replug",
+		.brief = "the backend comes back",
+		.help = "Plugs the backend back in after unplug. New opens see the backend's "
+			"data; descriptors and mappings from before the unplug stay dead.",
+		.example = "sigbusctl -m /mnt/sbfs replug",
+	},
+	[CTL_FAIL] = {
+		.name = "fail",
+		.cmd = CTL_FAIL,
+		.args = { CTL_A_PATH, CTL_A_OFF, CTL_A_LEN },
+		.nargs_ok = NARGS(1) | NARGS(3),
+		.opts = O(OP) | O(ERRNO) | O(COUNT),
+		.opts_needed = O(OP) | O(ERRNO),
+		.usage = "fail PATH [OFF LEN] --op read|write|fsync|open --errno E [--count N]",
+		.brief = "add a rule: failing requests",
+		.help = "Adds a fault rule: the next N (or, without --count, all) OP requests "
+			"on PATH, or on its range OFF, OFF+LEN, fail with E (an errno name or "
+			"number). Adding a read rule drops the range's cached pages, so mapped "
+			"pages in it raise SIGBUS at their next fault. Prints the rule's id, "
+			"for clear.",
+		.example = "sigbusctl -m /mnt/sbfs fail data.bin 0 4K --op read --errno EIO "
+			   "--count 1",
+	},
+	[CTL_DELAY] = {
+		.name = "delay",
+		.cmd = CTL_DELAY,
+		.args = { CTL_A_PATH, CTL_A_OFF, CTL_A_LEN },
+		.nargs_ok = NARGS(1) | NARGS(3),
+		.opts = O(OP) | O(MS) | O(COUNT),
+		.opts_needed = O(OP) | O(MS),
+		.usage = "delay PATH [OFF LEN] --op read|write|fsync|open --ms N [--count N]",
+		.brief = "add a rule: slow requests",
+		.help = "Adds a delay rule: the next N (or, without --count, all) OP requests "
+			"on PATH, or on its range OFF, OFF+LEN, are answered N milliseconds "
+			"late. Prints the rule's id, for clear.",
+		.example = "sigbusctl -m /mnt/sbfs delay data.bin --op fsync --ms 2000",
+	},
+	[CTL_RULES] = {
+		.name = "rules",
+		.cmd = CTL_RULES,
+		.flags = CTL_F_READONLY,
+		.nargs_ok = NARGS(0),
+		.usage = "rules",
+		.brief = "list the fault and delay rules",
+		.help = "Lists the fault and delay rules in force, with their ids, targets and "
+			"the number of requests each has left.",
+		.example = "sigbusctl -m /mnt/sbfs rules",
+	},
+	[CTL_CLEAR] = {
+		.name = "clear",
+		.cmd = CTL_CLEAR,
+		.args = { CTL_A_ID },
+		.nargs_ok = NARGS(0) | NARGS(1),
+		.usage = "clear [ID]",
+		.brief = "remove one rule, or all",
+		.help = "Removes the rule ID (as fail, delay and rules print it), or every "
+			"rule.",
+		.example = "sigbusctl -m /mnt/sbfs clear 3",
+	},
+	[CTL_STORE] = {
+		.name = "store",
+		.cmd = CTL_STORE,
+		.args = { CTL_A_PATH, CTL_A_OFF, CTL_A_DATA },
+		.nargs_ok = NARGS(3),
+		.usage = "store PATH OFF DATA",
+		.brief = "push bytes into the page cache only",
+		.help = "Pushes DATA into the kernel's page cache of PATH at OFF without "
+			"changing the backend: reads and mappings see bytes the backend does "
+			"not have, and audit reports the difference.",
+		.example = "sigbusctl -m /mnt/sbfs store data.bin 0 GHOST",
+	},
+	[CTL_AUDIT] = {
+		.name = "audit",
+		.cmd = CTL_AUDIT,
+		.flags = CTL_F_READONLY,
+		.args = { CTL_A_PATH },
+		.nargs_ok = NARGS(1),
+		.usage = "audit PATH",
+		.brief = "compare the page cache with the backend",
+		.help = "Compares the kernel's cached pages of PATH with the backend and "
+			"reports the ranges that differ (stale pages after write --no-notify, "
+			"bytes pushed with store).",
+		.example = "sigbusctl -m /mnt/sbfs audit data.bin",
+	},
+	[CTL_ABORT] = {
+		.name = "abort",
+		.cmd = CTL_ABORT,
+		.nargs_ok = NARGS(0),
+		.usage = "abort",
+		.brief = "cut the FUSE connection",
+		.help = "Cuts the FUSE connection as a crashed daemon would: cached pages stay "
+			"readable, faults on uncached pages raise SIGBUS, and every other "
+			"operation fails with ENOTCONN.",
+		.example = "sigbusctl -m /mnt/sbfs abort",
+	},
 };
 
-enum val_kind { V_NONE, V_DEC, V_SIZE, V_PATTERN, V_FILE, V_ERRNO, V_OP };
-
+/* Options by enum ctl_opt; meta names an option's value, NULL for a flag. */
 static const struct opt_desc {
 	const char *name;
-	enum val_kind val;
-	const char *meta; /* the value's name in messages */
+	const char *meta;
 } opts[CTL_O_COUNT_ALL] = {
-	[CTL_O_FOLLOW] = { "--follow", V_NONE, NULL },
-	[CTL_O_SINCE] = { "--since", V_DEC, "SEQ" },
-	[CTL_O_PATTERN] = { "--pattern", V_PATTERN, "P" },
-	[CTL_O_LEN] = { "--len", V_SIZE, "N" },
-	[CTL_O_FROM] = { "--from", V_FILE, "FILE" },
-	[CTL_O_NO_NOTIFY] = { "--no-notify", V_NONE, NULL },
-	[CTL_O_ERRNO] = { "--errno", V_ERRNO, "E" },
-	[CTL_O_VANISH] = { "--vanish", V_NONE, NULL },
-	[CTL_O_OP] = { "--op", V_OP, "OP" },
-	[CTL_O_COUNT] = { "--count", V_DEC, "N" },
-	[CTL_O_MS] = { "--ms", V_DEC, "N" },
+	[CTL_O_FOLLOW] = { "--follow", NULL },	[CTL_O_SINCE] = { "--since", "SEQ" },
+	[CTL_O_PATTERN] = { "--pattern", "P" }, [CTL_O_LEN] = { "--len", "N" },
+	[CTL_O_FROM] = { "--from", "FILE" },	[CTL_O_NO_NOTIFY] = { "--no-notify", NULL },
+	[CTL_O_ERRNO] = { "--errno", "E" },	[CTL_O_VANISH] = { "--vanish", NULL },
+	[CTL_O_OP] = { "--op", "OP" },		[CTL_O_COUNT] = { "--count", "N" },
+	[CTL_O_MS] = { "--ms", "N" },
 };
 
 static const char *const arg_names[] = { "", "PATH", "OFF", "LEN", "SIZE", "DATA", "ID" };
@@ -221,8 +326,8 @@ static const char *shown(const char *tok, struct ctl_buf *buf)
 }
 
 /* what = "SIZE" or "--len": names the value in messages. */
-static int number(struct parse *ps, const char *what, const char *tok, bool is_size,
-		  uint64_t max, uint64_t *out)
+static int number(struct parse *ps, const char *what, const char *tok, bool is_size, uint64_t max,
+		  uint64_t *out)
 {
 	struct ctl_buf b = { 0 };
 	int rc = is_size ? ctl_parse_size(tok, out) : ctl_parse_u64(tok, out);
@@ -251,10 +356,11 @@ static int path_clean(struct parse *ps, const char *tok)
 		end = strchrnul(p, '/');
 		n = (size_t)(end - p);
 		if (n == 2 && !memcmp(p, "..", 2))
-			rc = fail(ps, -EINVAL, "PATH '%s' has a '..' component (paths stay inside the "
-				  "mount)", shown(tok, &shown_buf));
+			rc = fail(ps, -EINVAL, "PATH '%s' has a '..' component",
+				  shown(tok, &shown_buf));
 		else if (n > NAME_MAX)
-			rc = fail(ps, -ENAMETOOLONG, "PATH '%s' has a component longer than %d bytes",
+			rc = fail(ps, -ENAMETOOLONG,
+				  "PATH '%s' has a component longer than %d bytes",
 				  shown(tok, &shown_buf), NAME_MAX);
 		else if (n && !(n == 1 && *p == '.'))
 			ctl_buf_addf(&b, "%s%.*s", b.len ? "/" : "", (int)n, p);
@@ -309,26 +415,29 @@ static int positional(struct parse *ps, const struct ctl_token *tok)
 	return fail(ps, -EINVAL, "unexpected argument");
 }
 
+static bool is_hex(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* --pattern P: "0xHH" is one byte; any other text is used as it is. */
 static int pattern_value(struct parse *ps, const struct ctl_token *tok)
 {
 	struct ctl_req *r = ps->req;
-	int hi, lo;
+	const char *t = tok->s;
 
-	r->src = r->src == CTL_SRC_NONE ? CTL_SRC_PATTERN : r->src;
-	if (tok->len == 4 && tok->s[0] == '0' && (tok->s[1] | 0x20) == 'x') {
-		hi = strchr("0123456789abcdef", tok->s[2] | 0x20) ? 0 : -1;
-		lo = strchr("0123456789abcdef", tok->s[3] | 0x20) ? 0 : -1;
-		if (!hi && !lo) {
-			r->pattern = malloc(2);
-			if (!r->pattern)
-				return fail(ps, -ENOMEM, "out of memory");
-			r->pattern[0] = (uint8_t)strtoul(tok->s + 2, NULL, 16);
-			r->pattern[1] = 0;
-			r->pattern_len = 1;
-			return 0;
-		}
-	}
-	return bytes_dup(ps, tok, &r->pattern, &r->pattern_len);
+	if (r->src == CTL_SRC_NONE)
+		r->src = CTL_SRC_PATTERN;
+	if (tok->len != 4 || t[0] != '0' || (t[1] != 'x' && t[1] != 'X') || !is_hex(t[2]) ||
+	    !is_hex(t[3]))
+		return bytes_dup(ps, tok, &r->pattern, &r->pattern_len);
+	r->pattern = malloc(2);
+	if (!r->pattern)
+		return fail(ps, -ENOMEM, "out of memory");
+	r->pattern[0] = (uint8_t)strtoul(t + 2, NULL, 16);
+	r->pattern[1] = 0;
+	r->pattern_len = 1;
+	return 0;
 }
 
 static int errno_value(struct parse *ps, const char *name, const char *tok, int *out)
@@ -470,7 +579,7 @@ static int option(struct parse *ps, const struct ctl_tokens *toks, size_t *i)
 	if (ps->opts_seen & CTL_OPT(id))
 		return fail(ps, -EINVAL, "option '%s' given twice", o->name);
 	ps->opts_seen |= CTL_OPT(id);
-	if (o->val == V_NONE) {
+	if (!o->meta) {
 		flag_set(ps->req, id);
 		return 0;
 	}
@@ -552,14 +661,17 @@ static int write_check(struct parse *ps)
 	bool has_from = ps->opts_seen & O(FROM);
 
 	if (has_data + has_pattern + has_from == 0)
-		return fail(ps, -EINVAL, "no data: give DATA, --pattern P --len N or --from FILE "
-			    "(usage: %s)", ps->d->usage);
+		return fail(ps, -EINVAL,
+			    "no data: give DATA, --pattern P --len N or --from FILE "
+			    "(usage: %s)",
+			    ps->d->usage);
 	if (has_data + has_pattern + has_from > 1)
 		return fail(ps, -EINVAL, "%s and %s are exclusive: give exactly one data source",
 			    has_data ? "DATA" : "--pattern", has_from ? "--from" : "--pattern");
 	if (has_pattern != !!(ps->opts_seen & O(LEN)))
-		return fail(ps, -EINVAL, has_pattern ? "--pattern needs --len N"
-						     : "--len goes only with --pattern");
+		return fail(ps, -EINVAL,
+			    has_pattern ? "--pattern needs --len N"
+					: "--len goes only with --pattern");
 	if (has_pattern && r->pattern_len == 0)
 		return fail(ps, -EINVAL, "--pattern is empty");
 	if (has_pattern && r->len == 0)
@@ -576,7 +688,8 @@ static int semantics(struct parse *ps)
 	int rc = 0;
 
 	if (r->has_range && r->len == 0)
-		return fail(ps, -EINVAL, "LEN must be at least 1 (leave out OFF LEN for the whole "
+		return fail(ps, -EINVAL,
+			    "LEN must be at least 1 (leave out OFF LEN for the whole "
 			    "file)");
 	if (r->has_count && r->count == 0)
 		return fail(ps, -EINVAL, "--count must be at least 1 (leave it out for no limit)");
@@ -678,7 +791,7 @@ static int argv_walk(int argc, char *const argv[], const char *opt, enum ctl_arg
 			is_dashdash = true;
 		} else if (!is_dashdash && looks_like_option(argv[i])) {
 			o = opt_find(argv[i], &id);
-			if (!o || o->val == V_NONE || i + 1 >= argc || !strcmp(argv[i + 1], "--") ||
+			if (!o || !o->meta || i + 1 >= argc || !strcmp(argv[i + 1], "--") ||
 			    looks_like_option(argv[i + 1]))
 				continue;
 			if (opt && !strcmp(o->name, opt))

@@ -14,12 +14,12 @@
  * speaks; more words may follow in later versions and are ignored). A change that an old
  * peer could misread (a reply line's meaning, the quoting rules) bumps the version; a new
  * command or option does not, since an old server rejects it with a readable err. */
-#define CTL_PROTO_VERSION 1
-#define CTL_GREETING	  "sigbusfs-ctl"
-#define CTL_LINE_MAX	  65536		    /* a request line, newline included */
+#define CTL_PROTO_VERSION  1
+#define CTL_GREETING	   "sigbusfs-ctl"
+#define CTL_LINE_MAX	   65536	       /* a request line, newline included */
 #define CTL_REPLY_LINE_MAX (16u * 1024 * 1024) /* a reply line, as a client accepts it */
-#define CTL_ERRNO_MAX	  4095		    /* --errno E accepts 1..CTL_ERRNO_MAX */
-#define CTL_XATTR	  "user.sigbusfs.ctl" /* on the mount root: the socket's path */
+#define CTL_ERRNO_MAX	   4095		       /* --errno E accepts 1..CTL_ERRNO_MAX */
+#define CTL_XATTR	   "user.sigbusfs.ctl" /* on the mount root: the socket's path */
 
 enum ctl_cmd {
 	CTL_STATUS,
@@ -70,13 +70,13 @@ struct ctl_req {
 	bool vanish;	    /* unplug --vanish */
 	bool has_since;	    /* log --since SEQ */
 	uint64_t since;
-	bool has_errno;	    /* --errno E (revoke, fail) */
-	int error;	    /* E as a positive errno, 1..CTL_ERRNO_MAX */
-	enum ctl_op op;	    /* --op: fail, delay; CTL_OP_NONE elsewhere */
-	bool has_count;	    /* --count N (>= 1); without it a rule stays until cleared */
+	bool has_errno; /* --errno E (revoke, fail) */
+	int error;	/* E as a positive errno, 1..CTL_ERRNO_MAX */
+	enum ctl_op op; /* --op: fail, delay; CTL_OP_NONE elsewhere */
+	bool has_count; /* --count N (>= 1); without it a rule stays until cleared */
 	uint64_t count;
-	uint64_t ms;	    /* delay --ms N, milliseconds */
-	bool has_id;	    /* clear ID */
+	uint64_t ms; /* delay --ms N, milliseconds */
+	bool has_id; /* clear ID */
 	uint64_t id;
 };
 
@@ -109,15 +109,15 @@ enum ctl_opt {
 struct ctl_cmd_desc {
 	const char *name;
 	enum ctl_cmd cmd;
-	unsigned flags;		/* CTL_F_* */
-	enum ctl_arg args[4];	/* positional arguments, in order, CTL_A_END-terminated */
-	unsigned nargs_ok;	/* bit n set: n positional arguments are a complete request */
-	unsigned opts;		/* CTL_OPT() bits accepted */
-	unsigned opts_needed;	/* CTL_OPT() bits required */
-	const char *usage;	/* "truncate PATH SIZE" */
-	const char *brief;	/* one line for the command list */
-	const char *help;	/* one paragraph, not wrapped */
-	const char *example;	/* a sigbusctl command line */
+	unsigned flags;	      /* CTL_F_* */
+	enum ctl_arg args[4]; /* positional arguments, in order; unused slots CTL_A_END */
+	unsigned nargs_ok;    /* bit n set: n positional arguments are a complete request */
+	unsigned opts;	      /* CTL_OPT() bits accepted */
+	unsigned opts_needed; /* CTL_OPT() bits required */
+	const char *usage;    /* "truncate PATH SIZE" */
+	const char *brief;    /* one line for the command list */
+	const char *help;     /* one paragraph, not wrapped */
+	const char *example;  /* a sigbusctl command line */
 };
 
 /* The command named name (exact match), or NULL. */
@@ -151,7 +151,7 @@ struct ctl_buf {
 	char *p;    /* NUL-terminated; NULL until the first append */
 	size_t len; /* bytes before the NUL */
 	size_t cap;
-	int err;    /* 0 or the first -errno */
+	int err; /* 0 or the first -errno */
 };
 int ctl_buf_add(struct ctl_buf *b, const void *s, size_t n);
 int ctl_buf_addf(struct ctl_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -166,9 +166,14 @@ int ctl_buf_add_quoted(struct ctl_buf *b, const void *s, size_t n);
 int ctl_buf_add_text(struct ctl_buf *b, const char *s);
 void ctl_buf_free(struct ctl_buf *b);
 
+/* Formats a message into err when errsize > 0, and returns rc: for "return ctl_errf(err,
+ * errsize, -EINVAL, "...")" in functions that report errors as text. */
+int ctl_errf(char *err, size_t errsize, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 /* One token of a request line. */
 struct ctl_token {
-	char *s;	/* NUL-terminated (tokens hold no NUL), unescaped */
+	char *s; /* NUL-terminated (tokens hold no NUL), unescaped */
 	size_t len;
 	bool is_quoted; /* written as "...": never an option, even if it starts with "--" */
 };
@@ -229,16 +234,16 @@ int ctl_write_all(int fd, const void *buf, size_t len);
 /* A key=value line of a reply, or a key=value word of a streamed line. */
 struct ctl_kv {
 	char *key;
-	char *value;	  /* unescaped, NUL-terminated */
+	char *value; /* unescaped, NUL-terminated */
 	size_t value_len;
-	char *raw;	  /* the value as it was on the wire (quoted if it needed it) */
+	char *raw; /* the value as it was on the wire (quoted if it needed it) */
 };
 /* A reply as a client reads it. */
 struct ctl_result {
 	bool is_ok;
-	int error;	 /* !is_ok: the positive errno named by errname, 0 if unknown here */
-	char *errname;	 /* !is_ok: "ENOENT" as sent */
-	char *text;	 /* the summary (ok) or the message (err); "" if none */
+	int error;     /* !is_ok: the positive errno named by errname, 0 if unknown here */
+	char *errname; /* !is_ok: "ENOENT" as sent */
+	char *text;    /* the summary (ok) or the message (err); "" if none */
 	struct ctl_kv *kv;
 	size_t nkv;
 };

@@ -34,6 +34,7 @@ static int buf_reserve(struct ctl_buf *b, size_t n)
 		return b->err;
 	}
 	b->p = p;
+	b->p[b->len] = '\0';
 	b->cap = cap;
 	return 0;
 }
@@ -159,10 +160,7 @@ int ctl_buf_add_text(struct ctl_buf *b, const char *s)
 	return buf_reserve(b, 0);
 }
 
-static int fail(char *err, size_t errsize, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errsize, int rc, const char *fmt, ...)
+int ctl_errf(char *err, size_t errsize, int rc, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -219,9 +217,9 @@ static int bad_escape(const char *p, size_t len, char *err, size_t errsize)
 	ctl_buf_add(&b, p, show);
 	ctl_buf_add_text(&shown, b.p ? b.p : "");
 	if (show == 4 && !memcmp(p, "\\x00", 4))
-		rc = fail(err, errsize, -EINVAL, "NUL bytes are not allowed ('\\x00')");
+		rc = ctl_errf(err, errsize, -EINVAL, "NUL bytes are not allowed ('\\x00')");
 	else
-		rc = fail(err, errsize, -EINVAL, "bad escape '%s'", shown.p ? shown.p : "");
+		rc = ctl_errf(err, errsize, -EINVAL, "bad escape '%s'", shown.p ? shown.p : "");
 	ctl_buf_free(&b);
 	ctl_buf_free(&shown);
 	return rc;
@@ -245,7 +243,7 @@ int ctl_unquote(const char *p, size_t len, char *dst, size_t *dst_len, size_t *u
 		i += step;
 	}
 	if (i >= len)
-		return fail(err, errsize, -EINVAL, "unterminated quote");
+		return ctl_errf(err, errsize, -EINVAL, "unterminated quote");
 	*dst_len = n;
 	*used = i + 1;
 	return 0;
@@ -257,8 +255,8 @@ static bool is_sep(char c)
 }
 
 /* Reads the quoted token at line[*pos] into tok, whose s has room for it. */
-static int quoted_token(const char *line, size_t len, size_t *pos, struct ctl_token *tok,
-			size_t no, char *err, size_t errsize)
+static int quoted_token(const char *line, size_t len, size_t *pos, struct ctl_token *tok, size_t no,
+			char *err, size_t errsize)
 {
 	char why[96];
 	size_t used;
@@ -266,30 +264,30 @@ static int quoted_token(const char *line, size_t len, size_t *pos, struct ctl_to
 
 	rc = ctl_unquote(line + *pos, len - *pos, tok->s, &tok->len, &used, why, sizeof(why));
 	if (rc)
-		return fail(err, errsize, rc, "%s in token %zu%s", why, no,
-			    strncmp(why, "bad escape", 10) ? ""
-							   : " (accepted: \\\\ \\\" \\n \\t \\xHH)");
+		return ctl_errf(err, errsize, rc, "%s in token %zu%s", why, no,
+				strncmp(why, "bad escape", 10)
+					? ""
+					: " (accepted: \\\\ \\\" \\n \\t \\xHH)");
 	*pos += used;
 	if (*pos < len && !is_sep(line[*pos]))
-		return fail(err, errsize, -EINVAL,
-			    "text right after the closing quote of token %zu (put a space "
-			    "between tokens, or the whole token in quotes)",
-			    no);
+		return ctl_errf(err, errsize, -EINVAL,
+				"text right after the closing quote of token %zu (put a space "
+				"between tokens, or the whole token in quotes)",
+				no);
 	tok->is_quoted = true;
 	return 0;
 }
 
-static int plain_token(const char *line, size_t len, size_t *pos, struct ctl_token *tok,
-		       size_t no, char *err, size_t errsize)
+static int plain_token(const char *line, size_t len, size_t *pos, struct ctl_token *tok, size_t no,
+		       char *err, size_t errsize)
 {
 	size_t i = *pos;
 
 	while (i < len && !is_sep(line[i])) {
 		if (line[i] == '"' || line[i] == '\\')
-			return fail(err, errsize, -EINVAL,
-				    "%s inside unquoted token %zu (put the whole token in quotes%s)",
-				    line[i] == '"' ? "quote" : "backslash", no,
-				    line[i] == '"' ? ", and write \\\" for the quote" : "");
+			return ctl_errf(err, errsize, -EINVAL,
+					"%s inside unquoted token %zu (quote the whole token)",
+					line[i] == '"' ? "quote" : "backslash", no);
 		i++;
 	}
 	tok->len = i - *pos;
@@ -307,11 +305,11 @@ int ctl_tokenize(const char *line, size_t len, struct ctl_tokens *out, char *err
 
 	*out = (struct ctl_tokens){ 0 };
 	if (memchr(line, '\0', len))
-		return fail(err, errsize, -EINVAL, "request contains a NUL byte");
+		return ctl_errf(err, errsize, -EINVAL, "request contains a NUL byte");
 	out->mem = malloc(len + 1);
 	out->v = calloc(len / 2 + 1, sizeof(*out->v));
 	if (!out->mem || !out->v)
-		return fail(err, errsize, -ENOMEM, "out of memory");
+		return ctl_errf(err, errsize, -ENOMEM, "out of memory");
 	dst = out->mem;
 	for (;;) {
 		while (pos < len && is_sep(line[pos]))
@@ -429,7 +427,8 @@ int ctl_errno_parse(const char *s)
 	static const struct {
 		const char *name;
 		int e;
-	} aliases[] = { { "EWOULDBLOCK", EWOULDBLOCK }, { "EDEADLOCK", EDEADLOCK },
+	} aliases[] = { { "EWOULDBLOCK", EWOULDBLOCK },
+			{ "EDEADLOCK", EDEADLOCK },
 			{ "ENOTSUP", ENOTSUP } };
 	const char *name;
 	uint64_t v;
@@ -535,8 +534,9 @@ int ctl_lines_read(struct ctl_lines *lr, char **line, size_t *len)
 			return -E2BIG;
 		}
 		if (lr->is_eof)
-			return lr->end > lr->start ? lines_take(lr, lr->end - lr->start, 0, line, len)
-						   : 0;
+			return lr->end > lr->start
+				       ? lines_take(lr, lr->end - lr->start, 0, line, len)
+				       : 0;
 		rc = lines_fill(lr);
 		if (rc)
 			return rc;

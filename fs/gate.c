@@ -32,8 +32,10 @@ static int plug_verdict(struct sfs *fs, uint64_t ino, enum gate_op op,
 		return revoking(op, EIO);
 	if (plug == PLUG_VANISHED && is_root && op == GATE_DIR)
 		return GATE_EMPTY;
-	/* names are gone; what is still open fails as a dead device would */
-	if (plug == PLUG_VANISHED && op <= GATE_OPEN && !(fi && fi->fh))
+	/* names are gone (unplug dropped them from the kernel's cache, so every path is
+	 * looked up again); an inode reached through an old descriptor fails as a dead
+	 * device would: fstat's GETATTR carries no handle, so attributes say EIO too */
+	if (plug == PLUG_VANISHED && op != GATE_ATTR && op <= GATE_OPEN)
 		return -ENOENT;
 	return -EIO;
 }

@@ -15,6 +15,9 @@ void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct bk_attr a;
 	int rc = gate(fs, parent, GATE_DIR, NULL, 0, 0);
 
+	/* a directory listed as empty holds no names */
+	if (rc == GATE_EMPTY)
+		rc = -ENOENT;
 	if (rc == 0)
 		rc = bk_lookup(fs->bk, parent, name, &a);
 	if (rc == 0)

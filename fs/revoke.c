@@ -109,6 +109,20 @@ int ev_revoke(struct sfs *fs, struct ctl_reply *r, const char *rel, int err)
 	return ev_end(&e, rc);
 }
 
+/* Drops a name from the kernel's cache if the kernel holds its inode. */
+static int drop_name(struct sfs *fs, uint64_t parent, const char *name, uint64_t ino)
+{
+	if (!*name || !inode_is_known(fs->itab, ino))
+		return 0;
+	return kern_inval_entry(fs, parent, name);
+}
+
+static int vanish_name(void *ctx, const char *rel, uint64_t parent, const char *name,
+		       const struct bk_attr *a)
+{
+	return drop_name(ctx, parent, name, a->ino);
+}
+
 int ev_unplug(struct sfs *fs, struct ctl_reply *r, bool vanish)
 {
 	struct revocation v = { .fs = fs, .err = EIO };
@@ -127,6 +141,8 @@ int ev_unplug(struct sfs *fs, struct ctl_reply *r, bool vanish)
 	if (rc == 0)
 		rc = inval_known(fs, 0);
 	atomic_store(&fs->plug, vanish ? PLUG_VANISHED : PLUG_OFF);
+	if (rc == 0 && vanish)
+		rc = path_walk(fs, "", vanish_name, fs);
 	if (rc == 0)
 		rc = inval_known(fs, -1);
 	ev_note(&e, "lost_bytes", "%llu",
@@ -154,6 +170,7 @@ static int forget_name(void *ctx, const char *rel, uint64_t parent, const char *
 		return 0;
 	if (!p->all && inode_state(p->fs->itab, a->ino, &err, &at) == INODE_LIVE)
 		return 0;
+	/* vanished names were dropped already; they come back through the lookup below */
 	if (p->n % 64 == 0) {
 		char **v = realloc(p->paths, (p->n + 64) * sizeof(*v));
 
@@ -165,7 +182,7 @@ static int forget_name(void *ctx, const char *rel, uint64_t parent, const char *
 	if (!p->paths[p->n])
 		return -ENOMEM;
 	p->n++;
-	return kern_inval_entry(p->fs, parent, name);
+	return drop_name(p->fs, parent, name, a->ino);
 }
 
 /* Looks the dropped names up again; frees the list. */

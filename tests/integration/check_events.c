@@ -1,0 +1,1167 @@
+/* The semantics matrix (DESIGN.md), one TCase per row: a server-side event run with the
+ * real sigbusctl, observed from a forked client process through a MAP_SHARED mapping, a
+ * clean and a COWed MAP_PRIVATE page, a descriptor opened before the event and a new open.
+ * Client-side changes (ftruncate, write(2) from elsewhere) live in check_mmap.c. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctlrun.h"
+#include "fixture.h"
+
+#define PG     4096
+#define NPG    4
+#define FSIZE  (NPG * PG)	/* the test file: page i is filled with 'A' + i */
+#define MAPMAX ((NPG + 1) * PG) /* what a client maps: a page past the end of the file */
+
+static struct mnt mnt;
+static int teardown_failures;
+static char workdir[PATH_MAX]; /* this test's own directory in the mount */
+static char frel[64];	       /* the test file, relative to the mount root (for sigbusctl) */
+static char orig[MAPMAX];      /* the file's bytes before any event, zeros past FSIZE */
+static char out[16384];	       /* what the last sigbusctl printed */
+
+/* Runs sigbusctl, output in out: CTL() gives its exit status, CTL_EXPECT() asserts it. */
+#define CTL(...)	      fx_ctl(&mnt, out, sizeof(out), __VA_ARGS__, (char *)NULL)
+#define CTL_EXPECT(want, ...) ctl_expect(CTL(__VA_ARGS__), (want), #__VA_ARGS__)
+#define CTL_OK(...)	      CTL_EXPECT(0, __VA_ARGS__)
+
+#define TRY(expr)                   \
+	do {                        \
+		int rc_ = (expr);   \
+		if (rc_)            \
+			return rc_; \
+	} while (0)
+
+static const char *P(const char *rel)
+{
+	static char bufs[4][PATH_MAX];
+	static unsigned next;
+	char *b = bufs[next++ % 4];
+	int n = snprintf(b, PATH_MAX, "%s/%s", workdir, rel);
+
+	ck_assert(n > 0 && n < PATH_MAX);
+	return b;
+}
+
+static void setup(void)
+{
+	int rc = fx_mount(&mnt, "mem:64M", NULL);
+
+	ck_assert_msg(rc == 0, "fx_mount: %s", strerror(-rc));
+}
+
+static void teardown(void)
+{
+	int rc = fx_umount(&mnt);
+
+	if (rc != 0) {
+		fprintf(stderr, "teardown: the daemon ended with %d, expected a clean exit 0\n",
+			rc);
+		teardown_failures++;
+	}
+}
+
+/* A directory of its own for each test, holding f: the 4-page file. */
+static void make_test_file(void)
+{
+	static unsigned n; /* with CK_FORK=no, tests share one process */
+	char rel[32];
+	int rc;
+
+	snprintf(rel, sizeof(rel), "t%d-%u", (int)getpid(), n++);
+	snprintf(frel, sizeof(frel), "%s/f", rel);
+	fx_path(&mnt, rel, workdir, sizeof(workdir));
+	ck_assert_msg(mkdir(workdir, 0755) == 0, "mkdir %s: %s", workdir, strerror(errno));
+	rc = fx_write_file(P("f"), orig, FSIZE);
+	ck_assert_msg(rc == 0, "write %s: %s", P("f"), strerror(-rc));
+}
+
+/* ---- sigbusctl output ---- */
+
+static void ctl_expect(int rc, int want, const char *args)
+{
+	ck_assert_msg(rc == want, "sigbusctl %s: exit %d, expected %d; output:\n%s", args, rc, want,
+		      out);
+}
+
+static long long val(const char *key)
+{
+	return fx_ctl_value(out, key);
+}
+
+/* The first line of out that starts with prefix and contains has, copied into line. */
+static bool out_line(const char *prefix, const char *has, char *line, size_t size)
+{
+	for (const char *p = out; *p;) {
+		size_t n = strcspn(p, "\n");
+
+		snprintf(line, size, "%.*s", (int)n, p);
+		if (strncmp(line, prefix, strlen(prefix)) == 0 && strstr(line, has))
+			return true;
+		p += n + (p[n] == '\n');
+	}
+	return false;
+}
+
+/* Whether the "key: a,b,c" line of the last output lists n. */
+static bool list_has(const char *key, long long n)
+{
+	char line[512], *p, *end;
+
+	if (!out_line(key, "", line, sizeof(line)))
+		return false;
+	for (p = line + strlen(key) + 1; *p; p = end + (*end != '\0')) {
+		if (strtoll(p, &end, 10) == n && end != p)
+			return true;
+		if (end == p)
+			end++;
+	}
+	return false;
+}
+
+/* Installs a fault rule (args as for fail/delay) and returns its id. */
+#define RULE_ADD(...) (CTL_OK(__VA_ARGS__), rule_id())
+
+static long long rule_id(void)
+{
+	long long id = val("id");
+
+	ck_assert_msg(id >= 1, "no id in:\n%s", out);
+	return id;
+}
+
+/* Whether `rules` lists rule id: a line "ruleID: ..." naming the test file. */
+static bool rule_listed(long long id)
+{
+	char key[32], line[512];
+
+	snprintf(key, sizeof(key), "rule%lld:", id);
+	CTL_OK("rules");
+	return out_line(key, frel, line, sizeof(line));
+}
+
+/* ---- checks run inside client processes: each returns 0 or FX_FAIL(...) ---- */
+
+/* Bytes [off, off+len) of the mapping at base read want[off...], without SIGBUS. */
+static int expect_bytes(const char *what, volatile char *base, size_t off, const char *want,
+			size_t len)
+{
+	for (size_t i = off; i < off + len; i++) {
+		char c;
+
+		if (fx_touch(base + i, false, 0, &c) == FX_SIGBUS)
+			return FX_FAIL("%s: SIGBUS at byte %zu, expected 0x%02x", what, i,
+				       (unsigned char)want[i]);
+		if (c != want[i])
+			return FX_FAIL("%s: byte %zu is 0x%02x, expected 0x%02x", what, i,
+				       (unsigned char)c, (unsigned char)want[i]);
+	}
+	return 0;
+}
+
+static int expect_sigbus(const char *what, volatile char *base, size_t off)
+{
+	char c = 0;
+
+	if (fx_touch(base + off, false, 0, &c) != FX_SIGBUS)
+		return FX_FAIL("%s: byte %zu read 0x%02x, expected SIGBUS", what, off,
+			       (unsigned char)c);
+	return 0;
+}
+
+/* pread of len bytes at off returns exactly want[off...]. */
+static int expect_pread_at(int fd, const char *want, size_t off, size_t len)
+{
+	static char buf[MAPMAX] __attribute__((aligned(PG))); /* O_DIRECT too */
+	ssize_t n = pread(fd, buf, len, (off_t)off);
+
+	if (n != (ssize_t)len)
+		return FX_FAIL("pread of %zu bytes at %zu: %zd (%s)", len, off, n,
+			       n < 0 ? strerror(errno) : "short");
+	for (size_t i = 0; i < len; i++) {
+		if (buf[i] != want[off + i])
+			return FX_FAIL("pread: byte %zu is 0x%02x, expected 0x%02x", off + i,
+				       (unsigned char)buf[i], (unsigned char)want[off + i]);
+	}
+	return 0;
+}
+
+/* The descriptor reads want[0, size) and then end of file. */
+static int expect_pread(int fd, const char *want, size_t size)
+{
+	char c;
+	ssize_t n;
+
+	TRY(expect_pread_at(fd, want, 0, size));
+	n = pread(fd, &c, 1, (off_t)size);
+	if (n != 0)
+		return FX_FAIL("pread at %zu, the expected end of file: %zd", size, n);
+	return 0;
+}
+
+static int expect_pread_errno(int fd, size_t off, int err)
+{
+	static char buf[PG] __attribute__((aligned(PG))); /* O_DIRECT too */
+	ssize_t n = pread(fd, buf, PG, (off_t)off);
+
+	if (n >= 0 || errno != err)
+		return FX_FAIL("pread at %zu: %zd (%s), expected %s", off, n,
+			       n < 0 ? strerrorname_np(errno) : "no error", strerrorname_np(err));
+	return 0;
+}
+
+/* ---- the client process ---- */
+
+struct client;
+typedef int (*step_fn)(struct client *c);
+
+/* What a row's client does, and what its checks need to know of the event. */
+struct row {
+	int cow;	  /* the private page the client writes 'z' into before the event */
+	size_t off, len;  /* the event's range, for the checks */
+	int err;	  /* the errno of a fault rule */
+	step_fn steps[3]; /* run one per peer_step() of the test; NULL ends */
+};
+#define ROW(cow_, off_, len_, err_, ...)                                               \
+	{                                                                              \
+		.cow = (cow_), .off = (off_), .len = (len_), .err = (err_), .steps = { \
+			__VA_ARGS__                                                    \
+		}                                                                      \
+	}
+
+/* Bit i set: page i overlaps the row's range. */
+static unsigned range_mask(const struct row *row)
+{
+	unsigned mask = 0;
+
+	for (size_t p = 0; p < NPG; p++) {
+		if ((p + 1) * PG > row->off && p * PG < row->off + row->len)
+			mask |= 1u << p;
+	}
+	return mask;
+}
+
+struct client {
+	const struct row *row;
+	int fd;		    /* O_RDWR, opened before the event */
+	int dfd;	    /* O_RDONLY | O_DIRECT, opened before the event */
+	volatile char *sh;  /* MAP_SHARED of fd, MAPMAX bytes */
+	volatile char *pv;  /* MAP_PRIVATE of fd, MAPMAX bytes, page row->cow COWed */
+	struct stat before; /* fstat before the event */
+};
+
+/* The COWed private page still holds the client's copy: 'z', then the original bytes. */
+static int expect_cow_kept(struct client *c)
+{
+	size_t off = (size_t)c->row->cow * PG;
+	char img[PG];
+
+	memcpy(img, orig + off, PG);
+	img[0] = 'z';
+	return expect_bytes("COWed private page", c->pv + off, 0, img, PG);
+}
+
+/* The client's whole view is want[0, size): the shared mapping and the clean private pages
+ * up to the end of the last page, the COWed page its own copy, the old descriptor. */
+static int expect_view(struct client *c, const char *want, size_t size)
+{
+	size_t end = (size + PG - 1) / PG * PG;
+
+	TRY(expect_bytes("shared mapping", c->sh, 0, want, end));
+	for (size_t p = 0; p < end / PG; p++) {
+		if ((int)p == c->row->cow)
+			TRY(expect_cow_kept(c));
+		else
+			TRY(expect_bytes("clean private page", c->pv, p * PG, want, PG));
+	}
+	return expect_pread(c->fd, want, size);
+}
+
+enum mtime { MT_ANY, MT_SAME, MT_NEWER };
+
+static int check_mtime(const char *what, const struct stat *st, const struct stat *before,
+		       enum mtime mt)
+{
+	long long d = (long long)(st->st_mtim.tv_sec - before->st_mtim.tv_sec) * 1000000000LL +
+		      (st->st_mtim.tv_nsec - before->st_mtim.tv_nsec);
+
+	if ((mt == MT_SAME && d != 0) || (mt == MT_NEWER && d <= 0))
+		return FX_FAIL("%s: mtime moved by %lld ns, expected %s", what, d,
+			       mt == MT_SAME ? "no change" : "a newer one");
+	return 0;
+}
+
+/* stat of the path, fstat of the old descriptor and of a new open give size and mt. */
+static int expect_stat(struct client *c, off_t size, enum mtime mt)
+{
+	struct stat st[3];
+	const char *what[3] = { "stat", "fstat of the old descriptor", "fstat after a new open" };
+	int fd = open(P("f"), O_RDONLY);
+
+	if (fd < 0)
+		return FX_FAIL("new open: %s", strerror(errno));
+	if (stat(P("f"), &st[0]) < 0 || fstat(c->fd, &st[1]) < 0 || fstat(fd, &st[2]) < 0)
+		return FX_FAIL("stat: %s", strerror(errno));
+	close(fd);
+	for (int i = 0; i < 3; i++) {
+		if (st[i].st_size != size)
+			return FX_FAIL("%s: size %lld, expected %lld", what[i],
+				       (long long)st[i].st_size, (long long)size);
+		TRY(check_mtime(what[i], &st[i], &c->before, mt));
+	}
+	return 0;
+}
+
+/* Page i of the shared mapping is in the page cache exactly when bit i of mask is set. */
+static int expect_cached(struct client *c, unsigned mask)
+{
+	unsigned char vec[NPG];
+
+	if (mincore((void *)c->sh, FSIZE, vec) < 0)
+		return FX_FAIL("mincore: %s", strerror(errno));
+	for (int i = 0; i < NPG; i++) {
+		if ((vec[i] & 1) != ((mask >> i) & 1))
+			return FX_FAIL("page %d is %s the page cache", i,
+				       vec[i] & 1 ? "still in" : "not in");
+	}
+	return 0;
+}
+
+static int client_map(struct client *c)
+{
+	c->fd = open(P("f"), O_RDWR);
+	c->dfd = open(P("f"), O_RDONLY | O_DIRECT);
+	if (c->fd < 0 || c->dfd < 0)
+		return FX_FAIL("open %s: %s", P("f"), strerror(errno));
+	c->sh = mmap(NULL, MAPMAX, PROT_READ | PROT_WRITE, MAP_SHARED, c->fd, 0);
+	c->pv = mmap(NULL, MAPMAX, PROT_READ | PROT_WRITE, MAP_PRIVATE, c->fd, 0);
+	if (c->sh == MAP_FAILED || c->pv == MAP_FAILED)
+		return FX_FAIL("mmap: %s", strerror(errno));
+	return 0;
+}
+
+/* Before the event: map a page more than the file, read everything (so every page is
+ * cached), COW one page. */
+static int client_prepare(struct client *c)
+{
+	TRY(client_map(c));
+	TRY(expect_bytes("shared mapping, before", c->sh, 0, orig, FSIZE));
+	TRY(expect_bytes("private mapping, before", c->pv, 0, orig, FSIZE));
+	TRY(expect_pread(c->fd, orig, FSIZE));
+	TRY(expect_sigbus("shared mapping past EOF, before", c->sh, FSIZE));
+	if (fx_touch(c->pv + c->row->cow * PG, true, 'z', NULL) == FX_SIGBUS)
+		return FX_FAIL("SIGBUS writing private page %d", c->row->cow);
+	TRY(expect_cached(c, (1u << NPG) - 1));
+	if (fstat(c->fd, &c->before) < 0)
+		return FX_FAIL("fstat: %s", strerror(errno));
+	return 0;
+}
+
+/* ---- the test's side: a client that runs in steps ---- */
+
+struct peer {
+	pid_t pid; /* 0 once reaped */
+	int to;	   /* the test writes 'g' here: run the next step */
+	int from;  /* the client writes 'r' here: ready for the next step */
+};
+
+static int client_main(const struct row *row, int rd, int wr)
+{
+	struct client c = { .row = row };
+	char ch = 'r';
+
+	TRY(client_prepare(&c));
+	for (int i = 0; row->steps[i]; i++) {
+		if (write(wr, &ch, 1) != 1 || read(rd, &ch, 1) != 1)
+			return FX_FAIL("the test went away before step %d", i);
+		TRY(row->steps[i](&c));
+		ch = 'r';
+	}
+	return 0;
+}
+
+/* Waits until the client is ready for its next step, or has exited successfully. */
+static void peer_wait(struct peer *p)
+{
+	int status;
+	char ch;
+
+	if (read(p->from, &ch, 1) == 1)
+		return;
+	ck_assert_int_eq(waitpid(p->pid, &status, 0), p->pid);
+	p->pid = 0;
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "client process failed (status 0x%x): %s", status, fx_failure());
+}
+
+/* Forks the client for row; returns once it has mapped and read the file. */
+static void peer_start(struct peer *p, const struct row *row)
+{
+	int down[2], up[2];
+
+	signal(SIGPIPE, SIG_IGN); /* a client that failed early closes its pipe */
+	ck_assert_int_eq(pipe(down), 0);
+	ck_assert_int_eq(pipe(up), 0);
+	fx_fail_clear();
+	fflush(stderr);
+	p->pid = fork();
+	ck_assert_int_ge(p->pid, 0);
+	if (p->pid == 0) {
+		close(down[1]);
+		close(up[0]);
+		_exit(client_main(row, down[0], up[1]));
+	}
+	close(down[0]);
+	close(up[1]);
+	p->to = down[1];
+	p->from = up[0];
+	peer_wait(p);
+}
+
+static void peer_step(struct peer *p)
+{
+	char ch = 'g';
+
+	ck_assert_msg(p->pid > 0, "the client has no step left");
+	if (write(p->to, &ch, 1) != 1)
+		ck_assert_int_eq(errno, EPIPE); /* it exited: peer_wait() says how */
+	peer_wait(p);
+}
+
+/* The client must have run all its steps and exited with 0. */
+static void peer_finish(struct peer *p)
+{
+	ck_assert_msg(p->pid == 0, "the client still waits for a step");
+	close(p->to);
+	close(p->from);
+}
+
+/* The whole test of a one-step row: the client maps, the test runs the event (its output
+ * stays in out), the client observes. */
+#define ROW_RUN(row, ...)               \
+	do {                            \
+		struct peer p_;         \
+		peer_start(&p_, (row)); \
+		CTL_OK(__VA_ARGS__);    \
+		peer_step(&p_);         \
+		peer_finish(&p_);       \
+	} while (0)
+
+/* ---- row 1: inval ---- */
+
+/* The pages of [row->off, row->off + row->len) were dropped; everything reads the same. */
+static int inval_seen(struct client *c)
+{
+	TRY(expect_cached(c, ~range_mask(c->row) & ((1u << NPG) - 1)));
+	TRY(expect_view(c, orig, FSIZE));
+	TRY(expect_cached(c, (1u << NPG) - 1));
+	return expect_stat(c, FSIZE, MT_SAME);
+}
+
+START_TEST(test_inval_whole_file)
+{
+	static const struct row row = ROW(1, 0, FSIZE, 0, inval_seen);
+
+	ROW_RUN(&row, "inval", frel);
+	ck_assert_int_ge(val("seq"), 1);
+}
+END_TEST
+
+START_TEST(test_inval_range)
+{
+	static const struct row row = ROW(1, 4100, 5000, 0, inval_seen);
+
+	ROW_RUN(&row, "inval", frel, "4100", "5000");
+	ck_assert_int_eq(val("off"), 4100);
+	ck_assert_int_eq(val("len"), 5000);
+}
+END_TEST
+
+/* ---- row 2: write (notify) ---- */
+
+#define NEW_BYTES "0123456789ab" /* written at 4090: the end of page 0, the start of page 1 */
+
+static int write_seen(struct client *c)
+{
+	char want[MAPMAX];
+
+	memcpy(want, orig, sizeof(want));
+	memcpy(want + 4090, NEW_BYTES, strlen(NEW_BYTES));
+	TRY(expect_view(c, want, FSIZE));
+	return expect_stat(c, FSIZE, MT_NEWER);
+}
+
+START_TEST(test_write_notify)
+{
+	static const struct row row = ROW(0, 0, 0, 0, write_seen);
+
+	ROW_RUN(&row, "write", frel, "4090", NEW_BYTES);
+	ck_assert_int_eq(val("off"), 4090);
+	ck_assert_int_eq(val("bytes"), 12);
+	ck_assert_int_eq(val("size"), FSIZE);
+}
+END_TEST
+
+/* "XYZ" at 16400: the file grows by a page's start; 16384..16399 is a hole. */
+static int write_past_eof_seen(struct client *c)
+{
+	char want[MAPMAX];
+
+	memcpy(want, orig, sizeof(want));
+	memcpy(want + 16400, "XYZ", 3);
+	TRY(expect_stat(c, 16403, MT_NEWER));
+	return expect_view(c, want, 16403);
+}
+
+START_TEST(test_write_past_eof)
+{
+	static const struct row row = ROW(2, 0, 0, 0, write_past_eof_seen);
+
+	ROW_RUN(&row, "write", frel, "16400", "XYZ");
+	ck_assert_int_eq(val("bytes"), 3);
+	ck_assert_int_eq(val("size"), 16403);
+}
+END_TEST
+
+/* ---- row 3: write --no-notify, then audit and inval ---- */
+
+#define STALE_OFF 8292 /* in page 2 */
+
+static int stale_seen(struct client *c)
+{
+	TRY(expect_view(c, orig, FSIZE));
+	return expect_stat(c, FSIZE, MT_SAME);
+}
+
+static int fresh_seen(struct client *c)
+{
+	char want[MAPMAX];
+
+	memcpy(want, orig, sizeof(want));
+	memcpy(want + STALE_OFF, "STALE", 5);
+	return expect_view(c, want, FSIZE);
+}
+
+START_TEST(test_write_no_notify)
+{
+	static const struct row row = ROW(0, 0, 0, 0, stale_seen, fresh_seen);
+	struct peer p;
+
+	peer_start(&p, &row);
+	CTL_OK("write", frel, "8292", "STALE", "--no-notify");
+	peer_step(&p);
+	CTL_OK("audit", frel);
+	ck_assert_msg(val("stale_pages") >= 1, "audit after write --no-notify:\n%s", out);
+	ck_assert_msg(list_has("stale_list", STALE_OFF / PG), "page 2 not in:\n%s", out);
+	CTL_OK("inval", frel);
+	peer_step(&p);
+	peer_finish(&p);
+	CTL_OK("audit", frel);
+	ck_assert_msg(val("stale_pages") == 0, "audit after inval:\n%s", out);
+}
+END_TEST
+
+/* ---- row 4: truncate, shrinking 16384 -> 6144 ---- */
+
+#define SHRUNK 6144
+
+static void shrunk_image(char *want)
+{
+	memcpy(want, orig, MAPMAX);
+	memset(want + SHRUNK, 0, MAPMAX - SHRUNK);
+}
+
+/* The old descriptor may extend the file again: the extension reads zeros. */
+static int extend_again(struct client *c)
+{
+	char want[MAPMAX], ch;
+
+	if (pread(c->fd, &ch, 1, 2 * PG) != 0)
+		return FX_FAIL("pread at 8192 after the shrink is not end of file");
+	if (pwrite(c->fd, "X", 1, 10000) != 1)
+		return FX_FAIL("pwrite at 10000 after the shrink: %s", strerror(errno));
+	shrunk_image(want);
+	want[10000] = 'X';
+	TRY(expect_stat(c, 10001, MT_ANY));
+	TRY(expect_pread(c->fd, want, 10001));
+	return expect_bytes("shared mapping after the extension", c->sh, 0, want, 3 * PG);
+}
+
+static int shrunk_seen(struct client *c)
+{
+	char want[MAPMAX];
+
+	shrunk_image(want);
+	TRY(expect_view(c, want, SHRUNK));
+	for (size_t p = 2; p < NPG; p++) {
+		TRY(expect_sigbus("shared page past EOF", c->sh, p * PG));
+		TRY(expect_sigbus(p == 2 ? "COWed private page past EOF" : "private page past EOF",
+				  c->pv, p * PG + 1));
+	}
+	TRY(expect_stat(c, SHRUNK, MT_ANY));
+	return extend_again(c);
+}
+
+START_TEST(test_truncate_shrink)
+{
+	static const struct row row = ROW(2, 0, 0, 0, shrunk_seen);
+
+	ROW_RUN(&row, "truncate", frel, "6144");
+	ck_assert_int_eq(val("old_size"), FSIZE);
+	ck_assert_int_eq(val("size"), SHRUNK);
+}
+END_TEST
+
+/* ---- row 5: truncate, growing again after the shrink ---- */
+
+static int new_mapping_reads(const char *want)
+{
+	volatile char *sh, *pv;
+	int fd = open(P("f"), O_RDONLY);
+
+	if (fd < 0)
+		return FX_FAIL("new open: %s", strerror(errno));
+	sh = mmap(NULL, FSIZE, PROT_READ, MAP_SHARED, fd, 0);
+	pv = mmap(NULL, FSIZE, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (sh == MAP_FAILED || pv == MAP_FAILED)
+		return FX_FAIL("mmap: %s", strerror(errno));
+	TRY(expect_bytes("new shared mapping", sh, 0, want, FSIZE));
+	TRY(expect_bytes("new private mapping", pv, 0, want, FSIZE));
+	TRY(expect_pread(fd, want, FSIZE));
+	munmap((void *)sh, FSIZE);
+	munmap((void *)pv, FSIZE);
+	close(fd);
+	return 0;
+}
+
+static int regrown_seen(struct client *c)
+{
+	char want[MAPMAX];
+
+	shrunk_image(want);
+	TRY(expect_stat(c, FSIZE, MT_ANY));
+	TRY(new_mapping_reads(want));
+	TRY(expect_pread(c->fd, want, FSIZE));
+	TRY(expect_bytes("old shared mapping", c->sh, 0, want, FSIZE));
+	/* the shrink discarded the COWed page 3 too (truncate_pagecache takes private copies,
+	 * notes section 2), so the old private mapping refaults it from the file: zeros */
+	return expect_bytes("old private mapping", c->pv, 0, want, FSIZE);
+}
+
+START_TEST(test_truncate_regrow)
+{
+	static const struct row row = ROW(3, 0, 0, 0, regrown_seen);
+	struct peer p;
+
+	peer_start(&p, &row);
+	CTL_OK("truncate", frel, "6144");
+	CTL_OK("truncate", frel, "16384");
+	ck_assert_int_eq(val("old_size"), SHRUNK);
+	ck_assert_int_eq(val("size"), FSIZE);
+	peer_step(&p);
+	peer_finish(&p);
+}
+END_TEST
+
+/* ---- row 6: punch ---- */
+
+static int punched_seen(struct client *c)
+{
+	char want[MAPMAX];
+
+	memcpy(want, orig, sizeof(want));
+	memset(want + c->row->off, 0, c->row->len);
+	TRY(expect_view(c, want, FSIZE));
+	return expect_stat(c, FSIZE, MT_ANY);
+}
+
+START_TEST(test_punch_pages)
+{
+	static const struct row row = ROW(1, 4096, 8192, 0, punched_seen);
+
+	ROW_RUN(&row, "punch", frel, "4096", "8192");
+	ck_assert_int_eq(val("off"), 4096);
+	ck_assert_int_eq(val("len"), 8192);
+}
+END_TEST
+
+START_TEST(test_punch_unaligned)
+{
+	static const struct row row = ROW(0, 5000, 3000, 0, punched_seen);
+
+	ROW_RUN(&row, "punch", frel, "5000", "3000");
+}
+END_TEST
+
+/* ---- row 7: fail --op read ---- */
+
+/* Pages in the rule's range were dropped and fault with SIGBUS, the others read. */
+static int read_fail_pages(struct client *c)
+{
+	unsigned range = range_mask(c->row);
+
+	TRY(expect_cached(c, ~range & ((1u << NPG) - 1)));
+	for (size_t p = 0; p < NPG; p++) {
+		if (!(range >> p & 1)) {
+			TRY(expect_bytes("shared page outside the rule", c->sh, p * PG, orig, PG));
+			TRY(expect_bytes("private page outside the rule", c->pv, p * PG, orig, PG));
+			continue;
+		}
+		TRY(expect_sigbus("shared page in the rule", c->sh, p * PG));
+		if ((int)p == c->row->cow)
+			TRY(expect_cow_kept(c));
+		else
+			TRY(expect_sigbus("clean private page in the rule", c->pv, p * PG));
+	}
+	return 0;
+}
+
+static int read_fail_seen(struct client *c)
+{
+	TRY(read_fail_pages(c));
+	for (size_t p = 0; p < NPG; p++) {
+		if (range_mask(c->row) >> p & 1)
+			TRY(expect_pread_errno(c->fd, p * PG, c->row->err));
+		else
+			TRY(expect_pread_at(c->fd, orig, p * PG, PG));
+	}
+	return expect_stat(c, FSIZE, MT_SAME);
+}
+
+static int healthy_seen(struct client *c)
+{
+	return expect_view(c, orig, FSIZE);
+}
+
+START_TEST(test_fail_read)
+{
+	static const struct row row = ROW(1, 4096, 8192, EIO, read_fail_seen, healthy_seen);
+	struct peer p;
+	long long id;
+	char idstr[32];
+
+	peer_start(&p, &row);
+	id = RULE_ADD("fail", frel, "4096", "8192", "--op", "read", "--errno", "EIO");
+	peer_step(&p);
+	ck_assert_msg(rule_listed(id), "rule %lld not in:\n%s", id, out);
+	snprintf(idstr, sizeof(idstr), "%lld", id);
+	CTL_OK("clear", idstr);
+	ck_assert_msg(!rule_listed(id), "rule %lld still in:\n%s", id, out);
+	peer_step(&p);
+	peer_finish(&p);
+}
+END_TEST
+
+START_TEST(test_fail_read_errno)
+{
+	static const struct row row = ROW(3, 0, FSIZE, ENOSPC, read_fail_seen, healthy_seen);
+	struct peer p;
+
+	peer_start(&p, &row);
+	RULE_ADD("fail", frel, "--op", "read", "--errno", "ENOSPC");
+	peer_step(&p);
+	CTL_OK("clear");
+	peer_step(&p);
+	peer_finish(&p);
+}
+END_TEST
+
+/* Through O_DIRECT each pread is one READ: the first fails, the next ones succeed. */
+static int count_seen(struct client *c)
+{
+	TRY(expect_pread_errno(c->dfd, PG, EIO));
+	TRY(expect_pread_at(c->dfd, orig, PG, PG));
+	TRY(expect_pread_at(c->dfd, orig, PG, PG));
+	return expect_view(c, orig, FSIZE);
+}
+
+/* Kernel, not daemon: a failed page cache read is retried (readahead's READ, then
+ * read_folio's: notes section 2), so a page cache reader never sees a rule that fires
+ * once. A pread needs --count 2 to fail, a fault --count 3 (6.18.44). */
+static int count_absorbed(struct client *c)
+{
+	return expect_pread_at(c->fd, orig, PG, PG);
+}
+
+START_TEST(test_fail_read_count)
+{
+	static const struct row row = ROW(0, 0, 0, 0, count_seen, count_absorbed);
+	struct peer p;
+	long long id;
+
+	peer_start(&p, &row);
+	for (int i = 0; i < 2; i++) {
+		id = RULE_ADD("fail", frel, "4096", "4096", "--op", "read", "--errno", "EIO",
+			      "--count", "1");
+		peer_step(&p);
+		ck_assert_msg(!rule_listed(id), "rule %lld, --count 1, left after a read:\n%s", id,
+			      out);
+	}
+	peer_finish(&p);
+}
+END_TEST
+
+/* ---- row 8: fail --op write, fsync, open ---- */
+
+/* The error of a failed writeback is reported once (notes section 9). */
+static int write_fail_seen(struct client *c)
+{
+	const char *s = "dirty";
+
+	for (size_t i = 0; s[i]; i++) {
+		if (fx_touch(c->sh + PG + 10 + i, true, s[i], NULL) == FX_SIGBUS)
+			return FX_FAIL("SIGBUS dirtying the shared page");
+	}
+	if (msync((void *)c->sh, FSIZE, MS_SYNC) == 0 || errno != EIO)
+		return FX_FAIL("msync of a page whose write fails: %s, expected EIO",
+			       strerrorname_np(errno));
+	if (msync((void *)c->sh, FSIZE, MS_SYNC) < 0 || fsync(c->fd) < 0)
+		return FX_FAIL("a second msync or fsync reported the error again: %s",
+			       strerror(errno));
+	/* kernel: without the writeback cache write(2) is synchronous, so pwrite reports
+	 * the error itself and leaves none for fsync */
+	if (pwrite(c->fd, "x", 1, 100) >= 0 || errno != EIO)
+		return FX_FAIL("pwrite with a failing write rule: %s, expected EIO",
+			       strerrorname_np(errno));
+	if (fsync(c->fd) < 0)
+		return FX_FAIL("fsync after the failed pwrite: %s", strerror(errno));
+	return expect_pread_at(c->fd, orig, 0, PG);
+}
+
+START_TEST(test_fail_write)
+{
+	static const struct row row = ROW(0, 0, 0, 0, write_fail_seen);
+
+	ROW_RUN(&row, "fail", frel, "--op", "write", "--errno", "EIO");
+	ck_assert_int_ge(val("id"), 1);
+}
+END_TEST
+
+static int fsync_fail_seen(struct client *c)
+{
+	if (fsync(c->fd) == 0 || errno != ENOSPC)
+		return FX_FAIL("fsync with a failing fsync rule: %s, expected ENOSPC",
+			       strerrorname_np(errno));
+	return expect_view(c, orig, FSIZE);
+}
+
+static int fsync_ok(struct client *c)
+{
+	if (fsync(c->fd) < 0)
+		return FX_FAIL("fsync after clear: %s", strerror(errno));
+	return 0;
+}
+
+START_TEST(test_fail_fsync)
+{
+	static const struct row row = ROW(0, 0, 0, 0, fsync_fail_seen, fsync_ok);
+	struct peer p;
+
+	peer_start(&p, &row);
+	RULE_ADD("fail", frel, "--op", "fsync", "--errno", "ENOSPC");
+	peer_step(&p);
+	CTL_OK("clear");
+	peer_step(&p);
+	peer_finish(&p);
+}
+END_TEST
+
+static int open_fail_seen(struct client *c)
+{
+	int fd = open(P("f"), O_RDONLY);
+
+	if (fd >= 0 || errno != EACCES)
+		return FX_FAIL("open with a failing open rule: %d (%s), expected EACCES", fd,
+			       fd < 0 ? strerrorname_np(errno) : "no error");
+	return expect_view(c, orig, FSIZE);
+}
+
+static int open_ok(struct client *c)
+{
+	(void)c;
+	return new_mapping_reads(orig);
+}
+
+START_TEST(test_fail_open)
+{
+	static const struct row row = ROW(0, 0, 0, 0, open_fail_seen, open_ok);
+	struct peer p;
+
+	peer_start(&p, &row);
+	RULE_ADD("fail", frel, "--op", "open", "--errno", "EACCES");
+	peer_step(&p);
+	CTL_OK("clear");
+	peer_step(&p);
+	peer_finish(&p);
+}
+END_TEST
+
+/* ---- row 9: delay ---- */
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Only a lower bound: the delay is a floor, a loaded machine may add to it. */
+static int delayed_seen(struct client *c)
+{
+	long long t0 = now_ms(), took;
+
+	TRY(expect_pread_at(c->fd, orig, PG, PG));
+	took = now_ms() - t0;
+	if (took < 300)
+		return FX_FAIL("an uncached pread with a 300 ms delay rule took %lld ms", took);
+	return 0;
+}
+
+START_TEST(test_delay_read)
+{
+	static const struct row row = ROW(0, 0, 0, 0, delayed_seen, healthy_seen);
+	struct peer p;
+	long long id;
+
+	peer_start(&p, &row);
+	id = RULE_ADD("delay", frel, "--op", "read", "--ms", "300");
+	CTL_OK("inval", frel);
+	peer_step(&p);
+	ck_assert_msg(rule_listed(id), "rule %lld not in:\n%s", id, out);
+	CTL_OK("clear");
+	ck_assert_msg(!rule_listed(id), "rule %lld still in after clear:\n%s", id, out);
+	CTL_OK("inval", frel);
+	peer_step(&p);
+	peer_finish(&p);
+}
+END_TEST
+
+/* ---- row 10: store, then audit and inval ---- */
+
+#define STORE_OFF 4196 /* in page 1 */
+
+static int stored_seen(struct client *c)
+{
+	char want[MAPMAX];
+
+	memcpy(want, orig, sizeof(want));
+	memcpy(want + STORE_OFF, "STORED", 6);
+	TRY(expect_view(c, want, FSIZE));
+	return expect_stat(c, FSIZE, MT_SAME);
+}
+
+START_TEST(test_store)
+{
+	static const struct row row = ROW(0, 0, 0, 0, stored_seen, healthy_seen);
+	struct peer p;
+
+	peer_start(&p, &row);
+	CTL_OK("store", frel, "4196", "STORED");
+	ck_assert_int_eq(val("off"), STORE_OFF);
+	ck_assert_int_eq(val("bytes"), 6);
+	peer_step(&p);
+	CTL_OK("audit", frel);
+	ck_assert_msg(val("stale_pages") >= 1, "audit after store:\n%s", out);
+	ck_assert_msg(list_has("stale_list", STORE_OFF / PG), "page 1 not in:\n%s", out);
+	CTL_OK("inval", frel);
+	peer_step(&p);
+	peer_finish(&p);
+}
+END_TEST
+
+/* ---- row 11: errors ---- */
+
+static int reads_original(void *arg)
+{
+	(void)arg;
+	return new_mapping_reads(orig);
+}
+
+static void run_child(int (*fn)(void *), void *arg)
+{
+	int rc = fx_child(fn, arg);
+
+	ck_assert_msg(rc == 0, "client process ended with %d: %s", rc, fx_failure());
+}
+
+/* Exits 1 and names the path in its message. */
+#define EXPECT_MISSING(miss, ...)                                                              \
+	do {                                                                                   \
+		CTL_EXPECT(1, __VA_ARGS__);                                                    \
+		ck_assert_msg(strstr(out, miss), "%s: no mention of %s in:\n%s", #__VA_ARGS__, \
+			      miss, out);                                                      \
+	} while (0)
+
+#define EXPECT_USAGE(...) CTL_EXPECT(2, __VA_ARGS__)
+
+START_TEST(test_missing_path)
+{
+	char miss[96];
+
+	snprintf(miss, sizeof(miss), "%s-missing", frel);
+	EXPECT_MISSING(miss, "inval", miss);
+	EXPECT_MISSING(miss, "write", miss, "0", "x");
+	EXPECT_MISSING(miss, "truncate", miss, "100");
+	EXPECT_MISSING(miss, "punch", miss, "0", "100");
+	EXPECT_MISSING(miss, "fail", miss, "--op", "read", "--errno", "EIO");
+	EXPECT_MISSING(miss, "delay", miss, "--op", "read", "--ms", "10");
+	EXPECT_MISSING(miss, "store", miss, "0", "x");
+	EXPECT_MISSING(miss, "audit", miss);
+	EXPECT_MISSING("no-such-dir", "inval", "no-such-dir/f");
+	CTL_OK("status");
+	run_child(reads_original, NULL);
+}
+END_TEST
+
+START_TEST(test_malformed)
+{
+	EXPECT_USAGE("no-such-command");
+	EXPECT_USAGE("inval");
+	EXPECT_USAGE("inval", frel, "4096");
+	EXPECT_USAGE("truncate", frel);
+	EXPECT_USAGE("truncate", frel, "12Q");
+	EXPECT_USAGE("write", frel, "abc", "x");
+	EXPECT_USAGE("punch", frel, "0");
+	EXPECT_USAGE("fail", frel, "--op", "read");
+	EXPECT_USAGE("fail", frel, "--op", "frob", "--errno", "EIO");
+	EXPECT_USAGE("fail", frel, "--op", "read", "--errno", "ENOTANERRNO");
+	EXPECT_USAGE("delay", frel, "--op", "read", "--ms", "abc");
+	CTL_OK("status");
+	CTL_OK("inval", frel);
+	run_child(reads_original, NULL);
+}
+END_TEST
+
+/* ---- stats and log ---- */
+
+struct counters {
+	long long reads, invals;
+};
+
+static struct counters stats_of(const char *path)
+{
+	struct counters s;
+
+	if (path)
+		CTL_OK("stats", path);
+	else
+		CTL_OK("stats");
+	s.reads = val("reads");
+	s.invals = val("invals");
+	ck_assert_msg(s.reads >= 0 && s.invals >= 0, "stats without reads or invals:\n%s", out);
+	return s;
+}
+
+static void expect_moved(const char *what, struct counters a, struct counters b)
+{
+	ck_assert_msg(b.invals > a.invals, "%s: invals %lld -> %lld", what, a.invals, b.invals);
+	ck_assert_msg(b.reads > a.reads, "%s: reads %lld -> %lld", what, a.reads, b.reads);
+}
+
+START_TEST(test_stats)
+{
+	struct counters all = stats_of(NULL), one = stats_of(frel);
+
+	CTL_OK("inval", frel);
+	run_child(reads_original, NULL);
+	expect_moved("stats", all, stats_of(NULL));
+	expect_moved("stats PATH", one, stats_of(frel));
+}
+END_TEST
+
+/* The seq of the log line of cmd on the test file, -1 if there is none. */
+static long long log_seq(const char *cmd)
+{
+	char want[160], line[512];
+	const char *seq;
+
+	snprintf(want, sizeof(want), "cmd=%s target=%s ", cmd, frel);
+	if (!out_line("", want, line, sizeof(line)) || !(seq = strstr(line, "seq=")))
+		return -1;
+	return strtoll(seq + 4, NULL, 10);
+}
+
+START_TEST(test_log)
+{
+	const char *cmds[] = { "inval", "punch", "write" };
+	long long seq[3];
+
+	CTL_OK("inval", frel);
+	seq[0] = val("seq");
+	CTL_OK("punch", frel, "0", "10");
+	seq[1] = val("seq");
+	CTL_OK("write", frel, "0", "x");
+	seq[2] = val("seq");
+	ck_assert_msg(seq[0] >= 1 && seq[1] > seq[0] && seq[2] > seq[1], "seq %lld, %lld, %lld",
+		      seq[0], seq[1], seq[2]);
+	CTL_OK("log");
+	for (int i = 0; i < 3; i++)
+		ck_assert_msg(log_seq(cmds[i]) == seq[i], "no %s with seq %lld in the log:\n%s",
+			      cmds[i], seq[i], out);
+}
+END_TEST
+
+/* ---- the suite ---- */
+
+struct tcase_def {
+	const char *name;
+	const TTest *tests[4];
+};
+
+static Suite *events_suite(void)
+{
+	const struct tcase_def defs[] = {
+		{ "inval", { test_inval_whole_file, test_inval_range } },
+		{ "write", { test_write_notify, test_write_past_eof } },
+		{ "write_no_notify", { test_write_no_notify } },
+		{ "truncate_shrink", { test_truncate_shrink } },
+		{ "truncate_regrow", { test_truncate_regrow } },
+		{ "punch", { test_punch_pages, test_punch_unaligned } },
+		{ "fail_read", { test_fail_read, test_fail_read_errno, test_fail_read_count } },
+		{ "fail_write", { test_fail_write, test_fail_fsync, test_fail_open } },
+		{ "delay", { test_delay_read } },
+		{ "store", { test_store } },
+		{ "errors", { test_missing_path, test_malformed } },
+		{ "stats_log", { test_stats, test_log } },
+	};
+	Suite *s = suite_create("events");
+
+	for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++) {
+		TCase *tc = tcase_create(defs[i].name);
+
+		tcase_add_unchecked_fixture(tc, setup, teardown);
+		tcase_add_checked_fixture(tc, make_test_file, NULL);
+		tcase_set_timeout(tc, 30);
+		for (int t = 0; t < 4 && defs[i].tests[t]; t++)
+			tcase_add_test(tc, defs[i].tests[t]);
+		suite_add_tcase(s, tc);
+	}
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr;
+	int failed;
+
+	fx_require_fuse();
+	for (size_t i = 0; i < FSIZE; i++)
+		orig[i] = (char)('A' + i / PG);
+	sr = srunner_create(events_suite());
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 && teardown_failures == 0 ? 0 : 1;
+}
