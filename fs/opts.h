@@ -12,6 +12,7 @@ struct opts {
 	char *source; /* SOURCE as given: "mem:", "mem:512M" */
 	char *cache;  /* -o cache=: as given, checked by opts_validate() */
 	char *ctl;    /* -o ctl=: control socket path, or NULL for the default */
+	unsigned long planted_skip_inval; /* -o planted_skip_inval=N (test builds only) */
 	enum cache_mode cache_mode;
 	int nonopts;		      /* positional arguments seen */
 	struct fuse_cmdline_opts cmd; /* libfuse's: mountpoint, foreground, debug, ... */

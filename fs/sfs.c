@@ -26,6 +26,7 @@ int sfs_init(struct sfs *fs, const struct opts *o)
 	pthread_mutex_init(&fs->event_lock, NULL);
 	fs->source = o->source;
 	fs->cache_mode = o->cache_mode;
+	fs->planted_skip_inval = o->planted_skip_inval;
 	fs->timeout = cache_timeouts[o->cache_mode];
 	fs->mountpoint = realpath(o->cmd.mountpoint, NULL);
 	if (!fs->mountpoint)
