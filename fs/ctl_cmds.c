@@ -39,6 +39,7 @@ static int cmd_status(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 	ctl_reply_kv(r, "seq", "%llu", (unsigned long long)started);
 	ctl_reply_kv(r, "done", "%llu", (unsigned long long)finished);
 	ctl_reply_kv(r, "inodes", "%llu", (unsigned long long)itab_count(fs->itab));
+	ctl_reply_kv(r, "rules", "%u", rules_count(fs->rules));
 	return 0;
 }
 

@@ -50,8 +50,9 @@ static const struct ctl_cmd_desc cmds[CTL_CMD_COUNT] = {
 		.opts = O(FOLLOW) | O(SINCE),
 		.usage = "log [--follow] [--since SEQ]",
 		.brief = "the event log",
-		.help = "Prints the event log, one event per line: seq=N time=S.NNNNNNNNN "
-			"cmd=... target=... result=... Every event has a sequence number; "
+		.help = "Prints the event log, one event per line: seq=N start=S.NNNNNNNNN "
+			"end=S.NNNNNNNNN cmd=... target=... result=..., times on the "
+			"monotonic clock. Every event has a sequence number; "
 			"--since SEQ prints only the events after SEQ. --follow keeps going and "
 			"prints each new event as it happens, until interrupted.",
 		.example = "sigbusctl -m /mnt/sbfs log --follow --since 41",
@@ -159,10 +160,14 @@ static const struct ctl_cmd_desc cmds[CTL_CMD_COUNT] = {
 		.help = "Adds a fault rule: the next N (or, without --count, all) OP requests "
 			"on PATH, or on its range OFF, OFF+LEN, fail with E (an errno name or "
 			"number). Adding a read rule drops the range's cached pages, so mapped "
-			"pages in it raise SIGBUS at their next fault. Prints the rule's id, "
-			"for clear.",
+			"pages in it raise SIGBUS at their next fault. N counts requests the "
+			"daemon answers, not client accesses: the kernel retries a failed page "
+			"read (readahead, then the page alone, then the fault's retry), so a "
+			"mapped access takes up to 3. A write rule fails write(2) at once (no "
+			"writeback cache) and dirty mapped pages at msync or fsync, reported "
+			"once per descriptor. Prints the rule's id, for clear.",
 		.example = "sigbusctl -m /mnt/sbfs fail data.bin 0 4K --op read --errno EIO "
-			   "--count 1",
+			   "--count 3",
 	},
 	[CTL_DELAY] = {
 		.name = "delay",

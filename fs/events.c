@@ -22,27 +22,41 @@ static uint64_t page_down(uint64_t off)
 	return off & ~(PAGE - 1);
 }
 
+/* Appends " key=value" to the event's log text, the value quoted as on the wire, so that
+ * log readers can split the line whatever bytes a path holds. */
+static void text_add(struct ev *e, const char *key, const char *val)
+{
+	struct ctl_buf q = { 0 };
+	size_t used = strlen(e->text);
+
+	ctl_buf_add_quoted(&q, val, strlen(val));
+	snprintf(e->text + used, sizeof(e->text) - used, "%s%s=%s", used ? " " : "", key,
+		 q.p ? q.p : "-");
+	ctl_buf_free(&q);
+}
+
 void ev_begin(struct ev *e, struct sfs *fs, struct ctl_reply *r, const char *cmd,
 	      const char *target)
 {
 	e->fs = fs;
 	e->r = r;
+	e->text[0] = '\0';
 	pthread_mutex_lock(&fs->event_lock);
 	e->seq = evlog_begin(fs->evlog, &e->start);
-	snprintf(e->text, sizeof(e->text), "cmd=%s target=%s", cmd, target ? target : "-");
+	text_add(e, "cmd", cmd);
+	text_add(e, "target", !target ? "-" : *target ? target : "/");
 	ctl_reply_kv(r, "seq", "%llu", (unsigned long long)e->seq);
 }
 
 void ev_note(struct ev *e, const char *key, const char *fmt, ...)
 {
 	char val[256];
-	size_t used = strlen(e->text);
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(val, sizeof(val), fmt, ap);
 	va_end(ap);
-	snprintf(e->text + used, sizeof(e->text) - used, " %s=%s", key, val);
+	text_add(e, key, val);
 	ctl_reply_kv(e->r, key, "%s", val);
 }
 
@@ -65,7 +79,7 @@ int ev_file(struct ev *e, const char *rel, struct bk_attr *out)
 	if (rc < 0)
 		ctl_reply_errmsg(e->r, "%s: %s", rel, strerror(-rc));
 	if (rc == 0 && !S_ISREG(out->mode)) {
-		ctl_reply_errmsg(e->r, "%s: not a regular file", rel);
+		ctl_reply_errmsg(e->r, "%s: not a regular file", *rel ? rel : "/");
 		rc = -EINVAL;
 	}
 	return rc;

@@ -9,7 +9,6 @@
 
 extern const struct fuse_lowlevel_ops sfs_ll_ops;
 
-
 static inline struct sfs *ll_fs(fuse_req_t req)
 {
 	return fuse_req_userdata(req);

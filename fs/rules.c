@@ -151,6 +151,11 @@ int rules_match(struct rules *rs, uint64_t ino, enum rule_op op, uint64_t off, u
 	return rc;
 }
 
+unsigned rules_count(struct rules *rs)
+{
+	return atomic_load(&rs->count);
+}
+
 const char *rule_op_name(enum rule_op op)
 {
 	static const char *const names[RULE_OP_NR] = { "read", "write", "fsync", "open" };

@@ -43,6 +43,9 @@ void rules_each(struct rules *rs, void (*fn)(void *ctx, const struct rule *r), v
 int rules_match(struct rules *rs, uint64_t ino, enum rule_op op, uint64_t off, uint64_t len,
 		unsigned *delay_ms);
 
+/* Number of rules installed. */
+unsigned rules_count(struct rules *rs);
+
 const char *rule_op_name(enum rule_op op);
 
 #endif

@@ -1,0 +1,483 @@
+/* Unit tests of the control socket's server (fs/ctl.c) driven by the client functions of
+ * ctl_client.c: replies and errors, streaming, concurrent clients, overlong lines, socket
+ * creation and permissions, stopping. Test handlers stand in for the daemon's. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ctl.h"
+
+struct tctx {
+	atomic_int streams_ended; /* log --follow handlers that saw the peer go */
+	atomic_int logged;	  /* messages from the server's log callback */
+};
+
+static char dir[64], sock[128];
+static struct ctl_server *srv;
+static struct tctx tctx;
+
+static int h_status(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
+{
+	ctl_reply_summary(r, "running");
+	ctl_reply_kv(r, "mount", "/mnt/x");
+	ctl_reply_kv(r, "name", "%s", "a b\n");
+	ctl_reply_kv(r, "files", "%d", 42);
+	return 0;
+}
+
+static int h_truncate(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
+{
+	if (!strcmp(req->path, "missing")) {
+		ctl_reply_errmsg(r, "no such file: %s", req->path);
+		return -ENOENT;
+	}
+	ctl_reply_kv(r, "size", "%llu", (unsigned long long)req->size);
+	return 0;
+}
+
+static int h_stats(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
+{
+	return -EIO;
+}
+
+static int h_revoke(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
+{
+	return ctl_reply_kv(r, "bad key", "x");
+}
+
+/* log: three events; with --follow, streams them and waits for the peer to go. */
+static int h_log(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
+{
+	static const char *events[] = { "seq=1 cmd=inval", "seq=2 cmd=write",
+					"seq=3 target=\"a b\"" };
+	struct tctx *t = ctx;
+
+	for (int i = 0; i < 3 && !req->follow; i++)
+		ctl_reply_kv(r, "event", "%s", events[i]);
+	if (!req->follow)
+		return 0;
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(ctl_reply_stream(r, events[i]), 0);
+	ck_assert_int_eq(ctl_reply_stream(r, "two\nlines"), -EINVAL);
+	for (int i = 0; i < 1000 && ctl_reply_alive(r) == 0; i++)
+		usleep(10 * 1000);
+	ck_assert_int_eq(ctl_reply_stream(r, "late"), -EPIPE);
+	atomic_fetch_add(&t->streams_ended, 1);
+	return 0;
+}
+
+static void h_log_msg(void *ctx, const char *msg)
+{
+	struct tctx *t = ctx;
+
+	atomic_fetch_add(&t->logged, 1);
+}
+
+static const struct ctl_handlers handlers = {
+	.cmd = { [CTL_STATUS] = h_status,
+		 [CTL_TRUNCATE] = h_truncate,
+		 [CTL_STATS] = h_stats,
+		 [CTL_REVOKE] = h_revoke,
+		 [CTL_LOG] = h_log },
+	.log = h_log_msg,
+};
+
+static void setup(void)
+{
+	atomic_store(&tctx.streams_ended, 0);
+	atomic_store(&tctx.logged, 0);
+	strcpy(dir, "/tmp/check_ctl.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(sock, sizeof(sock), "%s/run/ctl.sock", dir);
+	ck_assert_int_eq(ctl_listen(sock, &handlers, &tctx, &srv), 0);
+}
+
+static void teardown(void)
+{
+	char run[160];
+
+	ctl_stop(srv);
+	srv = NULL;
+	snprintf(run, sizeof(run), "%s/run", dir);
+	rmdir(run);
+	rmdir(dir);
+}
+
+static struct ctl_client *client(void)
+{
+	struct ctl_client *c;
+	char err[256];
+
+	ck_assert_msg(ctl_client_connect(sock, &c, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(c->version, CTL_PROTO_VERSION);
+	return c;
+}
+
+static int request(struct ctl_client *c, const char *line, struct ctl_result *r)
+{
+	return ctl_client_request(c, line, strlen(line), r);
+}
+
+START_TEST(test_ok_reply)
+{
+	struct ctl_client *c = client();
+	struct ctl_result r;
+
+	ck_assert_int_eq(request(c, "status", &r), 0);
+	ck_assert(r.is_ok);
+	ck_assert_str_eq(r.text, "running");
+	ck_assert_uint_eq(r.nkv, 3);
+	ck_assert_str_eq(r.kv[1].key, "name");
+	ck_assert_str_eq(r.kv[1].value, "a b\n");
+	ck_assert_str_eq(r.kv[1].raw, "\"a b\\n\"");
+	ck_assert_str_eq(r.kv[2].value, "42");
+	ctl_result_free(&r);
+	ck_assert_int_eq(request(c, "truncate /f 4K", &r), 0);
+	ck_assert(r.is_ok);
+	ck_assert_str_eq(r.kv[0].value, "4096");
+	ctl_result_free(&r);
+	ctl_client_close(c);
+}
+END_TEST
+
+START_TEST(test_err_replies)
+{
+	struct ctl_client *c = client();
+	struct ctl_result r;
+
+	ck_assert_int_eq(request(c, "truncate missing 0", &r), 0);
+	ck_assert(!r.is_ok);
+	ck_assert_int_eq(r.error, ENOENT);
+	ck_assert_str_eq(r.text, "no such file: missing");
+	ctl_result_free(&r);
+	ck_assert_int_eq(request(c, "stats", &r), 0);
+	ck_assert_str_eq(r.errname, "EIO");
+	ck_assert_str_eq(r.text, "Input/output error");
+	ctl_result_free(&r);
+	ck_assert_int_eq(request(c, "abort", &r), 0);
+	ck_assert_str_eq(r.errname, "ENOSYS");
+	ck_assert_str_eq(r.text, "this daemon does not implement abort");
+	ctl_result_free(&r);
+	ck_assert_int_eq(request(c, "revoke f", &r), 0);
+	ck_assert_str_eq(r.errname, "EINVAL");
+	ctl_result_free(&r);
+	ck_assert_int_eq(request(c, "truncate f 12Q", &r), 0);
+	ck_assert_str_eq(r.errname, "EINVAL");
+	ck_assert_str_eq(r.text,
+			 "truncate: SIZE '12Q' is not a number (accepted: 4096, 8K, 2M, 1G)");
+	ctl_result_free(&r);
+	ck_assert_int_eq(request(c, "truncate f 16777216T", &r), 0);
+	ck_assert_str_eq(r.errname, "ERANGE");
+	ctl_result_free(&r);
+	ck_assert_int_eq(request(c, "", &r), 0);
+	ck_assert_str_eq(r.text, "empty request line");
+	ctl_result_free(&r);
+	ctl_client_close(c);
+}
+END_TEST
+
+/* Speaks the protocol by hand: CRLF, NUL bytes, several requests in one write. */
+START_TEST(test_raw_socket)
+{
+	static const char reqs[] = "status\r\nstat\0s\nstats\n";
+	struct ctl_client *c = client();
+	struct ctl_result r;
+
+	ck_assert_int_eq(ctl_write_all(c->fd, reqs, sizeof(reqs) - 1), 0);
+	ck_assert_int_eq(ctl_result_read(&c->lines, &r), 0);
+	ck_assert(r.is_ok);
+	ctl_result_free(&r);
+	ck_assert_int_eq(ctl_result_read(&c->lines, &r), 0);
+	ck_assert_str_eq(r.errname, "EINVAL");
+	ck_assert_str_eq(r.text, "request contains a NUL byte");
+	ctl_result_free(&r);
+	ck_assert_int_eq(ctl_result_read(&c->lines, &r), 0);
+	ck_assert_str_eq(r.errname, "EIO");
+	ctl_result_free(&r);
+	ctl_client_close(c);
+}
+END_TEST
+
+START_TEST(test_overlong_line)
+{
+	struct ctl_client *c = client();
+	size_t n = 200 * 1024;
+	char *big = malloc(n);
+	struct ctl_result r;
+
+	memset(big, 'a', n);
+	memcpy(big, "write f 0 ", 10);
+	ck_assert_int_eq(ctl_client_request(c, big, n, &r), 0);
+	ck_assert_str_eq(r.errname, "E2BIG");
+	ck_assert_str_eq(r.text, "request line longer than 65536 bytes");
+	ctl_result_free(&r);
+	ck_assert_int_eq(ctl_client_request(c, big, CTL_LINE_MAX - 1, &r), 0);
+	ck_assert_str_eq(r.errname, "ENOSYS"); /* parsed: no handler for write here */
+	ctl_result_free(&r);
+	ck_assert_int_eq(ctl_client_request(c, big, CTL_LINE_MAX, &r), 0);
+	ck_assert_str_eq(r.errname, "E2BIG");
+	ctl_result_free(&r);
+	ck_assert_int_eq(request(c, "status", &r), 0);
+	ck_assert(r.is_ok);
+	ctl_result_free(&r);
+	ctl_client_close(c);
+	free(big);
+}
+END_TEST
+
+static void wait_for(atomic_int *v, int want)
+{
+	for (int i = 0; i < 500 && atomic_load(v) < want; i++)
+		usleep(10 * 1000);
+	ck_assert_int_eq(atomic_load(v), want);
+}
+
+/* A follower streams while a second client is served; the handler sees it go. */
+START_TEST(test_stream_and_concurrent)
+{
+	struct ctl_client *a = client(), *b;
+	struct ctl_result r;
+	char *line;
+	size_t len;
+
+	ck_assert_int_eq(request(a, "log --follow", &r), 0);
+	ck_assert(r.is_ok);
+	ck_assert_uint_eq(r.nkv, 0);
+	ctl_result_free(&r);
+	ck_assert_int_eq(ctl_client_stream_line(a, &line, &len), 1);
+	ck_assert_str_eq(line, "seq=1 cmd=inval");
+	b = client();
+	ck_assert_int_eq(request(b, "status", &r), 0);
+	ck_assert(r.is_ok);
+	ctl_result_free(&r);
+	ck_assert_int_eq(request(b, "log", &r), 0);
+	ck_assert_uint_eq(r.nkv, 3);
+	ck_assert_str_eq(r.kv[2].value, "seq=3 target=\"a b\"");
+	ctl_result_free(&r);
+	ctl_client_close(b);
+	ck_assert_int_eq(ctl_client_stream_line(a, &line, &len), 1);
+	ck_assert_int_eq(ctl_client_stream_line(a, &line, &len), 1);
+	ck_assert_str_eq(line, "seq=3 target=\"a b\"");
+	ck_assert_int_eq(atomic_load(&tctx.streams_ended), 0);
+	ctl_client_close(a);
+	wait_for(&tctx.streams_ended, 1);
+}
+END_TEST
+
+/* Stopping the server ends a stream with its empty line, and removes the socket. */
+START_TEST(test_stop_ends_stream)
+{
+	struct ctl_client *a = client(), *idle = client();
+	struct ctl_result r;
+	struct stat st;
+	char *line;
+	size_t len;
+
+	ck_assert_int_eq(request(a, "log --follow", &r), 0);
+	ctl_result_free(&r);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(ctl_client_stream_line(a, &line, &len), 1);
+	ctl_stop(srv);
+	srv = NULL;
+	ck_assert_int_eq(atomic_load(&tctx.streams_ended), 1);
+	ck_assert_int_eq(ctl_client_stream_line(a, &line, &len), 0);
+	ck_assert_int_eq(ctl_client_stream_line(a, &line, &len), -ECONNRESET);
+	ck_assert_int_lt(request(idle, "status", &r), 0);
+	ck_assert_int_eq(stat(sock, &st), -1);
+	ctl_client_close(a);
+	ctl_client_close(idle);
+}
+END_TEST
+
+START_TEST(test_socket_files)
+{
+	struct ctl_server *other;
+	char run[160];
+	struct stat st;
+	int fd;
+
+	ck_assert_int_eq(stat(sock, &st), 0);
+	ck_assert(S_ISSOCK(st.st_mode));
+	ck_assert_uint_eq(st.st_mode & 0777, 0600);
+	snprintf(run, sizeof(run), "%s/run", dir);
+	ck_assert_int_eq(stat(run, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 0777, 0700);
+	ck_assert_int_eq(ctl_listen(sock, &handlers, &tctx, &other), -EADDRINUSE);
+	ck_assert_ptr_null(other);
+	ck_assert_int_ge(atomic_load(&tctx.logged), 1);
+	snprintf(run, sizeof(run), "%s/plain", dir);
+	fd = open(run, O_CREAT | O_WRONLY, 0600);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_int_eq(ctl_listen(run, &handlers, &tctx, &other), -EEXIST);
+	unlink(run);
+	ck_assert_int_eq(ctl_listen("/tmp/x/../../a/much/too/long/path/for/a/unix/socket/"
+				    "address/which/holds/only/one/hundred/and/eight/bytes/x.sock",
+				    &handlers, &tctx, &other),
+			 -ENAMETOOLONG);
+}
+END_TEST
+
+/* A socket left by a dead daemon is replaced. */
+START_TEST(test_stale_socket)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct ctl_server *other;
+	char path[160];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/stale.sock", dir);
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(fd);
+	ck_assert_int_eq(ctl_listen(path, &handlers, &tctx, &other), 0);
+	ctl_stop(other);
+	ck_assert_int_eq(access(path, F_OK), -1);
+}
+END_TEST
+
+START_TEST(test_too_many)
+{
+	struct ctl_client *c[CTL_MAX_CONNS], *extra;
+	char err[256];
+	int i;
+
+	for (i = 0; i < CTL_MAX_CONNS; i++)
+		c[i] = client();
+	ck_assert_int_eq(ctl_client_connect(sock, &extra, err, sizeof(err)), -EMFILE);
+	ck_assert_msg(strstr(err, "too many control connections"), "%s", err);
+	ctl_client_close(c[0]);
+	for (i = 0; i < 100 && ctl_client_connect(sock, &extra, err, sizeof(err)); i++)
+		usleep(10 * 1000);
+	ck_assert_ptr_nonnull(extra);
+	ctl_client_close(extra);
+	for (i = 1; i < CTL_MAX_CONNS; i++)
+		ctl_client_close(c[i]);
+}
+END_TEST
+
+/* Another user is refused with a readable err (needs root to become one). */
+START_TEST(test_other_uid)
+{
+	char run[160], err[256];
+	struct ctl_client *c;
+	pid_t pid;
+	int status;
+
+	if (geteuid() != 0)
+		return;
+	snprintf(run, sizeof(run), "%s/run", dir);
+	ck_assert_int_eq(chmod(dir, 0755) | chmod(run, 0755) | chmod(sock, 0666), 0);
+	pid = fork();
+	if (pid == 0) {
+		if (setgid(65534) || setuid(65534))
+			_exit(3);
+		if (ctl_client_connect(sock, &c, err, sizeof(err)) != -EACCES)
+			_exit(1);
+		_exit(strstr(err, "control socket belongs to uid 0") ? 0 : 2);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+}
+END_TEST
+
+START_TEST(test_default_path)
+{
+	char buf[128], want[128];
+
+	setenv("XDG_RUNTIME_DIR", "/run/user/1000", 1);
+	ck_assert_int_eq(ctl_default_path(buf, sizeof(buf)), 0);
+	snprintf(want, sizeof(want), "/run/user/1000/sigbusfs/%d.sock", (int)getpid());
+	ck_assert_str_eq(buf, want);
+	ck_assert_int_eq(ctl_default_path(buf, 10), -ENAMETOOLONG);
+	setenv("XDG_RUNTIME_DIR", "relative", 1);
+	ck_assert_int_eq(ctl_default_path(buf, sizeof(buf)), 0);
+	if (geteuid() == 0)
+		snprintf(want, sizeof(want), "/run/sigbusfs/%d.sock", (int)getpid());
+	else
+		snprintf(want, sizeof(want), "/tmp/sigbusfs-%u/%d.sock", (unsigned)geteuid(),
+			 (int)getpid());
+	ck_assert_str_eq(buf, want);
+	unsetenv("XDG_RUNTIME_DIR");
+	ck_assert_int_eq(ctl_default_path(buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, want);
+}
+END_TEST
+
+/* A reply built outside a connection, as the daemon's handler tests will use it. */
+START_TEST(test_reply_format)
+{
+	struct ctl_buf out = { 0 };
+	struct ctl_reply r;
+
+	ctl_reply_init(&r);
+	ck_assert_int_eq(ctl_reply_summary(&r, "%d rules", 2), 0);
+	ck_assert_int_eq(ctl_reply_kv(&r, "rule", "1 read %s", "f"), 0);
+	ck_assert_int_eq(ctl_reply_kv(&r, "rule", "2"), 0);
+	ck_assert_int_eq(ctl_reply_stream(&r, "x"), -ENOTCONN);
+	ck_assert_int_eq(ctl_reply_format(&r, 0, &out), 0);
+	ck_assert_str_eq(out.p, "ok 2 rules\nrule=\"1 read f\"\nrule=2\n\n");
+	ctl_buf_free(&out);
+	ctl_reply_errmsg(&r, "bad\nthing");
+	ck_assert_int_eq(ctl_reply_format(&r, -ENOSPC, &out), 0);
+	ck_assert_str_eq(out.p, "err ENOSPC bad\\nthing\nrule=\"1 read f\"\nrule=2\n\n");
+	ctl_buf_free(&out);
+	ctl_reply_fini(&r);
+	ctl_reply_init(&r);
+	ck_assert_int_eq(ctl_reply_format(&r, -4000, &out), 0);
+	ck_assert_str_eq(out.p, "err 4000 Unknown error 4000\n\n");
+	ctl_buf_free(&out);
+	ck_assert_int_eq(ctl_reply_format(&r, -5000, &out), 0);
+	ck_assert_str_eq(out.p, "err EIO Input/output error\n\n");
+	ctl_buf_free(&out);
+	ctl_reply_fini(&r);
+}
+END_TEST
+
+static Suite *ctl_suite(void)
+{
+	Suite *s = suite_create("ctl");
+	TCase *tc;
+
+	tc = tcase_create("server");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_ok_reply);
+	tcase_add_test(tc, test_err_replies);
+	tcase_add_test(tc, test_raw_socket);
+	tcase_add_test(tc, test_overlong_line);
+	tcase_add_test(tc, test_stream_and_concurrent);
+	tcase_add_test(tc, test_stop_ends_stream);
+	tcase_add_test(tc, test_socket_files);
+	tcase_add_test(tc, test_stale_socket);
+	tcase_add_test(tc, test_too_many);
+	tcase_add_test(tc, test_other_uid);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("standalone");
+	tcase_add_test(tc, test_default_path);
+	tcase_add_test(tc, test_reply_format);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(ctl_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
