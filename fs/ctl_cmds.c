@@ -111,22 +111,30 @@ static uint8_t *pattern_bytes(const struct ctl_req *req)
 }
 
 /* The bytes of write --from FILE, read by the daemon (same user as the client). */
-static int file_bytes(const char *path, uint8_t **out, size_t *len_out, struct ctl_reply *r)
+static int read_whole(int fd, uint8_t **out, size_t *len_out)
 {
 	struct stat st;
-	ssize_t n = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
+	ssize_t n;
 
-	*out = NULL;
-	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size > WRITE_FROM_MAX)
-		rc = fd < 0 || st.st_size <= WRITE_FROM_MAX ? -errno : -EFBIG;
-	if (rc == 0 && !(*out = malloc(st.st_size ? (size_t)st.st_size : 1)))
-		rc = -ENOMEM;
-	if (rc == 0)
-		n = pread(fd, *out, (size_t)st.st_size, 0);
-	if (rc == 0 && n < 0)
-		rc = -errno;
-	*len_out = n > 0 ? (size_t)n : 0;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (st.st_size > WRITE_FROM_MAX)
+		return -EFBIG;
+	*out = malloc(st.st_size ? (size_t)st.st_size : 1);
+	if (!*out)
+		return -ENOMEM;
+	n = pread(fd, *out, (size_t)st.st_size, 0);
+	if (n < 0)
+		return -errno;
+	*len_out = (size_t)n;
+	return 0;
+}
+
+static int file_bytes(const char *path, uint8_t **out, size_t *len_out, struct ctl_reply *r)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int rc = fd < 0 ? -errno : read_whole(fd, out, len_out);
+
 	if (fd >= 0)
 		close(fd);
 	if (rc < 0)

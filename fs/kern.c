@@ -23,12 +23,13 @@
 #define FUSECTL_DIR	   "/sys/fs/fuse/connections"
 #define RETRIEVE_TIMEOUT_S 5
 
-struct audit {
+struct retrieval {
 	pthread_mutex_t lock;
 	pthread_cond_t done_cond;
-	bool done; /* guarded by lock */
-	char *buf; /* destination, len bytes */
+	bool done;     /* guarded by lock */
+	bool orphaned; /* guarded by lock: the waiter gave up; the reply frees */
 	size_t len, got;
+	char buf[]; /* len bytes */
 };
 
 /* ENOENT: the kernel has no inode for that node ID, so nothing is cached. ENOTCONN,
@@ -107,55 +108,71 @@ int kern_store(struct sfs *fs, uint64_t ino, off_t off, const void *buf, size_t 
 	return fuse_lowlevel_notify_store(fs->se, ino, off, &bv, 0);
 }
 
+static void retrieval_free(struct retrieval *t)
+{
+	pthread_cond_destroy(&t->done_cond);
+	pthread_mutex_destroy(&t->lock);
+	free(t);
+}
+
 void ll_retrieve_reply(fuse_req_t req, void *cookie, fuse_ino_t ino, off_t offset,
 		       struct fuse_bufvec *bufv)
 {
-	struct audit *a = cookie;
-	struct fuse_bufvec dst = FUSE_BUFVEC_INIT(a->len);
+	struct retrieval *t = cookie;
+	struct fuse_bufvec dst = FUSE_BUFVEC_INIT(t->len);
 	ssize_t n;
+	bool orphaned;
 
-	dst.buf[0].mem = a->buf;
+	dst.buf[0].mem = t->buf;
 	n = fuse_buf_copy(&dst, bufv, 0);
-	pthread_mutex_lock(&a->lock);
-	a->got = n > 0 ? (size_t)n : 0;
-	a->done = true;
-	pthread_cond_signal(&a->done_cond);
-	pthread_mutex_unlock(&a->lock);
+	pthread_mutex_lock(&t->lock);
+	t->got = n > 0 ? (size_t)n : 0;
+	t->done = true;
+	orphaned = t->orphaned;
+	pthread_cond_signal(&t->done_cond);
+	pthread_mutex_unlock(&t->lock);
+	if (orphaned)
+		retrieval_free(t);
 	fuse_reply_none(req);
 }
 
-static int wait_retrieve(struct audit *a)
+/* Waits for the reply; on timeout hands the retrieval over to the reply, if one comes. */
+static int wait_retrieve(struct retrieval *t)
 {
 	struct timespec until;
 	int rc = 0;
 
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += RETRIEVE_TIMEOUT_S;
-	pthread_mutex_lock(&a->lock);
-	while (!a->done && rc == 0)
-		rc = pthread_cond_timedwait(&a->done_cond, &a->lock, &until);
-	pthread_mutex_unlock(&a->lock);
-	return a->done ? 0 : -ETIMEDOUT;
+	pthread_mutex_lock(&t->lock);
+	while (!t->done && rc == 0)
+		rc = pthread_cond_timedwait(&t->done_cond, &t->lock, &until);
+	t->orphaned = !t->done;
+	pthread_mutex_unlock(&t->lock);
+	return t->orphaned ? -ETIMEDOUT : 0;
 }
 
 ssize_t kern_retrieve(struct sfs *fs, uint64_t ino, off_t off, void *buf, size_t len)
 {
-	struct audit a = { .buf = buf, .len = len };
+	struct retrieval *t = calloc(1, sizeof(*t) + len);
 	int rc;
 
-	pthread_mutex_init(&a.lock, NULL);
-	pthread_cond_init(&a.done_cond, NULL);
-	rc = fuse_lowlevel_notify_retrieve(fs->se, ino, len, off, &a);
+	if (!t)
+		return -ENOMEM;
+	t->len = len;
+	pthread_mutex_init(&t->lock, NULL);
+	pthread_cond_init(&t->done_cond, NULL);
+	rc = fuse_lowlevel_notify_retrieve(fs->se, ino, len, off, t);
 	if (rc == 0)
-		rc = wait_retrieve(&a);
+		rc = wait_retrieve(t);
 	else if (rc == -ENOENT)
 		rc = 0; /* the kernel holds no inode: nothing cached */
-	/* a retrieve that timed out may still be answered: never free what it points to */
 	if (rc == -ETIMEDOUT)
-		return rc;
-	pthread_cond_destroy(&a.done_cond);
-	pthread_mutex_destroy(&a.lock);
-	return rc < 0 ? rc : (ssize_t)a.got;
+		return rc; /* t now belongs to the reply, if it ever comes */
+	memcpy(buf, t->buf, t->got);
+	len = t->got;
+	retrieval_free(t);
+	return rc < 0 ? rc : (ssize_t)len;
 }
 
 /* fusectl is often not mounted; root can mount it (harmless to leave mounted). */
