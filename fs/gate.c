@@ -8,8 +8,13 @@
 
 #include "gate.h"
 
-static int revoking(enum gate_op op, int err)
+/* While a revocation truncates the kernel's cache: the forced stat (no handle) learns size
+ * 0, but read(2) on an open descriptor, which asks for attributes with its handle before
+ * reading past the cached size, must fail, not see end of file. */
+static int revoking(enum gate_op op, int err, const struct fuse_file_info *fi)
 {
+	if (op == GATE_ATTR && fi && fi->fh)
+		return -err;
 	if (op == GATE_ATTR)
 		return GATE_SIZE_ZERO;
 	if (op == GATE_LOOKUP || op == GATE_DIR)
@@ -29,7 +34,7 @@ static int plug_verdict(struct sfs *fs, uint64_t ino, enum gate_op op,
 	if (is_root && op == GATE_ATTR)
 		return 0;
 	if (plug == PLUG_GOING)
-		return revoking(op, EIO);
+		return revoking(op, EIO, fi);
 	if (plug == PLUG_VANISHED && is_root && op == GATE_DIR)
 		return GATE_EMPTY;
 	/* names are gone (unplug dropped them from the kernel's cache, so every path is
@@ -48,7 +53,7 @@ static int inode_verdict(struct sfs *fs, uint64_t ino, enum gate_op op,
 	enum inode_state s = inode_state(fs->itab, ino, &err, &revoked_at);
 
 	if (s == INODE_REVOKING)
-		return revoking(op, err);
+		return revoking(op, err, fi);
 	if (s == INODE_REVOKED)
 		return -err;
 	if (!fi || fi->fh == 0)

@@ -57,12 +57,12 @@ void reply_entry(fuse_req_t req, const struct bk_attr *a)
 		bk_forget(fs->bk, a->ino);
 }
 
-void reply_attr(fuse_req_t req, const struct bk_attr *a)
+void reply_attr(fuse_req_t req, const struct bk_attr *a, double timeout)
 {
 	struct stat st;
 
 	attr_to_stat(a, &st);
-	fuse_reply_attr(req, &st, ll_fs(req)->timeout);
+	fuse_reply_attr(req, &st, timeout);
 }
 
 /* The kernel has already applied the umask and stripped S_ISGID where the caller may not
@@ -123,7 +123,6 @@ const struct fuse_lowlevel_ops sfs_ll_ops = {
 	.open = ll_open,
 	.read = ll_read,
 	.write = ll_write,
-	.flush = ll_flush,
 	.release = ll_release,
 	.fsync = ll_fsync,
 	.opendir = ll_opendir,

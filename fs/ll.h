@@ -19,7 +19,8 @@ void reply_err(fuse_req_t req, int rc);
 void attr_to_stat(const struct bk_attr *a, struct stat *st);
 /* Counts the kernel's new reference to a->ino, then replies; uncounts if undelivered. */
 void reply_entry(fuse_req_t req, const struct bk_attr *a);
-void reply_attr(fuse_req_t req, const struct bk_attr *a);
+/* timeout: how long the kernel may trust the attributes, seconds */
+void reply_attr(fuse_req_t req, const struct bk_attr *a, double timeout);
 void fill_entry(struct sfs *fs, const struct bk_attr *a, struct fuse_entry_param *e);
 /* Ownership and mode of a new inode in parent, as POSIX and setgid directories say. */
 int new_inode(fuse_req_t req, fuse_ino_t parent, mode_t mode, dev_t rdev, struct bk_new *out);
@@ -62,7 +63,6 @@ void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
 void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 	      struct fuse_file_info *fi);
-void ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
 void ll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,

@@ -26,7 +26,8 @@ void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (rc < 0)
 		reply_err(req, rc);
 	else
-		reply_attr(req, &a);
+		/* a revocation's size 0 must not be trusted: the next read asks again */
+		reply_attr(req, &a, size_zero ? 0.0 : fs->timeout);
 }
 
 static void setattr_from_stat(const struct stat *st, int to_set, struct bk_setattr *s)
@@ -84,7 +85,7 @@ void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	if (rc < 0)
 		reply_err(req, rc);
 	else
-		reply_attr(req, &a);
+		reply_attr(req, &a, ll_fs(req)->timeout);
 }
 
 void ll_statfs(fuse_req_t req, fuse_ino_t ino)

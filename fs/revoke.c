@@ -8,6 +8,10 @@
  *   3. REVOKED: every request fails;
  *   4. invalidate the attributes again, or the kernel would trust its cached size 0 and
  *      answer read(2) with end of file instead of the error.
+ * Phases 3 and 4 run for each file right after its phase 2, and once more for the whole
+ * subtree. Between a file's forced GETATTR and its phase 4 (microseconds; the kernel
+ * trusts even a zero-timeout size for up to a clock tick) read(2) on an open descriptor
+ * can still see end of file: an outcome of the revocation in flight, never after it.
  * Replug revives inodes with a new generation after dropping their names from the
  * kernel's cache, then looks each name up again through the mount: the new generation
  * makes the kernel mark its old inode bad, so old descriptors and mappings stay dead
@@ -35,12 +39,16 @@ static int mark(void *ctx, const char *rel, uint64_t parent, const char *name,
 		const struct bk_attr *a)
 {
 	struct revocation *v = ctx;
+	int rc = inode_set_state(v->fs->itab, a->ino, v->state, v->err, v->seq);
 
 	if (v->state == INODE_REVOKING && S_ISDIR(a->mode))
 		v->dirs++;
 	else if (v->state == INODE_REVOKING)
 		v->files++;
-	return inode_set_state(v->fs->itab, a->ino, v->state, v->err, v->seq);
+	/* phase 4 for this inode: the cost follows the subtree, not all the kernel holds */
+	if (rc == 0 && v->state == INODE_REVOKED && inode_is_known(v->fs->itab, a->ino))
+		rc = kern_inval(v->fs, a->ino, -1, 0);
+	return rc;
 }
 
 /* Phase 2 for one inode. A file the kernel does not hold has nothing cached. */
@@ -55,6 +63,11 @@ static int truncate_cache(void *ctx, const char *rel, uint64_t parent, const cha
 	/* a stat that fails (a path the daemon may not search) leaves only COWed private
 	 * pages behind; the revocation itself goes on */
 	kern_sync_size(v->fs, rel, a->ino, 0);
+	/* finish this file at once: until its attributes are dropped, the kernel trusts the
+	 * size 0 and read(2) on a descriptor returns end of file instead of the error */
+	if (v->state == INODE_REVOKING)
+		inode_set_state(v->fs->itab, a->ino, INODE_REVOKED, v->err, v->seq);
+	kern_inval(v->fs, a->ino, -1, 0);
 	return 0;
 }
 
@@ -99,8 +112,6 @@ int ev_revoke(struct sfs *fs, struct ctl_reply *r, const char *rel, int err)
 	v.state = INODE_REVOKED;
 	if (rc == 0)
 		rc = path_walk(fs, rel, mark, &v);
-	if (rc == 0)
-		rc = inval_known(fs, -1);
 	ev_note(&e, "errno", "%s", strerrorname_np(err));
 	ev_note(&e, "files", "%llu", (unsigned long long)v.files);
 	ev_note(&e, "dirs", "%llu", (unsigned long long)v.dirs);

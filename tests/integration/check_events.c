@@ -6,17 +6,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "ctlrun.h"
+#include "client.h"
 #include "fixture.h"
 
 #define PG     4096
@@ -25,7 +24,6 @@
 #define MAPMAX ((NPG + 1) * PG) /* what a client maps: a page past the end of the file */
 
 static struct mnt mnt;
-static int teardown_failures;
 static char fpath[PATH_MAX]; /* the test file, its own directory for each test */
 static char frel[64];	     /* the same, relative to the mount root (for sigbusctl) */
 static char orig[MAPMAX];    /* the file's bytes before any event, zeros past FSIZE */
@@ -36,42 +34,23 @@ static char out[16384];	     /* what the last sigbusctl printed */
 #define CTL_EXPECT(want, ...) ctl_expect(CTL(__VA_ARGS__), (want), #__VA_ARGS__)
 #define CTL_OK(...)	      CTL_EXPECT(0, __VA_ARGS__)
 
-#define TRY(expr)                   \
-	do {                        \
-		int rc_ = (expr);   \
-		if (rc_)            \
-			return rc_; \
-	} while (0)
-
 static void setup(void)
 {
-	int rc = fx_mount(&mnt, "mem:64M", NULL);
-
-	ck_assert_msg(rc == 0, "fx_mount: %s", strerror(-rc));
+	fx_mount_or_fail(&mnt, "mem:64M", NULL);
 }
 
 static void teardown(void)
 {
-	int rc = fx_umount(&mnt);
-
-	if (rc != 0) {
-		fprintf(stderr, "teardown: the daemon ended with %d, expected a clean exit 0\n",
-			rc);
-		teardown_failures++;
-	}
+	fx_teardown(&mnt);
 }
 
 static void make_test_file(void)
 {
-	static unsigned n; /* with CK_FORK=no, tests share one process */
-	char dir[PATH_MAX];
 	int rc;
 
-	snprintf(frel, sizeof(frel), "t%d-%u", (int)getpid(), n++);
-	fx_path(&mnt, frel, dir, sizeof(dir));
-	ck_assert_msg(mkdir(dir, 0755) == 0, "mkdir %s: %s", dir, strerror(errno));
-	strcat(frel, "/f");
-	fx_path(&mnt, frel, fpath, sizeof(fpath));
+	fx_enter_workdir();
+	snprintf(frel, sizeof(frel), "%s", fx_work_rel("f"));
+	snprintf(fpath, sizeof(fpath), "%s", fx_work_path("f"));
 	rc = fx_write_file(fpath, orig, FSIZE);
 	ck_assert_msg(rc == 0, "write %s: %s", fpath, strerror(-rc));
 }
@@ -155,72 +134,24 @@ static char *image(size_t off, const char *bytes, size_t n)
 	return img;
 }
 
-/* Bytes [off, off+len) of the mapping at base read want[off...], without SIGBUS. */
-static int expect_bytes(const char *what, volatile char *base, size_t off, const char *want,
-			size_t len)
-{
-	for (size_t i = off; i < off + len; i++) {
-		char c;
-
-		if (fx_touch(base + i, false, 0, &c) == FX_SIGBUS)
-			return FX_FAIL("%s: SIGBUS at byte %zu, expected 0x%02x", what, i,
-				       (unsigned char)want[i]);
-		if (c != want[i])
-			return FX_FAIL("%s: byte %zu is 0x%02x, expected 0x%02x", what, i,
-				       (unsigned char)c, (unsigned char)want[i]);
-	}
-	return 0;
-}
-
-static int expect_sigbus(const char *what, volatile char *base, size_t off)
-{
-	char c = 0;
-
-	if (fx_touch(base + off, false, 0, &c) != FX_SIGBUS)
-		return FX_FAIL("%s: byte %zu read 0x%02x, expected SIGBUS", what, off,
-			       (unsigned char)c);
-	return 0;
-}
-
-/* pread of len bytes at off returns exactly want[off...]. */
-static int expect_pread_at(int fd, const char *want, size_t off, size_t len)
-{
-	static char buf[MAPMAX] __attribute__((aligned(PG))); /* O_DIRECT too */
-	ssize_t n = pread(fd, buf, len, (off_t)off);
-
-	if (n != (ssize_t)len)
-		return FX_FAIL("pread of %zu bytes at %zu: %zd (%s)", len, off, n,
-			       n < 0 ? strerror(errno) : "short");
-	for (size_t i = 0; i < len; i++) {
-		if (buf[i] != want[off + i])
-			return FX_FAIL("pread: byte %zu is 0x%02x, expected 0x%02x", off + i,
-				       (unsigned char)buf[i], (unsigned char)want[off + i]);
-	}
-	return 0;
-}
-
 /* The descriptor reads want[0, size) and then end of file. */
-static int expect_pread(int fd, const char *want, size_t size)
+static int expect_pread(const char *what, int fd, const char *want, size_t size)
 {
 	char c;
 	ssize_t n;
 
-	TRY(expect_pread_at(fd, want, 0, size));
+	FX_TRY(fx_expect_pread(what, fd, want, 0, size));
 	n = pread(fd, &c, 1, (off_t)size);
 	if (n != 0)
-		return FX_FAIL("pread at %zu, the expected end of file: %zd", size, n);
+		return FX_FAIL("%s: pread at %zu, the expected end of file: %zd", what, size, n);
 	return 0;
 }
 
 static int expect_pread_errno(int fd, size_t off, int err)
 {
 	static char buf[PG] __attribute__((aligned(PG))); /* O_DIRECT too */
-	ssize_t n = pread(fd, buf, PG, (off_t)off);
 
-	if (n >= 0 || errno != err)
-		return FX_FAIL("pread at %zu: %zd (%s), expected %s", off, n,
-			       n < 0 ? strerrorname_np(errno) : "no error", strerrorname_np(err));
-	return 0;
+	return fx_expect_err(pread(fd, buf, PG, (off_t)off), err, "pread at %zu", off);
 }
 
 /* A new open maps the file and reads want[0, FSIZE) through both kinds of mapping. */
@@ -235,9 +166,9 @@ static int new_mapping_reads(const char *want)
 	pv = mmap(NULL, FSIZE, PROT_READ, MAP_PRIVATE, fd, 0);
 	if (sh == MAP_FAILED || pv == MAP_FAILED)
 		return FX_FAIL("mmap: %s", strerror(errno));
-	TRY(expect_bytes("new shared mapping", sh, 0, want, FSIZE));
-	TRY(expect_bytes("new private mapping", pv, 0, want, FSIZE));
-	TRY(expect_pread(fd, want, FSIZE));
+	FX_TRY(fx_expect_bytes("new shared mapping", sh, 0, want, FSIZE));
+	FX_TRY(fx_expect_bytes("new private mapping", pv, 0, want, FSIZE));
+	FX_TRY(expect_pread("new descriptor", fd, want, FSIZE));
 	munmap((void *)sh, FSIZE);
 	munmap((void *)pv, FSIZE);
 	close(fd);
@@ -254,7 +185,7 @@ struct row {
 	int cow;	 /* the private page the client writes 'z' into before the event */
 	size_t off, len; /* the event's range, for the checks */
 	int err;	 /* the errno of a fault rule */
-	step_fn step[2]; /* run one per peer_step() of the test; NULL: no more steps */
+	step_fn step[2]; /* run one per fx_peer_step() of the test; NULL: no more steps */
 };
 #define ROW(cow, off, len, err, s0, s1)     \
 	{                                   \
@@ -293,7 +224,7 @@ static int expect_cow_kept(struct client *c)
 
 	memcpy(img, orig + off, PG);
 	img[0] = 'z';
-	return expect_bytes("COWed private page", c->pv + off, 0, img, PG);
+	return fx_expect_bytes("COWed private page", c->pv + off, 0, img, PG);
 }
 
 /* The client's whole view is want[0, size): the shared mapping and the clean private pages
@@ -302,14 +233,14 @@ static int expect_view(struct client *c, const char *want, size_t size)
 {
 	size_t end = (size + PG - 1) / PG * PG;
 
-	TRY(expect_bytes("shared mapping", c->sh, 0, want, end));
+	FX_TRY(fx_expect_bytes("shared mapping", c->sh, 0, want, end));
 	for (size_t p = 0; p < end / PG; p++) {
 		if ((int)p == c->row->cow)
-			TRY(expect_cow_kept(c));
+			FX_TRY(expect_cow_kept(c));
 		else
-			TRY(expect_bytes("clean private page", c->pv, p * PG, want, PG));
+			FX_TRY(fx_expect_bytes("clean private page", c->pv, p * PG, want, PG));
 	}
-	return expect_pread(c->fd, want, size);
+	return expect_pread("old descriptor", c->fd, want, size);
 }
 
 static int healthy_seen(struct client *c)
@@ -347,7 +278,7 @@ static int expect_stat(struct client *c, off_t size, enum mtime mt)
 		if (st[i].st_size != size)
 			return FX_FAIL("%s: size %lld, expected %lld", what[i],
 				       (long long)st[i].st_size, (long long)size);
-		TRY(check_mtime(what[i], &st[i], &c->before, mt));
+		FX_TRY(check_mtime(what[i], &st[i], &c->before, mt));
 	}
 	return 0;
 }
@@ -379,128 +310,70 @@ static int client_prepare(struct client *c)
 	c->pv = mmap(NULL, MAPMAX, PROT_READ | PROT_WRITE, MAP_PRIVATE, c->fd, 0);
 	if (c->sh == MAP_FAILED || c->pv == MAP_FAILED)
 		return FX_FAIL("mmap: %s", strerror(errno));
-	TRY(expect_bytes("shared mapping, before", c->sh, 0, orig, FSIZE));
-	TRY(expect_bytes("private mapping, before", c->pv, 0, orig, FSIZE));
-	TRY(expect_pread(c->fd, orig, FSIZE));
-	TRY(expect_sigbus("shared mapping past EOF, before", c->sh, FSIZE));
-	if (fx_touch(c->pv + c->row->cow * PG, true, 'z', NULL) == FX_SIGBUS)
-		return FX_FAIL("SIGBUS writing private page %d", c->row->cow);
-	TRY(expect_cached(c, (1u << NPG) - 1));
+	FX_TRY(fx_expect_bytes("shared mapping, before", c->sh, 0, orig, FSIZE));
+	FX_TRY(fx_expect_bytes("private mapping, before", c->pv, 0, orig, FSIZE));
+	FX_TRY(expect_pread("old descriptor", c->fd, orig, FSIZE));
+	FX_TRY(fx_expect_sigbus("shared mapping past EOF, before", c->sh, FSIZE, false));
+	FX_TRY(fx_write_bytes("private mapping", c->pv, (size_t)c->row->cow * PG, "z", 1));
+	FX_TRY(expect_cached(c, (1u << NPG) - 1));
 	if (fstat(c->fd, &c->before) < 0)
 		return FX_FAIL("fstat: %s", strerror(errno));
 	return 0;
 }
 
-static int client_main(const struct row *row, int rd, int wr)
+static int client_main(int sock, const void *arg)
 {
+	const struct row *row = arg;
 	struct client c = { .row = row };
-	char ch = 'r';
 
-	TRY(client_prepare(&c));
+	FX_TRY(client_prepare(&c));
 	for (int i = 0; i < 2 && row->step[i]; i++) {
-		if (write(wr, &ch, 1) != 1 || read(rd, &ch, 1) != 1)
-			return FX_FAIL("the test went away before step %d", i);
-		TRY(row->step[i](&c));
-		ch = 'r';
+		FX_TRY(fx_peer_wait_go(sock));
+		FX_TRY(row->step[i](&c));
 	}
 	return 0;
 }
 
-/* ---- the test's side: a client that runs in steps ---- */
+/* ---- the test's side ---- */
 
-struct peer {
-	pid_t pid; /* 0 once reaped */
-	int to;	   /* the test writes 'g' here: run the next step */
-	int from;  /* the client writes 'r' here: ready for the next step */
-};
+/* Starts row's client, which maps and reads the file, runs event (a statement) from the
+ * test's side, and lets rest() take the client through its steps to its end. */
+#define ROW_WITH(row, event, rest)                      \
+	do {                                            \
+		struct fx_peer p_;                      \
+		fx_peer_start(&p_, client_main, (row)); \
+		event;                                  \
+		rest(&p_);                              \
+	} while (0)
 
-/* Waits until the client is ready for its next step, or has exited successfully. */
-static void peer_wait(struct peer *p)
+static void last_step(struct fx_peer *p)
 {
-	int status;
-	char ch;
-
-	if (read(p->from, &ch, 1) == 1)
-		return;
-	ck_assert_int_eq(waitpid(p->pid, &status, 0), p->pid);
-	p->pid = 0;
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		      "client process failed (status 0x%x): %s", status, fx_failure());
+	fx_peer_step(p);
+	fx_peer_finish(p);
 }
 
-/* Forks the client for row; returns once it has mapped and read the file. */
-static void peer_start(struct peer *p, const struct row *row)
+static void clear_between_steps(struct fx_peer *p)
 {
-	int down[2], up[2];
-
-	signal(SIGPIPE, SIG_IGN); /* a client that failed early closes its pipe */
-	ck_assert_int_eq(pipe(down), 0);
-	ck_assert_int_eq(pipe(up), 0);
-	fx_fail_clear();
-	fflush(stderr);
-	p->pid = fork();
-	ck_assert_int_ge(p->pid, 0);
-	if (p->pid == 0) {
-		close(down[1]);
-		close(up[0]);
-		_exit(client_main(row, down[0], up[1]));
-	}
-	close(down[0]);
-	close(up[1]);
-	p->to = down[1];
-	p->from = up[0];
-	peer_wait(p);
-}
-
-static void peer_step(struct peer *p)
-{
-	char ch = 'g';
-
-	ck_assert_msg(p->pid > 0, "the client has no step left");
-	if (write(p->to, &ch, 1) != 1)
-		ck_assert_int_eq(errno, EPIPE); /* it exited: peer_wait() says how */
-	peer_wait(p);
-}
-
-/* The client must have run all its steps and exited with 0. */
-static void peer_finish(struct peer *p)
-{
-	ck_assert_msg(p->pid == 0, "the client still waits for a step");
-	close(p->to);
-	close(p->from);
+	fx_peer_step(p);
+	CTL_OK("clear");
+	last_step(p);
 }
 
 /* A one-step row: the client maps, the test runs the event (its output stays in out),
  * the client observes. */
-#define ROW_RUN(row, ...)               \
-	do {                            \
-		struct peer p_;         \
-		peer_start(&p_, (row)); \
-		CTL_OK(__VA_ARGS__);    \
-		peer_step(&p_);         \
-		peer_finish(&p_);       \
-	} while (0)
+#define ROW_RUN(row, ...) ROW_WITH((row), CTL_OK(__VA_ARGS__), last_step)
 
 /* A fault rule (the args of fail), the client's first step, `clear`, its second step. */
-#define RULE_THEN_CLEAR(row, ...)       \
-	do {                            \
-		struct peer p_;         \
-		peer_start(&p_, (row)); \
-		RULE_ADD(__VA_ARGS__);  \
-		peer_step(&p_);         \
-		CTL_OK("clear");        \
-		peer_step(&p_);         \
-		peer_finish(&p_);       \
-	} while (0)
+#define RULE_THEN_CLEAR(row, ...) ROW_WITH((row), RULE_ADD(__VA_ARGS__), clear_between_steps)
 
 /* ---- row 1: inval ---- */
 
 /* The range's pages were dropped; everything reads the same, the COWed page is kept. */
 static int inval_seen(struct client *c)
 {
-	TRY(expect_cached(c, ~range_mask(c->row) & ((1u << NPG) - 1)));
-	TRY(expect_view(c, orig, FSIZE));
-	TRY(expect_cached(c, (1u << NPG) - 1));
+	FX_TRY(expect_cached(c, ~range_mask(c->row) & ((1u << NPG) - 1)));
+	FX_TRY(expect_view(c, orig, FSIZE));
+	FX_TRY(expect_cached(c, (1u << NPG) - 1));
 	return expect_stat(c, FSIZE, MT_SAME);
 }
 
@@ -529,7 +402,7 @@ END_TEST
 
 static int write_seen(struct client *c)
 {
-	TRY(expect_view(c, image(4090, NEW_BYTES, 12), FSIZE));
+	FX_TRY(expect_view(c, image(4090, NEW_BYTES, 12), FSIZE));
 	return expect_stat(c, FSIZE, MT_NEWER);
 }
 
@@ -548,7 +421,7 @@ END_TEST
  * is a hole. */
 static int write_past_eof_seen(struct client *c)
 {
-	TRY(expect_stat(c, 16403, MT_NEWER));
+	FX_TRY(expect_stat(c, 16403, MT_NEWER));
 	return expect_view(c, image(16400, "XYZ", 3), 16403);
 }
 
@@ -568,7 +441,7 @@ END_TEST
 
 static int stale_seen(struct client *c)
 {
-	TRY(expect_view(c, orig, FSIZE));
+	FX_TRY(expect_view(c, orig, FSIZE));
 	return expect_stat(c, FSIZE, MT_SAME);
 }
 
@@ -580,17 +453,17 @@ static int fresh_seen(struct client *c)
 START_TEST(test_write_no_notify)
 {
 	static const struct row row = ROW(0, 0, 0, 0, stale_seen, fresh_seen);
-	struct peer p;
+	struct fx_peer p;
 
-	peer_start(&p, &row);
+	fx_peer_start(&p, client_main, &row);
 	CTL_OK("write", frel, "8292", "STALE", "--no-notify");
-	peer_step(&p);
+	fx_peer_step(&p);
 	CTL_OK("audit", frel);
 	ck_assert_msg(val("stale_pages") >= 1, "audit after write --no-notify:\n%s", out);
 	ck_assert_msg(list_has("stale_list", STALE_OFF / PG), "page 2 not in:\n%s", out);
 	CTL_OK("inval", frel);
-	peer_step(&p);
-	peer_finish(&p);
+	fx_peer_step(&p);
+	fx_peer_finish(&p);
 	CTL_OK("audit", frel);
 	ck_assert_msg(val("stale_pages") == 0, "audit after inval:\n%s", out);
 }
@@ -611,20 +484,21 @@ static int extend_again(struct client *c)
 		return FX_FAIL("pwrite at 10000 after the shrink: %s", strerror(errno));
 	want = image(SHRUNK, NULL, MAPMAX - SHRUNK);
 	want[10000] = 'X';
-	TRY(expect_stat(c, 10001, MT_ANY));
-	TRY(expect_pread(c->fd, want, 10001));
-	return expect_bytes("shared mapping after the extension", c->sh, 0, want, 3 * PG);
+	FX_TRY(expect_stat(c, 10001, MT_ANY));
+	FX_TRY(expect_pread("old descriptor", c->fd, want, 10001));
+	return fx_expect_bytes("shared mapping after the extension", c->sh, 0, want, 3 * PG);
 }
 
 static int shrunk_seen(struct client *c)
 {
-	TRY(expect_view(c, image(SHRUNK, NULL, MAPMAX - SHRUNK), SHRUNK));
+	FX_TRY(expect_view(c, image(SHRUNK, NULL, MAPMAX - SHRUNK), SHRUNK));
 	for (size_t p = 2; p < NPG; p++) {
-		TRY(expect_sigbus("shared page past EOF", c->sh, p * PG));
-		TRY(expect_sigbus(p == 2 ? "COWed private page past EOF" : "private page past EOF",
-				  c->pv, p * PG + 1));
+		const char *pv = p == 2 ? "COWed private page past EOF" : "private page past EOF";
+
+		FX_TRY(fx_expect_sigbus("shared page past EOF", c->sh, p * PG, false));
+		FX_TRY(fx_expect_sigbus(pv, c->pv, p * PG + 1, false));
 	}
-	TRY(expect_stat(c, SHRUNK, MT_ANY));
+	FX_TRY(expect_stat(c, SHRUNK, MT_ANY));
 	return extend_again(c);
 }
 
@@ -644,27 +518,27 @@ static int regrown_seen(struct client *c)
 {
 	const char *want = image(SHRUNK, NULL, MAPMAX - SHRUNK);
 
-	TRY(expect_stat(c, FSIZE, MT_ANY));
-	TRY(new_mapping_reads(want));
-	TRY(expect_pread(c->fd, want, FSIZE));
-	TRY(expect_bytes("old shared mapping", c->sh, 0, want, FSIZE));
+	FX_TRY(expect_stat(c, FSIZE, MT_ANY));
+	FX_TRY(new_mapping_reads(want));
+	FX_TRY(expect_pread("old descriptor", c->fd, want, FSIZE));
+	FX_TRY(fx_expect_bytes("old shared mapping", c->sh, 0, want, FSIZE));
 	/* the shrink discarded the COWed page 3 too (truncate_pagecache takes private copies,
 	 * notes section 2), so the old private mapping refaults it from the file: zeros */
-	return expect_bytes("old private mapping", c->pv, 0, want, FSIZE);
+	return fx_expect_bytes("old private mapping", c->pv, 0, want, FSIZE);
 }
 
 START_TEST(test_truncate_regrow)
 {
 	static const struct row row = ROW(3, 0, 0, 0, regrown_seen, NULL);
-	struct peer p;
+	struct fx_peer p;
 
-	peer_start(&p, &row);
+	fx_peer_start(&p, client_main, &row);
 	CTL_OK("truncate", frel, "6144");
 	CTL_OK("truncate", frel, "16384");
 	ck_assert_int_eq(val("old_size"), SHRUNK);
 	ck_assert_int_eq(val("size"), FSIZE);
-	peer_step(&p);
-	peer_finish(&p);
+	fx_peer_step(&p);
+	fx_peer_finish(&p);
 }
 END_TEST
 
@@ -672,7 +546,7 @@ END_TEST
 
 static int punched_seen(struct client *c)
 {
-	TRY(expect_view(c, image(c->row->off, NULL, c->row->len), FSIZE));
+	FX_TRY(expect_view(c, image(c->row->off, NULL, c->row->len), FSIZE));
 	return expect_stat(c, FSIZE, MT_ANY);
 }
 
@@ -701,30 +575,33 @@ static int read_fail_pages(struct client *c)
 {
 	unsigned range = range_mask(c->row);
 
-	TRY(expect_cached(c, ~range & ((1u << NPG) - 1)));
+	FX_TRY(expect_cached(c, ~range & ((1u << NPG) - 1)));
 	for (size_t p = 0; p < NPG; p++) {
 		if (!(range >> p & 1)) {
-			TRY(expect_bytes("shared page outside the rule", c->sh, p * PG, orig, PG));
-			TRY(expect_bytes("private page outside the rule", c->pv, p * PG, orig, PG));
+			FX_TRY(fx_expect_bytes("shared page outside the rule", c->sh, p * PG, orig,
+					       PG));
+			FX_TRY(fx_expect_bytes("private page outside the rule", c->pv, p * PG, orig,
+					       PG));
 			continue;
 		}
-		TRY(expect_sigbus("shared page in the rule", c->sh, p * PG));
+		FX_TRY(fx_expect_sigbus("shared page in the rule", c->sh, p * PG, false));
 		if ((int)p == c->row->cow)
-			TRY(expect_cow_kept(c));
+			FX_TRY(expect_cow_kept(c));
 		else
-			TRY(expect_sigbus("clean private page in the rule", c->pv, p * PG));
+			FX_TRY(fx_expect_sigbus("clean private page in the rule", c->pv, p * PG,
+						false));
 	}
 	return 0;
 }
 
 static int read_fail_seen(struct client *c)
 {
-	TRY(read_fail_pages(c));
+	FX_TRY(read_fail_pages(c));
 	for (size_t p = 0; p < NPG; p++) {
 		if (range_mask(c->row) >> p & 1)
-			TRY(expect_pread_errno(c->fd, p * PG, c->row->err));
+			FX_TRY(expect_pread_errno(c->fd, p * PG, c->row->err));
 		else
-			TRY(expect_pread_at(c->fd, orig, p * PG, PG));
+			FX_TRY(fx_expect_pread("old descriptor", c->fd, orig, p * PG, PG));
 	}
 	return expect_stat(c, FSIZE, MT_SAME);
 }
@@ -732,19 +609,19 @@ static int read_fail_seen(struct client *c)
 START_TEST(test_fail_read)
 {
 	static const struct row row = ROW(1, 4096, 8192, EIO, read_fail_seen, healthy_seen);
-	struct peer p;
+	struct fx_peer p;
 	long long id;
 	char idstr[32];
 
-	peer_start(&p, &row);
+	fx_peer_start(&p, client_main, &row);
 	id = RULE_ADD("fail", frel, "4096", "8192", "--op", "read", "--errno", "EIO");
-	peer_step(&p);
+	fx_peer_step(&p);
 	ck_assert_msg(rule_listed(id), "rule %lld not in:\n%s", id, out);
 	snprintf(idstr, sizeof(idstr), "%lld", id);
 	CTL_OK("clear", idstr);
 	ck_assert_msg(!rule_listed(id), "rule %lld still in:\n%s", id, out);
-	peer_step(&p);
-	peer_finish(&p);
+	fx_peer_step(&p);
+	fx_peer_finish(&p);
 }
 END_TEST
 
@@ -759,9 +636,9 @@ END_TEST
 /* Through O_DIRECT each pread is one READ: the first fails, the next ones succeed. */
 static int count_seen(struct client *c)
 {
-	TRY(expect_pread_errno(c->dfd, PG, EIO));
-	TRY(expect_pread_at(c->dfd, orig, PG, PG));
-	TRY(expect_pread_at(c->dfd, orig, PG, PG));
+	FX_TRY(expect_pread_errno(c->dfd, PG, EIO));
+	FX_TRY(fx_expect_pread("O_DIRECT descriptor", c->dfd, orig, PG, PG));
+	FX_TRY(fx_expect_pread("O_DIRECT descriptor", c->dfd, orig, PG, PG));
 	return expect_view(c, orig, FSIZE);
 }
 
@@ -770,24 +647,24 @@ static int count_seen(struct client *c)
  * once. A pread needs --count 2 to fail, a fault --count 3 (6.18.44). */
 static int count_absorbed(struct client *c)
 {
-	return expect_pread_at(c->fd, orig, PG, PG);
+	return fx_expect_pread("old descriptor", c->fd, orig, PG, PG);
 }
 
 START_TEST(test_fail_read_count)
 {
 	static const struct row row = ROW(0, 0, 0, 0, count_seen, count_absorbed);
-	struct peer p;
+	struct fx_peer p;
 	long long id;
 
-	peer_start(&p, &row);
+	fx_peer_start(&p, client_main, &row);
 	for (int i = 0; i < 2; i++) {
 		id = RULE_ADD("fail", frel, "4096", "4096", "--op", "read", "--errno", "EIO",
 			      "--count", "1");
-		peer_step(&p);
+		fx_peer_step(&p);
 		ck_assert_msg(!rule_listed(id), "rule %lld, --count 1, left after a read:\n%s", id,
 			      out);
 	}
-	peer_finish(&p);
+	fx_peer_finish(&p);
 }
 END_TEST
 
@@ -796,10 +673,7 @@ END_TEST
 /* The error of a failed writeback is reported once (notes section 9). */
 static int write_fail_seen(struct client *c)
 {
-	for (size_t i = 0; i < 5; i++) {
-		if (fx_touch(c->sh + PG + 10 + i, true, "dirty"[i], NULL) == FX_SIGBUS)
-			return FX_FAIL("SIGBUS dirtying the shared page");
-	}
+	FX_TRY(fx_write_bytes("dirtying the shared mapping", c->sh, PG + 10, "dirty", 5));
 	if (msync((void *)c->sh, FSIZE, MS_SYNC) == 0 || errno != EIO)
 		return FX_FAIL("msync of a page whose write fails: %s, expected EIO",
 			       strerrorname_np(errno));
@@ -813,7 +687,7 @@ static int write_fail_seen(struct client *c)
 			       strerrorname_np(errno));
 	if (fsync(c->fd) < 0)
 		return FX_FAIL("fsync after the failed pwrite: %s", strerror(errno));
-	return expect_pread_at(c->fd, orig, 0, PG);
+	return fx_expect_pread("old descriptor", c->fd, orig, 0, PG);
 }
 
 START_TEST(test_fail_write)
@@ -887,7 +761,7 @@ static int delayed_seen(struct client *c)
 {
 	long long t0 = now_ms(), took;
 
-	TRY(expect_pread_at(c->fd, orig, PG, PG));
+	FX_TRY(fx_expect_pread("old descriptor", c->fd, orig, PG, PG));
 	took = now_ms() - t0;
 	if (took < 300)
 		return FX_FAIL("an uncached pread with a 300 ms delay rule took %lld ms", took);
@@ -897,19 +771,19 @@ static int delayed_seen(struct client *c)
 START_TEST(test_delay_read)
 {
 	static const struct row row = ROW(0, 0, 0, 0, delayed_seen, healthy_seen);
-	struct peer p;
+	struct fx_peer p;
 	long long id;
 
-	peer_start(&p, &row);
+	fx_peer_start(&p, client_main, &row);
 	id = RULE_ADD("delay", frel, "--op", "read", "--ms", "300");
 	CTL_OK("inval", frel);
-	peer_step(&p);
+	fx_peer_step(&p);
 	ck_assert_msg(rule_listed(id), "rule %lld not in:\n%s", id, out);
 	CTL_OK("clear");
 	ck_assert_msg(!rule_listed(id), "rule %lld still in after clear:\n%s", id, out);
 	CTL_OK("inval", frel);
-	peer_step(&p);
-	peer_finish(&p);
+	fx_peer_step(&p);
+	fx_peer_finish(&p);
 }
 END_TEST
 
@@ -919,26 +793,26 @@ END_TEST
 
 static int stored_seen(struct client *c)
 {
-	TRY(expect_view(c, image(STORE_OFF, "STORED", 6), FSIZE));
+	FX_TRY(expect_view(c, image(STORE_OFF, "STORED", 6), FSIZE));
 	return expect_stat(c, FSIZE, MT_SAME);
 }
 
 START_TEST(test_store)
 {
 	static const struct row row = ROW(0, 0, 0, 0, stored_seen, healthy_seen);
-	struct peer p;
+	struct fx_peer p;
 
-	peer_start(&p, &row);
+	fx_peer_start(&p, client_main, &row);
 	CTL_OK("store", frel, "4196", "STORED");
 	ck_assert_int_eq(val("off"), STORE_OFF);
 	ck_assert_int_eq(val("bytes"), 6);
-	peer_step(&p);
+	fx_peer_step(&p);
 	CTL_OK("audit", frel);
 	ck_assert_msg(val("stale_pages") >= 1, "audit after store:\n%s", out);
 	ck_assert_msg(list_has("stale_list", STORE_OFF / PG), "page 1 not in:\n%s", out);
 	CTL_OK("inval", frel);
-	peer_step(&p);
-	peer_finish(&p);
+	fx_peer_step(&p);
+	fx_peer_finish(&p);
 }
 END_TEST
 
@@ -948,13 +822,6 @@ static int reads_original(void *arg)
 {
 	(void)arg;
 	return new_mapping_reads(orig);
-}
-
-static void run_child(int (*fn)(void *), void *arg)
-{
-	int rc = fx_child(fn, arg);
-
-	ck_assert_msg(rc == 0, "client process ended with %d: %s", rc, fx_failure());
 }
 
 /* Exits 1 and names the path in its message. */
@@ -981,7 +848,7 @@ START_TEST(test_missing_path)
 	EXPECT_MISSING(miss, "audit", miss);
 	EXPECT_MISSING("no-such-dir", "inval", "no-such-dir/f");
 	CTL_OK("status");
-	run_child(reads_original, NULL);
+	fx_run_child(reads_original, NULL);
 }
 END_TEST
 
@@ -1001,7 +868,7 @@ START_TEST(test_malformed)
 	CTL_EXPECT(2, "delay", frel, "--op", "read", "--ms", "abc");
 	CTL_OK("status");
 	CTL_OK("inval", frel);
-	run_child(reads_original, NULL);
+	fx_run_child(reads_original, NULL);
 }
 END_TEST
 
@@ -1024,7 +891,7 @@ START_TEST(test_stats)
 	for (int i = 0; i < 4; i++)
 		before[i / 2][i % 2] = counter(paths[i / 2], keys[i % 2]);
 	CTL_OK("inval", frel);
-	run_child(reads_original, NULL);
+	fx_run_child(reads_original, NULL);
 	for (int i = 0; i < 4; i++) {
 		now = counter(paths[i / 2], keys[i % 2]);
 		ck_assert_msg(now > before[i / 2][i % 2], "stats %s: %s %lld -> %lld",
@@ -1069,7 +936,7 @@ END_TEST
 
 struct tcase_def {
 	const char *name;
-	const TTest *tests[4];
+	const TTest *tests[4]; /* NULL-terminated */
 };
 
 static Suite *events_suite(void)
@@ -1090,30 +957,16 @@ static Suite *events_suite(void)
 	};
 	Suite *s = suite_create("events");
 
-	for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++) {
-		TCase *tc = tcase_create(defs[i].name);
-
-		tcase_add_unchecked_fixture(tc, setup, teardown);
-		tcase_add_checked_fixture(tc, make_test_file, NULL);
-		tcase_set_timeout(tc, 30);
-		for (int t = 0; t < 4 && defs[i].tests[t]; t++)
-			tcase_add_test(tc, defs[i].tests[t]);
-		suite_add_tcase(s, tc);
-	}
+	for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++)
+		fx_add_tests(fx_tcase(s, defs[i].name, 30, setup, teardown, make_test_file),
+			     defs[i].tests);
 	return s;
 }
 
 int main(void)
 {
-	SRunner *sr;
-	int failed;
-
 	fx_require_fuse();
 	for (size_t i = 0; i < FSIZE; i++)
 		orig[i] = (char)('A' + i / PG);
-	sr = srunner_create(events_suite());
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 && teardown_failures == 0 ? 0 : 1;
+	return fx_run_suite(events_suite());
 }

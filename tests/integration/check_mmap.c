@@ -5,61 +5,30 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "client.h"
 #include "fixture.h"
 
 #define PG 4096
 
-static struct mnt mnt;
-static int teardown_failures;
-static char workdir[PATH_MAX]; /* this test's own directory in the mount */
+static struct mnt mnt; /* one per TCase */
 
-static const char *P(const char *rel)
-{
-	static char bufs[4][PATH_MAX];
-	static unsigned next;
-	char *b = bufs[next++ % 4];
-	int n = snprintf(b, PATH_MAX, "%s/%s", workdir, rel);
-
-	ck_assert(n > 0 && n < PATH_MAX);
-	return b;
-}
-
-static void enter_workdir(void)
-{
-	static unsigned n; /* with CK_FORK=no, tests share one process */
-	char rel[32];
-
-	snprintf(rel, sizeof(rel), "t%d-%u", (int)getpid(), n++);
-	fx_path(&mnt, rel, workdir, sizeof(workdir));
-	ck_assert_msg(mkdir(workdir, 0755) == 0, "mkdir %s: %s", workdir, strerror(errno));
-}
+#define P(rel) fx_work_path(rel) /* rel in the running test's own directory */
 
 static void setup(void)
 {
-	int rc = fx_mount(&mnt, "mem:", NULL);
-
-	ck_assert_msg(rc == 0, "fx_mount: %s", strerror(-rc));
+	fx_mount_or_fail(&mnt, "mem:", NULL);
 }
 
 static void teardown(void)
 {
-	int rc = fx_umount(&mnt);
-
-	if (rc != 0) {
-		fprintf(stderr, "teardown: the daemon ended with %d, expected a clean exit 0\n",
-			rc);
-		teardown_failures++;
-	}
+	fx_teardown(&mnt);
 }
 
 /* Writes a file whose page i is filled with fill[i]; size may end inside the last page. */
@@ -77,55 +46,15 @@ static void make_file(const char *path, const char *fill, size_t size)
 
 /* ---- checks run inside client processes: each returns 0 or FX_FAIL(...) ---- */
 
-#define TRY(expr)                   \
-	do {                        \
-		int rc_ = (expr);   \
-		if (rc_)            \
-			return rc_; \
-	} while (0)
-
-/* Every byte of [p, p+len) reads as val, without SIGBUS. */
-static int expect_mapped(const char *what, volatile char *p, size_t len, char val)
-{
-	for (size_t i = 0; i < len; i++) {
-		char c;
-
-		if (fx_touch(p + i, false, 0, &c) == FX_SIGBUS)
-			return FX_FAIL("%s: SIGBUS at +%zu, expected 0x%02x", what, i,
-				       (unsigned char)val);
-		if (c != val)
-			return FX_FAIL("%s: byte +%zu is 0x%02x, expected 0x%02x", what, i,
-				       (unsigned char)c, (unsigned char)val);
-	}
-	return 0;
-}
-
-/* Reading (or writing) the byte at p raises SIGBUS. */
-static int expect_sigbus(const char *what, volatile char *p, bool is_write)
-{
-	char c = 0;
-
-	if (fx_touch(p, is_write, 'w', &c) != FX_SIGBUS)
-		return FX_FAIL("%s: %s without SIGBUS (byte 0x%02x)", what,
-			       is_write ? "wrote" : "read", (unsigned char)c);
-	return 0;
-}
-
 /* The bytes at p spell s. */
 static int expect_mapped_str(const char *what, volatile char *p, const char *s)
 {
-	for (size_t i = 0; s[i]; i++)
-		TRY(expect_mapped(what, p + i, 1, s[i]));
-	return 0;
+	return fx_expect_bytes(what, p, 0, s, strlen(s));
 }
 
 static int write_mapped(volatile char *p, const char *s)
 {
-	for (size_t i = 0; s[i]; i++) {
-		if (fx_touch(p + i, true, s[i], NULL) == FX_SIGBUS)
-			return FX_FAIL("SIGBUS writing \"%s\" at +%zu", s, i);
-	}
-	return 0;
+	return fx_write_bytes(s, p, 0, s, strlen(s));
 }
 
 /* pread through a new descriptor (O_DIRECT: as the daemon has it) equals want at off. */
@@ -164,83 +93,6 @@ out_close:
 	return rc;
 }
 
-/* A client process that runs in steps: it does one step, reports, and waits for the test
- * to act from another process before the next. */
-struct peer {
-	pid_t pid;
-	int to_peer;   /* the test writes 'g' here: go on */
-	int from_peer; /* the peer writes 'r' here: step done */
-};
-
-static int peer_wait_go(int rd, int wr)
-{
-	char c = 'r';
-
-	if (write(wr, &c, 1) != 1 || read(rd, &c, 1) != 1)
-		return FX_FAIL("the test went away");
-	return 0;
-}
-
-typedef int (*peer_fn)(int rd, int wr);
-
-static void peer_start(struct peer *p, peer_fn fn)
-{
-	int down[2], up[2];
-
-	ck_assert_int_eq(pipe(down), 0);
-	ck_assert_int_eq(pipe(up), 0);
-	fx_fail_clear();
-	fflush(stderr);
-	p->pid = fork();
-	ck_assert_int_ge(p->pid, 0);
-	if (p->pid == 0) {
-		close(down[1]);
-		close(up[0]);
-		_exit(fn(down[0], up[1]));
-	}
-	close(down[0]);
-	close(up[1]);
-	p->to_peer = down[1];
-	p->from_peer = up[0];
-}
-
-/* Waits until the peer finished its current step; fails the test if it exited instead. */
-static void peer_step_done(struct peer *p)
-{
-	char c;
-	int status;
-
-	if (read(p->from_peer, &c, 1) == 1)
-		return;
-	waitpid(p->pid, &status, 0);
-	ck_abort_msg("client process ended early (status 0x%x): %s", status, fx_failure());
-}
-
-static void peer_go(struct peer *p)
-{
-	char c = 'g';
-
-	ck_assert_int_eq(write(p->to_peer, &c, 1), 1);
-}
-
-static void peer_finish(struct peer *p)
-{
-	int status;
-
-	close(p->to_peer);
-	close(p->from_peer);
-	ck_assert_int_eq(waitpid(p->pid, &status, 0), p->pid);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		      "client process failed (status 0x%x): %s", status, fx_failure());
-}
-
-static void run_child(int (*fn)(void *), void *arg)
-{
-	int rc = fx_child(fn, arg);
-
-	ck_assert_msg(rc == 0, "client process ended with %d: %s", rc, fx_failure());
-}
-
 static int resize_file(void *arg)
 {
 	int fd = open(P("f"), O_WRONLY);
@@ -254,13 +106,13 @@ static int resize_file(void *arg)
 
 static void resize_from_another_process(off_t size)
 {
-	run_child(resize_file, &size);
+	fx_run_child(resize_file, &size);
 }
 
 /* ---- (a) MAP_SHARED writes reach the daemon ---- */
 
 /* f is 6000 bytes of 'a': the mapping's second page ends 2192 bytes past EOF. */
-static int shared_writer(int rd, int wr)
+static int shared_writer(int sock, const void *arg)
 {
 	volatile char *sh;
 	int fd = open(P("f"), O_RDWR);
@@ -272,14 +124,14 @@ static int shared_writer(int rd, int wr)
 		return FX_FAIL("mmap: %s", strerror(errno));
 	/* writeback must work through the mapping alone, with no descriptor left open */
 	close(fd);
-	TRY(write_mapped(sh + 10, "MAPPED-0"));
-	TRY(write_mapped(sh + PG + 10, "MAPPED-1"));
-	TRY(write_mapped(sh + 5990, "TAIL"));
-	TRY(write_mapped(sh + 7000, "PAST-EOF"));
-	TRY(peer_wait_go(rd, wr));
+	FX_TRY(write_mapped(sh + 10, "MAPPED-0"));
+	FX_TRY(write_mapped(sh + PG + 10, "MAPPED-1"));
+	FX_TRY(write_mapped(sh + 5990, "TAIL"));
+	FX_TRY(write_mapped(sh + 7000, "PAST-EOF"));
+	FX_TRY(fx_peer_wait_go(sock));
 	if (msync((void *)sh, 2 * PG, MS_SYNC) < 0)
 		return FX_FAIL("msync: %s", strerror(errno));
-	TRY(peer_wait_go(rd, wr));
+	FX_TRY(fx_peer_wait_go(sock));
 	munmap((void *)sh, 2 * PG);
 	return 0;
 }
@@ -288,10 +140,10 @@ static int sees_mapped_writes(void *arg)
 {
 	bool is_direct = *(bool *)arg;
 
-	TRY(expect_file(P("f"), is_direct, 10, "MAPPED-0", 8));
-	TRY(expect_file(P("f"), is_direct, PG + 10, "MAPPED-1", 8));
-	TRY(expect_file(P("f"), is_direct, 5990, "TAIL", 4));
-	TRY(expect_file(P("f"), is_direct, 18, "aaaa", 4));
+	FX_TRY(expect_file(P("f"), is_direct, 10, "MAPPED-0", 8));
+	FX_TRY(expect_file(P("f"), is_direct, PG + 10, "MAPPED-1", 8));
+	FX_TRY(expect_file(P("f"), is_direct, 5990, "TAIL", 4));
+	FX_TRY(expect_file(P("f"), is_direct, 18, "aaaa", 4));
 	return 0;
 }
 
@@ -306,9 +158,9 @@ static int maps_and_sees_writes(void *arg)
 	p = mmap(NULL, 2 * PG, PROT_READ, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED)
 		return FX_FAIL("mmap: %s", strerror(errno));
-	TRY(expect_mapped_str("page 0 at 10", p + 10, "MAPPED-0"));
-	TRY(expect_mapped_str("page 1 at 10", p + PG + 10, "MAPPED-1"));
-	TRY(expect_mapped_str("page 1 at 5990", p + 5990, "TAIL"));
+	FX_TRY(expect_mapped_str("page 0 at 10", p + 10, "MAPPED-0"));
+	FX_TRY(expect_mapped_str("page 1 at 10", p + PG + 10, "MAPPED-1"));
+	FX_TRY(expect_mapped_str("page 1 at 5990", p + 5990, "TAIL"));
 	munmap((void *)p, 2 * PG);
 	close(fd);
 	return 0;
@@ -316,22 +168,20 @@ static int maps_and_sees_writes(void *arg)
 
 START_TEST(test_shared_write_msync)
 {
-	struct peer w;
+	struct fx_peer w;
 	struct stat st;
 	bool direct = true, cached = false;
 
 	make_file(P("f"), "aa", 6000);
-	peer_start(&w, shared_writer);
-	peer_step_done(&w);
+	fx_peer_start(&w, shared_writer, NULL);
 	/* dirty, not yet synced: another process shares the page cache */
-	run_child(sees_mapped_writes, &cached);
-	peer_go(&w);
-	peer_step_done(&w);
-	run_child(sees_mapped_writes, &direct);
-	peer_go(&w);
-	peer_finish(&w);
-	run_child(sees_mapped_writes, &cached);
-	run_child(maps_and_sees_writes, NULL);
+	fx_run_child(sees_mapped_writes, &cached);
+	fx_peer_step(&w);
+	fx_run_child(sees_mapped_writes, &direct);
+	fx_peer_step(&w);
+	fx_peer_finish(&w);
+	fx_run_child(sees_mapped_writes, &cached);
+	fx_run_child(maps_and_sees_writes, NULL);
 	/* the bytes written past EOF in the last page are not part of the file */
 	ck_assert_int_eq(stat(P("f"), &st), 0);
 	ck_assert_int_eq(st.st_size, 6000);
@@ -356,13 +206,13 @@ static int map_four_pages(struct maps *m)
 	if (m->sh == MAP_FAILED || m->pv == MAP_FAILED)
 		return FX_FAIL("mmap: %s", strerror(errno));
 	for (int i = 0; i < 4; i++) {
-		TRY(expect_mapped("shared, before", m->sh + i * PG, PG, (char)('A' + i)));
-		TRY(expect_mapped("private, before", m->pv + i * PG, PG, (char)('A' + i)));
+		FX_TRY(fx_expect_fill("shared, before", m->sh, i * PG, PG, (char)('A' + i)));
+		FX_TRY(fx_expect_fill("private, before", m->pv, i * PG, PG, (char)('A' + i)));
 	}
-	TRY(write_mapped(m->pv, "z"));
-	TRY(write_mapped(m->pv + 2 * PG, "z"));
-	TRY(expect_mapped("private COW page 2", m->pv + 2 * PG + 1, 1, 'C'));
-	TRY(expect_mapped("shared page 2 after the private COW", m->sh + 2 * PG, 1, 'C'));
+	FX_TRY(write_mapped(m->pv, "z"));
+	FX_TRY(write_mapped(m->pv + 2 * PG, "z"));
+	FX_TRY(fx_expect_fill("private COW page 2", m->pv, 2 * PG + 1, 1, 'C'));
+	FX_TRY(fx_expect_fill("shared page 2 after the private COW", m->sh, 2 * PG, 1, 'C'));
 	return 0;
 }
 
@@ -372,18 +222,18 @@ static int check_shrunk(struct maps *m)
 	char buf[PG];
 	struct stat st;
 
-	TRY(expect_mapped("shared page 0", m->sh, PG, 'A'));
-	TRY(expect_mapped("shared page 1 below EOF", m->sh + PG, 2048, 'B'));
-	TRY(expect_mapped("shared page 1 past EOF", m->sh + 6144, 2048, 0));
-	TRY(expect_sigbus("shared page 2", m->sh + 2 * PG, false));
-	TRY(expect_sigbus("shared page 3", m->sh + 4 * PG - 1, false));
-	TRY(expect_sigbus("shared page 3, write", m->sh + 3 * PG, true));
-	TRY(expect_mapped("private COWed page 0 keeps its copy", m->pv, 1, 'z'));
-	TRY(expect_mapped("private COWed page 0 keeps its copy", m->pv + 1, PG - 1, 'A'));
-	TRY(expect_mapped("private page 1 below EOF", m->pv + PG, 2048, 'B'));
-	TRY(expect_mapped("private page 1 past EOF", m->pv + 6144, 2048, 0));
-	TRY(expect_sigbus("private COWed page 2 past EOF", m->pv + 2 * PG, false));
-	TRY(expect_sigbus("private page 3", m->pv + 3 * PG + 5, false));
+	FX_TRY(fx_expect_fill("shared page 0", m->sh, 0, PG, 'A'));
+	FX_TRY(fx_expect_fill("shared page 1 below EOF", m->sh, PG, 2048, 'B'));
+	FX_TRY(fx_expect_fill("shared page 1 past EOF", m->sh, 6144, 2048, 0));
+	FX_TRY(fx_expect_sigbus("shared page 2", m->sh, 2 * PG, false));
+	FX_TRY(fx_expect_sigbus("shared page 3", m->sh, 4 * PG - 1, false));
+	FX_TRY(fx_expect_sigbus("shared page 3, write", m->sh, 3 * PG, true));
+	FX_TRY(fx_expect_fill("private COWed page 0 keeps its copy", m->pv, 0, 1, 'z'));
+	FX_TRY(fx_expect_fill("private COWed page 0 keeps its copy", m->pv, 1, PG - 1, 'A'));
+	FX_TRY(fx_expect_fill("private page 1 below EOF", m->pv, PG, 2048, 'B'));
+	FX_TRY(fx_expect_fill("private page 1 past EOF", m->pv, 6144, 2048, 0));
+	FX_TRY(fx_expect_sigbus("private COWed page 2 past EOF", m->pv, 2 * PG, false));
+	FX_TRY(fx_expect_sigbus("private page 3", m->pv, 3 * PG + 5, false));
 	if (fstat(m->fd, &st) < 0 || st.st_size != 6144)
 		return FX_FAIL("fstat after the shrink: size %lld, expected 6144",
 			       (long long)st.st_size);
@@ -395,25 +245,25 @@ static int check_shrunk(struct maps *m)
 /* After regrowing to 4 pages: the regrown range reads zeros, never the old bytes. */
 static int check_regrown(struct maps *m)
 {
-	TRY(expect_mapped("shared page 1 tail after regrowth", m->sh + 6144, 2048, 0));
-	TRY(expect_mapped("shared page 2 after regrowth", m->sh + 2 * PG, PG, 0));
-	TRY(expect_mapped("shared page 3 after regrowth", m->sh + 3 * PG, PG, 0));
-	TRY(expect_mapped("private page 2 after regrowth", m->pv + 2 * PG, PG, 0));
-	TRY(expect_mapped("private page 3 after regrowth", m->pv + 3 * PG, PG, 0));
-	TRY(expect_mapped("private COWed page 0 after regrowth", m->pv, 1, 'z'));
-	TRY(expect_mapped("shared page 1 head after regrowth", m->sh + PG, 2048, 'B'));
+	FX_TRY(fx_expect_fill("shared page 1 tail after regrowth", m->sh, 6144, 2048, 0));
+	FX_TRY(fx_expect_fill("shared page 2 after regrowth", m->sh, 2 * PG, PG, 0));
+	FX_TRY(fx_expect_fill("shared page 3 after regrowth", m->sh, 3 * PG, PG, 0));
+	FX_TRY(fx_expect_fill("private page 2 after regrowth", m->pv, 2 * PG, PG, 0));
+	FX_TRY(fx_expect_fill("private page 3 after regrowth", m->pv, 3 * PG, PG, 0));
+	FX_TRY(fx_expect_fill("private COWed page 0 after regrowth", m->pv, 0, 1, 'z'));
+	FX_TRY(fx_expect_fill("shared page 1 head after regrowth", m->sh, PG, 2048, 'B'));
 	return 0;
 }
 
-static int shrink_observer(int rd, int wr)
+static int shrink_observer(int sock, const void *arg)
 {
 	struct maps m;
 
-	TRY(map_four_pages(&m));
-	TRY(peer_wait_go(rd, wr));
-	TRY(check_shrunk(&m));
-	TRY(peer_wait_go(rd, wr));
-	TRY(check_regrown(&m));
+	FX_TRY(map_four_pages(&m));
+	FX_TRY(fx_peer_wait_go(sock));
+	FX_TRY(check_shrunk(&m));
+	FX_TRY(fx_peer_wait_go(sock));
+	FX_TRY(check_regrown(&m));
 	return 0;
 }
 
@@ -422,33 +272,31 @@ static int regrown_file_reads_zeros(void *arg)
 	static char zeros[2 * PG + 2048];
 	bool is_direct = *(bool *)arg;
 
-	TRY(expect_file(P("f"), is_direct, PG + 4, "BBBB", 4));
-	TRY(expect_file(P("f"), is_direct, 6144, zeros, sizeof(zeros)));
+	FX_TRY(expect_file(P("f"), is_direct, PG + 4, "BBBB", 4));
+	FX_TRY(expect_file(P("f"), is_direct, 6144, zeros, sizeof(zeros)));
 	return 0;
 }
 
 START_TEST(test_shrink_mapped_file)
 {
-	struct peer o;
+	struct fx_peer o;
 	bool direct = true, cached = false;
 
 	make_file(P("f"), "ABCD", 4 * PG);
-	peer_start(&o, shrink_observer);
-	peer_step_done(&o);
+	fx_peer_start(&o, shrink_observer, NULL);
 	resize_from_another_process(6144);
-	peer_go(&o);
-	peer_step_done(&o);
+	fx_peer_step(&o);
 	resize_from_another_process(4 * PG);
-	peer_go(&o);
-	peer_finish(&o);
-	run_child(regrown_file_reads_zeros, &cached);
-	run_child(regrown_file_reads_zeros, &direct);
+	fx_peer_step(&o);
+	fx_peer_finish(&o);
+	fx_run_child(regrown_file_reads_zeros, &cached);
+	fx_run_child(regrown_file_reads_zeros, &direct);
 }
 END_TEST
 
 /* ---- (c) a COWed private page against write(2) from another process ---- */
 
-static int cow_observer(int rd, int wr)
+static int cow_observer(int sock, const void *arg)
 {
 	struct maps m;
 	char buf[4];
@@ -460,18 +308,18 @@ static int cow_observer(int rd, int wr)
 	m.pv = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE, m.fd, 0);
 	if (m.sh == MAP_FAILED || m.pv == MAP_FAILED)
 		return FX_FAIL("mmap: %s", strerror(errno));
-	TRY(expect_mapped("shared page 1, before", m.sh + PG, PG, 'B'));
-	TRY(expect_mapped("private page 1, before", m.pv + PG, PG, 'B'));
-	TRY(write_mapped(m.pv, "z"));
-	TRY(peer_wait_go(rd, wr));
+	FX_TRY(fx_expect_fill("shared page 1, before", m.sh, PG, PG, 'B'));
+	FX_TRY(fx_expect_fill("private page 1, before", m.pv, PG, PG, 'B'));
+	FX_TRY(write_mapped(m.pv, "z"));
+	FX_TRY(fx_peer_wait_go(sock));
 
-	TRY(expect_mapped("COWed private page 0 keeps its byte", m.pv, 1, 'z'));
-	TRY(expect_mapped("COWed private page 0 keeps its copy", m.pv + 100, 3, 'A'));
-	TRY(expect_mapped("shared page 0 sees write(2)", m.sh, 3, 'N'));
-	TRY(expect_mapped("shared page 0 sees write(2)", m.sh + 100, 3, 'N'));
-	TRY(expect_mapped("shared page 1 sees write(2)", m.sh + PG + 100, 3, 'N'));
-	TRY(expect_mapped("clean private page 1 sees write(2)", m.pv + PG + 100, 3, 'N'));
-	TRY(expect_mapped("clean private page 1 elsewhere", m.pv + PG + 103, 1, 'B'));
+	FX_TRY(fx_expect_fill("COWed private page 0 keeps its byte", m.pv, 0, 1, 'z'));
+	FX_TRY(fx_expect_fill("COWed private page 0 keeps its copy", m.pv, 100, 3, 'A'));
+	FX_TRY(fx_expect_fill("shared page 0 sees write(2)", m.sh, 0, 3, 'N'));
+	FX_TRY(fx_expect_fill("shared page 0 sees write(2)", m.sh, 100, 3, 'N'));
+	FX_TRY(fx_expect_fill("shared page 1 sees write(2)", m.sh, PG + 100, 3, 'N'));
+	FX_TRY(fx_expect_fill("clean private page 1 sees write(2)", m.pv, PG + 100, 3, 'N'));
+	FX_TRY(fx_expect_fill("clean private page 1 elsewhere", m.pv, PG + 103, 1, 'B'));
 	if (pread(m.fd, buf, 3, 100) != 3 || memcmp(buf, "NNN", 3) != 0)
 		return FX_FAIL("pread of the observer's descriptor misses the write(2)");
 	return 0;
@@ -493,14 +341,13 @@ static int write_new_bytes(void *arg)
 
 START_TEST(test_private_cow_vs_write)
 {
-	struct peer o;
+	struct fx_peer o;
 
 	make_file(P("f"), "AB", 2 * PG);
-	peer_start(&o, cow_observer);
-	peer_step_done(&o);
-	run_child(write_new_bytes, NULL);
-	peer_go(&o);
-	peer_finish(&o);
+	fx_peer_start(&o, cow_observer, NULL);
+	fx_run_child(write_new_bytes, NULL);
+	fx_peer_step(&o);
+	fx_peer_finish(&o);
 }
 END_TEST
 
@@ -517,17 +364,17 @@ static int eof_baseline(void *arg)
 	p = mmap(NULL, 3 * PG, PROT_READ, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED)
 		return FX_FAIL("mmap: %s", strerror(errno));
-	TRY(expect_mapped("page 0", p, PG, 'A'));
-	TRY(expect_mapped("page 1 below EOF", p + PG, 5000 - PG, 'B'));
-	TRY(expect_mapped("page 1 past EOF", p + 5000, 2 * PG - 5000, 0));
-	TRY(expect_sigbus("page 2, wholly past EOF", p + 2 * PG, false));
+	FX_TRY(fx_expect_fill("page 0", p, 0, PG, 'A'));
+	FX_TRY(fx_expect_fill("page 1 below EOF", p, PG, 5000 - PG, 'B'));
+	FX_TRY(fx_expect_fill("page 1 past EOF", p, 5000, 2 * PG - 5000, 0));
+	FX_TRY(fx_expect_sigbus("page 2, wholly past EOF", p, 2 * PG, false));
 	return 0;
 }
 
 START_TEST(test_eof_baseline)
 {
 	make_file(P("f"), "AB", 5000);
-	run_child(eof_baseline, NULL);
+	fx_run_child(eof_baseline, NULL);
 }
 END_TEST
 
@@ -547,8 +394,8 @@ static int unlinked_mapping(void *arg)
 		return FX_FAIL("mmap: %s", strerror(errno));
 	if (unlink(P("f")) < 0)
 		return FX_FAIL("unlink: %s", strerror(errno));
-	TRY(expect_mapped("page 1 after unlink", p + PG, PG, 'B'));
-	TRY(write_mapped(p + PG + 8, "gone"));
+	FX_TRY(fx_expect_fill("page 1 after unlink", p, PG, PG, 'B'));
+	FX_TRY(write_mapped(p + PG + 8, "gone"));
 	if (msync((void *)p, 2 * PG, MS_SYNC) < 0)
 		return FX_FAIL("msync of an unlinked file: %s", strerror(errno));
 	if (pread(fd, buf, 4, PG + 8) != 4 || memcmp(buf, "gone", 4) != 0)
@@ -559,7 +406,7 @@ static int unlinked_mapping(void *arg)
 START_TEST(test_unlinked_mapped_file)
 {
 	make_file(P("f"), "AB", 2 * PG);
-	run_child(unlinked_mapping, NULL);
+	fx_run_child(unlinked_mapping, NULL);
 	ck_assert_int_eq(access(P("f"), F_OK), -1);
 	ck_assert_int_eq(errno, ENOENT);
 }
@@ -580,26 +427,15 @@ static Suite *mmap_suite(void)
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		TCase *tc = tcase_create(cases[i].name);
+		TCase *tc = fx_tcase(s, cases[i].name, 30, setup, teardown, fx_enter_workdir);
 
-		tcase_add_unchecked_fixture(tc, setup, teardown);
-		tcase_add_checked_fixture(tc, enter_workdir, NULL);
-		tcase_set_timeout(tc, 30);
 		tcase_add_test(tc, cases[i].test);
-		suite_add_tcase(s, tc);
 	}
 	return s;
 }
 
 int main(void)
 {
-	SRunner *sr;
-	int failed;
-
 	fx_require_fuse();
-	sr = srunner_create(mmap_suite());
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 && teardown_failures == 0 ? 0 : 1;
+	return fx_run_suite(mmap_suite());
 }

@@ -7,17 +7,16 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ctlrun.h"
+#include "client.h"
 #include "fixture.h"
 
 #define PG	      4096
@@ -33,60 +32,20 @@
 #define DIR_MAPPED(i) ((i) * (DIR_FILES - 1) / 3) /* the 4 files of the directory mapped */
 
 static struct mnt mnt;
-static int teardown_failures;
-static char workdir[192]; /* this test's own directory in the mount */
-static char relwork[64];  /* the same, relative to the mount root, for sigbusctl */
-static int *aborted;	  /* shared across fork: the abort test cut the connection */
+static int *aborted;		/* shared across fork: the abort test cut the connection */
+static char pattern[FILE_SIZE]; /* a test file: page i filled with FILL(i) */
 
-/* base/rel in one of a few rotating buffers */
-static const char *join(const char *base, const char *rel)
-{
-	static char bufs[8][PATH_MAX];
-	static unsigned next;
-	char *b = bufs[next++ % 8];
-	int n = snprintf(b, PATH_MAX, "%s/%s", base, rel);
-
-	ck_assert(n > 0 && n < PATH_MAX);
-	return b;
-}
-
-/* a path in this test's directory, for clients */
-static const char *P(const char *rel)
-{
-	return join(workdir, rel);
-}
-
-/* the same path relative to the mount root, for sigbusctl */
-static const char *R(const char *rel)
-{
-	return join(relwork, rel);
-}
-
-static void enter_workdir(void)
-{
-	static unsigned n; /* with CK_FORK=no, tests share one process */
-
-	snprintf(relwork, sizeof(relwork), "t%d-%u", (int)getpid(), n++);
-	fx_path(&mnt, relwork, workdir, sizeof(workdir));
-	ck_assert_msg(mkdir(workdir, 0755) == 0, "mkdir %s: %s", workdir, strerror(errno));
-}
+#define P(rel) fx_work_path(rel) /* rel in the running test's directory, for clients */
+#define R(rel) fx_work_rel(rel)	 /* the same, relative to the mount root, for sigbusctl */
 
 static void setup(void)
 {
-	int rc = fx_mount(&mnt, "mem:64M", NULL);
-
-	ck_assert_msg(rc == 0, "fx_mount: %s", strerror(-rc));
+	fx_mount_or_fail(&mnt, "mem:64M", NULL);
 }
 
 static void teardown(void)
 {
-	int rc = fx_umount(&mnt);
-
-	if (rc != 0) {
-		fprintf(stderr, "teardown: the daemon ended with %d, expected a clean exit 0\n",
-			rc);
-		teardown_failures++;
-	}
+	fx_teardown(&mnt);
 }
 
 /* Runs sigbusctl on this test's mount with the output in out (a char array). */
@@ -101,64 +60,40 @@ static void teardown(void)
 /* Writes a file of npages pages whose page i is filled with 'A' + i. */
 static void make_file(const char *path, int npages)
 {
-	static char buf[NPAGES * PG];
-	int rc;
+	int rc = fx_write_file(path, pattern, (size_t)npages * PG);
 
-	for (int i = 0; i < npages; i++)
-		memset(buf + i * PG, FILL(i), PG);
-	rc = fx_write_file(path, buf, (size_t)npages * PG);
 	ck_assert_msg(rc == 0, "write %s: %s", path, strerror(-rc));
 }
 
 /* ---- checks run inside client processes: each returns 0 or FX_FAIL(...) ---- */
 
-#define TRY(expr)                   \
-	do {                        \
-		int rc_ = (expr);   \
-		if (rc_)            \
-			return rc_; \
-	} while (0)
+/* "path: what page N": what a check of one page of a view reports */
+static const char *page_label(const char *path, const char *what, int page)
+{
+	static char label[PATH_MAX + 64];
+
+	snprintf(label, sizeof(label), "%s: %s page %d", path, what, page);
+	return label;
+}
 
 /* Every byte of [p, p+len) reads as val, without SIGBUS. */
 static int expect_mapped(const char *path, const char *what, int page, volatile char *p, size_t len,
 			 char val)
 {
-	for (size_t i = 0; i < len; i++) {
-		char c;
-
-		if (fx_touch(p + i, false, 0, &c) == FX_SIGBUS)
-			return FX_FAIL("%s: %s page %d: SIGBUS at +%zu, expected '%c'", path, what,
-				       page, i, val);
-		if (c != val)
-			return FX_FAIL("%s: %s page %d: byte +%zu is 0x%02x, expected '%c'", path,
-				       what, page, i, (unsigned char)c, val);
-	}
-	return 0;
+	return fx_expect_fill(page_label(path, what, page), p, 0, len, val);
 }
 
 /* Touching the byte at p raises SIGBUS. */
 static int expect_sigbus(const char *path, const char *what, int page, volatile char *p,
 			 bool is_write)
 {
-	char c = 0;
-
-	if (fx_touch(p, is_write, 'w', &c) != FX_SIGBUS)
-		return FX_FAIL("%s: %s page %d: %s without SIGBUS (byte 0x%02x)", path, what, page,
-			       is_write ? "wrote" : "read", (unsigned char)c);
-	return 0;
+	return fx_expect_sigbus(page_label(path, what, page), p, 0, is_write);
 }
 
 /* n is what a call returned: 0 if it failed with err. Reads errno first. */
 static int expect_err(const char *path, const char *what, long n, int err)
 {
-	int e = errno;
-
-	if (n == -1 && e == err)
-		return 0;
-	if (n == -1)
-		return FX_FAIL("%s: %s: %s, expected %s", path, what, strerrorname_np(e),
-			       strerrorname_np(err));
-	return FX_FAIL("%s: %s returned %ld, expected %s", path, what, n, strerrorname_np(err));
+	return fx_expect_err(n, err, "%s: %s", path, what);
 }
 
 /* A new open and a stat of path both fail with err. */
@@ -173,28 +108,19 @@ static int expect_name_err(const char *path, int err)
 		return FX_FAIL("%s: a new open succeeded, expected %s", path, strerrorname_np(err));
 	}
 	errno = e;
-	TRY(expect_err(path, "new open", -1, err));
+	FX_TRY(expect_err(path, "new open", -1, err));
 	return expect_err(path, "stat", stat(path, &st), err);
 }
 
 /* A new open of path reads the file make_file() wrote, through pread and a new mapping. */
 static int expect_backend_data(const char *path)
 {
-	static char buf[FILE_SIZE];
 	volatile char *p;
 	int rc = 0, fd = open(path, O_RDONLY);
 
 	if (fd < 0)
 		return FX_FAIL("%s: new open: %s", path, strerror(errno));
-	if (pread(fd, buf, sizeof(buf), 0) != FILE_SIZE) {
-		rc = FX_FAIL("%s: pread through a new descriptor: %s", path, strerror(errno));
-		goto out_close;
-	}
-	for (size_t i = 0; i < sizeof(buf) && rc == 0; i++) {
-		if (buf[i] != FILL(i / PG))
-			rc = FX_FAIL("%s: new descriptor: byte %zu is 0x%02x, expected '%c'", path,
-				     i, (unsigned char)buf[i], FILL(i / PG));
-	}
+	rc = fx_expect_pread(path, fd, pattern, 0, FILE_SIZE);
 	p = mmap(NULL, FILE_SIZE, PROT_READ, MAP_SHARED, fd, 0);
 	if (rc == 0 && p == MAP_FAILED)
 		rc = FX_FAIL("%s: mmap of a new descriptor: %s", path, strerror(errno));
@@ -202,7 +128,6 @@ static int expect_backend_data(const char *path)
 		rc = expect_mapped(path, "new shared mapping", i, p + i * PG, PG, FILL(i));
 	if (p != MAP_FAILED)
 		munmap((void *)p, FILE_SIZE);
-out_close:
 	close(fd);
 	return rc;
 }
@@ -226,11 +151,10 @@ static int view_open(struct view *v, const char *path)
 	if (v->sh == MAP_FAILED || v->pv == MAP_FAILED)
 		return FX_FAIL("%s: mmap: %s", path, strerror(errno));
 	for (int i = 0; i < NPAGES; i++) {
-		TRY(expect_mapped(path, "shared", i, v->sh + i * PG, PG, FILL(i)));
-		TRY(expect_mapped(path, "private", i, v->pv + i * PG, PG, FILL(i)));
+		FX_TRY(expect_mapped(path, "shared", i, v->sh + i * PG, PG, FILL(i)));
+		FX_TRY(expect_mapped(path, "private", i, v->pv + i * PG, PG, FILL(i)));
 	}
-	if (fx_touch(v->pv + COW_PAGE * PG, true, 'z', NULL) == FX_SIGBUS)
-		return FX_FAIL("%s: SIGBUS writing the private page %d", path, COW_PAGE);
+	FX_TRY(fx_write_bytes(page_label(path, "private", COW_PAGE), v->pv, COW_PAGE * PG, "z", 1));
 	return expect_mapped(path, "COWed private", COW_PAGE, v->pv + COW_PAGE * PG, 1, 'z');
 }
 
@@ -240,10 +164,10 @@ static int view_fd_dead(const struct view *v, int err)
 	char buf[16] = "written";
 	struct stat st;
 
-	TRY(expect_err(v->path, "pread on the old descriptor", pread(v->fd, buf, sizeof(buf), PG),
-		       err));
-	TRY(expect_err(v->path, "pwrite on the old descriptor", pwrite(v->fd, buf, sizeof(buf), PG),
-		       err));
+	FX_TRY(expect_err(v->path, "pread on the old descriptor",
+			  pread(v->fd, buf, sizeof(buf), PG), err));
+	FX_TRY(expect_err(v->path, "pwrite on the old descriptor",
+			  pwrite(v->fd, buf, sizeof(buf), PG), err));
 	return expect_err(v->path, "fstat on the old descriptor", fstat(v->fd, &st), err);
 }
 
@@ -252,11 +176,11 @@ static int view_fd_dead(const struct view *v, int err)
 static int view_dead(const struct view *v, int err)
 {
 	for (int i = 0; i < NPAGES; i++) {
-		TRY(expect_sigbus(v->path, "shared", i, v->sh + i * PG + 7, false));
-		TRY(expect_sigbus(v->path, i == COW_PAGE ? "COWed private" : "clean private", i,
-				  v->pv + i * PG + 7, false));
+		FX_TRY(expect_sigbus(v->path, "shared", i, v->sh + i * PG + 7, false));
+		FX_TRY(expect_sigbus(v->path, i == COW_PAGE ? "COWed private" : "clean private", i,
+				     v->pv + i * PG + 7, false));
 	}
-	TRY(expect_sigbus(v->path, "shared", 0, v->sh, true));
+	FX_TRY(expect_sigbus(v->path, "shared", 0, v->sh, true));
 	return view_fd_dead(v, err);
 }
 
@@ -267,14 +191,14 @@ static int view_alive(const struct view *v)
 	struct stat st;
 
 	for (int i = 0; i < NPAGES; i++) {
-		TRY(expect_mapped(v->path, "shared", i, v->sh + i * PG, PG, FILL(i)));
+		FX_TRY(expect_mapped(v->path, "shared", i, v->sh + i * PG, PG, FILL(i)));
 		if (i != COW_PAGE)
-			TRY(expect_mapped(v->path, "clean private", i, v->pv + i * PG, PG,
-					  FILL(i)));
+			FX_TRY(expect_mapped(v->path, "clean private", i, v->pv + i * PG, PG,
+					     FILL(i)));
 	}
-	TRY(expect_mapped(v->path, "COWed private", COW_PAGE, v->pv + COW_PAGE * PG, 1, 'z'));
-	TRY(expect_mapped(v->path, "COWed private", COW_PAGE, v->pv + COW_PAGE * PG + 1, PG - 1,
-			  FILL(COW_PAGE)));
+	FX_TRY(expect_mapped(v->path, "COWed private", COW_PAGE, v->pv + COW_PAGE * PG, 1, 'z'));
+	FX_TRY(expect_mapped(v->path, "COWed private", COW_PAGE, v->pv + COW_PAGE * PG + 1, PG - 1,
+			     FILL(COW_PAGE)));
 	if (pread(v->fd, buf, PG, 3 * PG) != PG || buf[0] != FILL(3) || buf[PG - 1] != FILL(3))
 		return FX_FAIL("%s: pread on the old descriptor: %s", v->path, strerror(errno));
 	if (pwrite(v->fd, buf, 1, 3 * PG) != 1)
@@ -287,99 +211,20 @@ static int view_alive(const struct view *v)
 	return 0;
 }
 
-/* ---- client processes that run in steps, as in check_mmap.c ---- */
-
-struct peer {
-	pid_t pid;
-	int to_peer;   /* the test writes 'g' here: go on */
-	int from_peer; /* the peer writes 'r' here: step done */
-};
-
-typedef int (*peer_fn)(int rd, int wr, void *arg);
-
-/* In the peer: reports the step done and waits for the test to act. */
-static int peer_wait_go(int rd, int wr)
-{
-	char c = 'r';
-
-	if (write(wr, &c, 1) != 1 || read(rd, &c, 1) != 1)
-		return FX_FAIL("the test went away");
-	return 0;
-}
-
-static void peer_start(struct peer *p, peer_fn fn, void *arg)
-{
-	int down[2], up[2];
-
-	ck_assert_int_eq(pipe(down), 0);
-	ck_assert_int_eq(pipe(up), 0);
-	fx_fail_clear();
-	fflush(stdout);
-	fflush(stderr);
-	p->pid = fork();
-	ck_assert_int_ge(p->pid, 0);
-	if (p->pid == 0) {
-		close(down[1]);
-		close(up[0]);
-		_exit(fn(down[0], up[1], arg));
-	}
-	close(down[0]);
-	close(up[1]);
-	p->to_peer = down[1];
-	p->from_peer = up[0];
-}
-
-/* Waits until the peer finished its current step; fails the test if it exited instead. */
-static void peer_step_done(struct peer *p)
-{
-	char c;
-	int status;
-
-	if (read(p->from_peer, &c, 1) == 1)
-		return;
-	waitpid(p->pid, &status, 0);
-	ck_abort_msg("client process ended early (status 0x%x): %s", status, fx_failure());
-}
-
-static void peer_go(struct peer *p)
-{
-	char c = 'g';
-
-	ck_assert_int_eq(write(p->to_peer, &c, 1), 1);
-}
-
-static void peer_finish(struct peer *p)
-{
-	int status;
-
-	close(p->to_peer);
-	close(p->from_peer);
-	ck_assert_int_eq(waitpid(p->pid, &status, 0), p->pid);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		      "client process failed (status 0x%x): %s", status, fx_failure());
-}
-
-static void run_child(int (*fn)(void *), void *arg)
-{
-	int rc = fx_child(fn, arg);
-
-	ck_assert_msg(rc == 0, "client process ended with %d: %s", rc, fx_failure());
-}
-
 /* ---- row 1: revoke PATH [--errno E] ---- */
 
 /* A peer holding views of f (to be revoked) and g (left alone). */
-static int revoke_observer(int rd, int wr, void *arg)
+static int revoke_observer(int sock, const void *arg)
 {
-	int err = *(int *)arg;
+	int err = *(const int *)arg;
 	struct view f, g;
 
-	TRY(view_open(&f, P("f")));
-	TRY(view_open(&g, P("g")));
-	TRY(peer_wait_go(rd, wr));
-	TRY(view_dead(&f, err));
-	TRY(expect_name_err(P("f"), err));
-	TRY(view_alive(&g));
+	FX_TRY(view_open(&f, P("f")));
+	FX_TRY(view_open(&g, P("g")));
+	FX_TRY(fx_peer_wait_go(sock));
+	FX_TRY(view_dead(&f, err));
+	FX_TRY(expect_name_err(P("f"), err));
+	FX_TRY(view_alive(&g));
 	return expect_backend_data(P("g"));
 }
 
@@ -387,12 +232,11 @@ static int revoke_observer(int rd, int wr, void *arg)
 static void revoke_and_observe(int err, const char *errname)
 {
 	char out[OUT_MAX], want[64];
-	struct peer o;
+	struct fx_peer o;
 
 	make_file(P("f"), NPAGES);
 	make_file(P("g"), NPAGES);
-	peer_start(&o, revoke_observer, &err);
-	peer_step_done(&o);
+	fx_peer_start(&o, revoke_observer, &err);
 	if (errname)
 		CTL_OK(out, "revoke", R("f"), "--errno", errname);
 	else
@@ -402,8 +246,8 @@ static void revoke_and_observe(int err, const char *errname)
 	ck_assert_int_eq(fx_ctl_value(out, "dirs"), 0);
 	snprintf(want, sizeof(want), "errno: %s\n", strerrorname_np(err));
 	ck_assert_msg(strstr(out, want), "revoke: no \"%s\" in: %s", want, out);
-	peer_go(&o);
-	peer_finish(&o);
+	fx_peer_step(&o);
+	fx_peer_finish(&o);
 }
 
 START_TEST(test_revoke_file)
@@ -437,23 +281,23 @@ START_TEST(test_revoke_twice)
 	ck_assert_msg(strstr(out, "already revoked"), "second revoke: unclear message: %s", out);
 	CTL_OK(out, "status");
 	CTL_OK(out, "stats");
-	run_child(reads_g, NULL);
+	fx_run_child(reads_g, NULL);
 }
 END_TEST
 
 /* Dirties page DIRTY_PAGE through MAP_SHARED, with no msync and the descriptor kept open
  * (closing it would flush the page to the daemon). */
-static int dirty_observer(int rd, int wr, void *arg)
+static int dirty_observer(int sock, const void *arg)
 {
 	struct view f;
 
 	(void)arg;
-	TRY(view_open(&f, P("f")));
+	FX_TRY(view_open(&f, P("f")));
 	for (int i = 0; i < 64; i++) {
 		if (fx_touch(f.sh + DIRTY_PAGE * PG + i, true, 'x', NULL) == FX_SIGBUS)
 			return FX_FAIL("SIGBUS dirtying the shared page %d", DIRTY_PAGE);
 	}
-	TRY(peer_wait_go(rd, wr));
+	FX_TRY(fx_peer_wait_go(sock));
 	return view_dead(&f, EIO);
 }
 
@@ -467,11 +311,10 @@ START_TEST(test_revoke_dirty_shared)
 {
 	char out[OUT_MAX];
 	long long lost_before;
-	struct peer o;
+	struct fx_peer o;
 
 	make_file(P("f"), NPAGES);
-	peer_start(&o, dirty_observer, NULL);
-	peer_step_done(&o);
+	fx_peer_start(&o, dirty_observer, NULL);
 	CTL_OK(out, "stats");
 	lost_before = fx_ctl_value(out, "lost_bytes");
 	ck_assert_int_ge(lost_before, 0);
@@ -480,11 +323,11 @@ START_TEST(test_revoke_dirty_shared)
 		      "revoke of a file with a dirty shared page lost nothing: %s", out);
 	CTL_OK(out, "stats");
 	ck_assert_int_gt(fx_ctl_value(out, "lost_bytes"), lost_before);
-	peer_go(&o);
-	peer_finish(&o);
+	fx_peer_step(&o);
+	fx_peer_finish(&o);
 	CTL_OK(out, "replug");
 	/* the dirty bytes never reached the backend */
-	run_child(reads_original_f, NULL);
+	fx_run_child(reads_original_f, NULL);
 }
 END_TEST
 
@@ -496,16 +339,16 @@ static const char *dir_file(int i)
 	return P(rel);
 }
 
-static int dir_observer(int rd, int wr, void *arg)
+static int dir_observer(int sock, const void *arg)
 {
 	struct view v[4];
 
 	(void)arg;
 	for (int i = 0; i < 4; i++)
-		TRY(view_open(&v[i], dir_file(DIR_MAPPED(i))));
-	TRY(peer_wait_go(rd, wr));
+		FX_TRY(view_open(&v[i], dir_file(DIR_MAPPED(i))));
+	FX_TRY(fx_peer_wait_go(sock));
 	for (int i = 0; i < 4; i++)
-		TRY(view_dead(&v[i], EIO));
+		FX_TRY(view_dead(&v[i], EIO));
 	return 0;
 }
 
@@ -514,16 +357,16 @@ static int stats_dir_files(void *arg)
 	struct stat st;
 
 	(void)arg;
-	TRY(expect_err(P("d"), "stat of the revoked directory", stat(P("d"), &st), EIO));
+	FX_TRY(expect_err(P("d"), "stat of the revoked directory", stat(P("d"), &st), EIO));
 	for (int i = 0; i < DIR_FILES; i++)
-		TRY(expect_err(dir_file(i), "stat", stat(dir_file(i), &st), EIO));
+		FX_TRY(expect_err(dir_file(i), "stat", stat(dir_file(i), &st), EIO));
 	return 0;
 }
 
 START_TEST(test_revoke_directory)
 {
 	char out[OUT_MAX];
-	struct peer o;
+	struct fx_peer o;
 	int rc;
 
 	ck_assert_int_eq(mkdir(P("d"), 0755), 0);
@@ -533,14 +376,13 @@ START_TEST(test_revoke_directory)
 	}
 	for (int i = 0; i < 4; i++)
 		make_file(dir_file(DIR_MAPPED(i)), NPAGES);
-	peer_start(&o, dir_observer, NULL);
-	peer_step_done(&o);
+	fx_peer_start(&o, dir_observer, NULL);
 	CTL_OK(out, "revoke", R("d"));
 	ck_assert_int_eq(fx_ctl_value(out, "files"), DIR_FILES);
 	ck_assert_int_eq(fx_ctl_value(out, "dirs"), 1);
-	peer_go(&o);
-	peer_finish(&o);
-	run_child(stats_dir_files, NULL);
+	fx_peer_step(&o);
+	fx_peer_finish(&o);
+	fx_run_child(stats_dir_files, NULL);
 }
 END_TEST
 
@@ -548,37 +390,36 @@ END_TEST
 
 /* A peer holding views of f and g; after the unplug both are dead, and their names fail
  * with the errno arg points to. */
-static int unplug_observer(int rd, int wr, void *arg)
+static int unplug_observer(int sock, const void *arg)
 {
-	int name_err = *(int *)arg;
+	int name_err = *(const int *)arg;
 	struct view f, g;
 
-	TRY(view_open(&f, P("f")));
-	TRY(view_open(&g, P("g")));
-	TRY(peer_wait_go(rd, wr));
-	TRY(view_dead(&f, EIO));
-	TRY(view_dead(&g, EIO));
-	TRY(expect_name_err(P("f"), name_err));
+	FX_TRY(view_open(&f, P("f")));
+	FX_TRY(view_open(&g, P("g")));
+	FX_TRY(fx_peer_wait_go(sock));
+	FX_TRY(view_dead(&f, EIO));
+	FX_TRY(view_dead(&g, EIO));
+	FX_TRY(expect_name_err(P("f"), name_err));
 	return expect_name_err(P("g"), name_err);
 }
 
 static void unplug_and_observe(int name_err, const char *vanish)
 {
 	char out[OUT_MAX];
-	struct peer o;
+	struct fx_peer o;
 	int rc;
 
 	make_file(P("f"), NPAGES);
 	make_file(P("g"), NPAGES);
-	peer_start(&o, unplug_observer, &name_err);
-	peer_step_done(&o);
+	fx_peer_start(&o, unplug_observer, &name_err);
 	if (vanish)
 		CTL_OK(out, "unplug", vanish);
 	else
 		CTL_OK(out, "unplug");
 	ck_assert_int_ge(fx_ctl_value(out, "lost_bytes"), 0);
-	peer_go(&o);
-	peer_finish(&o);
+	fx_peer_step(&o);
+	fx_peer_finish(&o);
 	rc = CTL(out, "unplug");
 	ck_assert_int_eq(rc, CTL_FAILED);
 	ck_assert_msg(strstr(out, "already unplugged"), "second unplug: unclear message: %s", out);
@@ -605,22 +446,22 @@ struct replug_case {
 	bool is_g_alive; /* a revoke of f only: g's views must still work */
 };
 
-static int replug_observer(int rd, int wr, void *arg)
+static int replug_observer(int sock, const void *arg)
 {
 	const struct replug_case *c = arg;
 	struct view f, g;
 
-	TRY(view_open(&f, P("f")));
-	TRY(view_open(&g, P("g")));
-	TRY(peer_wait_go(rd, wr));
-	TRY(view_dead(&f, EIO));
-	TRY(expect_backend_data(P("f")));
+	FX_TRY(view_open(&f, P("f")));
+	FX_TRY(view_open(&g, P("g")));
+	FX_TRY(fx_peer_wait_go(sock));
+	FX_TRY(view_dead(&f, EIO));
+	FX_TRY(expect_backend_data(P("f")));
 	/* the new open above refilled f's page cache: the old views must not see it */
-	TRY(view_dead(&f, EIO));
+	FX_TRY(view_dead(&f, EIO));
 	if (c->is_g_alive)
-		TRY(view_alive(&g));
+		FX_TRY(view_alive(&g));
 	else
-		TRY(view_dead(&g, EIO));
+		FX_TRY(view_dead(&g, EIO));
 	return expect_backend_data(P("g"));
 }
 
@@ -630,19 +471,18 @@ static void replug_after(const char *cmd, const char *arg, const struct replug_c
 			 long long revived)
 {
 	char out[OUT_MAX];
-	struct peer o;
+	struct fx_peer o;
 
 	make_file(P("f"), NPAGES);
 	make_file(P("g"), NPAGES);
-	peer_start(&o, replug_observer, (void *)c);
-	peer_step_done(&o);
+	fx_peer_start(&o, replug_observer, c);
 	CTL_OK(out, cmd, arg);
 	CTL_OK(out, "replug");
 	ck_assert_msg(fx_ctl_value(out, "revived") >= revived, "replug revived too few: %s", out);
 	ck_assert_int_ge(fx_ctl_value(out, "names_dropped"), 1);
-	run_child(reads_original_f, NULL);
-	peer_go(&o);
-	peer_finish(&o);
+	fx_run_child(reads_original_f, NULL);
+	fx_peer_step(&o);
+	fx_peer_finish(&o);
 }
 
 START_TEST(test_replug_after_revoke)
@@ -665,51 +505,51 @@ END_TEST
 
 /* f was read through its mappings before the abort (cached); u was opened and mapped
  * but never read (uncached). */
-static int abort_observer(int rd, int wr, void *arg)
+static int abort_observer(int sock, const void *arg)
 {
 	char buf[PG];
 	struct view f, u;
 
 	(void)arg;
-	TRY(view_open(&f, P("f")));
+	FX_TRY(view_open(&f, P("f")));
 	snprintf(u.path, sizeof(u.path), "%s", P("u"));
 	u.fd = open(u.path, O_RDWR);
 	u.sh = mmap(NULL, FILE_SIZE, PROT_READ, MAP_SHARED, u.fd, 0);
 	if (u.fd < 0 || u.sh == MAP_FAILED)
 		return FX_FAIL("%s: open or mmap: %s", u.path, strerror(errno));
-	TRY(peer_wait_go(rd, wr));
+	FX_TRY(fx_peer_wait_go(sock));
 	for (int i = 0; i < NPAGES; i++) {
-		TRY(expect_mapped(f.path, "cached shared", i, f.sh + i * PG, PG, FILL(i)));
+		FX_TRY(expect_mapped(f.path, "cached shared", i, f.sh + i * PG, PG, FILL(i)));
 		if (i != COW_PAGE)
-			TRY(expect_mapped(f.path, "cached private", i, f.pv + i * PG, PG, FILL(i)));
+			FX_TRY(expect_mapped(f.path, "cached private", i, f.pv + i * PG, PG,
+					     FILL(i)));
 	}
-	TRY(expect_mapped(f.path, "COWed private", COW_PAGE, f.pv + COW_PAGE * PG, 1, 'z'));
-	TRY(expect_sigbus(u.path, "uncached shared", 0, u.sh, false));
-	TRY(expect_sigbus(u.path, "uncached shared", NPAGES - 1, u.sh + FILE_SIZE - 1, false));
-	TRY(expect_err(u.path, "pread of uncached data", pread(u.fd, buf, PG, 0), ENOTCONN));
-	TRY(expect_err(u.path, "pwrite", pwrite(u.fd, buf, PG, 0), ENOTCONN));
+	FX_TRY(expect_mapped(f.path, "COWed private", COW_PAGE, f.pv + COW_PAGE * PG, 1, 'z'));
+	FX_TRY(expect_sigbus(u.path, "uncached shared", 0, u.sh, false));
+	FX_TRY(expect_sigbus(u.path, "uncached shared", NPAGES - 1, u.sh + FILE_SIZE - 1, false));
+	FX_TRY(expect_err(u.path, "pread of uncached data", pread(u.fd, buf, PG, 0), ENOTCONN));
+	FX_TRY(expect_err(u.path, "pwrite", pwrite(u.fd, buf, PG, 0), ENOTCONN));
 	/* kernel, not daemon: the page cache outlives the connection (kernel-fuse.md 4) */
 	if (pread(f.fd, buf, PG, 2 * PG) != PG || buf[0] != FILL(2))
 		return FX_FAIL("%s: pread of cached data after abort: %s", f.path, strerror(errno));
-	TRY(expect_name_err(f.path, ENOTCONN));
+	FX_TRY(expect_name_err(f.path, ENOTCONN));
 	return expect_name_err(u.path, ENOTCONN);
 }
 
 START_TEST(test_abort)
 {
 	char out[OUT_MAX];
-	struct peer o;
+	struct fx_peer o;
 
 	make_file(P("f"), NPAGES);
 	make_file(P("u"), NPAGES);
 	/* writing u filled its page cache */
 	CTL_OK(out, "inval", R("u"));
-	peer_start(&o, abort_observer, NULL);
-	peer_step_done(&o);
+	fx_peer_start(&o, abort_observer, NULL);
 	CTL_OK(out, "abort");
 	*aborted = 1;
-	peer_go(&o);
-	peer_finish(&o);
+	fx_peer_step(&o);
+	fx_peer_finish(&o);
 }
 END_TEST
 
@@ -752,8 +592,7 @@ static bool exits_within(pid_t pid, int ms)
 
 static void abort_fail(const char *what)
 {
-	fprintf(stderr, "abort teardown: %s\n", what);
-	teardown_failures++;
+	fx_teardown_fail("abort teardown: %s", what);
 }
 
 /* After abort the daemon exits by itself and leaves the mount; fx_umount() cleans up. */
@@ -806,28 +645,17 @@ static Suite *revoke_suite(void)
 	};
 	Suite *s = suite_create("revoke");
 
-	for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++) {
-		TCase *tc = tcase_create(defs[i].name);
-
-		tcase_add_unchecked_fixture(tc, defs[i].setup, defs[i].teardown);
-		tcase_add_checked_fixture(tc, enter_workdir, NULL);
-		tcase_set_timeout(tc, 30);
-		for (size_t t = 0; defs[i].tests[t]; t++)
-			tcase_add_test(tc, defs[i].tests[t]);
-		suite_add_tcase(s, tc);
-	}
+	for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++)
+		fx_add_tests(fx_tcase(s, defs[i].name, 30, defs[i].setup, defs[i].teardown,
+				      fx_enter_workdir),
+			     defs[i].tests);
 	return s;
 }
 
 int main(void)
 {
-	SRunner *sr;
-	int failed;
-
 	fx_require_fuse();
-	sr = srunner_create(revoke_suite());
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 && teardown_failures == 0 ? 0 : 1;
+	for (size_t i = 0; i < FILE_SIZE; i++)
+		pattern[i] = FILL(i / PG);
+	return fx_run_suite(revoke_suite());
 }

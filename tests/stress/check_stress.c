@@ -1,0 +1,142 @@
+/* sigbus-stress against real mounts: a clean run that must find no violation, and a run
+ * on the planted-fault daemon (sigbusfs-planted skips one page invalidation) that must
+ * report the stale read. SIGBUS_STRESS_DURATION sets the clean run's length (the soak
+ * suite runs it for 10 minutes). */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fixture.h"
+
+#define OUT_MAX 65536
+
+static char out[OUT_MAX]; /* what the last sigbus-stress printed */
+
+/* A timeline of notifying writes to all four pages of f0: with planted_skip_inval=3 the
+ * third one leaves the pages cached with old bytes, which the clients keep reading. */
+static const char planted_scenario[] = "# the planted fault: the third write is not invalidated\n"
+				       "200 write f0 0 4\n"
+				       "400 write f0 0 4\n"
+				       "600 write f0 0 4\n"
+				       "800 write f0 0 4\n"
+				       "1000 write f0 0 4\n";
+
+static const char *env_or_fail(const char *name)
+{
+	const char *v = getenv(name);
+
+	ck_assert_msg(v && *v, "$%s is not set (run through meson test)", name);
+	return v;
+}
+
+/* Runs sigbus-stress with args (NULL-terminated), stdout and stderr into out; its status. */
+static int run_stress(char *const args[])
+{
+	char *argv[32] = { (char *)env_or_fail("SIGBUS_STRESS") };
+	int pipefd[2], status;
+	size_t used = 0, n = 1;
+	ssize_t got;
+	pid_t pid;
+
+	for (; args[n - 1] && n < 31; n++)
+		argv[n] = args[n - 1];
+	ck_assert_int_eq(pipe(pipefd), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(pipefd[1], STDOUT_FILENO);
+		dup2(pipefd[1], STDERR_FILENO);
+		close(pipefd[0]);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	while ((got = read(pipefd[0], out + used, sizeof(out) - 1 - used)) > 0)
+		used += (size_t)got;
+	out[used] = 0;
+	close(pipefd[0]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	fputs(out, stderr);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static void umount_clean(struct mnt *m)
+{
+	int rc = fx_umount(m);
+
+	ck_assert_msg(rc == 0, "the daemon ended with %d, expected a clean exit", rc);
+}
+
+START_TEST(test_clean_run)
+{
+	const char *dur = getenv("SIGBUS_STRESS_DURATION");
+	char *args[] = { "-q",	   "-S",     NULL,	"--duration", (char *)(dur ? dur : "30"),
+			 "--seed", "1",	     "--procs", "4",	      "--files",
+			 "4",	   "--size", "64K",	"--rate",     "50",
+			 NULL,	   NULL };
+	struct mnt m;
+	int rc = fx_mount(&m, "mem:256M", NULL);
+
+	ck_assert_msg(rc == 0, "fx_mount: %s", strerror(-rc));
+	args[2] = m.ctl;
+	args[15] = m.dir;
+	rc = run_stress(args);
+	umount_clean(&m);
+	ck_assert_msg(rc == 0, "sigbus-stress exited %d on the normal daemon:\n%s", rc, out);
+	ck_assert_ptr_nonnull(strstr(out, "PASS"));
+}
+END_TEST
+
+START_TEST(test_planted_stale_read)
+{
+	char scen[] = "/tmp/sigbus-stress-scenario.XXXXXX";
+	char *args[] = { "-q",	   "-S",  NULL,		"--duration", "2",  "--files", "1",
+			 "--size", "16K", "--scenario", scen,	      NULL, NULL };
+	int fd = mkstemp(scen), rc;
+	struct mnt m;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, planted_scenario, strlen(planted_scenario)),
+			 (ssize_t)strlen(planted_scenario));
+	close(fd);
+	/* the fixture runs $SIGBUSFS: point it at the planted build for this mount only */
+	setenv("SIGBUSFS", env_or_fail("SIGBUSFS_PLANTED"), 1);
+	rc = fx_mount(&m, "mem:64M", "planted_skip_inval=3");
+	ck_assert_msg(rc == 0, "fx_mount (planted): %s", strerror(-rc));
+	args[2] = m.ctl;
+	args[11] = m.dir;
+	rc = run_stress(args);
+	umount_clean(&m);
+	unlink(scen);
+	ck_assert_msg(rc == 1, "sigbus-stress exited %d on the planted daemon, expected 1:\n%s", rc,
+		      out);
+	ck_assert_msg(strstr(out, "VIOLATION: stale read") && strstr(out, "page 0"),
+		      "no stale-read report for f0:\n%s", out);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("stress");
+	TCase *clean = tcase_create("clean"), *planted = tcase_create("planted");
+	SRunner *sr;
+	int failed;
+
+	fx_require_fuse();
+	tcase_set_timeout(clean, 900);
+	tcase_set_timeout(planted, 60);
+	tcase_add_test(clean, test_clean_run);
+	tcase_add_test(planted, test_planted_stale_read);
+	suite_add_tcase(s, clean);
+	suite_add_tcase(s, planted);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
