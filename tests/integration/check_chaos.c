@@ -20,8 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client.h"
 #include "ctlrun.h"
-#include "fixture.h"
 
 #define PG	       4096
 #define NPAGES	       4
@@ -35,35 +35,24 @@
 #define ARGS_MAX       10
 
 static struct mnt mnt;
-static int teardown_failures;
-static char workdir[192]; /* this test's own directory in the mount */
-static char relwork[64];  /* the same, relative to the mount root */
 
 static void setup(void)
 {
-	int rc = fx_mount(&mnt, "mem:64M", NULL);
-
-	ck_assert_msg(rc == 0, "fx_mount: %s", strerror(-rc));
+	fx_mount_or_fail(&mnt, "mem:64M", NULL);
 }
 
 static void teardown(void)
 {
-	int rc = fx_umount(&mnt);
-
-	if (rc != 0) {
-		fprintf(stderr, "teardown: the daemon ended with %d, expected a clean exit 0\n",
-			rc);
-		teardown_failures++;
-	}
+	fx_teardown(&mnt);
 }
 
-static void enter_workdir(void)
+/* The name of test file i in the test's directory. */
+static const char *file_name(unsigned i)
 {
-	static unsigned n; /* with CK_FORK=no, tests share one process */
+	static char name[16];
 
-	snprintf(relwork, sizeof(relwork), "t%d-%u", (int)getpid(), n++);
-	fx_path(&mnt, relwork, workdir, sizeof(workdir));
-	ck_assert_msg(mkdir(workdir, 0755) == 0, "mkdir %s: %s", workdir, strerror(errno));
+	snprintf(name, sizeof(name), "f%u", i);
+	return name;
 }
 
 /* ---- the clients ---- */
@@ -78,13 +67,6 @@ struct board {
 	int stop; /* set by the test; read with __atomic_load_n */
 	struct tally t[NCLIENTS];
 };
-
-#define TRY(expr)                   \
-	do {                        \
-		int rc_ = (expr);   \
-		if (rc_)            \
-			return rc_; \
-	} while (0)
 
 /* A call on path failed: EIO is what revoke, unplug and fail rules give; anything else
  * is a failure of the client. */
@@ -142,10 +124,9 @@ static int io_op(int fd, const char *path, bool is_write, unsigned r, struct tal
  * a revoked file stay dead for good. */
 static int client_op(unsigned r, struct tally *t)
 {
-	char path[PATH_MAX];
+	const char *path = fx_work_path(file_name(r % NFILES));
 	int fd, rc = 0;
 
-	snprintf(path, sizeof(path), "%s/f%u", workdir, r % NFILES);
 	fd = open(path, O_RDWR);
 	if (fd < 0)
 		return tolerate("open", path, t);
@@ -173,7 +154,7 @@ static int client(struct board *b, int id)
 	/* a test that fails must not leave its clients looping on the mount */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	while (!__atomic_load_n(&b->stop, __ATOMIC_RELAXED))
-		TRY(client_op((unsigned)rand_r(&seed), &b->t[id]));
+		FX_TRY(client_op((unsigned)rand_r(&seed), &b->t[id]));
 	return 0;
 }
 
@@ -307,7 +288,7 @@ static int run_rounds(void)
 	int rounds = 0;
 
 	for (int i = 0; i < NFILES; i++)
-		snprintf(rel[i], sizeof(rel[i]), "%s/f%d", relwork, i);
+		snprintf(rel[i], sizeof(rel[i]), "%s", fx_work_rel(file_name((unsigned)i)));
 	sigemptyset(&sa.sa_mask);
 	ck_assert_int_eq(sigaction(SIGALRM, &sa, NULL), 0);
 	clock_gettime(CLOCK_MONOTONIC, &start);
@@ -324,16 +305,17 @@ static int run_rounds(void)
 /* In a client: stat and read every file, list the directory, stat the root. */
 static int mount_answers(void *arg)
 {
-	char path[PATH_MAX], buf[FILE_SIZE];
+	const char *workdir = fx_workdir();
+	char buf[FILE_SIZE];
 	struct stat st;
 	int entries = 0;
 	DIR *d;
 
 	(void)arg;
-	for (int i = 0; i < NFILES; i++) {
+	for (unsigned i = 0; i < NFILES; i++) {
+		const char *path = fx_work_path(file_name(i));
 		int fd;
 
-		snprintf(path, sizeof(path), "%s/f%d", workdir, i);
 		if (stat(path, &st) < 0 || (fd = open(path, O_RDONLY)) < 0)
 			return FX_FAIL("%s after the chaos: %s", path, strerror(errno));
 		if (pread(fd, buf, sizeof(buf), 0) != st.st_size)
@@ -356,13 +338,13 @@ static int mount_answers(void *arg)
 static void make_files(void)
 {
 	static char buf[FILE_SIZE];
-	char path[PATH_MAX];
 	int rc;
 
 	for (int i = 0; i < FILE_SIZE; i++)
 		buf[i] = (char)('A' + i / PG);
-	for (int i = 0; i < NFILES; i++) {
-		snprintf(path, sizeof(path), "%s/f%d", workdir, i);
+	for (unsigned i = 0; i < NFILES; i++) {
+		const char *path = fx_work_path(file_name(i));
+
 		rc = fx_write_file(path, buf, sizeof(buf));
 		ck_assert_msg(rc == 0, "write %s: %s", path, strerror(-rc));
 	}
@@ -399,25 +381,14 @@ END_TEST
 static Suite *chaos_suite(void)
 {
 	Suite *s = suite_create("chaos");
-	TCase *tc = tcase_create("no_deadlock");
+	TCase *tc = fx_tcase(s, "no_deadlock", RUN_S + 40, setup, teardown, fx_enter_workdir);
 
-	tcase_add_unchecked_fixture(tc, setup, teardown);
-	tcase_add_checked_fixture(tc, enter_workdir, NULL);
-	tcase_set_timeout(tc, RUN_S + 40);
-	tcase_add_test(tc, test_no_command_deadlocks);
-	suite_add_tcase(s, tc);
+	FX_ADD_TESTS(tc, test_no_command_deadlocks);
 	return s;
 }
 
 int main(void)
 {
-	SRunner *sr;
-	int failed;
-
 	fx_require_fuse();
-	sr = srunner_create(chaos_suite());
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 && teardown_failures == 0 ? 0 : 1;
+	return fx_run_suite(chaos_suite());
 }

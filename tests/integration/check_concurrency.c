@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fixture.h"
+#include "client.h"
 
 #define NPROCS	    8
 #define NFILES	    4
@@ -34,34 +34,19 @@ struct ledger {
 };
 
 static struct mnt mnt;
-static int teardown_failures;
-static char workdir[256]; /* this test's own directory in the mount */
 
-static void file_path(int f, char *buf, size_t size)
+/* File f in the test's directory (fx_work_path()'s buffer). */
+static const char *file_path(int f)
 {
-	snprintf(buf, size, "%s/file%d", workdir, f);
-}
+	char name[16];
 
-static void enter_workdir(void)
-{
-	static unsigned n; /* with CK_FORK=no, tests share one process */
-	char rel[32];
-
-	snprintf(rel, sizeof(rel), "t%d-%u", (int)getpid(), n++);
-	fx_path(&mnt, rel, workdir, sizeof(workdir));
-	ck_assert_msg(mkdir(workdir, 0755) == 0, "mkdir %s: %s", workdir, strerror(errno));
-}
-
-static void mount_or_abort(const char *opts)
-{
-	int rc = fx_mount(&mnt, "mem:", opts);
-
-	ck_assert_msg(rc == 0, "fx_mount(%s): %s", opts ? opts : "-", strerror(-rc));
+	snprintf(name, sizeof(name), "file%d", f);
+	return fx_work_path(name);
 }
 
 static void setup_strict(void)
 {
-	mount_or_abort(NULL);
+	fx_mount_or_fail(&mnt, "mem:", NULL);
 }
 
 /* With cache=auto each file gets one write path (files 0-1 pwrite, 2-3 mmap). Mixing
@@ -76,18 +61,12 @@ static bool split_write_paths;
 static void setup_auto(void)
 {
 	split_write_paths = true;
-	mount_or_abort("cache=auto");
+	fx_mount_or_fail(&mnt, "mem:", "cache=auto");
 }
 
 static void teardown(void)
 {
-	int rc = fx_umount(&mnt);
-
-	if (rc != 0) {
-		fprintf(stderr, "teardown: the daemon ended with %d, expected a clean exit 0\n",
-			rc);
-		teardown_failures++;
-	}
+	fx_teardown(&mnt);
 }
 
 static long now_ms(void)
@@ -129,10 +108,9 @@ static void on_sigbus(int sig)
 
 static int worker_open(struct worker *w)
 {
-	char path[PATH_MAX];
-
 	for (int f = 0; f < NFILES; f++) {
-		file_path(f, path, sizeof(path));
+		const char *path = file_path(f);
+
 		w->fd[f] = open(path, O_RDWR);
 		if (w->fd[f] < 0)
 			return FX_FAIL("worker %d: open %s: %s", w->id, path, strerror(errno));
@@ -226,14 +204,14 @@ static int worker_main(struct worker *w)
 
 static void create_files(void)
 {
-	char *buf = malloc(FILE_SIZE), path[PATH_MAX];
+	char *buf = malloc(FILE_SIZE);
 
 	for (int f = 0; f < NFILES; f++) {
+		const char *path = file_path(f);
 		int rc;
 
 		for (int c = 0; c < NCHUNKS; c++)
 			chunk_bytes(f, c, 0, buf + (size_t)c * CHUNK);
-		file_path(f, path, sizeof(path));
 		rc = fx_write_file(path, buf, FILE_SIZE);
 		ck_assert_msg(rc == 0, "write %s: %s", path, strerror(-rc));
 	}
@@ -288,12 +266,12 @@ static void reap_workers(const pid_t *pids, long deadline)
 /* The file as the page cache and as the daemon (O_DIRECT) have it equals the ledger. */
 static void expect_final_content(int f, const struct ledger *ledger)
 {
-	char *want = malloc(FILE_SIZE), *got, path[PATH_MAX];
+	const char *path = file_path(f);
+	char *want = malloc(FILE_SIZE), *got;
 
 	ck_assert_int_eq(posix_memalign((void **)&got, 4096, FILE_SIZE + 4096), 0);
 	for (int c = 0; c < NCHUNKS; c++)
 		chunk_bytes(f, c, ledger->gen[f][c], want + (size_t)c * CHUNK);
-	file_path(f, path, sizeof(path));
 	for (int pass = 0; pass < 2; pass++) {
 		int fd = open(path, O_RDONLY | (pass ? O_DIRECT : 0));
 		ssize_t n;
@@ -340,7 +318,7 @@ START_TEST(test_mixed_clients)
 		      (unsigned long long)writes, RUN_MS);
 	ck_assert_int_eq(stat(mnt.dir, &st), 0);
 	ck_assert(S_ISDIR(st.st_mode));
-	ck_assert_int_eq(stat(workdir, &st), 0);
+	ck_assert_int_eq(stat(fx_workdir(), &st), 0);
 	ck_assert_int_eq(st.st_nlink, 2);
 }
 END_TEST
@@ -348,30 +326,18 @@ END_TEST
 static Suite *concurrency_suite(void)
 {
 	Suite *s = suite_create("concurrency");
-	TCase *strict = tcase_create("cache_strict"), *automatic = tcase_create("cache_auto");
+	const int timeout = (RUN_MS + DEADLINE_MS) / 1000 + 20;
+	TCase *tc;
 
-	tcase_add_unchecked_fixture(strict, setup_strict, teardown);
-	tcase_add_unchecked_fixture(automatic, setup_auto, teardown);
-	tcase_add_checked_fixture(strict, enter_workdir, NULL);
-	tcase_add_checked_fixture(automatic, enter_workdir, NULL);
-	tcase_set_timeout(strict, (RUN_MS + DEADLINE_MS) / 1000 + 20);
-	tcase_set_timeout(automatic, (RUN_MS + DEADLINE_MS) / 1000 + 20);
-	tcase_add_test(strict, test_mixed_clients);
-	tcase_add_test(automatic, test_mixed_clients);
-	suite_add_tcase(s, strict);
-	suite_add_tcase(s, automatic);
+	tc = fx_tcase(s, "cache_strict", timeout, setup_strict, teardown, fx_enter_workdir);
+	FX_ADD_TESTS(tc, test_mixed_clients);
+	tc = fx_tcase(s, "cache_auto", timeout, setup_auto, teardown, fx_enter_workdir);
+	FX_ADD_TESTS(tc, test_mixed_clients);
 	return s;
 }
 
 int main(void)
 {
-	SRunner *sr;
-	int failed;
-
 	fx_require_fuse();
-	sr = srunner_create(concurrency_suite());
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 && teardown_failures == 0 ? 0 : 1;
+	return fx_run_suite(concurrency_suite());
 }

@@ -16,8 +16,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "client.h"
 #include "ctlrun.h"
-#include "fixture.h"
 
 #define PG	     4096
 #define NPAGES	     8 /* page i of a test file is filled with 'A' + i */
@@ -29,25 +29,16 @@
 #define PUNCHED_PAGE 2
 
 static struct mnt mnt;
-static int teardown_failures;
 static char out[OUT_MAX]; /* the output of the last run_probe() */
 
 static void setup(void)
 {
-	int rc = fx_mount(&mnt, "mem:64M", NULL);
-
-	ck_assert_msg(rc == 0, "fx_mount: %s", strerror(-rc));
+	fx_mount_or_fail(&mnt, "mem:64M", NULL);
 }
 
 static void teardown(void)
 {
-	int rc = fx_umount(&mnt);
-
-	if (rc != 0) {
-		fprintf(stderr, "teardown: the daemon ended with %d, expected a clean exit 0\n",
-			rc);
-		teardown_failures++;
-	}
+	fx_teardown(&mnt);
 }
 
 #define CTL_OK(...)                                                                                \
@@ -389,30 +380,16 @@ END_TEST
 static Suite *probe_suite(void)
 {
 	Suite *s = suite_create("probe");
-	TCase *tc = tcase_create("probe");
+	TCase *tc = fx_tcase(s, "probe", 30, setup, teardown, NULL);
 
-	tcase_add_unchecked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, test_truncate_sigbus);
-	tcase_add_test(tc, test_hold_truncate);
-	tcase_add_test(tc, test_punch_zero);
-	tcase_add_test(tc, test_inval_residency);
-	tcase_add_test(tc, test_no_touch_does_not_fault);
-	tcase_add_test(tc, test_pfns_as_root);
-	tcase_add_test(tc, test_pfns_hidden);
-	suite_add_tcase(s, tc);
+	FX_ADD_TESTS(tc, test_truncate_sigbus, test_hold_truncate, test_punch_zero,
+		     test_inval_residency, test_no_touch_does_not_fault, test_pfns_as_root,
+		     test_pfns_hidden);
 	return s;
 }
 
 int main(void)
 {
-	SRunner *sr;
-	int failed;
-
 	fx_require_fuse();
-	sr = srunner_create(probe_suite());
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 && teardown_failures == 0 ? 0 : 1;
+	return fx_run_suite(probe_suite());
 }
