@@ -80,24 +80,35 @@ static int ctl_send(struct ctlr *k, char **argv, uint64_t *dseq, uint64_t *id)
 	return rc;
 }
 
+/* Runs one command for files [f0, f0+nf) as their events seq[] (already pushed), logging
+ * it once per file. */
+static int run_cmd_files(struct ctlr *k, unsigned f0, unsigned nf, const uint64_t *seq, char **argv,
+			 uint64_t *id, const char *what)
+{
+	struct fmodel *m = &k->r->shm->f[f0];
+	uint64_t dseq = 0;
+	int rc;
+
+	for (unsigned i = 0; i < nf; i++)
+		model_started(&m[i], seq[i]);
+	rc = ctl_send(k, argv, &dseq, id);
+	for (unsigned i = 0; i < nf; i++) {
+		model_done(&m[i], seq[i]);
+		m[i].dseq_last = dseq;
+		evlog_add(k->r, f0 + i, seq[i], dseq, "f%u %s%s%s", f0 + i, what,
+			  rc ? ": FAILED: " : "", rc ? k->err : "");
+	}
+	atomic_fetch_add(&k->r->shm->events, 1);
+	if (rc < 0)
+		atomic_fetch_add(&k->r->shm->event_errors, 1);
+	return rc;
+}
+
 /* Runs one command for file f as event seq (already pushed), logging it. */
 static int run_cmd(struct ctlr *k, unsigned f, uint64_t seq, char **argv, uint64_t *id,
 		   const char *what)
 {
-	struct fmodel *m = &k->r->shm->f[f];
-	uint64_t dseq = 0;
-	int rc;
-
-	model_started(m, seq);
-	rc = ctl_send(k, argv, &dseq, id);
-	model_done(m, seq);
-	m->dseq_last = dseq;
-	atomic_fetch_add(&k->r->shm->events, 1);
-	evlog_add(k->r, f, seq, dseq, "f%u %s%s%s", f, what, rc ? ": FAILED: " : "",
-		  rc ? k->err : "");
-	if (rc < 0)
-		atomic_fetch_add(&k->r->shm->event_errors, 1);
-	return rc;
+	return run_cmd_files(k, f, 1, &seq, argv, id, what);
 }
 
 static struct pstate barrier(struct pstate st)
@@ -231,21 +242,42 @@ static void sleep_ms(unsigned ms)
 		;
 }
 
-/* revoke, hold, replug: two events; the file's pages come back in a new inode. */
-static int ev_revoke(struct ctlr *k, unsigned f)
+/* argv (a revoke or an unplug), hold, replug: two events on each of the files [f0, f0+nf),
+ * whose pages come back in new inodes. The caller holds their locks. */
+static int revoke_files(struct ctlr *k, unsigned f0, unsigned nf, char **argv, const char *what)
 {
-	struct fmodel *m = &k->r->shm->f[f];
-	uint64_t seq = model_begin(m);
-	char *argv[] = { "revoke", k->rel, NULL }, *argv2[] = { "replug", NULL };
+	uint64_t seq[MAX_FILES], seq2[MAX_FILES];
+	char *argv2[] = { "replug", NULL };
 	int rc;
 
-	model_revoke(m, seq);
-	push_inval(m, 0, k->r->npages, seq);
-	rc = run_cmd(k, f, seq, argv, NULL, "revoke");
+	for (unsigned i = 0; i < nf; i++) {
+		struct fmodel *m = &k->r->shm->f[f0 + i];
+
+		seq[i] = model_begin(m);
+		seq2[i] = seq[i] + 1;
+		model_revoke(m, seq[i]);
+		push_inval(m, 0, k->r->npages, seq[i]);
+	}
+	rc = run_cmd_files(k, f0, nf, seq, argv, NULL, what);
 	sleep_ms(k->r->o->hold_ms);
 	if (rc == 0)
-		rc = run_cmd(k, f, seq + 1, argv2, NULL, "replug");
+		rc = run_cmd_files(k, f0, nf, seq2, argv2, NULL, "replug");
 	return rc;
+}
+
+static int ev_revoke(struct ctlr *k, unsigned f)
+{
+	char *argv[] = { "revoke", k->rel, NULL };
+
+	return revoke_files(k, f, 1, argv, "revoke");
+}
+
+/* The whole backend goes away: every file at once. */
+static int ev_unplug(struct ctlr *k)
+{
+	char *argv[] = { "unplug", NULL };
+
+	return revoke_files(k, 0, k->r->o->files, argv, "unplug (every file)");
 }
 
 static void push_rule(struct fmodel *m, unsigned p, unsigned n, uint64_t seq, bool is_on)
@@ -315,7 +347,7 @@ static uint64_t pick_size(struct ctlr *k)
 	return (uint64_t)pg * PG + tail;
 }
 
-/* Draws and runs one event on file f; the caller holds its lock. */
+/* Draws and runs one event on file f; the caller holds its lock (every lock for unplug). */
 static int ev_random(struct ctlr *k, unsigned kind, unsigned f)
 {
 	uint64_t size = k->r->shm->f[f].size;
@@ -338,19 +370,21 @@ static int ev_random(struct ctlr *k, unsigned kind, unsigned f)
 		return ev_punch(k, f, p, n);
 	case EV_REVOKE:
 		return ev_revoke(k, f);
+	case EV_UNPLUG:
+		return ev_unplug(k);
 	default:
 		pick_range(k, k->r->npages, &p, &n);
 		return ev_fail(k, f, p, n);
 	}
 }
 
-/* Runs scenario event e; the caller holds its file's lock. */
+/* Runs scenario event e; the caller holds its file's lock (every lock for unplug). */
 static int ev_scenario(struct ctlr *k, const struct sc_event *e)
 {
 	struct fmodel *m = &k->r->shm->f[e->file];
 	unsigned p = (unsigned)e->a, n = (unsigned)e->b;
 
-	if (e->kind != EV_TRUNCATE && e->kind != EV_REVOKE &&
+	if (e->kind != EV_TRUNCATE && e->kind != EV_REVOKE && e->kind != EV_UNPLUG &&
 	    (p >= k->r->npages || !n || n > k->r->npages - p))
 		return -ERANGE;
 	switch (e->kind) {
@@ -367,6 +401,8 @@ static int ev_scenario(struct ctlr *k, const struct sc_event *e)
 		return (uint64_t)p * PG >= m->size ? -ERANGE : ev_punch(k, e->file, p, n);
 	case EV_REVOKE:
 		return ev_revoke(k, e->file);
+	case EV_UNPLUG:
+		return ev_unplug(k);
 	default:
 		return ev_fail(k, e->file, p, n);
 	}
@@ -376,13 +412,16 @@ static int fire(struct ctlr *k, const struct sc_event *e)
 {
 	unsigned kind = e ? e->kind : pick_kind(k);
 	unsigned f = e ? e->file : (unsigned)rng_below(&k->g, k->r->o->files);
-	struct fmodel *m = &k->r->shm->f[f];
+	/* an unplug changes every file: their locks, in order (no one else takes two) */
+	unsigned f0 = kind == EV_UNPLUG ? 0 : f, nf = kind == EV_UNPLUG ? k->r->o->files : 1;
 	int rc;
 
 	file_rel(k->r, f, k->rel, sizeof(k->rel));
-	fmodel_lock(m);
+	for (unsigned i = f0; i < f0 + nf; i++)
+		fmodel_lock(&k->r->shm->f[i]);
 	rc = e ? ev_scenario(k, e) : ev_random(k, kind, f);
-	fmodel_unlock(m);
+	for (unsigned i = f0; i < f0 + nf; i++)
+		fmodel_unlock(&k->r->shm->f[i]);
 	if (rc == -ERANGE)
 		snprintf(k->err, sizeof(k->err),
 			 "scenario event at %llu ms (%s f%u) is out of range",

@@ -12,7 +12,7 @@
 #include "stress.h"
 
 static const char *const kind_names[EV_NR] = { "write", "nonotify", "inval", "truncate",
-					       "punch", "revoke",   "fail" };
+					       "punch", "revoke",   "fail",  "unplug" };
 
 static const char usage[] =
 	"usage: sigbus-stress [OPTIONS] MOUNTPOINT\n"
@@ -26,15 +26,17 @@ static const char usage[] =
 	"  --size BYTES        bytes per file, a multiple of 4096; K, M suffixes (default 64K)\n"
 	"  --rate N            events per second (default 50)\n"
 	"  --mix K=W,...       event weights; kinds: write nonotify inval truncate punch\n"
-	"                      revoke fail (default write=3,nonotify=1,inval=1,truncate=2,\n"
-	"                      punch=1,revoke=1,fail=1)\n"
+	"                      revoke fail unplug (default write=3,nonotify=1,inval=1,\n"
+	"                      truncate=2,punch=1,revoke=1,fail=1,unplug=1)\n"
 	"  --seed N            seed of the event sequence (default: from the clock; printed)\n"
 	"  --scenario FILE     run this timeline instead of random events, one per line:\n"
 	"                        T_MS write FILE PAGE [NPAGES] [--no-notify]\n"
 	"                        T_MS inval FILE [PAGE NPAGES]   T_MS truncate FILE SIZE\n"
 	"                        T_MS punch FILE PAGE NPAGES      T_MS revoke FILE\n"
-	"                        T_MS fail FILE PAGE NPAGES       (FILE: 0 or f0)\n"
-	"  --hold-ms N         how long revoke and fail last before replug and clear (30)\n"
+	"                        T_MS fail FILE PAGE NPAGES       T_MS unplug\n"
+	"                        (FILE: 0 or f0)\n"
+	"  --hold-ms N         how long revoke, unplug and fail last before replug and\n"
+	"                      clear (30)\n"
 	"  --json              print the summary as one JSON object\n"
 	"  -q, --quiet         no progress line\n";
 
@@ -118,7 +120,7 @@ static int parse_num(const char *s, double lo, double hi, double *out)
 
 static void defaults(struct opts *o)
 {
-	static const unsigned mix[EV_NR] = { 3, 1, 1, 2, 1, 1, 1 };
+	static const unsigned mix[EV_NR] = { 3, 1, 1, 2, 1, 1, 1, 1 };
 
 	memset(o, 0, sizeof(*o));
 	o->duration = 10;
@@ -197,7 +199,7 @@ static int sc_file(const char *s, unsigned *out)
 	return 0;
 }
 
-/* Parses "T_MS COMMAND FILE ARGS" into *e. */
+/* Parses "T_MS COMMAND FILE ARGS" (or "T_MS unplug") into *e. */
 static int sc_line(char *line, struct sc_event *e)
 {
 	char *w[6] = { 0 };
@@ -209,8 +211,12 @@ static int sc_line(char *line, struct sc_event *e)
 		w[1] = "nonotify";
 		w[--n] = NULL;
 	}
-	k = n >= 3 ? kind_find(w[1], strlen(w[1])) : -1;
-	if (k < 0 || ctl_parse_u64(w[0], &e->t_ms) < 0 || sc_file(w[2], &e->file) < 0)
+	k = n >= 2 ? kind_find(w[1], strlen(w[1])) : -1;
+	if (k == EV_UNPLUG) { /* every file: no FILE, e->file stays 0 */
+		e->kind = EV_UNPLUG;
+		return n == 2 ? ctl_parse_u64(w[0], &e->t_ms) : -EINVAL;
+	}
+	if (k < 0 || n < 3 || ctl_parse_u64(w[0], &e->t_ms) < 0 || sc_file(w[2], &e->file) < 0)
 		return -EINVAL;
 	e->kind = (enum ev_kind)k;
 	e->b = 1;

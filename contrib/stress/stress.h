@@ -26,7 +26,17 @@
 
 /* ---- options (opts.c) ---- */
 
-enum ev_kind { EV_WRITE, EV_NONOTIFY, EV_INVAL, EV_TRUNCATE, EV_PUNCH, EV_REVOKE, EV_FAIL, EV_NR };
+enum ev_kind {
+	EV_WRITE,
+	EV_NONOTIFY,
+	EV_INVAL,
+	EV_TRUNCATE,
+	EV_PUNCH,
+	EV_REVOKE,
+	EV_FAIL,
+	EV_UNPLUG,
+	EV_NR
+};
 
 struct sc_event {
 	uint64_t t_ms; /* since the start of the run */
@@ -43,7 +53,7 @@ struct opts {
 	double rate;	      /* events per second */
 	unsigned mix[EV_NR];  /* weights */
 	uint64_t seed;	      /* printed at start */
-	unsigned hold_ms;     /* how long revoke and fail last before replug and clear */
+	unsigned hold_ms;     /* how long revoke, unplug and fail last before replug, clear */
 	const char *socket;   /* -S; NULL: the mount root's xattr */
 	const char *scenario; /* --scenario FILE */
 	struct sc_event *sc;  /* parsed scenario, owned */

@@ -1,7 +1,8 @@
-/* sigbus-stress against real mounts: a clean run that must find no violation, and a run
- * on the planted-fault daemon (sigbusfs-planted skips one page invalidation) that must
- * report the stale read. SIGBUS_STRESS_DURATION sets the clean run's length (the soak
- * suite runs it for 10 minutes). */
+/* sigbus-stress against real mounts: a clean run that must find no violation, a timeline
+ * of hot-unplugs whose every effect the oracle must have judged, and a run on the
+ * planted-fault daemon (sigbusfs-planted skips one page invalidation) that must report the
+ * stale read. SIGBUS_STRESS_DURATION sets the clean run's length (the soak suite runs it
+ * for 10 minutes). */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +26,11 @@ static const char planted_scenario[] = "# the planted fault: the third write is 
 				       "600 write f0 0 4\n"
 				       "800 write f0 0 4\n"
 				       "1000 write f0 0 4\n";
+
+/* Two hot-unplugs of the whole backend, each held long enough for every client to meet
+ * the dead files through mappings and descriptors. */
+static const char unplug_scenario[] = "300 unplug\n"
+				      "1000 unplug\n";
 
 static const char *env_or_fail(const char *name)
 {
@@ -65,6 +71,28 @@ static int run_stress(char *const args[])
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+/* Writes text to a new temporary file, whose name goes into path (a mkstemp template). */
+static void write_scenario(char *path, const char *text)
+{
+	int fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+/* The number after "\"key\":" in the JSON summary in out; fails the test if absent. */
+static unsigned long long json_count(const char *key)
+{
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	p = strstr(out, pat);
+	ck_assert_msg(p, "no %s in the summary:\n%s", key, out);
+	return strtoull(p + strlen(pat), NULL, 10);
+}
+
 static void umount_clean(struct mnt *m)
 {
 	int rc = fx_umount(m);
@@ -92,18 +120,42 @@ START_TEST(test_clean_run)
 }
 END_TEST
 
+START_TEST(test_unplug_timeline)
+{
+	char scen[] = "/tmp/sigbus-stress-scenario.XXXXXX";
+	char *args[] = { "-q",	"-S",	     NULL,  "--duration", "2",	"--files", "2",	 "--size",
+			 "16K", "--hold-ms", "200", "--scenario", scen, "--json",  NULL, NULL };
+	struct mnt m;
+	int rc;
+
+	write_scenario(scen, unplug_scenario);
+	rc = fx_mount(&m, "mem:64M", NULL);
+	ck_assert_msg(rc == 0, "fx_mount: %s", strerror(-rc));
+	args[2] = m.ctl;
+	args[14] = m.dir;
+	rc = run_stress(args);
+	umount_clean(&m);
+	unlink(scen);
+	ck_assert_msg(rc == 0, "sigbus-stress exited %d across unplugs:\n%s", rc, out);
+	/* two unplugs and their replugs, none refused */
+	ck_assert_uint_eq(json_count("events"), 4);
+	ck_assert_uint_eq(json_count("event_errors"), 0);
+	/* the clients met the dead backend through mappings and through descriptors */
+	ck_assert_uint_gt(json_count("expected_sigbus"), 0);
+	ck_assert_uint_gt(json_count("expected_eio"), 0);
+	ck_assert_uint_eq(json_count("violations"), 0);
+}
+END_TEST
+
 START_TEST(test_planted_stale_read)
 {
 	char scen[] = "/tmp/sigbus-stress-scenario.XXXXXX";
 	char *args[] = { "-q",	   "-S",  NULL,		"--duration", "2",  "--files", "1",
 			 "--size", "16K", "--scenario", scen,	      NULL, NULL };
-	int fd = mkstemp(scen), rc;
+	int rc;
 	struct mnt m;
 
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(write(fd, planted_scenario, strlen(planted_scenario)),
-			 (ssize_t)strlen(planted_scenario));
-	close(fd);
+	write_scenario(scen, planted_scenario);
 	/* the fixture runs $SIGBUSFS: point it at the planted build for this mount only */
 	setenv("SIGBUSFS", env_or_fail("SIGBUSFS_PLANTED"), 1);
 	rc = fx_mount(&m, "mem:64M", "planted_skip_inval=3");
@@ -123,16 +175,20 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("stress");
-	TCase *clean = tcase_create("clean"), *planted = tcase_create("planted");
+	TCase *clean = tcase_create("clean"), *unplug = tcase_create("unplug");
+	TCase *planted = tcase_create("planted");
 	SRunner *sr;
 	int failed;
 
 	fx_require_fuse();
 	tcase_set_timeout(clean, 900);
+	tcase_set_timeout(unplug, 60);
 	tcase_set_timeout(planted, 60);
 	tcase_add_test(clean, test_clean_run);
+	tcase_add_test(unplug, test_unplug_timeline);
 	tcase_add_test(planted, test_planted_stale_read);
 	suite_add_tcase(s, clean);
+	suite_add_tcase(s, unplug);
 	suite_add_tcase(s, planted);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);
