@@ -2,8 +2,10 @@
  * learns a server-side size change only from an attribute reply (notes/kernel-fuse.md
  * section 2): a page fault never asks. So a size change invalidates the attributes and
  * then stat()s the file through the mount from this thread; the GETATTR it causes is
- * answered by a FUSE worker, and the kernel truncates its page cache to the new size.
- * The stat is repeated while a concurrent client write keeps the kernel's size unstable. */
+ * answered by a FUSE worker, and the kernel truncates its page cache to the new size in
+ * this thread, before stat() returns (sizesync.h keeps clients' GETATTRs from applying it
+ * first). The stat is repeated until the kernel holds the size: a concurrent client write
+ * makes it discard the reply. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -73,26 +75,51 @@ static int want_size(struct sfs *fs, uint64_t ino, uint64_t want, uint64_t *out)
 	return rc;
 }
 
+/* The size the kernel holds for path, without asking the daemon; -errno. */
+static int kernel_size(const char *path, uint64_t *out)
+{
+	struct statx stx;
+
+	if (statx(AT_FDCWD, path, AT_STATX_DONT_SYNC, STATX_SIZE, &stx) < 0)
+		return -errno;
+	*out = stx.stx_size;
+	return 0;
+}
+
+/* One try: invalidate the attributes, stat (the GETATTR the kernel applies), and read
+ * back what the kernel kept. stat(2) alone is not proof: it reports the reply even when
+ * the kernel discarded it for racing a client's write. 1 when the kernel holds the size. */
+static int sync_once(struct sfs *fs, const char *path, uint64_t ino, uint64_t want)
+{
+	uint64_t size = 0, held = 0;
+	struct stat st;
+	int rc = kern_inval(fs, ino, -1, 0);
+
+	if (rc == 0)
+		rc = want_size(fs, ino, want, &size);
+	if (rc == 0 && stat(path, &st) < 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = kernel_size(path, &held);
+	return rc < 0 ? rc : held == size;
+}
+
 int kern_sync_size(struct sfs *fs, const char *rel, uint64_t ino, uint64_t want)
 {
 	char path[PATH_MAX];
-	struct stat st;
-	uint64_t size = 0;
 	int rc = path_in_mount(fs, rel, path, sizeof(path));
 
-	for (int i = 0; rc == 0 && i < SYNC_TRIES; i++) {
-		rc = kern_inval(fs, ino, -1, 0);
-		if (rc == 0)
-			rc = want_size(fs, ino, want, &size);
-		if (rc < 0)
+	if (rc < 0)
+		return rc;
+	sizesync_begin(&fs->sizesync, ino);
+	for (int i = 0; i < SYNC_TRIES; i++) {
+		rc = sync_once(fs, path, ino, want);
+		if (rc != 0)
 			break;
-		if (stat(path, &st) < 0)
-			return -errno;
-		if ((uint64_t)st.st_size == size)
-			return 0;
 		usleep(1000u << (i < 6 ? i : 6));
 	}
-	return rc < 0 ? rc : -EAGAIN;
+	sizesync_end(&fs->sizesync);
+	return rc < 0 ? rc : rc ? 0 : -EAGAIN;
 }
 
 int kern_inval_entry(struct sfs *fs, uint64_t parent, const char *name)

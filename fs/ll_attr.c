@@ -17,6 +17,7 @@ void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int rc = gate(fs, ino, GATE_ATTR, fi, 0, 0);
 	bool size_zero = rc == GATE_SIZE_ZERO;
 
+	sizesync_wait(&fs->sizesync, ino, fuse_req_ctx(req)->pid);
 	if (rc >= 0)
 		rc = bk_getattr(fs->bk, ino, &a);
 	if (rc == 0 && size_zero && S_ISREG(a.mode)) {

@@ -22,10 +22,12 @@ void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		rc = bk_lookup(fs->bk, parent, name, &a);
 	if (rc == 0)
 		rc = gate(fs, a.ino, GATE_LOOKUP, NULL, 0, 0);
-	if (rc < 0)
+	if (rc < 0) {
 		reply_err(req, rc);
-	else
-		reply_entry(req, &a);
+		return;
+	}
+	sizesync_wait(&fs->sizesync, a.ino, fuse_req_ctx(req)->pid);
+	reply_entry(req, &a);
 }
 
 static void forget_one(struct sfs *fs, uint64_t ino, uint64_t n)

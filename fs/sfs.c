@@ -24,6 +24,7 @@ int sfs_init(struct sfs *fs, const struct opts *o)
 
 	memset(fs, 0, sizeof(*fs));
 	pthread_mutex_init(&fs->event_lock, NULL);
+	sizesync_init(&fs->sizesync);
 	fs->source = o->source;
 	fs->cache_mode = o->cache_mode;
 	fs->planted_skip_inval = o->planted_skip_inval;
@@ -53,4 +54,5 @@ void sfs_destroy(struct sfs *fs)
 	free(fs->mountpoint);
 	free(fs->ctl_path);
 	pthread_mutex_destroy(&fs->event_lock);
+	sizesync_destroy(&fs->sizesync);
 }

@@ -12,6 +12,7 @@
 #include "inode.h"
 #include "opts.h"
 #include "rules.h"
+#include "sizesync.h"
 
 enum plug_state {
 	PLUG_ON,
@@ -40,6 +41,7 @@ struct sfs {
 	atomic_uint_fast64_t unplugged_at; /* event seq of the last unplug, 0 if none */
 	struct sfs_stats stats;
 	pthread_mutex_t event_lock;	  /* serialises events that change files */
+	struct sizesync sizesync;	  /* kern_sync_size()'s GETATTR goes first */
 	bool aborted;			  /* the connection was cut: leave the mount as it is */
 	unsigned long planted_skip_inval; /* test builds: skip the Nth page invalidation */
 	atomic_ulong page_invals;	  /* page invalidations asked for, for the above */

@@ -9,8 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -512,6 +515,78 @@ START_TEST(test_truncate_shrink)
 }
 END_TEST
 
+/* The size the kernel holds for path, without asking the daemon. */
+static long long kernel_size(const char *path)
+{
+	struct statx stx;
+
+	ck_assert_msg(statx(AT_FDCWD, path, AT_STATX_DONT_SYNC, STATX_SIZE, &stx) == 0,
+		      "statx %s: %s", path, strerror(errno));
+	return (long long)stx.stx_size;
+}
+
+#define RACE_ROUNDS 150
+#define STATTERS    2
+
+#define SLOW_MAPS 20000
+
+/* A client that stats the file as fast as it can, so that its GETATTRs race the daemon's.
+ * It maps the file SLOW_MAPS times first, so that the kernel's page cache truncation,
+ * which visits every mapping, takes long enough to be seen unfinished. */
+static void stat_storm(const char *path)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY);
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failing test must not leave it spinning */
+	for (int i = 0; fd >= 0 && i < SLOW_MAPS; i++)
+		mmap(NULL, PG, PROT_READ, MAP_SHARED, fd, 0);
+	for (;;)
+		stat(path, &st);
+}
+
+/* The kernel applies one attribute reply per change and truncates its page cache in the
+ * thread that sent the applied GETATTR. When a client's GETATTR carried the new size first,
+ * the daemon's own stat(2) returned at once while the client's thread was still
+ * truncating (found by the 10-minute soak): a COWed private page past the new end of
+ * file stayed readable after truncate returned. Each round must see the new size in the
+ * kernel and SIGBUS on that page. */
+START_TEST(test_truncate_shrink_racing_stat)
+{
+	pid_t kids[STATTERS];
+	volatile char *map;
+	int fd = open(fpath, O_RDONLY);
+
+	ck_assert_int_ge(fd, 0);
+	map = mmap(NULL, FSIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	ck_assert_ptr_ne((void *)map, MAP_FAILED);
+	for (int i = 0; i < STATTERS; i++) {
+		kids[i] = fork();
+		ck_assert_int_ge(kids[i], 0);
+		if (kids[i] == 0)
+			stat_storm(fpath);
+	}
+	for (int r = 0; r < RACE_ROUNDS; r++) {
+		map[PG] = 'x'; /* a COWed private copy, which only truncation can drop */
+		CTL_OK("truncate", frel, "4096");
+		ck_assert_msg(kernel_size(fpath) == PG,
+			      "round %d: truncate to 4096 returned, the kernel holds size %lld", r,
+			      kernel_size(fpath));
+		ck_assert_msg(fx_expect_sigbus("COWed page past EOF", map, PG, false) == 0,
+			      "round %d: truncate to 4096 returned, the COWed page past it is "
+			      "still mapped",
+			      r);
+		CTL_OK("truncate", frel, "16384");
+	}
+	for (int i = 0; i < STATTERS; i++) {
+		kill(kids[i], SIGKILL);
+		waitpid(kids[i], NULL, 0);
+	}
+	munmap((void *)map, FSIZE);
+	close(fd);
+}
+END_TEST
+
 /* ---- row 5: truncate, growing again after the shrink ---- */
 
 static int regrown_seen(struct client *c)
@@ -945,7 +1020,7 @@ static Suite *events_suite(void)
 		{ "inval", { test_inval_whole_file, test_inval_range } },
 		{ "write", { test_write_notify, test_write_past_eof } },
 		{ "write_no_notify", { test_write_no_notify } },
-		{ "truncate_shrink", { test_truncate_shrink } },
+		{ "truncate_shrink", { test_truncate_shrink, test_truncate_shrink_racing_stat } },
 		{ "truncate_regrow", { test_truncate_regrow } },
 		{ "punch", { test_punch_pages, test_punch_unaligned } },
 		{ "fail_read", { test_fail_read, test_fail_read_errno, test_fail_read_count } },

@@ -1,0 +1,33 @@
+/* Making the daemon's own GETATTR the one that tells the kernel a new size. The kernel
+ * applies only the newest attribute reply, and truncates its page cache (private copies
+ * included) in the thread whose reply it applied. If a client's GETATTR won that race,
+ * the control thread's stat() would return while the client's thread was still
+ * truncating, and a COWed page past the new end of file could be read after the command
+ * returned. So while kern_sync_size() runs for an inode, other GETATTRs and LOOKUPs of that
+ * inode wait (a bounded time) before they are answered. */
+#ifndef SIGBUSFS_SIZESYNC_H
+#define SIGBUSFS_SIZESYNC_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct sizesync {
+	atomic_uint_fast64_t ino; /* the inode being synced, 0 if none */
+	pid_t tid;		  /* the thread whose requests pass: the syncing one */
+	pthread_mutex_t lock;
+	pthread_cond_t done;
+};
+
+void sizesync_init(struct sizesync *s);
+void sizesync_destroy(struct sizesync *s);
+/* The calling thread starts (ends) forcing ino's size into the kernel. One at a time:
+ * events are serialised by the caller. */
+void sizesync_begin(struct sizesync *s, uint64_t ino);
+void sizesync_end(struct sizesync *s);
+/* In a FUSE handler, before answering with ino's attributes to the thread pid: waits
+ * while another thread syncs ino's size, at most SIZESYNC_HOLD_MS. */
+void sizesync_wait(struct sizesync *s, uint64_t ino, pid_t pid);
+
+#endif
