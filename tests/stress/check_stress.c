@@ -120,22 +120,35 @@ START_TEST(test_clean_run)
 }
 END_TEST
 
-START_TEST(test_unplug_timeline)
+/* Runs sigbus-stress on a new mount (source, opts) with "-q -S CTL --scenario FILE", FILE
+ * holding text, then the NULL-terminated extra options. Its exit status. */
+static int run_scenario(const char *text, const char *source, const char *opts, char *const extra[])
 {
 	char scen[] = "/tmp/sigbus-stress-scenario.XXXXXX";
-	char *args[] = { "-q",	"-S",	     NULL,  "--duration", "2",	"--files", "2",	 "--size",
-			 "16K", "--hold-ms", "200", "--scenario", scen, "--json",  NULL, NULL };
+	char *args[24] = { "-q", "-S", NULL, "--scenario", scen };
+	size_t n = 5;
 	struct mnt m;
 	int rc;
 
-	write_scenario(scen, unplug_scenario);
-	rc = fx_mount(&m, "mem:64M", NULL);
-	ck_assert_msg(rc == 0, "fx_mount: %s", strerror(-rc));
+	write_scenario(scen, text);
+	rc = fx_mount(&m, source, opts);
+	ck_assert_msg(rc == 0, "fx_mount(%s): %s", source, strerror(-rc));
 	args[2] = m.ctl;
-	args[14] = m.dir;
+	for (; *extra && n < 22; extra++)
+		args[n++] = *extra;
+	args[n] = m.dir;
 	rc = run_stress(args);
-	umount_clean(&m);
 	unlink(scen);
+	umount_clean(&m);
+	return rc;
+}
+
+START_TEST(test_unplug_timeline)
+{
+	char *extra[] = { "--duration", "2",	     "--files", "2",	  "--size",
+			  "16K",	"--hold-ms", "200",	"--json", NULL };
+	int rc = run_scenario(unplug_scenario, "mem:64M", NULL, extra);
+
 	ck_assert_msg(rc == 0, "sigbus-stress exited %d across unplugs:\n%s", rc, out);
 	/* two unplugs and their replugs, none refused */
 	ck_assert_uint_eq(json_count("events"), 4);
@@ -149,22 +162,12 @@ END_TEST
 
 START_TEST(test_planted_stale_read)
 {
-	char scen[] = "/tmp/sigbus-stress-scenario.XXXXXX";
-	char *args[] = { "-q",	   "-S",  NULL,		"--duration", "2",  "--files", "1",
-			 "--size", "16K", "--scenario", scen,	      NULL, NULL };
+	char *extra[] = { "--duration", "2", "--files", "1", "--size", "16K", NULL };
 	int rc;
-	struct mnt m;
 
-	write_scenario(scen, planted_scenario);
 	/* the fixture runs $SIGBUSFS: point it at the planted build for this mount only */
 	setenv("SIGBUSFS", env_or_fail("SIGBUSFS_PLANTED"), 1);
-	rc = fx_mount(&m, "mem:64M", "planted_skip_inval=3");
-	ck_assert_msg(rc == 0, "fx_mount (planted): %s", strerror(-rc));
-	args[2] = m.ctl;
-	args[11] = m.dir;
-	rc = run_stress(args);
-	umount_clean(&m);
-	unlink(scen);
+	rc = run_scenario(planted_scenario, "mem:64M", "planted_skip_inval=3", extra);
 	ck_assert_msg(rc == 1, "sigbus-stress exited %d on the planted daemon, expected 1:\n%s", rc,
 		      out);
 	ck_assert_msg(strstr(out, "VIOLATION: stale read") && strstr(out, "page 0"),
