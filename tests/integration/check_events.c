@@ -17,8 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ctlrun.h"
 #include "client.h"
+#include "ctl_proto.h"
+#include "ctlrun.h"
 #include "fixture.h"
 
 #define PG     4096
@@ -525,7 +526,7 @@ static long long kernel_size(const char *path)
 	return (long long)stx.stx_size;
 }
 
-#define RACE_ROUNDS 150
+#define RACE_ROUNDS 400
 #define STATTERS    2
 
 #define SLOW_MAPS 20000
@@ -545,6 +546,20 @@ static void stat_storm(const char *path)
 		stat(path, &st);
 }
 
+/* "truncate frel size" on a connection c kept open across calls: the race test sends
+ * hundreds, and starting sigbusctl for each would dominate its time under sanitizers. */
+static void ctl_truncate(struct ctl_client *c, const char *size)
+{
+	struct ctl_result res;
+	char line[128];
+	int rc;
+
+	snprintf(line, sizeof(line), "truncate %s %s", frel, size);
+	rc = ctl_client_request(c, line, strlen(line), &res);
+	ck_assert_msg(rc == 0 && res.is_ok, "%s: %s", line, rc ? strerror(-rc) : res.text);
+	ctl_result_free(&res);
+}
+
 /* The kernel applies one attribute reply per change and truncates its page cache in the
  * thread that sent the applied GETATTR. When a client's GETATTR carried the new size first,
  * the daemon's own stat(2) returned at once while the client's thread was still
@@ -554,10 +569,12 @@ static void stat_storm(const char *path)
 START_TEST(test_truncate_shrink_racing_stat)
 {
 	pid_t kids[STATTERS];
+	struct ctl_client *c;
 	volatile char *map;
 	int fd = open(fpath, O_RDONLY);
 
 	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ctl_client_connect(mnt.ctl, &c, out, sizeof(out)), 0);
 	map = mmap(NULL, FSIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
 	ck_assert_ptr_ne((void *)map, MAP_FAILED);
 	for (int i = 0; i < STATTERS; i++) {
@@ -568,7 +585,7 @@ START_TEST(test_truncate_shrink_racing_stat)
 	}
 	for (int r = 0; r < RACE_ROUNDS; r++) {
 		map[PG] = 'x'; /* a COWed private copy, which only truncation can drop */
-		CTL_OK("truncate", frel, "4096");
+		ctl_truncate(c, "4096");
 		ck_assert_msg(kernel_size(fpath) == PG,
 			      "round %d: truncate to 4096 returned, the kernel holds size %lld", r,
 			      kernel_size(fpath));
@@ -576,8 +593,9 @@ START_TEST(test_truncate_shrink_racing_stat)
 			      "round %d: truncate to 4096 returned, the COWed page past it is "
 			      "still mapped",
 			      r);
-		CTL_OK("truncate", frel, "16384");
+		ctl_truncate(c, "16384");
 	}
+	ctl_client_close(c);
 	for (int i = 0; i < STATTERS; i++) {
 		kill(kids[i], SIGKILL);
 		waitpid(kids[i], NULL, 0);
