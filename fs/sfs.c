@@ -24,7 +24,7 @@ int sfs_init(struct sfs *fs, const struct opts *o)
 
 	memset(fs, 0, sizeof(*fs));
 	pthread_mutex_init(&fs->event_lock, NULL);
-	sizesync_init(&fs->sizesync);
+	sizesync_init(&fs->sizesync, !o->cmd.singlethread);
 	fs->source = o->source;
 	fs->cache_mode = o->cache_mode;
 	fs->planted_skip_inval = o->planted_skip_inval;

@@ -8,10 +8,11 @@
 
 #define SIZESYNC_HOLD_MS 200
 
-void sizesync_init(struct sizesync *s)
+void sizesync_init(struct sizesync *s, bool is_on)
 {
 	pthread_condattr_t ca;
 
+	s->is_on = is_on;
 	atomic_init(&s->ino, 0);
 	s->tid = 0;
 	pthread_mutex_init(&s->lock, NULL);
@@ -48,7 +49,7 @@ void sizesync_wait(struct sizesync *s, uint64_t ino, pid_t pid)
 	struct timespec until;
 	int rc = 0;
 
-	if (atomic_load(&s->ino) != ino)
+	if (!s->is_on || atomic_load(&s->ino) != ino)
 		return; /* the fast path of every GETATTR */
 	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_nsec += SIZESYNC_HOLD_MS * 1000000L;

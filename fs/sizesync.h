@@ -4,23 +4,27 @@
  * the control thread's stat() would return while the client's thread was still
  * truncating, and a COWed page past the new end of file could be read after the command
  * returned. So while kern_sync_size() runs for an inode, other GETATTRs and LOOKUPs of that
- * inode wait (a bounded time) before they are answered. */
+ * inode wait (a bounded time) before they are answered. Not with a single-threaded
+ * session (-s): the one worker would hold the request the daemon's own waits behind. */
 #ifndef SIGBUSFS_SIZESYNC_H
 #define SIGBUSFS_SIZESYNC_H
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 struct sizesync {
+	bool is_on;
 	atomic_uint_fast64_t ino; /* the inode being synced, 0 if none */
 	pid_t tid;		  /* the thread whose requests pass: the syncing one */
 	pthread_mutex_t lock;
 	pthread_cond_t done;
 };
 
-void sizesync_init(struct sizesync *s);
+/* is_on false: sizesync_wait() never waits (a single-threaded session). */
+void sizesync_init(struct sizesync *s, bool is_on);
 void sizesync_destroy(struct sizesync *s);
 /* The calling thread starts (ends) forcing ino's size into the kernel. One at a time:
  * events are serialised by the caller. */
