@@ -134,7 +134,6 @@ static bool judged(struct client *c, unsigned f, unsigned pg, const struct windo
 		[V_EIO_OK] = C_EIO_OK,
 		[V_MIXED_OK] = C_MIXED_OK,
 		[V_EOF_OK] = C_EOF_OK,
-		[V_ZERO_OK] = C_ZERO_OK,
 		[V_UNDECIDED] = C_UNDECIDED,
 		[V_SIGBUS_BAD] = C_SIGBUS_BAD,
 		[V_SIGBUS_MISSING] = C_SIGBUS_MISSING,

@@ -27,7 +27,6 @@ struct cands {
 	struct pstate ok[HIST_MAX], old[HIST_MAX];
 	size_t nok, nold;
 	bool is_inflight;  /* an event in (a, b]: a copy may mix two legal states */
-	bool is_shrinking; /* ... one that puts the page past the end of file */
 	bool is_dead_must; /* a revocation finished before the access */
 	bool is_dead_may;  /* one had started before it ended */
 	bool has_own;	   /* the client's COWed copy is legal */
@@ -115,10 +114,8 @@ static bool cands_build(const struct snap *s, const struct window *w, struct can
 			c->old[c->nold++] = s->e[i].st;
 		else if (s->e[i].seq <= w->b)
 			c->ok[c->nok++] = s->e[i].st;
-		if (s->e[i].seq > w->a && s->e[i].seq <= w->b) {
+		if (s->e[i].seq > w->a && s->e[i].seq <= w->b)
 			c->is_inflight = true;
-			c->is_shrinking |= s->e[i].st.eof == 0;
-		}
 	}
 	c->is_dead_must = s->revoke_seq && s->revoke_seq <= w->a;
 	c->is_dead_may = s->revoke_seq && s->revoke_seq <= w->b;
@@ -275,15 +272,6 @@ static bool size_in(const struct cands *c, unsigned n)
 	return false;
 }
 
-static bool is_zero(const char *buf, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++) {
-		if (buf[i])
-			return false;
-	}
-	return true;
-}
-
 static enum verdict_kind judge(unsigned f, unsigned pg, const struct cands *c, const struct seen *s)
 {
 	bool is_pread = s->acc == ACC_PREAD;
@@ -304,10 +292,6 @@ static enum verdict_kind judge(unsigned f, unsigned pg, const struct cands *c, c
 		return V_OK;
 	if (is_pread && !size_in(c, s->n))
 		return V_SHORT;
-	/* a shrink changes the backend before the kernel learns the size: a page it has
-	 * not cached is read from the daemon as a hole until then */
-	if (!is_pread && c->is_shrinking && is_zero(s->buf, s->n))
-		return V_ZERO_OK;
 	if (data_in(f, pg, c->old, c->nold, s, is_pread))
 		return V_STALE;
 	if (c->is_inflight && is_mix(f, pg, c, s->buf, s->n))
@@ -373,7 +357,6 @@ const char *verdict_name(enum verdict_kind k)
 		[V_EIO_OK] = "expected EIO",
 		[V_MIXED_OK] = "copy racing an event",
 		[V_EOF_OK] = "end of file during a revocation",
-		[V_ZERO_OK] = "zeros past the end during a shrink",
 		[V_UNDECIDED] = "undecided (history overwritten)",
 		[V_SIGBUS_BAD] = "unexpected SIGBUS/EIO",
 		[V_SIGBUS_MISSING] = "missing SIGBUS/EIO",

@@ -153,7 +153,6 @@ static const struct row rows[] = {
 	{ "expected_eio", "expected EIO", C_EIO_OK },
 	{ "racing_copies", "copies racing an event (legal mix)", C_MIXED_OK },
 	{ "eof_revoking", "end of file while a revocation ran", C_EOF_OK },
-	{ "zeros_shrinking", "zeros past the end while a shrink ran", C_ZERO_OK },
 	{ "undecided", "undecided (history overwritten)", C_UNDECIDED },
 	{ "unexpected_sigbus", "unexpected SIGBUS/EIO", C_SIGBUS_BAD },
 	{ "missing_sigbus", "missing SIGBUS/EIO", C_SIGBUS_MISSING },

@@ -115,7 +115,6 @@ enum ctr {
 	C_UNDECIDED,
 	C_MIXED_OK,
 	C_EOF_OK,
-	C_ZERO_OK,
 	C_WRITES,
 	C_NR
 };
@@ -240,8 +239,7 @@ enum verdict_kind {
 	V_SIGBUS_OK,
 	V_EIO_OK,
 	V_MIXED_OK,
-	V_EOF_OK,  /* pread saw end of file while a revocation was in flight */
-	V_ZERO_OK, /* a mapping saw zeros past the end while a shrink was in flight */
+	V_EOF_OK, /* pread saw end of file while a revocation was in flight */
 	V_UNDECIDED,
 	V_SIGBUS_BAD,
 	V_SIGBUS_MISSING,
