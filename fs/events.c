@@ -1,7 +1,8 @@
 /* Events on file contents and sizes: inval, write, truncate, punch, store and audit.
  * Each changes the backend first and tells the kernel second, so that a fault racing
  * with the event reads either the old state from the cache or the new one from the
- * backend, never a mix the backend never held. */
+ * backend, never a mix the backend never held. A shrink is the exception: the kernel
+ * learns the size first (kern_shrink() says why). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -138,27 +139,50 @@ int ev_write(struct sfs *fs, struct ctl_reply *r, const char *rel, uint64_t off,
 	return ev_end(&e, rc);
 }
 
+struct shrink {
+	struct sfs *fs;
+	uint64_t ino;
+	struct bk_setattr s;
+	struct bk_attr after;
+	int rc;
+};
+
+static int resize_backend(void *arg)
+{
+	struct shrink *k = arg;
+
+	k->rc = bk_setattr(k->fs->bk, k->ino, &k->s, &k->after);
+	return k->rc;
+}
+
 int ev_truncate(struct sfs *fs, struct ctl_reply *r, const char *rel, uint64_t size)
 {
-	struct bk_setattr s = { .valid = BK_SET_SIZE | BK_SET_MTIME_NOW, .size = size };
-	struct bk_attr a, after;
+	struct shrink k = { .fs = fs,
+			    .s = { .valid = BK_SET_SIZE | BK_SET_MTIME_NOW, .size = size } };
+	struct bk_attr a;
 	struct ev e;
-	int rc;
+	int rc, sync = 0;
 
 	ev_begin(&e, fs, r, "truncate", rel);
 	rc = ev_file(&e, rel, &a);
-	if (rc == 0)
-		rc = bk_setattr(fs->bk, a.ino, &s, &after);
-	if (rc < 0) {
+	k.ino = a.ino;
+	/* a shrink truncates the kernel's page cache past the new end, private copies
+	 * included, through the GETATTR that tells it the size, before the backend changes */
+	if (rc == 0 && size < a.size)
+		sync = kern_shrink(fs, rel, a.ino, size, resize_backend, &k);
+	else if (rc == 0 && resize_backend(&k) == 0)
+		sync = kern_sync_size(fs, rel, a.ino, KERN_SIZE_BACKEND);
+	if (rc == 0 && k.rc < 0) {
 		ctl_reply_errmsg(r, "%s: truncate to %llu: %s", rel, (unsigned long long)size,
-				 strerror(-rc));
-		return ev_end(&e, rc);
+				 strerror(-k.rc));
+		rc = k.rc;
 	}
+	if (rc < 0)
+		return ev_end(&e, rc);
 	ev_note(&e, "old_size", "%llu", (unsigned long long)a.size);
 	ev_note(&e, "size", "%llu", (unsigned long long)size);
-	/* the size first: the GETATTR truncates the page cache past the new end, private
-	 * copies included; then the page holding the old or new end is read again */
-	rc = kern_sync_size(fs, rel, a.ino, KERN_SIZE_BACKEND);
+	/* then the page holding the old or new end is read again */
+	rc = sync;
 	if (rc == 0)
 		rc = kern_inval(fs, a.ino, (off_t)page_down(size < a.size ? size : a.size), 0);
 	return ev_end(&e, rc);

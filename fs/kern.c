@@ -5,7 +5,9 @@
  * answered by a FUSE worker, and the kernel truncates its page cache to the new size in
  * this thread, before stat() returns (sizesync.h keeps clients' GETATTRs from applying it
  * first). The stat is repeated until the kernel holds the size: a concurrent client write
- * makes it discard the reply. */
+ * makes it discard the reply. A shrink tells the kernel before the backend changes
+ * (kern_shrink()): a client READ cut short by a smaller backend would set the kernel's
+ * size itself, without truncating anything, and the GETATTR would then change nothing. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -104,6 +106,20 @@ static int sync_once(struct sfs *fs, const char *path, uint64_t ino, uint64_t wa
 	return rc < 0 ? rc : held == size;
 }
 
+/* sync_once() until the kernel holds the size; the caller has begun the sizesync. */
+static int sync_loop(struct sfs *fs, const char *path, uint64_t ino, uint64_t want)
+{
+	int rc = 0;
+
+	for (int i = 0; i < SYNC_TRIES; i++) {
+		rc = sync_once(fs, path, ino, want);
+		if (rc != 0)
+			break;
+		usleep(1000u << (i < 6 ? i : 6));
+	}
+	return rc < 0 ? rc : rc ? 0 : -EAGAIN;
+}
+
 int kern_sync_size(struct sfs *fs, const char *rel, uint64_t ino, uint64_t want)
 {
 	char path[PATH_MAX];
@@ -111,15 +127,29 @@ int kern_sync_size(struct sfs *fs, const char *rel, uint64_t ino, uint64_t want)
 
 	if (rc < 0)
 		return rc;
-	sizesync_begin(&fs->sizesync, ino);
-	for (int i = 0; i < SYNC_TRIES; i++) {
-		rc = sync_once(fs, path, ino, want);
-		if (rc != 0)
-			break;
-		usleep(1000u << (i < 6 ? i : 6));
-	}
+	sizesync_begin(&fs->sizesync, ino, SIZESYNC_BACKEND);
+	rc = sync_loop(fs, path, ino, want);
 	sizesync_end(&fs->sizesync);
-	return rc < 0 ? rc : rc ? 0 : -EAGAIN;
+	return rc;
+}
+
+int kern_shrink(struct sfs *fs, const char *rel, uint64_t ino, uint64_t size,
+		int (*apply)(void *arg), void *arg)
+{
+	char path[PATH_MAX];
+	int rc = path_in_mount(fs, rel, path, sizeof(path)), applied;
+
+	if (rc < 0) {
+		apply(arg);
+		return rc;
+	}
+	sizesync_begin(&fs->sizesync, ino, size);
+	rc = sync_loop(fs, path, ino, size);
+	applied = apply(arg);
+	sizesync_end(&fs->sizesync);
+	if (applied < 0) /* the backend kept its size: take back what the kernel was told */
+		rc = kern_sync_size(fs, rel, ino, KERN_SIZE_BACKEND);
+	return rc;
 }
 
 int kern_inval_entry(struct sfs *fs, uint64_t parent, const char *name)

@@ -21,6 +21,13 @@ int kern_inval(struct sfs *fs, uint64_t ino, off_t off, off_t len);
  * mount, until the kernel reports want (or the backend's size). A shrink this way
  * truncates the page cache, private copies included. 0 or -errno. */
 int kern_sync_size(struct sfs *fs, const char *rel, uint64_t ino, uint64_t want);
+/* A shrink of ino to size: makes the kernel learn size (truncating its page cache,
+ * private copies included) while the backend still holds the old bytes, then calls
+ * apply(arg) to change the backend, before any other client is told a size. Returns
+ * whether the kernel was told (0 or -errno); apply reports its own outcome, and if it
+ * fails the kernel is told the backend's size again. */
+int kern_shrink(struct sfs *fs, const char *rel, uint64_t ino, uint64_t size,
+		int (*apply)(void *arg), void *arg);
 /* Drops the kernel's cached name parent/name, so the next use looks it up again. */
 int kern_inval_entry(struct sfs *fs, uint64_t parent, const char *name);
 /* Puts len bytes at off into ino's page cache; the backend is not touched. */

@@ -17,13 +17,16 @@ void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int rc = gate(fs, ino, GATE_ATTR, fi, 0, 0);
 	bool size_zero = rc == GATE_SIZE_ZERO;
 
-	sizesync_wait(&fs->sizesync, ino, fuse_req_ctx(req)->pid);
+	uint64_t size = sizesync_wait(&fs->sizesync, ino, fuse_req_ctx(req)->pid);
+
 	if (rc >= 0)
 		rc = bk_getattr(fs->bk, ino, &a);
 	if (rc == 0 && size_zero && S_ISREG(a.mode)) {
 		a.size = 0;
 		a.blocks = 0;
 	}
+	if (rc == 0 && size != SIZESYNC_BACKEND)
+		a.size = size;
 	if (rc < 0)
 		reply_err(req, rc);
 	else

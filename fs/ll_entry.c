@@ -13,6 +13,7 @@ void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct sfs *fs = ll_fs(req);
 	struct bk_attr a;
+	uint64_t size;
 	int rc = gate(fs, parent, GATE_DIR, NULL, 0, 0);
 
 	/* a directory listed as empty holds no names */
@@ -26,7 +27,9 @@ void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		reply_err(req, rc);
 		return;
 	}
-	sizesync_wait(&fs->sizesync, a.ino, fuse_req_ctx(req)->pid);
+	size = sizesync_wait(&fs->sizesync, a.ino, fuse_req_ctx(req)->pid);
+	if (size != SIZESYNC_BACKEND)
+		a.size = size;
 	reply_entry(req, &a);
 }
 

@@ -28,10 +28,11 @@ void sizesync_destroy(struct sizesync *s)
 	pthread_mutex_destroy(&s->lock);
 }
 
-void sizesync_begin(struct sizesync *s, uint64_t ino)
+void sizesync_begin(struct sizesync *s, uint64_t ino, uint64_t size)
 {
 	pthread_mutex_lock(&s->lock);
 	s->tid = gettid();
+	s->size = size;
 	atomic_store(&s->ino, ino);
 	pthread_mutex_unlock(&s->lock);
 }
@@ -44,13 +45,14 @@ void sizesync_end(struct sizesync *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
-void sizesync_wait(struct sizesync *s, uint64_t ino, pid_t pid)
+uint64_t sizesync_wait(struct sizesync *s, uint64_t ino, pid_t pid)
 {
+	uint64_t size = SIZESYNC_BACKEND;
 	struct timespec until;
 	int rc = 0;
 
 	if (!s->is_on || atomic_load(&s->ino) != ino)
-		return; /* the fast path of every GETATTR */
+		return size; /* the fast path of every GETATTR */
 	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_nsec += SIZESYNC_HOLD_MS * 1000000L;
 	until.tv_sec += until.tv_nsec / 1000000000L;
@@ -58,5 +60,8 @@ void sizesync_wait(struct sizesync *s, uint64_t ino, pid_t pid)
 	pthread_mutex_lock(&s->lock);
 	while (rc != ETIMEDOUT && atomic_load(&s->ino) == ino && pid != s->tid)
 		rc = pthread_cond_timedwait(&s->done, &s->lock, &until);
+	if (atomic_load(&s->ino) == ino && pid == s->tid)
+		size = s->size;
 	pthread_mutex_unlock(&s->lock);
+	return size;
 }
