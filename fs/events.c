@@ -165,7 +165,8 @@ int ev_truncate(struct sfs *fs, struct ctl_reply *r, const char *rel, uint64_t s
 
 	ev_begin(&e, fs, r, "truncate", rel);
 	rc = ev_file(&e, rel, &a);
-	k.ino = a.ino;
+	if (rc == 0)
+		k.ino = a.ino;
 	/* a shrink truncates the kernel's page cache past the new end, private copies
 	 * included, through the GETATTR that tells it the size, before the backend changes */
 	if (rc == 0 && size < a.size)
