@@ -120,36 +120,38 @@ static int sync_loop(struct sfs *fs, const char *path, uint64_t ino, uint64_t wa
 	return rc < 0 ? rc : rc ? 0 : -EAGAIN;
 }
 
-int kern_sync_size(struct sfs *fs, const char *rel, uint64_t ino, uint64_t want)
+/* Forces want (or the backend's size) into the kernel, then runs apply (if any) before
+ * other clients are answered; see kern_shrink(). */
+static int force_size(struct sfs *fs, const char *rel, uint64_t ino, uint64_t want,
+		      int (*apply)(void *arg), void *arg)
 {
 	char path[PATH_MAX];
-	int rc = path_in_mount(fs, rel, path, sizeof(path));
+	int rc = path_in_mount(fs, rel, path, sizeof(path)), applied = 0;
 
-	if (rc < 0)
+	if (rc < 0) {
+		if (apply)
+			apply(arg);
 		return rc;
-	sizesync_begin(&fs->sizesync, ino, SIZESYNC_BACKEND);
+	}
+	sizesync_begin(&fs->sizesync, ino, want);
 	rc = sync_loop(fs, path, ino, want);
+	if (apply)
+		applied = apply(arg);
 	sizesync_end(&fs->sizesync);
+	if (applied < 0) /* the backend kept its size: take back what the kernel was told */
+		rc = kern_sync_size(fs, rel, ino, KERN_SIZE_BACKEND);
 	return rc;
+}
+
+int kern_sync_size(struct sfs *fs, const char *rel, uint64_t ino, uint64_t want)
+{
+	return force_size(fs, rel, ino, want, NULL, NULL);
 }
 
 int kern_shrink(struct sfs *fs, const char *rel, uint64_t ino, uint64_t size,
 		int (*apply)(void *arg), void *arg)
 {
-	char path[PATH_MAX];
-	int rc = path_in_mount(fs, rel, path, sizeof(path)), applied;
-
-	if (rc < 0) {
-		apply(arg);
-		return rc;
-	}
-	sizesync_begin(&fs->sizesync, ino, size);
-	rc = sync_loop(fs, path, ino, size);
-	applied = apply(arg);
-	sizesync_end(&fs->sizesync);
-	if (applied < 0) /* the backend kept its size: take back what the kernel was told */
-		rc = kern_sync_size(fs, rel, ino, KERN_SIZE_BACKEND);
-	return rc;
+	return force_size(fs, rel, ino, size, apply, arg);
 }
 
 int kern_inval_entry(struct sfs *fs, uint64_t parent, const char *name)

@@ -11,15 +11,16 @@
 
 #include "sfs.h"
 
-#define KERN_SIZE_BACKEND UINT64_MAX /* kern_sync_size(): wait for the backend's size */
+#define KERN_SIZE_BACKEND SIZESYNC_BACKEND /* kern_sync_size(): the backend's size */
 
 /* Drops cached pages of ino covering [off, off+len) (len 0: to the end; off -1: only the
  * attributes), unmapping them from every process. An inode the kernel does not hold has
  * nothing cached: 0. */
 int kern_inval(struct sfs *fs, uint64_t ino, off_t off, off_t len);
 /* Makes the kernel learn ino's size: invalidates its attributes and stats rel through the
- * mount, until the kernel reports want (or the backend's size). A shrink this way
- * truncates the page cache, private copies included. 0 or -errno. */
+ * mount, until the kernel holds want (or the backend's size); the daemon's own GETATTR
+ * answers with that size. A shrink this way truncates the page cache, private copies
+ * included. 0 or -errno. */
 int kern_sync_size(struct sfs *fs, const char *rel, uint64_t ino, uint64_t want);
 /* A shrink of ino to size: makes the kernel learn size (truncating its page cache,
  * private copies included) while the backend still holds the old bytes, then calls
