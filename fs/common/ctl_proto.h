@@ -1,5 +1,5 @@
 /* The control protocol's wire format, shared by the daemon's server (ctl.c) and every
- * client (cli.c, contrib/, tests): the command table with its help text and ctl_parse()
+ * client (fs/sigbusctl, contrib/, tests): the command table with its help text and ctl_parse()
  * (ctl_proto.c), and tokens, quoting, numbers, errno names, line I/O and the client side
  * (ctl_wire.c). Nothing here knows about FUSE or threads. */
 #ifndef SIGBUSFS_CTL_PROTO_H
