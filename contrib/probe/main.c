@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "probe.h"
+#include "units.h"
 
 #define WATCH_MS_DEFAULT 200
 #define HOLD_LINE_MAX	 256
@@ -58,23 +59,15 @@ static const char usage_text[] =
 	"\"PFNs hidden\"); page flags need PFNs and a readable /proc/kpageflags (root).\n"
 	"Exit status: 0 probed, 1 FILE could not be mapped or probed, 2 usage.\n";
 
-/* A byte count with an optional K, M or G suffix (binary); -1 if malformed. */
+/* A byte count with an optional K, M, G or T suffix (binary, units.h); -1 if malformed or
+ * past INT64_MAX / 2. */
 static long long parse_size(const char *s)
 {
-	char *end;
-	unsigned long long v;
+	uint64_t v;
 
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *s == '-')
+	if (units_parse_size(s, &v) < 0 || v > (uint64_t)INT64_MAX >> 1)
 		return -1;
-	if (*end == 'K' || *end == 'k')
-		v <<= 10, end++;
-	else if (*end == 'M' || *end == 'm')
-		v <<= 20, end++;
-	else if (*end == 'G' || *end == 'g')
-		v <<= 30, end++;
-	return *end || v > (unsigned long long)INT64_MAX >> 1 ? -1 : (long long)v;
+	return (long long)v;
 }
 
 /* --watch takes an optional MS as the next word too (--watch 500 FILE), not only --watch=500. */

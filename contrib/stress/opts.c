@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ctl_proto.h"
+#include "units.h"
 #include "stress.h"
 
 static const char *const kind_names[EV_NR] = { "write", "nonotify", "inval", "truncate",
@@ -158,7 +158,7 @@ static int one_opt(struct opts *o, int c, const char *arg)
 		*(c == O_PROCS ? &o->procs : c == O_FILES ? &o->files : &o->hold_ms) = (unsigned)d;
 		break;
 	case O_SIZE:
-		rc = ctl_parse_size(arg, &o->size);
+		rc = units_parse_size(arg, &o->size);
 		break;
 	case O_RATE:
 		rc = parse_num(arg, 0, 1e5, &o->rate);
@@ -167,7 +167,7 @@ static int one_opt(struct opts *o, int c, const char *arg)
 		rc = parse_mix(arg, o->mix);
 		break;
 	case O_SEED:
-		rc = ctl_parse_u64(arg, &u);
+		rc = units_parse_u64(arg, &u);
 		o->seed = u;
 		break;
 	case O_SCENARIO:
@@ -214,15 +214,15 @@ static int sc_line(char *line, struct sc_event *e)
 	k = n >= 2 ? kind_find(w[1], strlen(w[1])) : -1;
 	if (k == EV_UNPLUG) { /* every file: no FILE, e->file stays 0 */
 		e->kind = EV_UNPLUG;
-		return n == 2 ? ctl_parse_u64(w[0], &e->t_ms) : -EINVAL;
+		return n == 2 ? units_parse_u64(w[0], &e->t_ms) : -EINVAL;
 	}
-	if (k < 0 || n < 3 || ctl_parse_u64(w[0], &e->t_ms) < 0 || sc_file(w[2], &e->file) < 0)
+	if (k < 0 || n < 3 || units_parse_u64(w[0], &e->t_ms) < 0 || sc_file(w[2], &e->file) < 0)
 		return -EINVAL;
 	e->kind = (enum ev_kind)k;
 	e->b = 1;
-	rc = n > 3 ? ctl_parse_size(w[3], &e->a) : 0;
+	rc = n > 3 ? units_parse_size(w[3], &e->a) : 0;
 	if (rc == 0 && n > 4)
-		rc = ctl_parse_u64(w[4], &e->b);
+		rc = units_parse_u64(w[4], &e->b);
 	e->has_range = n > 3;
 	if ((k == EV_TRUNCATE && n != 4) || (k == EV_REVOKE && n != 3) ||
 	    ((k == EV_PUNCH || k == EV_FAIL) && n != 5) || (k == EV_INVAL && n != 3 && n != 5) ||

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "ctl_proto.h"
+#include "units.h"
 
 #define NARGS(n) (1u << (n))
 #define O(x)	 CTL_OPT(CTL_O_##x)
@@ -335,7 +336,7 @@ static int number(struct parse *ps, const char *what, const char *tok, bool is_s
 		  uint64_t *out)
 {
 	struct ctl_buf b = { 0 };
-	int rc = is_size ? ctl_parse_size(tok, out) : ctl_parse_u64(tok, out);
+	int rc = is_size ? units_parse_size(tok, out) : units_parse_u64(tok, out);
 
 	if (rc == 0 && *out > max)
 		rc = -ERANGE;

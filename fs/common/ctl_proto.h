@@ -200,11 +200,6 @@ int ctl_unquote(const char *p, size_t len, char *dst, size_t *dst_len, size_t *u
  * -ENOMEM, or -E2BIG if the line would not fit in CTL_LINE_MAX with its newline. */
 int ctl_build_line(int argc, char *const argv[], char **out, size_t *len_out);
 
-/* Numbers: decimal digits only. ctl_parse_size() accepts a K, M, G or T suffix (either
- * case; binary: 8K = 8192). 0, -EINVAL (not a number) or -ERANGE (past UINT64_MAX). */
-int ctl_parse_size(const char *s, uint64_t *out);
-int ctl_parse_u64(const char *s, uint64_t *out);
-
 /* "ENOENT" for ENOENT; NULL for a number this libc has no name for. */
 const char *ctl_errno_name(int e);
 /* The name, or else e in decimal written into buf; returns buf or the static name. */

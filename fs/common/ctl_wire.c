@@ -1,6 +1,6 @@
-/* The control protocol's bytes: growable strings, quoting and the one tokenizer, numbers,
- * errno names, and line I/O on a socket. The grammar of commands lives in ctl_proto.c,
- * the client side in ctl_client.c. */
+/* The control protocol's bytes: growable strings, quoting and the one tokenizer, errno
+ * names, and line I/O on a socket. Numbers are units.c's, the grammar of commands is
+ * ctl_proto.c's and the client side ctl_client.c's. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include "ctl_proto.h"
+#include "units.h"
 
 #define BUF_FIRST 256
 
@@ -359,52 +360,6 @@ int ctl_build_line(int argc, char *const argv[], char **out, size_t *len_out)
 	return 0;
 }
 
-static int parse_digits(const char *s, size_t n, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (n == 0)
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -EINVAL;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (v > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10)
-			return -ERANGE;
-		v = v * 10 + (uint64_t)(s[i] - '0');
-	}
-	*out = v;
-	return 0;
-}
-
-int ctl_parse_u64(const char *s, uint64_t *out)
-{
-	return parse_digits(s, strlen(s), out);
-}
-
-int ctl_parse_size(const char *s, uint64_t *out)
-{
-	static const char suffixes[] = "KMGTkmgt";
-	size_t n = strlen(s);
-	const char *suf = n > 1 ? strchr(suffixes, s[n - 1]) : NULL;
-	unsigned shift = 0;
-	uint64_t v;
-	int rc;
-
-	if (suf) {
-		shift = 10 * (unsigned)((suf - suffixes) % 4 + 1);
-		n--;
-	}
-	rc = parse_digits(s, n, &v);
-	if (rc)
-		return rc;
-	if (shift && v > (UINT64_MAX >> shift))
-		return -ERANGE;
-	*out = v << shift;
-	return 0;
-}
-
 const char *ctl_errno_name(int e)
 {
 	if (e <= 0 || e > CTL_ERRNO_MAX)
@@ -433,7 +388,7 @@ int ctl_errno_parse(const char *s)
 	const char *name;
 	uint64_t v;
 
-	if (ctl_parse_u64(s, &v) == 0)
+	if (units_parse_u64(s, &v) == 0)
 		return v >= 1 && v <= CTL_ERRNO_MAX ? (int)v : -EINVAL;
 	for (size_t i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++) {
 		if (!strcmp(s, aliases[i].name))

@@ -319,38 +319,6 @@ START_TEST(test_path_limits)
 }
 END_TEST
 
-START_TEST(test_numbers)
-{
-	uint64_t v;
-
-	ck_assert_int_eq(ctl_parse_size("0", &v), 0);
-	ck_assert_uint_eq(v, 0);
-	ck_assert_int_eq(ctl_parse_size("8K", &v), 0);
-	ck_assert_uint_eq(v, 8192);
-	ck_assert_int_eq(ctl_parse_size("8k", &v), 0);
-	ck_assert_uint_eq(v, 8192);
-	ck_assert_int_eq(ctl_parse_size("2M", &v), 0);
-	ck_assert_uint_eq(v, 2u << 20);
-	ck_assert_int_eq(ctl_parse_size("3T", &v), 0);
-	ck_assert_uint_eq(v, 3ull << 40);
-	ck_assert_int_eq(ctl_parse_size("18446744073709551615", &v), 0);
-	ck_assert_uint_eq(v, UINT64_MAX);
-	ck_assert_int_eq(ctl_parse_size("16777215T", &v), 0);
-	ck_assert_int_eq(ctl_parse_size("18446744073709551616", &v), -ERANGE);
-	ck_assert_int_eq(ctl_parse_size("99999999999999999999999", &v), -ERANGE);
-	ck_assert_int_eq(ctl_parse_size("16777216T", &v), -ERANGE);
-	ck_assert_int_eq(ctl_parse_size("16E", &v), -EINVAL);
-	ck_assert_int_eq(ctl_parse_size("", &v), -EINVAL);
-	ck_assert_int_eq(ctl_parse_size("K", &v), -EINVAL);
-	ck_assert_int_eq(ctl_parse_size("1KK", &v), -EINVAL);
-	ck_assert_int_eq(ctl_parse_size("+1", &v), -EINVAL);
-	ck_assert_int_eq(ctl_parse_size(" 1", &v), -EINVAL);
-	ck_assert_int_eq(ctl_parse_u64("007", &v), 0);
-	ck_assert_uint_eq(v, 7);
-	ck_assert_int_eq(ctl_parse_u64("8K", &v), -EINVAL);
-}
-END_TEST
-
 START_TEST(test_errno_names)
 {
 	char buf[16];
@@ -652,7 +620,6 @@ static Suite *ctl_proto_suite(void)
 
 	tc = tcase_create("wire");
 	tcase_add_checked_fixture(tc, NULL, teardown);
-	tcase_add_test(tc, test_numbers);
 	tcase_add_test(tc, test_errno_names);
 	tcase_add_test(tc, test_round_trip);
 	tcase_add_test(tc, test_round_trip_random);
