@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "ctl_proto.h"
+#include "ctl_xattr.h"
 #include "gate.h"
 #include "ll.h"
 

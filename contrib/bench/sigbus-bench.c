@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ctl_proto.h"
+#include "ctl_client.h"
 
 #define PAGE	     4096
 #define MIB	     (1024 * 1024)

@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ctl_proto.h"
+#include "ctl_client.h"
 #include "stress.h"
 
 struct ctlr {
@@ -40,42 +40,26 @@ void evlog_add(struct run *r, unsigned file, uint64_t seq, uint64_t dseq, const 
 	va_end(ap);
 }
 
-static const char *kv_get(const struct ctl_result *res, const char *key)
-{
-	for (size_t i = 0; i < res->nkv; i++) {
-		if (strcmp(res->kv[i].key, key) == 0)
-			return res->kv[i].value;
-	}
-	return NULL;
-}
-
 /* Sends argv as one request. 0 with the reply's seq (and id) or -errno with a message. */
 static int ctl_send(struct ctlr *k, char **argv, uint64_t *dseq, uint64_t *id)
 {
-	struct ctl_result res = { 0 };
-	const char *v;
-	size_t len, argc = 0;
-	char *line;
+	struct ctl_result res;
+	size_t argc = 0;
 	int rc;
 
 	while (argv[argc])
 		argc++;
-	rc = ctl_build_line((int)argc, argv, &line, &len);
-	if (rc < 0)
-		return rc;
-	rc = ctl_client_request(k->c, line, len, &res);
-	free(line);
+	rc = ctl_client_request_argv(k->c, (int)argc, argv, &res);
 	if (rc == 0 && !res.is_ok)
 		rc = res.error ? -res.error : -EIO;
 	snprintf(k->err, sizeof(k->err), "%s %s: %s", argv[0], argc > 1 ? argv[1] : "",
 		 rc == 0		 ? "ok"
 		 : res.text && *res.text ? res.text
 					 : strerror(-rc));
-	v = rc == 0 ? kv_get(&res, "seq") : NULL;
-	*dseq = v ? strtoull(v, NULL, 10) : 0;
-	v = rc == 0 && id ? kv_get(&res, "id") : NULL;
-	if (id)
-		*id = v ? strtoull(v, NULL, 10) : 0;
+	if (rc || ctl_result_u64(&res, "seq", dseq) < 0)
+		*dseq = 0;
+	if (id && (rc || ctl_result_u64(&res, "id", id) < 0))
+		*id = 0;
 	ctl_result_free(&res);
 	return rc;
 }

@@ -9,11 +9,11 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
-#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "ctl_proto.h"
+#include "ctl_client.h"
+#include "ctl_xattr.h"
 #include "stress.h"
 
 uint64_t now_ns(void)
@@ -76,22 +76,18 @@ static int shm_create(struct run *r)
 /* -S, or the socket path the daemon publishes on the mount root. */
 static int find_socket(const struct opts *o, char *buf, size_t size)
 {
-	ssize_t n;
+	int rc = 0;
 
-	if (o->socket) {
+	if (o->socket)
 		snprintf(buf, size, "%s", o->socket);
-		return 0;
-	}
-	n = getxattr(o->mountpoint, CTL_XATTR, buf, size - 1);
-	if (n < 0) {
+	else
+		rc = ctl_client_socket_of(o->mountpoint, buf, size);
+	if (rc < 0)
 		fprintf(stderr,
 			"sigbus-stress: %s: no %s attribute (%s); is it a sigbusfs mount? "
 			"Give -S SOCKET.\n",
-			o->mountpoint, CTL_XATTR, strerror(errno));
-		return -errno;
-	}
-	buf[n] = 0;
-	return 0;
+			o->mountpoint, CTL_XATTR, strerror(-rc));
+	return rc;
 }
 
 static int fork_clients(struct run *r, pid_t *pids)

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ctl_proto.h"
+#include "ctl_client.h"
 #include "stress.h"
 
 #define AROUND 12 /* events of the file listed before a violation */

@@ -1,15 +1,18 @@
-/* The client side of the control protocol: connecting and checking the greeting, sending
- * a request, reading a reply (status line, key=value lines, empty line) and streamed
- * lines. Used by sigbusctl, contrib/ tools and tests; the server is ctl.c. */
+/* The client side of the control protocol: finding a mount's socket, connecting and
+ * checking the greeting, sending a request, reading a reply (status line, key=value
+ * lines, empty line) and streamed lines. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
-#include "ctl_proto.h"
+#include "ctl_client.h"
+#include "ctl_xattr.h"
+#include "units.h"
 
 /* Decodes a value that is either raw (up to end) or one quoted string filling all of it. */
 static int kv_value(const char *p, size_t n, struct ctl_kv *kv)
@@ -159,6 +162,34 @@ void ctl_result_free(struct ctl_result *r)
 	*r = (struct ctl_result){ 0 };
 }
 
+const char *ctl_result_get(const struct ctl_result *r, const char *key)
+{
+	for (size_t i = 0; i < r->nkv; i++) {
+		if (!strcmp(r->kv[i].key, key))
+			return r->kv[i].value;
+	}
+	return NULL;
+}
+
+int ctl_result_u64(const struct ctl_result *r, const char *key, uint64_t *out)
+{
+	const char *v = ctl_result_get(r, key);
+
+	return v ? units_parse_u64(v, out) : -ENOENT;
+}
+
+int ctl_client_socket_of(const char *mountpoint, char *buf, size_t size)
+{
+	ssize_t n = size ? getxattr(mountpoint, CTL_XATTR, buf, size - 1) : -1;
+
+	if (!size)
+		return -ERANGE;
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	return 0;
+}
+
 static int greeting_err(const char *path, const char *line, size_t len, char *err, size_t errsize)
 {
 	struct ctl_result r = { 0 };
@@ -285,6 +316,22 @@ int ctl_client_request(struct ctl_client *c, const char *line, size_t len, struc
 	if (rc)
 		return rc;
 	return ctl_result_read(&c->lines, out);
+}
+
+int ctl_client_request_argv(struct ctl_client *c, int argc, char *const argv[],
+			    struct ctl_result *out)
+{
+	size_t len;
+	char *line;
+	int rc;
+
+	*out = (struct ctl_result){ 0 };
+	rc = ctl_build_line(argc, argv, &line, &len);
+	if (rc)
+		return rc;
+	rc = ctl_client_request(c, line, len, out);
+	free(line);
+	return rc;
 }
 
 int ctl_client_stream_line(struct ctl_client *c, char **line, size_t *len)

@@ -1,7 +1,8 @@
-/* The control protocol's wire format, shared by the daemon's server (ctl.c) and every
- * client (fs/sigbusctl, contrib/, tests): the command table with its help text and ctl_parse()
- * (ctl_proto.c), and tokens, quoting, numbers, errno names, line I/O and the client side
- * (ctl_wire.c). Nothing here knows about FUSE or threads. */
+/* The control protocol, shared by the daemon's server (fs/ctl.c) and every client
+ * (fs/sigbusctl, contrib/, tests): the command table with its help text and ctl_parse()
+ * (ctl_proto.c), and the bytes on the wire: tokens, quoting, errno names and line I/O
+ * (ctl_wire.c). The client's side of a connection is ctl_client.h's. Nothing here knows
+ * about FUSE or threads. */
 #ifndef SIGBUSFS_CTL_PROTO_H
 #define SIGBUSFS_CTL_PROTO_H
 
@@ -19,7 +20,6 @@
 #define CTL_LINE_MAX	   65536	       /* a request line, newline included */
 #define CTL_REPLY_LINE_MAX (16u * 1024 * 1024) /* a reply line, as a client accepts it */
 #define CTL_ERRNO_MAX	   4095		       /* --errno E accepts 1..CTL_ERRNO_MAX */
-#define CTL_XATTR	   "user.sigbusfs.ctl" /* on the mount root: the socket's path */
 
 enum ctl_cmd {
 	CTL_STATUS,
@@ -225,51 +225,4 @@ int ctl_lines_read(struct ctl_lines *lr, char **line, size_t *len);
 void ctl_lines_free(struct ctl_lines *lr);
 /* Writes all of buf with send(MSG_NOSIGNAL), retrying on EINTR: 0, -EPIPE, or -errno. */
 int ctl_write_all(int fd, const void *buf, size_t len);
-
-/* A key=value line of a reply, or a key=value word of a streamed line. */
-struct ctl_kv {
-	char *key;
-	char *value; /* unescaped, NUL-terminated */
-	size_t value_len;
-	char *raw; /* the value as it was on the wire (quoted if it needed it) */
-};
-/* A reply as a client reads it. */
-struct ctl_result {
-	bool is_ok;
-	int error;     /* !is_ok: the positive errno named by errname, 0 if unknown here */
-	char *errname; /* !is_ok: "ENOENT" as sent */
-	char *text;    /* the summary (ok) or the message (err); "" if none */
-	struct ctl_kv *kv;
-	size_t nkv;
-};
-/* Reads one reply: the status line, key=value lines, the empty line. 0, -EBADMSG for a
- * malformed reply, -ECONNRESET at end of file, -E2BIG, -ENOMEM or -errno. *out is zeroed
- * first and holds what was read either way: free it with ctl_result_free(). */
-int ctl_result_read(struct ctl_lines *lr, struct ctl_result *out);
-void ctl_result_free(struct ctl_result *r);
-/* Splits a line of key=value words (values raw or quoted, as ctl_buf_add_quoted() writes
- * them) into a malloc'ed array. 0, -EINVAL if a word is not key=value, or -ENOMEM. */
-int ctl_kv_split(const char *line, size_t len, struct ctl_kv **out, size_t *n_out);
-void ctl_kv_free(struct ctl_kv *kv, size_t n);
-
-/* A client connection, greeting checked. */
-struct ctl_client {
-	int fd;
-	struct ctl_lines lines;
-	long version; /* the server's protocol version */
-};
-/* Connects to the socket at path and checks the greeting. 0, or -errno with a message in
- * err: "cannot connect to PATH: ...", -EPROTONOSUPPORT "daemon speaks control protocol N,
- * this PROG speaks 1", -EPROTO when the peer is no sigbusfs control socket, or the errno
- * of an err reply sent instead of the greeting (EACCES for another user). */
-int ctl_client_connect(const char *path, struct ctl_client **out, char *err, size_t errsize);
-/* Sends line (without newline; one is appended) and reads its reply into *out, which the
- * caller frees with ctl_result_free(). 0 or -errno as ctl_result_read(). */
-int ctl_client_request(struct ctl_client *c, const char *line, size_t len, struct ctl_result *out);
-/* Reads one streamed line after an ok reply (log --follow): 1 with *line (valid until the
- * next call), 0 when the server ended the stream (an empty line), -ECONNRESET at end of
- * file, or -errno. */
-int ctl_client_stream_line(struct ctl_client *c, char **line, size_t *len);
-void ctl_client_close(struct ctl_client *c);
-
 #endif

@@ -8,11 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "config.h"
-#include "ctl_proto.h"
+#include "ctl_client.h"
+#include "ctl_xattr.h"
 
 #define EXIT_ERR   1
 #define EXIT_USAGE 2
@@ -301,7 +301,7 @@ static int make_line(struct cli *c, char **line, size_t *len)
 static int find_socket(struct cli *c, char *buf, size_t size)
 {
 	const char *env = getenv("SIGBUSCTL_SOCKET");
-	ssize_t n;
+	int rc;
 
 	if (c->sock || (!c->mount && env && *env)) {
 		snprintf(buf, size, "%s", c->sock ? c->sock : env);
@@ -310,18 +310,17 @@ static int find_socket(struct cli *c, char *buf, size_t size)
 	if (!c->mount)
 		return usage_error("no daemon given: use -m MOUNTPOINT or -S SOCKET, or set "
 				   "SIGBUSCTL_SOCKET");
-	n = getxattr(c->mount, CTL_XATTR, buf, size - 1);
-	if (n < 0 && (errno == ENODATA || errno == ENOTSUP)) {
+	rc = ctl_client_socket_of(c->mount, buf, size);
+	if (rc == -ENODATA || rc == -ENOTSUP) {
 		fprintf(stderr, "sigbusctl: %s is not a sigbusfs mount (it has no %s attribute)\n",
 			c->mount, CTL_XATTR);
 		return EXIT_ERR;
 	}
-	if (n < 0) {
+	if (rc < 0) {
 		fprintf(stderr, "sigbusctl: cannot read %s of %s: %s\n", CTL_XATTR, c->mount,
-			strerror(errno));
+			strerror(-rc));
 		return EXIT_ERR;
 	}
-	buf[n] = '\0';
 	return -1;
 }
 

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "client.h"
-#include "ctl_proto.h"
+#include "ctl_client.h"
 #include "ctlrun.h"
 #include "fixture.h"
 

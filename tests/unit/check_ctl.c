@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "ctl_client.h"
 
 struct tctx {
 	atomic_int streams_ended; /* log --follow handlers that saw the peer go */

@@ -9,7 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "ctl_proto.h"
+#include "ctl_client.h"
 
 static struct ctl_req req;
 static char err[1024];
