@@ -1,43 +1,48 @@
-/* The backend registry, SOURCE parsing, bk_parse_size(), and the checked bk_*() wrappers
- * through which fs/ reaches every slot: they serialise backends that are not thread-safe,
- * answer for optional slots left NULL, and assert that results follow the -errno rule.
- * The backends themselves live in their own files (mem.c, ...). */
+/* The backend registry and the checked bk_*() wrappers through which fs/ reaches every
+ * slot: they serialise backends that are not thread-safe, answer for optional slots left
+ * NULL, and assert that results follow the -errno rule. The backends themselves live in
+ * their own files (mem.c, ...); SOURCE text is parsed by fs/, never here. */
 #include "backend.h"
 
 #include <assert.h>
-#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define BK_ERRNO_MAX   4095 /* results below -BK_ERRNO_MAX are not errnos */
 #define BK_SOURCES_MAX 256
+#define BK_LOG_MAX     512 /* bytes of one bk_logf() message */
 
-/* One backend: its table and the SOURCE forms it accepts, for usage messages. */
-struct bk_entry {
-	const struct bk_ops *ops;
-	const char *forms;
-};
-
-static const struct bk_entry registry[] = {
-	{ &bk_mem_ops, "mem:, mem:SIZE" },
-	{ NULL, NULL },
+static const struct bk_ops *const registry[] = {
+	&bk_mem_ops,
+	NULL,
 };
 
 /* Built once from registry[], then only read. */
 static char sources[BK_SOURCES_MAX];
 static pthread_once_t sources_once = PTHREAD_ONCE_INIT;
 
+/* "mem:, mem:SIZE" or "sqlite:PATH": the forms of one backend's SOURCE. */
+static int source_forms(const struct bk_ops *ops, char *buf, size_t size)
+{
+	if (ops->source_form == BK_SOURCE_PATH)
+		return snprintf(buf, size, "%s:PATH", ops->name);
+	return snprintf(buf, size, "%s:, %s:SIZE", ops->name, ops->name);
+}
+
 static void bk_sources_build(void)
 {
 	size_t used = 0;
 
-	for (const struct bk_entry *e = registry; e->ops && used < sizeof(sources); e++) {
-		int n = snprintf(sources + used, sizeof(sources) - used, "%s%s", used ? ", " : "",
-				 e->forms);
+	for (const struct bk_ops *const *e = registry; *e && used + 2 < sizeof(sources); e++) {
+		int n;
 
+		if (used)
+			used += (size_t)snprintf(sources + used, sizeof(sources) - used, ", ");
+		n = source_forms(*e, sources + used, sizeof(sources) - used);
 		used += n > 0 ? (size_t)n : 0;
 	}
 }
@@ -48,52 +53,26 @@ const char *bk_sources(void)
 	return sources;
 }
 
-/* The number of bits a K, M, G or T suffix (any case) shifts by; 0 for none. */
-static int bk_suffix_shift(const char *p, unsigned *out)
+const struct bk_ops *bk_find(const char *scheme, size_t len)
 {
-	static const char units[] = "KMGT";
-	const char *u;
-
-	*out = 0;
-	if (*p == '\0')
-		return 0;
-	u = strchr(units, toupper((unsigned char)*p));
-	if (!u || p[1] != '\0')
-		return -EINVAL;
-	*out = 10 * (unsigned)(u - units + 1);
-	return 0;
-}
-
-int bk_parse_size(const char *s, uint64_t *out)
-{
-	size_t ndigits = strspn(s, "0123456789");
-	uint64_t v = 0;
-	unsigned shift;
-	int rc = ndigits ? bk_suffix_shift(s + ndigits, &shift) : -EINVAL;
-
-	*out = 0;
-	if (rc < 0)
-		return rc;
-	for (size_t i = 0; i < ndigits; i++) {
-		unsigned d = (unsigned)(s[i] - '0');
-
-		if (v > (UINT64_MAX - d) / 10)
-			return -ERANGE;
-		v = v * 10 + d;
-	}
-	if (v > (UINT64_MAX >> shift))
-		return -ERANGE;
-	*out = v << shift;
-	return 0;
-}
-
-static const struct bk_entry *bk_find(const char *scheme, size_t len)
-{
-	for (const struct bk_entry *e = registry; e->ops; e++) {
-		if (strlen(e->ops->name) == len && strncmp(e->ops->name, scheme, len) == 0)
-			return e;
+	for (const struct bk_ops *const *e = registry; *e; e++) {
+		if (strlen((*e)->name) == len && strncmp((*e)->name, scheme, len) == 0)
+			return *e;
 	}
 	return NULL;
+}
+
+void bk_logf(const struct bk_log *log, enum bk_log_level level, const char *fmt, ...)
+{
+	char msg[BK_LOG_MAX];
+	va_list ap;
+
+	if (!log || !log->fn)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log->fn(log->ctx, level, msg);
 }
 
 static int bk_lock_new(struct bk *b)
@@ -111,25 +90,19 @@ static int bk_lock_new(struct bk *b)
 	return 0;
 }
 
-int bk_open(const char *source, struct bk **out)
+int bk_open(const struct bk_ops *ops, const struct bk_source *src, const struct bk_log *log,
+	    struct bk **out)
 {
-	const char *colon = strchr(source, ':');
-	const struct bk_entry *e = colon ? bk_find(source, (size_t)(colon - source)) : NULL;
 	struct bk *b;
 	int rc;
 
 	*out = NULL;
-	if (!e) {
-		fprintf(stderr, "sigbusfs: unknown source '%s': expected %s\n", source,
-			bk_sources());
-		return -EINVAL;
-	}
-	assert(e->ops->version == BK_OPS_VERSION);
-	rc = e->ops->open(colon + 1, &b);
+	assert(ops->version == BK_OPS_VERSION);
+	rc = ops->open(src, log, &b);
 	assert(rc <= 0 && rc >= -BK_ERRNO_MAX);
 	if (rc < 0)
 		return rc;
-	b->ops = e->ops;
+	b->ops = ops;
 	rc = bk_lock_new(b);
 	if (rc < 0)
 		goto out_close;
@@ -137,7 +110,7 @@ int bk_open(const char *source, struct bk **out)
 	return 0;
 
 out_close:
-	e->ops->close(b);
+	ops->close(b);
 	return rc;
 }
 

@@ -72,6 +72,30 @@ struct bk_setattr {
 #define BK_RENAME_NOREPLACE 0x1u
 #define BK_RENAME_EXCHANGE  0x2u
 
+/* SOURCE is "scheme:arg". fs/ splits it, finds the backend by its scheme and parses arg
+ * as the backend's source_form says, so that no backend parses text: */
+enum bk_source_form {
+	BK_SOURCE_SIZE, /* nothing, or a byte count with a K, M, G or T suffix: mem:, mem:512M */
+	BK_SOURCE_PATH, /* a path, required: sqlite:/var/tmp/f.db */
+};
+
+/* What open() receives. Borrowed: valid only during the call. */
+struct bk_source {
+	const char *arg; /* the text after "scheme:" as given, "" when none; BK_SOURCE_PATH:
+			  * the path, never "" */
+	bool has_size;	 /* BK_SOURCE_SIZE: a byte count was given */
+	uint64_t size;	 /* bytes, when has_size */
+};
+
+/* Where a backend reports what an errno cannot say: one line, shaped "scheme: what: why"
+ * ("mem: size '1K': too small: at least 64K"), without a newline. fs/ hands the daemon's
+ * log sink. */
+enum bk_log_level { BK_LOG_ERR, BK_LOG_WARN, BK_LOG_INFO, BK_LOG_DEBUG };
+struct bk_log {
+	void (*fn)(void *ctx, enum bk_log_level level, const char *msg); /* may be NULL */
+	void *ctx;
+};
+
 /* One directory entry. cookie is the position just after this entry: passing it back to
  * readdir resumes there, even if entries were added or removed in between. Returns 0 to
  * continue, 1 to stop (the caller's buffer is full: the entry was not consumed). */
@@ -82,13 +106,18 @@ typedef int (*bk_emit_fn)(void *ctx, const char *name, const struct bk_attr *a, 
  * the wrapper answers -ENOSYS (or success, where said). Errnos listed are the ones callers
  * must expect besides -EIO and -ENOMEM. */
 struct bk_ops {
-	int version;	  /* BK_OPS_VERSION the backend was compiled against */
-	const char *name; /* scheme of SOURCE: "mem" for mem: and mem:SIZE */
-	unsigned flags;	  /* BK_F_* */
+	int version;			 /* BK_OPS_VERSION the backend was compiled against */
+	const char *name;		 /* scheme of SOURCE: "mem" for mem: and mem:SIZE */
+	unsigned flags;			 /* BK_F_* */
+	enum bk_source_form source_form; /* what SOURCE holds after "scheme:" */
 
-	/* arg is SOURCE after "scheme:", possibly "". -EINVAL for a malformed arg, with a
-	 * message on stderr naming what was wrong. Allocates *out. */
-	int (*open)(const char *arg, struct bk **out);
+	/* Opens an instance from src (checked and parsed by fs/ as source_form says) and
+	 * allocates *out, a struct that embeds struct bk first; bk_open() fills in the base.
+	 * src and log are borrowed for the call: copy what you keep (log's fn and ctx may be
+	 * kept and called from any thread until close). 0, or -errno with *out NULL:
+	 * -EINVAL for a source the backend refuses (out of its range, a file it cannot use),
+	 * with one message through log saying why; -ENOMEM; any errno of the storage. */
+	int (*open)(const struct bk_source *src, const struct bk_log *log, struct bk **out);
 	void (*close)(struct bk *b); /* frees all that open() made */
 
 	int (*statfs)(struct bk *b, struct statvfs *out);
@@ -145,16 +174,20 @@ struct bk_ops {
 	int (*removexattr)(struct bk *b, uint64_t ino, const char *name);
 };
 
-/* Registry: open the backend named by SOURCE's scheme ("mem:", "mem:512M"). -EINVAL with
- * a message on stderr for an unknown scheme or a malformed argument. */
-int bk_open(const char *source, struct bk **out);
+/* Registry. The backend whose scheme (bk_ops.name) is the len bytes at scheme, or NULL. */
+const struct bk_ops *bk_find(const char *scheme, size_t len);
+/* The accepted SOURCE forms, for usage messages: "mem:, mem:SIZE". A static string. */
+const char *bk_sources(void);
+/* Opens an instance of the backend ops through its open slot (same contract) and sets up
+ * the wrappers' lock. 0 or -errno. */
+int bk_open(const struct bk_ops *ops, const struct bk_source *src, const struct bk_log *log,
+	    struct bk **out);
 void bk_close(struct bk *b);
 const char *bk_name(const struct bk *b);
-/* The accepted SOURCE forms, for usage messages: "mem:, mem:SIZE" */
-const char *bk_sources(void);
 
-/* Parse "512", "4K", "512M", "2G", "1T" (binary units). 0 or -EINVAL / -ERANGE. */
-int bk_parse_size(const char *s, uint64_t *out);
+/* For backends: formats a message and hands it to log->fn (nothing if fn is NULL). */
+void bk_logf(const struct bk_log *log, enum bk_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* Checked wrappers: one per slot, same contract as the slot. They serialise calls on a
  * backend without BK_F_THREADSAFE and assert results are >= 0 or a valid -errno. */

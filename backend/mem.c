@@ -8,7 +8,6 @@
 #include "mem.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -177,31 +176,23 @@ void mem_inode_unlock(struct mem_bk *m, struct mem_inode *in)
 	pthread_rwlock_unlock(&m->ns_lock);
 }
 
-/* "" means half of physical memory, as tmpfs does; otherwise a size for bk_parse_size(). */
-static int mem_parse_limit(const char *arg, uint64_t *out)
+/* The byte limit: the size given, or half of physical memory, as tmpfs does. */
+static int mem_limit(const struct bk_source *src, const struct bk_log *log, uint64_t *out)
 {
 	long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
 	uint64_t limit = (uint64_t)pages * (uint64_t)page_size / 2;
-	int rc;
 
-	if (*arg == '\0' && (pages <= 0 || page_size <= 0)) {
-		fprintf(stderr, "sigbusfs: mem: cannot find the size of physical memory: "
-				"give one as mem:SIZE\n");
+	if (!src->has_size && (pages <= 0 || page_size <= 0)) {
+		bk_logf(log, BK_LOG_ERR,
+			"mem: cannot find the size of physical memory: "
+			"give one as mem:SIZE");
 		return -EINVAL;
 	}
-	rc = *arg == '\0' ? 0 : bk_parse_size(arg, &limit);
-	if (rc == -ERANGE)
-		fprintf(stderr, "sigbusfs: mem: size '%s' is too large\n", arg);
-	else if (rc < 0)
-		fprintf(stderr,
-			"sigbusfs: mem: bad size '%s': expected a number with an "
-			"optional K, M, G or T suffix\n",
-			arg);
-	if (rc < 0)
-		return -EINVAL;
+	if (src->has_size)
+		limit = src->size;
 	limit &= ~(MEM_PAGE_SIZE - 1);
 	if (limit < MEM_LIMIT_MIN) {
-		fprintf(stderr, "sigbusfs: mem: size '%s' is too small: at least 64K\n", arg);
+		bk_logf(log, BK_LOG_ERR, "mem: size '%s' is too small: at least 64K", src->arg);
 		return -EINVAL;
 	}
 	*out = limit;
@@ -232,14 +223,14 @@ static int mem_root_new(struct mem_bk *m)
 	return rc;
 }
 
-static int mem_open(const char *arg, struct bk **out)
+static int mem_open(const struct bk_source *src, const struct bk_log *log, struct bk **out)
 {
 	struct mem_bk *m;
 	uint64_t limit;
 	int rc;
 
 	*out = NULL;
-	rc = mem_parse_limit(arg, &limit);
+	rc = mem_limit(src, log, &limit);
 	if (rc < 0)
 		return rc;
 	m = calloc(1, sizeof(*m));
@@ -547,6 +538,7 @@ const struct bk_ops bk_mem_ops = {
 	.version = BK_OPS_VERSION,
 	.name = "mem",
 	.flags = BK_F_THREADSAFE,
+	.source_form = BK_SOURCE_SIZE,
 	.open = mem_open,
 	.close = mem_close,
 	.statfs = mem_statfs,

@@ -96,11 +96,17 @@ static int check_mountpoint(const struct opts *o)
 	return 0;
 }
 
-static int check_source(const struct opts *o)
+static int check_source(struct opts *o)
 {
-	if (o->source)
+	char err[512];
+
+	if (!o->source) {
+		fprintf(stderr, "sigbusfs: missing SOURCE: expected %s\n", bk_sources());
+		return -EINVAL;
+	}
+	if (source_parse(o->source, &o->src, err, sizeof(err)) == 0)
 		return 0;
-	fprintf(stderr, "sigbusfs: missing SOURCE: expected %s\n", bk_sources());
+	fprintf(stderr, "sigbusfs: %s\n", err);
 	return -EINVAL;
 }
 

@@ -6,12 +6,15 @@
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
 
+#include "source.h"
+
 enum cache_mode { CACHE_STRICT, CACHE_AUTO, CACHE_NONE };
 
 struct opts {
-	char *source; /* SOURCE as given: "mem:", "mem:512M" */
-	char *cache;  /* -o cache=: as given, checked by opts_validate() */
-	char *ctl;    /* -o ctl=: control socket path, or NULL for the default */
+	char *source;	   /* SOURCE as given: "mem:", "mem:512M" */
+	struct source src; /* SOURCE parsed; borrows from source */
+	char *cache;	   /* -o cache=: as given, checked by opts_validate() */
+	char *ctl;	   /* -o ctl=: control socket path, or NULL for the default */
 	unsigned long planted_skip_inval; /* -o planted_skip_inval=N (test builds only) */
 	enum cache_mode cache_mode;
 	int nonopts;		      /* positional arguments seen */

@@ -7,6 +7,7 @@
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
 
+#include "log.h"
 #include "sfs.h"
 
 #define STRICT_TIMEOUT 86400.0 /* seconds: the kernel's view changes only on events */
@@ -18,8 +19,22 @@ static const double cache_timeouts[] = {
 	[CACHE_NONE] = 0.0,
 };
 
+/* The backend's messages go to the daemon's log. */
+static void log_backend(void *ctx, enum bk_log_level level, const char *msg)
+{
+	static const enum log_level levels[] = {
+		[BK_LOG_ERR] = LOG_LVL_ERR,
+		[BK_LOG_WARN] = LOG_LVL_WARN,
+		[BK_LOG_INFO] = LOG_LVL_INFO,
+		[BK_LOG_DEBUG] = LOG_LVL_DEBUG,
+	};
+
+	log_msg(levels[level], "%s", msg);
+}
+
 int sfs_init(struct sfs *fs, const struct opts *o)
 {
+	const struct bk_log bk_log = { .fn = log_backend };
 	int rc;
 
 	memset(fs, 0, sizeof(*fs));
@@ -32,7 +47,7 @@ int sfs_init(struct sfs *fs, const struct opts *o)
 	fs->mountpoint = realpath(o->cmd.mountpoint, NULL);
 	if (!fs->mountpoint)
 		return -errno;
-	rc = bk_open(o->source, &fs->bk);
+	rc = bk_open(o->src.ops, &o->src.bk, &bk_log, &fs->bk);
 	if (rc == 0)
 		rc = itab_new(&fs->itab);
 	if (rc == 0)

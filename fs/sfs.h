@@ -48,7 +48,7 @@ struct sfs {
 };
 
 /* Opens the backend and everything the mount needs, from validated options. 0 or -errno
- * (a bad SOURCE has been reported on stderr). sfs_destroy() undoes what was done. */
+ * (a source the backend refused has been logged). sfs_destroy() undoes what was done. */
 int sfs_init(struct sfs *fs, const struct opts *o);
 void sfs_destroy(struct sfs *fs);
 

@@ -1,6 +1,6 @@
 /* The backend contract suite: every test below runs once per backend through contract(),
- * which gives each test a fresh instance; plus the registry tests (bk_open, bk_sources,
- * bk_parse_size and the checked wrappers), which run once. A new backend adds one
+ * which gives each test a fresh instance; plus the registry tests (bk_find, bk_sources,
+ * bk_open and the checked wrappers), which run once. A new backend adds one
  * open_<name>() function and one contract() line in main(). */
 #include "backend.h"
 
@@ -16,14 +16,14 @@
 
 #define ROOT	BK_ROOT_INO
 #define PAGE	4096
-#define LIMIT	"16M" /* the data limit every contract test runs with */
+#define LIMIT	(UINT64_C(16) << 20) /* bytes: the data limit of every contract test */
 #define TIB	(INT64_C(1) << 40)
 #define F_REG	(S_IFREG | 0644) /* modes for mk() */
 #define F_DIR	(S_IFDIR | 0755)
 #define OLD_SEC 1000 /* age() sets times to this second, so any update shows */
 
 /* Opens a fresh, empty instance of one backend that holds at most limit bytes of data. */
-typedef int (*contract_open_fn)(const char *limit, struct bk **out);
+typedef int (*contract_open_fn)(uint64_t limit, struct bk **out);
 
 static contract_open_fn backend_open; /* the backend under test; set by contract() */
 static struct bk *be;		      /* a fresh instance for each test */
@@ -891,60 +891,55 @@ static int contract(const char *name, contract_open_fn open)
 	return run(s);
 }
 
-static int open_mem(const char *limit, struct bk **out)
+static int open_mem(uint64_t limit, struct bk **out)
 {
-	char source[64];
+	const struct bk_source src = { .arg = "", .has_size = true, .size = limit };
 
-	snprintf(source, sizeof(source), "mem:%s", limit);
-	return bk_open(source, out);
+	return bk_open(&bk_mem_ops, &src, NULL, out);
 }
 
-START_TEST(test_open_errors)
-{
-	const char *const bad[] = { "foo", "nosuch:x", ":16M", "mem:abc", "mem:16Q", "mem:1K" };
-	struct statvfs sv;
-	struct bk *b;
+/* What the backend logged, for the tests of refused sources. */
+static char logged[512];
 
+static void log_to_buffer(void *ctx, enum bk_log_level level, const char *msg)
+{
+	ck_assert_int_eq(level, BK_LOG_ERR);
+	snprintf(logged, sizeof(logged), "%s", msg);
+}
+
+START_TEST(test_registry)
+{
 	ck_assert_str_eq(bk_sources(), "mem:, mem:SIZE");
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		ck_assert_msg(bk_open(bad[i], &b) == -EINVAL, "'%s' opened", bad[i]);
-		ck_assert_ptr_null(b);
-	}
-	ck_assert_int_eq(bk_open("mem:64K", &b), 0);
-	ck_assert_str_eq(bk_name(b), "mem");
-	bk_close(b);
-	ck_assert_int_eq(bk_open("mem:", &b), 0);
-	ck_assert_int_eq(bk_statfs(b, &sv), 0);
-	ck_assert_uint_ge(sv.f_blocks, 16);
-	bk_close(b);
+	ck_assert_ptr_eq(bk_find("mem", 3), &bk_mem_ops);
+	ck_assert_ptr_eq(bk_find("memory", 3), &bk_mem_ops);
+	ck_assert_ptr_null(bk_find("me", 2));
+	ck_assert_ptr_null(bk_find("nosuch", 6));
+	ck_assert_ptr_null(bk_find("", 0));
+	ck_assert_int_eq(bk_mem_ops.source_form, BK_SOURCE_SIZE);
 }
 END_TEST
 
-START_TEST(test_parse_size)
+START_TEST(test_open_errors)
 {
-	const char *const bad[] = { "", "K", "-1", "+1", " 1", "1 ", "12X", "1KB", "1.5G", "0x10" };
-	const char *const big[] = { "18446744073709551616", "99999999999999999999999K",
-				    "16777216T" };
-	uint64_t v;
+	const struct bk_log log = { .fn = log_to_buffer };
+	struct bk_source src = { .arg = "1K", .has_size = true, .size = 1024 };
+	struct statvfs sv;
+	struct bk *b;
 
-	ck_assert_int_eq(bk_parse_size("0", &v), 0);
-	ck_assert_uint_eq(v, 0);
-	ck_assert_int_eq(bk_parse_size("512", &v), 0);
-	ck_assert_uint_eq(v, 512);
-	ck_assert_int_eq(bk_parse_size("4k", &v), 0);
-	ck_assert_uint_eq(v, 4096);
-	ck_assert_int_eq(bk_parse_size("512M", &v), 0);
-	ck_assert_uint_eq(v, UINT64_C(512) << 20);
-	ck_assert_int_eq(bk_parse_size("2g", &v), 0);
-	ck_assert_uint_eq(v, UINT64_C(2) << 30);
-	ck_assert_int_eq(bk_parse_size("16777215T", &v), 0);
-	ck_assert_uint_eq(v, UINT64_C(16777215) << 40);
-	ck_assert_int_eq(bk_parse_size("18446744073709551615", &v), 0);
-	ck_assert_uint_eq(v, UINT64_MAX);
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		ck_assert_msg(bk_parse_size(bad[i], &v) == -EINVAL, "'%s' accepted", bad[i]);
-	for (size_t i = 0; i < sizeof(big) / sizeof(big[0]); i++)
-		ck_assert_msg(bk_parse_size(big[i], &v) == -ERANGE, "'%s' accepted", big[i]);
+	ck_assert_int_eq(bk_open(&bk_mem_ops, &src, &log, &b), -EINVAL);
+	ck_assert_ptr_null(b);
+	ck_assert_str_eq(logged, "mem: size '1K' is too small: at least 64K");
+	src = (struct bk_source){ .arg = "64K", .has_size = true, .size = 64 << 10 };
+	ck_assert_int_eq(bk_open(&bk_mem_ops, &src, &log, &b), 0);
+	ck_assert_str_eq(bk_name(b), "mem");
+	ck_assert_int_eq(bk_statfs(b, &sv), 0);
+	ck_assert_uint_eq(sv.f_blocks * sv.f_frsize, 64 << 10);
+	bk_close(b);
+	src = (struct bk_source){ .arg = "" };
+	ck_assert_int_eq(bk_open(&bk_mem_ops, &src, &log, &b), 0);
+	ck_assert_int_eq(bk_statfs(b, &sv), 0);
+	ck_assert_uint_ge(sv.f_blocks, 16);
+	bk_close(b);
 }
 END_TEST
 
@@ -988,8 +983,8 @@ int main(void)
 	TCase *tc = tcase_create("registry");
 	int failed;
 
+	tcase_add_test(tc, test_registry);
 	tcase_add_test(tc, test_open_errors);
-	tcase_add_test(tc, test_parse_size);
 	tcase_add_test(tc, test_wrappers);
 	suite_add_tcase(s, tc);
 	failed = run(s);

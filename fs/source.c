@@ -1,0 +1,70 @@
+/* See source.h. The messages name the backend first, as the backends' own do
+ * ("mem: ..."), so that a user reads one shape whichever side refused the source. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "source.h"
+#include "units.h"
+
+static int refuse(char *err, size_t errsize, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int refuse(char *err, size_t errsize, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (errsize) {
+		va_start(ap, fmt);
+		vsnprintf(err, errsize, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+static int parse_size(const struct bk_ops *ops, const char *arg, struct bk_source *out, char *err,
+		      size_t errsize)
+{
+	int rc;
+
+	if (!*arg)
+		return 0;
+	rc = units_parse_size(arg, &out->size);
+	if (rc == -ERANGE)
+		return refuse(err, errsize, "%s: size '%s' is too large", ops->name, arg);
+	if (rc < 0)
+		return refuse(err, errsize,
+			      "%s: bad size '%s': expected a number with an optional K, M, G "
+			      "or T suffix",
+			      ops->name, arg);
+	out->has_size = true;
+	return 0;
+}
+
+int source_parse_arg(const struct bk_ops *ops, const char *arg, struct bk_source *out, char *err,
+		     size_t errsize)
+{
+	*out = (struct bk_source){ .arg = arg };
+	switch (ops->source_form) {
+	case BK_SOURCE_SIZE:
+		return parse_size(ops, arg, out, err, errsize);
+	case BK_SOURCE_PATH:
+		if (!*arg)
+			return refuse(err, errsize, "%s: missing PATH (expected %s:PATH)",
+				      ops->name, ops->name);
+		return 0;
+	}
+	return refuse(err, errsize, "%s: unknown form of SOURCE", ops->name);
+}
+
+int source_parse(const char *text, struct source *out, char *err, size_t errsize)
+{
+	const char *colon = strchr(text, ':');
+
+	*out = (struct source){ 0 };
+	out->ops = colon ? bk_find(text, (size_t)(colon - text)) : NULL;
+	if (!out->ops)
+		return refuse(err, errsize, "unknown source '%s': expected %s", text, bk_sources());
+	return source_parse_arg(out->ops, colon + 1, &out->bk, err, errsize);
+}
