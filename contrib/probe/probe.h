@@ -71,8 +71,8 @@ struct probe_sample {
 /* ---- sample.c ---- */
 
 /* Opens path, maps pages pages (0: to the end of the file) from offset and opens the /proc
- * files, noting in map why one could not be used. Installs the SIGBUS handler. 0 or -errno;
- * on failure *map holds nothing to close. */
+ * files, noting in map why one could not be used. 0 or -errno; on failure *map holds
+ * nothing to close. */
 int probe_map_open(const char *path, off_t offset, size_t pages, bool is_private,
 		   struct probe_map *map);
 

@@ -1,12 +1,10 @@
-/* sigbus-probe's sampling: the mapping, the SIGBUS handler that turns a fault into a
- * result, and one sample of every page from mincore(), /proc/self/pagemap (format in the
- * kernel's Documentation/admin-guide/mm/pagemap.rst) and /proc/kpageflags. How samples
- * are shown is render.c's business. */
+/* sigbus-probe's sampling: the mapping, the touch of every page (through touch.h, which
+ * turns a fault into a result), and one sample of every page from mincore(),
+ * /proc/self/pagemap (format in the kernel's Documentation/admin-guide/mm/pagemap.rst) and
+ * /proc/kpageflags. How samples are shown is render.c's business. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kernel-page-flags.h>
-#include <setjmp.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +13,7 @@
 #include <unistd.h>
 
 #include "probe.h"
+#include "touch.h"
 
 #define PM_ENTRY	 8 /* bytes per pagemap and kpageflags entry */
 #define PM_PFN_MASK	 ((1ULL << 55) - 1)
@@ -24,12 +23,6 @@
 #define PM_SWAPPED	 (1ULL << 62)
 #define PM_PRESENT	 (1ULL << 63)
 #define PROBE_KFLAG_BITS 64
-
-/* The jump target of the SIGBUS handler. A signal handler can reach nothing else, so this
- * one piece of runtime state is file-scope; touch_armed keeps a stray SIGBUS outside a touch
- * fatal. */
-static sigjmp_buf touch_env;
-static volatile sig_atomic_t touch_armed;
 
 /* KPF_ names: 0-26 from include/uapi/linux/kernel-page-flags.h, 32-41 the "kernel hacking"
  * bits of include/linux/kernel-page-flags.h. */
@@ -78,30 +71,19 @@ const char *probe_kflag_name(unsigned n)
 	return n < PROBE_KFLAG_BITS ? kflag_names[n] : NULL;
 }
 
-static void on_sigbus(int sig)
+/* Reads the whole page into buf and says what that gave in *out: 0, or -errno if the
+ * SIGBUS guard could not be set up. */
+static int touch_page(const unsigned char *page, unsigned char *buf, size_t size,
+		      enum probe_touch *out)
 {
-	if (!touch_armed) {
-		signal(sig, SIG_DFL);
-		raise(sig);
-		return;
-	}
-	siglongjmp(touch_env, 1);
-}
+	int rc = touch_copy(buf, page, size, NULL);
 
-/* Reads every word of the page. volatile, so the compiler keeps every load. */
-static enum probe_touch touch_page(const volatile uint64_t *p, size_t words)
-{
-	uint64_t any = 0;
-
-	if (sigsetjmp(touch_env, 1) != 0) {
-		touch_armed = 0;
-		return PROBE_SIGBUS;
+	*out = rc == TOUCH_SIGBUS ? PROBE_SIGBUS : PROBE_ZERO;
+	for (size_t i = 0; rc == 0 && i < size && *out == PROBE_ZERO; i++) {
+		if (buf[i])
+			*out = PROBE_OK;
 	}
-	touch_armed = 1;
-	for (size_t i = 0; i < words; i++)
-		any |= p[i];
-	touch_armed = 0;
-	return any ? PROBE_OK : PROBE_ZERO;
+	return rc < 0 ? rc : 0;
 }
 
 /* The pagemap entry of addr, or 0 if it cannot be read. */
@@ -165,7 +147,6 @@ static int map_file(struct probe_map *map, size_t pages)
 int probe_map_open(const char *path, off_t offset, size_t pages, bool is_private,
 		   struct probe_map *map)
 {
-	struct sigaction sa = { .sa_handler = on_sigbus };
 	int rc;
 
 	*map = (struct probe_map){ .path = path,
@@ -180,15 +161,9 @@ int probe_map_open(const char *path, off_t offset, size_t pages, bool is_private
 	rc = map_file(map, pages);
 	if (rc < 0)
 		goto out_close;
-	if (sigaction(SIGBUS, &sa, NULL) < 0) {
-		rc = -errno;
-		goto out_unmap;
-	}
 	open_proc(map);
 	return 0;
 
-out_unmap:
-	munmap(map->base, map->pages * map->page_size);
 out_close:
 	close(map->fd);
 	return rc;
@@ -262,16 +237,20 @@ out_free:
 	return rc;
 }
 
-static void touch_all(const struct probe_map *map, struct probe_sample *s)
+static int touch_all(const struct probe_map *map, struct probe_sample *s)
 {
-	for (size_t i = 0; i < map->pages; i++) {
-		const unsigned char *p = map->base + i * map->page_size;
+	unsigned char *buf = malloc(map->page_size);
+	int rc = buf ? 0 : -ENOMEM;
+
+	for (size_t i = 0; rc == 0 && i < map->pages; i++) {
 		struct probe_page *pg = &s->page[i];
 
-		pg->touch = touch_page((const volatile uint64_t *)p, map->page_size / 8);
+		rc = touch_page(map->base + i * map->page_size, buf, map->page_size, &pg->touch);
 		if (pg->touch == PROBE_OK)
-			memcpy(pg->head, p, sizeof(pg->head));
+			memcpy(pg->head, buf, sizeof(pg->head));
 	}
+	free(buf);
+	return rc;
 }
 
 static void count(const struct probe_map *map, struct probe_sample *s)
@@ -308,8 +287,9 @@ int probe_sample(struct probe_map *map, bool is_touch, struct probe_sample *s)
 	rc = read_state(map, s, false);
 	if (rc < 0 || !is_touch)
 		goto out;
-	touch_all(map, s);
-	rc = read_state(map, s, true);
+	rc = touch_all(map, s);
+	if (rc == 0)
+		rc = read_state(map, s, true);
 out:
 	count(map, s);
 	return rc;

@@ -4,8 +4,6 @@
  * by oracle.c right away; the first violation is reported through report.c. */
 #include <errno.h>
 #include <fcntl.h>
-#include <setjmp.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +11,7 @@
 #include <unistd.h>
 
 #include "stress.h"
+#include "touch.h"
 
 struct cow {
 	uint32_t version; /* 0: the private page is not COWed */
@@ -36,30 +35,6 @@ struct client {
 	char buf[PG] __attribute__((aligned(PG)));
 	char page[PG];
 };
-
-static sigjmp_buf bus_env;
-static volatile sig_atomic_t bus_armed;
-
-static void on_sigbus(int sig)
-{
-	if (bus_armed) {
-		bus_armed = 0;
-		siglongjmp(bus_env, 1);
-	}
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-/* Copies n bytes from src to dst; true if that raised SIGBUS. */
-static bool copy_guarded(void *dst, const void *src, size_t n)
-{
-	if (sigsetjmp(bus_env, 1))
-		return true;
-	bus_armed = 1;
-	memcpy(dst, src, n);
-	bus_armed = 0;
-	return false;
-}
 
 static size_t map_len(const struct client *c)
 {
@@ -168,8 +143,9 @@ static bool do_read(struct client *c, unsigned f, unsigned pg, enum acc_kind acc
 	if (acc == ACC_PREAD)
 		n = pread(cf->fd, c->buf, PG, (off_t)pg * PG);
 	else
-		s.is_sigbus = copy_guarded(
-			c->buf, (acc == ACC_SHARED ? cf->sh : cf->pv) + (size_t)pg * PG, PG);
+		s.is_sigbus =
+			touch_copy(c->buf, (acc == ACC_SHARED ? cf->sh : cf->pv) + (size_t)pg * PG,
+				   PG, NULL) != 0;
 	s.err = n < 0 ? errno : 0;
 	w.b = atomic_load(&m->started);
 	account(c, t0);
@@ -200,7 +176,7 @@ static bool do_cow(struct client *c, unsigned f, unsigned pg)
 	stamp_fill(c->page, f, pg, v);
 	t0 = now_ns();
 	a = atomic_load(&m->done);
-	is_bus = copy_guarded(cf->pv + (size_t)pg * PG, c->page, PG);
+	is_bus = touch_copy(cf->pv + (size_t)pg * PG, c->page, PG, NULL) != 0;
 	cf->cow[pg] = (struct cow){ is_bus ? 0 : v, a, atomic_load(&m->started) };
 	account(c, t0);
 	return false;
@@ -214,7 +190,7 @@ static int write_page(struct client *c, struct cfile *cf, unsigned pg, bool is_m
 
 	if (!is_mapped)
 		return pwrite(cf->fd, c->page, PG, (off_t)pg * PG) == PG ? 0 : errno ? errno : EIO;
-	if (copy_guarded(dst, c->page, PG))
+	if (touch_copy(dst, c->page, PG, NULL) != 0)
 		return 1;
 	return msync(dst, PG, MS_SYNC) < 0 ? errno : 0;
 }
@@ -304,7 +280,6 @@ static bool one_access(struct client *c)
 int client_main(struct run *r, unsigned id)
 {
 	static struct client c;
-	struct sigaction sa = { .sa_handler = on_sigbus };
 	uint64_t t0 = now_ns();
 	bool is_bad = false;
 
@@ -312,7 +287,6 @@ int client_main(struct run *r, unsigned id)
 	c.id = id;
 	c.cs = &r->shm->cs[id];
 	c.g.s = (r->o->seed ^ (0x9e3779b97f4a7c15ULL * (id + 1))) | 1;
-	sigaction(SIGBUS, &sa, NULL);
 	for (unsigned f = 0; f < r->o->files; f++) {
 		c.f[f].cow = calloc(r->npages, sizeof(struct cow));
 		if (!c.f[f].cow)

@@ -22,6 +22,7 @@
 
 #include "client.h"
 #include "ctlrun.h"
+#include "touch.h"
 
 #define PG	       4096
 #define NPAGES	       4
@@ -83,11 +84,13 @@ static int tolerate(const char *what, const char *path, struct tally *t)
 
 static void touch_pages(volatile char *p, unsigned r, struct tally *t)
 {
+	char c = (char)('a' + r % 26);
+
 	for (int i = 0; i < NPAGES; i++) {
-		if (fx_touch(p + i * PG + (r % PG), false, 0, NULL) == FX_SIGBUS)
+		if (touch_copy(&c, p + i * PG + (r % PG), 1, NULL) == TOUCH_SIGBUS)
 			t->sigbus++;
 	}
-	if (fx_touch(p + (r % FILE_SIZE), true, (char)('a' + r % 26), NULL) == FX_SIGBUS)
+	if (touch_copy(p + (r % FILE_SIZE), &c, 1, NULL) == TOUCH_SIGBUS)
 		t->sigbus++;
 }
 

@@ -18,6 +18,7 @@
 #include "ctlrun.h"
 #include "client.h"
 #include "fixture.h"
+#include "touch.h"
 
 #define PG	      4096
 #define NPAGES	      4 /* page i of a test file is filled with 'A' + i */
@@ -289,14 +290,14 @@ END_TEST
  * (closing it would flush the page to the daemon). */
 static int dirty_observer(int sock, const void *arg)
 {
+	char dirt[64];
 	struct view f;
 
 	(void)arg;
 	FX_TRY(view_open(&f, P("f")));
-	for (int i = 0; i < 64; i++) {
-		if (fx_touch(f.sh + DIRTY_PAGE * PG + i, true, 'x', NULL) == FX_SIGBUS)
-			return FX_FAIL("SIGBUS dirtying the shared page %d", DIRTY_PAGE);
-	}
+	memset(dirt, 'x', sizeof(dirt));
+	if (touch_copy(f.sh + DIRTY_PAGE * PG, dirt, sizeof(dirt), NULL) == TOUCH_SIGBUS)
+		return FX_FAIL("SIGBUS dirtying the shared page %d", DIRTY_PAGE);
 	FX_TRY(fx_peer_wait_go(sock));
 	return view_dead(&f, EIO);
 }

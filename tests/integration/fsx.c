@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "fsx_int.h"
+#include "touch.h"
 
 static const char *const op_names[FSX_OP_COUNT] = {
 	[FSX_READ] = "read",	     [FSX_WRITE] = "write",	  [FSX_MAPREAD] = "mapread",
@@ -356,13 +357,12 @@ int fsx_run(const struct fsx_opts *o, struct fsx_stats *out)
 		goto out_fini;
 	}
 	probe_fallocate(&f);
-	rc = fsx_guard_setup(true);
+	rc = touch_setup();
 	if (rc < 0) {
 		fprintf(o->out, "fsx[%s]: sigaction SIGBUS: %s\n", o->name, strerror(-rc));
 		goto out_fini;
 	}
 	rc = fsx_loop(&f);
-	fsx_guard_setup(false);
 	f.st.secs = now_secs() - start;
 	fsx_print_summary(&f, rc);
 	if (out)

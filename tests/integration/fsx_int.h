@@ -80,8 +80,6 @@ int fsx_checkpoint(struct fsx *f, const struct fsx_rec *r);
 /* fsx_ops.c */
 void fsx_gen(struct fsx *f, long n, struct fsx_rec *out);
 int fsx_exec(struct fsx *f, struct fsx_rec *r);
-/* Installs (is_on) or removes the SIGBUS handler used by guarded accesses. 0 or -errno. */
-int fsx_guard_setup(bool is_on);
 /* Maps [off, off + len) (off need not be aligned; len <= FSX_CHUNK, inside the file), reads
  * it with a SIGBUS guard and compares it with the model. */
 int fsx_map_check(struct fsx *f, const struct fsx_rec *r, const char *what, uint64_t off,

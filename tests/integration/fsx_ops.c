@@ -1,17 +1,15 @@
 /* fsx operations: the generator that draws each op (kind, offset, length, flags) from the
- * PRNG and the model, one executor per kind, and the SIGBUS guard for mapped accesses.
- * Checks go through fsx.c; failure reports through fsx_report.c. */
+ * PRNG and the model, and one executor per kind; mapped accesses go through touch.h's
+ * SIGBUS guard. Checks go through fsx.c; failure reports through fsx_report.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <setjmp.h>
-#include <signal.h>
-#include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "fsx_int.h"
+#include "touch.h"
 
 /* Relative frequency of each kind; FSX_CHECK is never drawn. */
 static const unsigned op_weight[FSX_CHECK] = {
@@ -213,54 +211,6 @@ void fsx_gen(struct fsx *f, long n, struct fsx_rec *out)
 	}
 }
 
-/* A signal handler has no context argument: the access in progress publishes its jump
- * buffer here, and the handler its fault address. Thread-local, set only around a copy. */
-static __thread sigjmp_buf *guard_jmp;
-static __thread void *volatile guard_addr;
-
-static void guard_on_sigbus(int sig, siginfo_t *si, void *uc)
-{
-	struct sigaction dfl = { .sa_handler = SIG_DFL };
-
-	if (!guard_jmp) {
-		/* not a guarded access: return, refault, and die of it as usual */
-		sigaction(sig, &dfl, NULL);
-		return;
-	}
-	guard_addr = si->si_addr;
-	siglongjmp(*guard_jmp, 1);
-}
-
-int fsx_guard_setup(bool is_on)
-{
-	static struct sigaction saved; /* the caller's handler, restored when the run ends */
-	struct sigaction sa = { .sa_sigaction = guard_on_sigbus, .sa_flags = SA_SIGINFO };
-
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGBUS, is_on ? &sa : &saved, is_on ? &saved : NULL) < 0)
-		return -errno;
-	return 0;
-}
-
-/* Copies len bytes between a mapping and memory. Returns 0, or 1 with the faulting address
- * in *fault_out when the access raised SIGBUS. */
-static int guard_copy(void *dst, const void *src, size_t len, uintptr_t *fault_out)
-{
-	sigjmp_buf jb;
-
-	if (sigsetjmp(jb, 1)) {
-		guard_jmp = NULL;
-		*fault_out = (uintptr_t)guard_addr;
-		return 1;
-	}
-	guard_jmp = &jb;
-	atomic_signal_fence(memory_order_seq_cst);
-	memcpy(dst, src, len);
-	atomic_signal_fence(memory_order_seq_cst);
-	guard_jmp = NULL;
-	return 0;
-}
-
 static void fill_pattern(struct fsx *f, const struct fsx_rec *r)
 {
 	for (uint64_t i = 0; i < r->len; i++)
@@ -280,7 +230,7 @@ int fsx_map_check(struct fsx *f, const struct fsx_rec *r, const char *what, uint
 		 (off_t)base);
 	if (p == MAP_FAILED)
 		return fsx_fail_errno(f, r, "mmap", -errno);
-	if (guard_copy(f->buf, p + (off - base), len, &fault))
+	if (touch_copy(f->buf, p + (off - base), len, &fault) == TOUCH_SIGBUS)
 		rc = fsx_fail(f, r,
 			      "%s: SIGBUS reading file offset 0x%" PRIx64 " through a mapping, "
 			      "inside the file (size 0x%" PRIx64 ")",
@@ -368,7 +318,7 @@ static int exec_mapwrite(struct fsx *f, struct fsx_rec *r)
 	p = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_SHARED, f->fd, (off_t)base);
 	if (p == MAP_FAILED)
 		return fsx_fail_errno(f, r, "mmap", -errno);
-	if (guard_copy(p + (r->off - base), f->buf, r->len, &fault))
+	if (touch_copy(p + (r->off - base), f->buf, r->len, &fault) == TOUCH_SIGBUS)
 		rc = fsx_fail(f, r,
 			      "mapwrite: SIGBUS writing file offset 0x%" PRIx64
 			      " through a mapping, inside the file (size 0x%" PRIx64 ")",
@@ -389,7 +339,7 @@ static int past_eof_check(struct fsx *f, const struct fsx_rec *r, char *p, uint6
 	uintptr_t fault;
 	char c;
 
-	if (!guard_copy(&c, p, 1, &fault))
+	if (touch_copy(&c, p, 1, &fault) != TOUCH_SIGBUS)
 		return fsx_fail(f, r,
 				"eofcheck: reading file offset 0x%" PRIx64 ", the first page past "
 				"EOF (size 0x%" PRIx64
@@ -416,7 +366,7 @@ static int eof_check(struct fsx *f, const struct fsx_rec *r)
 	p = mmap(NULL, maplen, PROT_READ, MAP_SHARED, f->fd, (off_t)base);
 	if (p == MAP_FAILED)
 		return fsx_fail_errno(f, r, "mmap (eofcheck)", -errno);
-	if (f->size > base && guard_copy(f->buf, p, f->page, &fault))
+	if (f->size > base && touch_copy(f->buf, p, f->page, &fault) == TOUCH_SIGBUS)
 		rc = fsx_fail(f, r,
 			      "eofcheck: SIGBUS at file offset 0x%" PRIx64 " in the EOF page "
 			      "(size 0x%" PRIx64 ")",

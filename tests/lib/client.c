@@ -1,7 +1,9 @@
 /* Observing a fixture mount as its clients: checks for the test process and for forked
  * client processes, the stepped client and the suite scaffolding (contracts in client.h).
- * Mounting, fx_touch() and the failure record are fixture.c's. */
+ * Mounting and the failure record are fixture.c's; mapped memory is touched through
+ * touch.h. */
 #include "client.h"
+#include "touch.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -209,17 +211,27 @@ void fx_expect_range(const char *path, off_t off, size_t len, char val)
 static int expect_mapped(const char *what, volatile char *base, size_t off, const char *want,
 			 size_t len, char val)
 {
-	for (size_t i = off; i < off + len; i++) {
-		char exp = want ? want[i] : val, c;
+	char *got = malloc(len ? len : 1);
+	uintptr_t fault;
+	size_t at;
+	int rc = 0;
 
-		if (fx_touch(base + i, false, 0, &c) == FX_SIGBUS)
-			return FX_FAIL("%s: SIGBUS at byte %zu, expected 0x%02x", what, i,
-				       (unsigned char)exp);
-		if (c != exp)
-			return FX_FAIL("%s: byte %zu is 0x%02x, expected 0x%02x", what, i,
-				       (unsigned char)c, (unsigned char)exp);
+	if (!got)
+		return FX_FAIL("%s: out of memory", what);
+	if (touch_copy(got, base + off, len, &fault) != 0) {
+		at = (size_t)(fault - (uintptr_t)base);
+		rc = FX_FAIL("%s: SIGBUS at byte %zu, expected 0x%02x", what, at,
+			     (unsigned char)(want ? want[at] : val));
 	}
-	return 0;
+	for (size_t i = off; rc == 0 && i < off + len; i++) {
+		char exp = want ? want[i] : val;
+
+		if (got[i - off] != exp)
+			rc = FX_FAIL("%s: byte %zu is 0x%02x, expected 0x%02x", what, i,
+				     (unsigned char)got[i - off], (unsigned char)exp);
+	}
+	free(got);
+	return rc;
 }
 
 int fx_expect_bytes(const char *what, volatile char *base, size_t off, const char *want, size_t len)
@@ -234,9 +246,11 @@ int fx_expect_fill(const char *what, volatile char *base, size_t off, size_t len
 
 int fx_expect_sigbus(const char *what, volatile char *base, size_t off, bool is_write)
 {
-	char c = 0;
+	char c = 'w';
+	int rc = is_write ? touch_copy(base + off, &c, 1, NULL)
+			  : touch_copy(&c, base + off, 1, NULL);
 
-	if (fx_touch(base + off, is_write, 'w', &c) != FX_SIGBUS)
+	if (rc != TOUCH_SIGBUS)
 		return FX_FAIL("%s: %s byte %zu without SIGBUS (0x%02x)", what,
 			       is_write ? "wrote" : "read", off, (unsigned char)c);
 	return 0;
@@ -244,10 +258,11 @@ int fx_expect_sigbus(const char *what, volatile char *base, size_t off, bool is_
 
 int fx_write_bytes(const char *what, volatile char *base, size_t off, const char *bytes, size_t len)
 {
-	for (size_t i = 0; i < len; i++) {
-		if (fx_touch(base + off + i, true, bytes[i], NULL) == FX_SIGBUS)
-			return FX_FAIL("%s: SIGBUS writing byte %zu", what, off + i);
-	}
+	uintptr_t fault;
+
+	if (touch_copy(base + off, bytes, len, &fault) != 0)
+		return FX_FAIL("%s: SIGBUS writing byte %zu", what,
+			       (size_t)(fault - (uintptr_t)base));
 	return 0;
 }
 

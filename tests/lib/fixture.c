@@ -1,12 +1,11 @@
 /* The integration fixture: runs the daemon named by $SIGBUSFS on a mkdtemp() mount point,
  * waits for the mount in /proc/self/mountinfo, tears it down in every case, and gives
- * forked client processes a SIGBUS-safe way to touch mapped memory and to report failures.
- * What the tests check lives in tests/integration/. */
+ * forked client processes a way to report failures. What the tests check lives in
+ * tests/integration/. */
 #include "fixture.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -33,9 +32,6 @@ struct fx_fail_record {
 
 /* Shared (MAP_SHARED | MAP_ANONYMOUS) so that a forked child's fx_fail() reaches its parent. */
 static struct fx_fail_record *fail_record;
-
-static sigjmp_buf touch_env;
-static volatile sig_atomic_t touch_armed;
 
 static void sleep_ms(long ms)
 {
@@ -266,42 +262,6 @@ int fx_child(int (*fn)(void *arg), void *arg)
 			return -errno;
 	}
 	return status_code(status);
-}
-
-static void touch_on_sigbus(int sig)
-{
-	if (touch_armed) {
-		touch_armed = 0;
-		siglongjmp(touch_env, 1);
-	}
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-int fx_touch(volatile char *addr, bool is_write, char val, char *out)
-{
-	struct sigaction sa, old;
-	volatile char c = val;
-	int rc = 0;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = touch_on_sigbus;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGBUS, &sa, &old);
-	if (sigsetjmp(touch_env, 1) == 0) {
-		touch_armed = 1;
-		if (is_write)
-			*addr = val;
-		else
-			c = *addr;
-		touch_armed = 0;
-		if (out)
-			*out = c;
-	} else {
-		rc = FX_SIGBUS;
-	}
-	sigaction(SIGBUS, &old, NULL);
-	return rc;
 }
 
 int fx_write_file(const char *path, const void *buf, size_t len)

@@ -1,6 +1,7 @@
 /* The integration fixture: starts the sigbusfs daemon on a temporary mount point, waits
  * until the mount answers, and always unmounts and reaps it; plus helpers for client
- * processes that observe SIGBUS as a result instead of crashing. */
+ * processes: forking one and reporting its failures. Touching mapped memory with SIGBUS
+ * as a result is touch.h's (fs/common). */
 #ifndef SIGBUSFS_TEST_FIXTURE_H
 #define SIGBUSFS_TEST_FIXTURE_H
 
@@ -33,12 +34,6 @@ char *fx_path(const struct mnt *m, const char *rel, char *buf, size_t size);
 /* Runs fn(arg) in a forked child process and returns its exit status (0..255), or 128+sig
  * if it died from a signal, or -errno. */
 int fx_child(int (*fn)(void *arg), void *arg);
-
-/* Touches one byte at addr (read, or write of val when is_write) with a SIGBUS handler
- * installed (sigsetjmp/siglongjmp). Returns 0 and stores the byte read in *out (may be
- * NULL), or FX_SIGBUS if the access raised SIGBUS. */
-#define FX_SIGBUS 1
-int fx_touch(volatile char *addr, bool is_write, char val, char *out);
 
 /* Writes all of len bytes of buf to path (O_CREAT|O_TRUNC, mode 0644); 0 or -errno. */
 int fx_write_file(const char *path, const void *buf, size_t len);
