@@ -1,9 +1,9 @@
-/* sigbusctl: the control client. Checks a command locally with the daemon's own parser,
- * finds the socket (-S, the mount's user.sigbusfs.ctl attribute, $SIGBUSCTL_SOCKET), sends
- * one request and prints the reply as text or JSON. Exit: 0 ok, 1 err, 2 usage. */
+/* sigbusctl: the control client. This file handles the arguments: it checks a command
+ * locally with the daemon's own parser, finds the socket (-S, the mount's
+ * user.sigbusfs.ctl attribute, $SIGBUSCTL_SOCKET), sends one request and hands the reply
+ * to output.c, which prints it as text or JSON. Exit: 0 ok, 1 err, 2 usage. */
 #include <errno.h>
 #include <getopt.h>
-#include <json-c/json.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,12 +11,11 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "ctl_client.h"
 #include "ctl_xattr.h"
+#include "sigbusctl.h"
 
 #define EXIT_ERR   1
 #define EXIT_USAGE 2
-#define USAGE_HEAD "sigbusctl [-m MOUNTPOINT | -S SOCKET] [--json] "
 
 struct cli {
 	const char *mount; /* -m */
@@ -43,88 +42,24 @@ static int usage_error(const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
-/* Prints text wrapped at 78 columns, each line indented by indent spaces. */
-static void wrap(FILE *f, const char *text, int indent)
-{
-	size_t width = (size_t)(78 - indent), n;
-	const char *p = text;
-
-	while (*p) {
-		n = strlen(p);
-		if (n > width) {
-			n = width;
-			while (n > 0 && p[n] != ' ')
-				n--;
-			if (n == 0)
-				n = (size_t)(strchrnul(p + width, ' ') - p);
-		}
-		fprintf(f, "%*s%.*s\n", indent, "", (int)n, p);
-		p += n;
-		while (*p == ' ')
-			p++;
-	}
-}
-
-static void help_all(FILE *f)
-{
-	fputs("Usage: " USAGE_HEAD "COMMAND [ARGS]\n"
-	      "       sigbusctl help [COMMAND]\n\n"
-	      "Drives a sigbusfs daemon through its control socket: each command returns\n"
-	      "once the backend has changed and the kernel has been told.\n\n"
-	      "Options:\n"
-	      "  -m MOUNTPOINT  the daemon of this mount (its socket is the user.sigbusfs.ctl\n"
-	      "                 attribute of the mount's root); absolute PATHs inside it work\n"
-	      "  -S SOCKET      the control socket itself (wins over -m)\n"
-	      "  --json         print the reply as one JSON object (one per line with --follow)\n"
-	      "  -h, --help     this help; 'sigbusctl COMMAND --help' for a command's\n"
-	      "  -V, --version  print the version\n"
-	      "Without -m and -S, the socket is $SIGBUSCTL_SOCKET.\n\nCommands:\n",
-	      f);
-	for (int i = 0; i < CTL_CMD_COUNT; i++)
-		fprintf(f, "  %-10s %s\n", ctl_cmd_get(i)->name, ctl_cmd_get(i)->brief);
-	fputs("\nPATH is relative to the mount root. OFF, LEN, SIZE and --len take a K, M, G or T\n"
-	      "suffix (binary: 4K = 4096). E is an errno name (EIO) or number.\n"
-	      "Exit status: 0 ok, 1 the daemon answered err or could not be reached, 2 usage.\n",
-	      f);
-}
-
-static void help_cmd(FILE *f, const struct ctl_cmd_desc *d)
-{
-	fprintf(f, "Usage: " USAGE_HEAD "%s\n\n", d->usage);
-	wrap(f, d->help, 0);
-	fprintf(f, "\nExample:\n  %s\n", d->example);
-}
-
-/* The command reference for the README, in Markdown. */
-static void help_markdown(FILE *f)
-{
-	for (int i = 0; i < CTL_CMD_COUNT; i++) {
-		const struct ctl_cmd_desc *d = ctl_cmd_get(i);
-
-		fprintf(f, "### `%s`\n\n", d->usage);
-		wrap(f, d->help, 0);
-		fprintf(f, "\n    %s\n\n", d->example);
-	}
-}
-
 /* sigbusctl help [COMMAND | --markdown] */
 static int cmd_help(int argc, char **argv)
 {
 	const struct ctl_cmd_desc *d;
 
 	if (argc == 1) {
-		help_all(stdout);
+		output_help_all(stdout);
 		return 0;
 	}
 	if (argc == 2 && !strcmp(argv[1], "--markdown")) {
-		help_markdown(stdout);
+		output_help_markdown(stdout);
 		return 0;
 	}
 	d = argc == 2 ? ctl_cmd_find(argv[1]) : NULL;
 	if (!d)
 		return usage_error("help: unknown command '%s' (see sigbusctl --help)",
 				   argc == 2 ? argv[1] : argv[2]);
-	help_cmd(stdout, d);
+	output_help_cmd(stdout, d);
 	return 0;
 }
 
@@ -160,7 +95,7 @@ static int global_opts(int argc, char **argv, struct cli *c)
 			c->is_json = true;
 			break;
 		case 'h':
-			help_all(stdout);
+			output_help_all(stdout);
 			return 0;
 		case 'V':
 			printf("sigbusctl %s (control protocol %d)\n", SIGBUSFS_VERSION,
@@ -324,126 +259,6 @@ static int find_socket(struct cli *c, char *buf, size_t size)
 	return -1;
 }
 
-/* "0", "42", "-7": no sign but '-', no leading zero, nothing else. */
-static bool is_decimal(const char *v)
-{
-	const char *d = v + (v[0] == '-');
-	size_t n = strspn(d, "0123456789");
-
-	return n && !d[n] && (n == 1 || d[0] != '0');
-}
-
-/* A decimal integer value becomes a JSON number; anything else a string. */
-static json_object *json_value(const struct ctl_kv *kv)
-{
-	const char *v = kv->value;
-	bool is_int = is_decimal(v);
-	char *end;
-
-	errno = 0;
-	if (is_int && v[0] == '-') {
-		long long x = strtoll(v, &end, 10);
-
-		if (!errno)
-			return json_object_new_int64(x);
-	} else if (is_int) {
-		unsigned long long x = strtoull(v, &end, 10);
-
-		if (!errno)
-			return json_object_new_uint64(x);
-	}
-	return json_object_new_string_len(v, (int)kv->value_len);
-}
-
-/* {key: value}; a key that repeats gets an array of its values, in order. */
-static json_object *json_data(const struct ctl_kv *kv, size_t n)
-{
-	json_object *data = json_object_new_object(), *old, *arr;
-
-	for (size_t i = 0; i < n; i++) {
-		if (!json_object_object_get_ex(data, kv[i].key, &old)) {
-			json_object_object_add(data, kv[i].key, json_value(&kv[i]));
-			continue;
-		}
-		if (!json_object_is_type(old, json_type_array)) {
-			arr = json_object_new_array();
-			json_object_array_add(arr, json_object_get(old));
-			json_object_object_add(data, kv[i].key, arr);
-			old = arr;
-		}
-		json_object_array_add(old, json_value(&kv[i]));
-	}
-	return data;
-}
-
-static void json_print(json_object *o)
-{
-	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-						       JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(o);
-	fflush(stdout);
-}
-
-static void print_json(const struct ctl_result *r)
-{
-	json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "ok", json_object_new_boolean(r->is_ok));
-	if (r->is_ok) {
-		json_object_object_add(o, "summary",
-				       *r->text ? json_object_new_string(r->text) : NULL);
-	} else {
-		json_object_object_add(o, "errno", json_object_new_string(r->errname));
-		json_object_object_add(o, "message", json_object_new_string(r->text));
-	}
-	if (r->is_ok || r->nkv)
-		json_object_object_add(o, "data", json_data(r->kv, r->nkv));
-	json_print(o);
-}
-
-/* The message without a leading "CMD: ", which the error line already has. */
-static const char *own_message(const char *msg, const char *cmd)
-{
-	size_t n = strlen(cmd);
-
-	return !strncmp(msg, cmd, n) && !strncmp(msg + n, ": ", 2) ? msg + n + 2 : msg;
-}
-
-static void print_text(const struct cli *c, const struct ctl_result *r)
-{
-	FILE *f = r->is_ok ? stdout : stderr;
-
-	if (!r->is_ok)
-		fprintf(stderr, "sigbusctl: %s: %s: %s\n", c->d->name, r->errname,
-			*r->text ? own_message(r->text, c->d->name) : "failed");
-	else if (*r->text)
-		printf("%s\n", r->text);
-	for (size_t i = 0; i < r->nkv; i++)
-		fprintf(f, "%s: %s\n", r->kv[i].key, r->kv[i].raw);
-	fflush(f);
-}
-
-static void print_stream_line(const struct cli *c, const char *line, size_t len)
-{
-	struct ctl_kv *kv;
-	size_t n;
-	json_object *o;
-
-	if (!c->is_json) {
-		printf("%s\n", line);
-		fflush(stdout);
-		return;
-	}
-	if (ctl_kv_split(line, len, &kv, &n) == 0) {
-		json_print(json_data(kv, n));
-		ctl_kv_free(kv, n);
-		return;
-	}
-	o = json_object_new_object();
-	json_object_object_add(o, "line", json_object_new_string_len(line, (int)len));
-	json_print(o);
-}
-
 /* Prints streamed lines until the daemon ends the stream or the user interrupts. */
 static int follow(const struct cli *c, struct ctl_client *cl)
 {
@@ -452,7 +267,7 @@ static int follow(const struct cli *c, struct ctl_client *cl)
 	int rc;
 
 	while ((rc = ctl_client_stream_line(cl, &line, &len)) == 1)
-		print_stream_line(c, line, len);
+		output_stream_line(line, len, c->is_json);
 	if (rc == 0)
 		return 0;
 	fprintf(stderr, "sigbusctl: %s: %s\n", c->d->name,
@@ -480,10 +295,7 @@ static int talk(struct cli *c, const char *sock, const char *line, size_t len)
 		rc = EXIT_ERR;
 		goto out_free;
 	}
-	if (c->is_json)
-		print_json(&r);
-	else
-		print_text(c, &r);
+	output_reply(&r, c->d->name, c->is_json);
 	rc = r.is_ok ? 0 : EXIT_ERR;
 	if (r.is_ok && c->is_follow)
 		rc = follow(c, cl);
@@ -505,7 +317,7 @@ static int run(struct cli *c)
 	if (!c->d)
 		return usage_error("unknown command '%s' (see sigbusctl --help)", c->argv[0]);
 	if (wants_help(c->argc, c->argv)) {
-		help_cmd(stdout, c->d);
+		output_help_cmd(stdout, c->d);
 		return 0;
 	}
 	rc = make_line(c, &line, &len);
