@@ -48,6 +48,22 @@ static void reply_u64(struct ctl_reply *r, const char *key, uint64_t v)
 	ctl_reply_kv(r, key, "%llu", (unsigned long long)v);
 }
 
+/* Turns an event's result into the reply: its notes become key=value lines, its summary
+ * and message the reply's. Returns rc, or the result's own failure; frees res. */
+static int reply_result(struct ctl_reply *r, struct ev_result *res, int rc)
+{
+	for (size_t i = 0; i < res->n; i++)
+		ctl_reply_kv(r, res->kv[i].key, "%s", res->kv[i].value);
+	if (res->summary)
+		ctl_reply_summary(r, "%s", res->summary);
+	if (res->errmsg)
+		ctl_reply_errmsg(r, "%s", res->errmsg);
+	if (rc == 0 && res->err)
+		rc = res->err;
+	ev_result_free(res);
+	return rc;
+}
+
 static int stats_file(struct sfs *fs, const char *rel, struct ctl_reply *r)
 {
 	static const char *const states[] = { "live", "revoking", "revoked" };
@@ -96,8 +112,11 @@ static int cmd_stats(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 
 static int cmd_inval(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 {
-	return ev_inval(ctx, r, req->path, req->has_range ? req->off : 0,
-			req->has_range ? req->len : 0);
+	struct ev_result res = { 0 };
+
+	return reply_result(r, &res,
+			    ev_inval(ctx, &res, req->path, req->has_range ? req->off : 0,
+				     req->has_range ? req->len : 0));
 }
 
 /* The bytes of write --pattern P --len N: P repeated. */
@@ -144,6 +163,7 @@ static int file_bytes(const char *path, uint8_t **out, size_t *len_out, struct c
 
 static int cmd_write(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 {
+	struct ev_result res = { 0 };
 	uint8_t *owned = NULL;
 	const uint8_t *data = req->data;
 	size_t len = req->data_len;
@@ -158,49 +178,69 @@ static int cmd_write(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 		data = owned;
 	}
 	if (rc == 0)
-		rc = ev_write(ctx, r, req->path, req->off, data, len, !req->no_notify);
+		rc = reply_result(
+			r, &res,
+			ev_write(ctx, &res, req->path, req->off, data, len, !req->no_notify));
 	free(owned);
 	return rc;
 }
 
 static int cmd_truncate(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 {
-	return ev_truncate(ctx, r, req->path, req->size);
+	struct ev_result res = { 0 };
+
+	return reply_result(r, &res, ev_truncate(ctx, &res, req->path, req->size));
 }
 
 static int cmd_punch(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 {
-	return ev_punch(ctx, r, req->path, req->off, req->len);
+	struct ev_result res = { 0 };
+
+	return reply_result(r, &res, ev_punch(ctx, &res, req->path, req->off, req->len));
 }
 
 static int cmd_revoke(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 {
-	return ev_revoke(ctx, r, req->path, req->has_errno ? req->error : EIO);
+	struct ev_result res = { 0 };
+
+	return reply_result(r, &res,
+			    ev_revoke(ctx, &res, req->path, req->has_errno ? req->error : EIO));
 }
 
 static int cmd_unplug(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 {
-	return ev_unplug(ctx, r, req->vanish);
+	struct ev_result res = { 0 };
+
+	return reply_result(r, &res, ev_unplug(ctx, &res, req->vanish));
 }
 
 static int cmd_replug(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 {
-	return ev_replug(ctx, r);
+	struct ev_result res = { 0 };
+
+	return reply_result(r, &res, ev_replug(ctx, &res));
 }
 
 static int cmd_store(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 {
-	return ev_store(ctx, r, req->path, req->off, req->data, req->data_len);
+	struct ev_result res = { 0 };
+
+	return reply_result(r, &res,
+			    ev_store(ctx, &res, req->path, req->off, req->data, req->data_len));
 }
 
 static int cmd_audit(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 {
-	return ev_audit(ctx, r, req->path);
+	struct ev_result res = { 0 };
+
+	return reply_result(r, &res, ev_audit(ctx, &res, req->path));
 }
 
 static int cmd_abort(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 {
-	return ev_abort(ctx, r);
+	struct ev_result res = { 0 };
+
+	return reply_result(r, &res, ev_abort(ctx, &res));
 }
 
 static int rule_from_req(const struct ctl_req *req, enum rule_kind kind, struct rule *out)
@@ -225,28 +265,34 @@ static int rule_from_req(const struct ctl_req *req, enum rule_kind kind, struct 
 
 static int cmd_fail(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 {
+	struct ev_result res = { 0 };
 	struct rule rule;
 
 	rule_from_req(req, RULE_FAIL, &rule);
-	return ev_rule_add(ctx, r, req->path, &rule);
+	return reply_result(r, &res, ev_rule_add(ctx, &res, req->path, &rule));
 }
 
 static int cmd_delay(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 {
+	struct ev_result res = { 0 };
 	struct rule rule;
 
 	rule_from_req(req, RULE_DELAY, &rule);
-	return ev_rule_add(ctx, r, req->path, &rule);
+	return reply_result(r, &res, ev_rule_add(ctx, &res, req->path, &rule));
 }
 
 static int cmd_rules(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 {
-	return ev_rules_list(ctx, r);
+	struct ev_result res = { 0 };
+
+	return reply_result(r, &res, ev_rules_list(ctx, &res));
 }
 
 static int cmd_clear(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 {
-	return ev_rule_clear(ctx, r, req->has_id, req->id);
+	struct ev_result res = { 0 };
+
+	return reply_result(r, &res, ev_rule_clear(ctx, &res, req->has_id, req->id));
 }
 
 static int log_as_kv(void *ctx, const struct event *e)

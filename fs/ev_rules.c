@@ -30,13 +30,13 @@ static int inval_rule(struct sfs *fs, const struct rule *r)
 	return kern_inval(fs, r->ino, (off_t)r->off, (off_t)r->len);
 }
 
-int ev_rule_add(struct sfs *fs, struct ctl_reply *r, const char *rel, struct rule *rule)
+int ev_rule_add(struct sfs *fs, struct ev_result *res, const char *rel, struct rule *rule)
 {
 	struct bk_attr a;
 	struct ev e;
 	int rc;
 
-	ev_begin(&e, fs, r, rule->kind == RULE_FAIL ? "fail" : "delay", rel);
+	ev_begin(&e, fs, res, rule->kind == RULE_FAIL ? "fail" : "delay", rel);
 	rc = ev_file(&e, rel, &a);
 	if (rc < 0)
 		return ev_end(&e, rc);
@@ -50,7 +50,7 @@ int ev_rule_add(struct sfs *fs, struct ctl_reply *r, const char *rel, struct rul
 	return ev_end(&e, rc);
 }
 
-int ev_rule_clear(struct sfs *fs, struct ctl_reply *r, bool has_id, uint64_t id)
+int ev_rule_clear(struct sfs *fs, struct ev_result *res, bool has_id, uint64_t id)
 {
 	struct rule rule;
 	uint64_t n = 0;
@@ -59,11 +59,11 @@ int ev_rule_clear(struct sfs *fs, struct ctl_reply *r, bool has_id, uint64_t id)
 	char idbuf[24];
 
 	snprintf(idbuf, sizeof(idbuf), "%llu", (unsigned long long)id);
-	ev_begin(&e, fs, r, "clear", has_id ? idbuf : "all");
+	ev_begin(&e, fs, res, "clear", has_id ? idbuf : "all");
 	if (has_id) {
 		rc = rules_remove(fs->rules, id, &rule);
 		if (rc < 0)
-			ctl_reply_errmsg(r, "no rule with id %llu", (unsigned long long)id);
+			ev_result_errmsg(res, "no rule with id %llu", (unsigned long long)id);
 		if (rc == 0 && ++n)
 			rc = inval_rule(fs, &rule);
 	}
@@ -77,7 +77,7 @@ int ev_rule_clear(struct sfs *fs, struct ctl_reply *r, bool has_id, uint64_t id)
 }
 
 struct listing {
-	struct ctl_reply *r;
+	struct ev_result *res;
 	unsigned n;
 };
 
@@ -91,18 +91,19 @@ static void list_one(void *ctx, const struct rule *rule)
 		snprintf(what, sizeof(what), "errno=%s", strerrorname_np(rule->err));
 	else
 		snprintf(what, sizeof(what), "ms=%u", rule->ms);
-	ctl_reply_kv(l->r, key, "%s %s op=%s off=%llu len=%llu %s count=%llu hits=%llu",
-		     rule->kind == RULE_FAIL ? "fail" : "delay", rule->path, rule_op_name(rule->op),
-		     (unsigned long long)rule->off, (unsigned long long)rule->len, what,
-		     (unsigned long long)rule->count, (unsigned long long)rule->hits);
+	ev_result_note(l->res, key, "%s %s op=%s off=%llu len=%llu %s count=%llu hits=%llu",
+		       rule->kind == RULE_FAIL ? "fail" : "delay", rule->path,
+		       rule_op_name(rule->op), (unsigned long long)rule->off,
+		       (unsigned long long)rule->len, what, (unsigned long long)rule->count,
+		       (unsigned long long)rule->hits);
 	l->n++;
 }
 
-int ev_rules_list(struct sfs *fs, struct ctl_reply *r)
+int ev_rules_list(struct sfs *fs, struct ev_result *res)
 {
-	struct listing l = { .r = r };
+	struct listing l = { .res = res };
 
 	rules_each(fs->rules, list_one, &l);
-	ctl_reply_summary(r, "%u rule%s", l.n, l.n == 1 ? "" : "s");
+	ev_result_summary(res, "%u rule%s", l.n, l.n == 1 ? "" : "s");
 	return 0;
 }

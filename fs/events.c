@@ -23,76 +23,13 @@ static uint64_t page_down(uint64_t off)
 	return off & ~(PAGE - 1);
 }
 
-/* Appends " key=value" to the event's log text, the value quoted as on the wire, so that
- * log readers can split the line whatever bytes a path holds. */
-static void text_add(struct ev *e, const char *key, const char *val)
-{
-	struct ctl_buf q = { 0 };
-	size_t used = strlen(e->text);
-
-	ctl_buf_add_quoted(&q, val, strlen(val));
-	snprintf(e->text + used, sizeof(e->text) - used, "%s%s=%s", used ? " " : "", key,
-		 q.p ? q.p : "-");
-	ctl_buf_free(&q);
-}
-
-void ev_begin(struct ev *e, struct sfs *fs, struct ctl_reply *r, const char *cmd,
-	      const char *target)
-{
-	e->fs = fs;
-	e->r = r;
-	e->text[0] = '\0';
-	pthread_mutex_lock(&fs->event_lock);
-	e->seq = evlog_begin(fs->evlog, &e->start);
-	text_add(e, "cmd", cmd);
-	text_add(e, "target", !target ? "-" : *target ? target : "/");
-	ctl_reply_kv(r, "seq", "%llu", (unsigned long long)e->seq);
-}
-
-void ev_note(struct ev *e, const char *key, const char *fmt, ...)
-{
-	char val[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(val, sizeof(val), fmt, ap);
-	va_end(ap);
-	text_add(e, key, val);
-	ctl_reply_kv(e->r, key, "%s", val);
-}
-
-int ev_end(struct ev *e, int rc)
-{
-	size_t used = strlen(e->text);
-
-	snprintf(e->text + used, sizeof(e->text) - used, " result=%s",
-		 rc < 0 ? strerrorname_np(-rc) : "ok");
-	evlog_end(e->fs->evlog, e->seq, &e->start, e->text);
-	pthread_mutex_unlock(&e->fs->event_lock);
-	return rc;
-}
-
-int ev_file(struct ev *e, const char *rel, struct bk_attr *out)
-{
-	uint64_t parent;
-	int rc = path_resolve(e->fs, rel, &parent, out);
-
-	if (rc < 0)
-		ctl_reply_errmsg(e->r, "%s: %s", rel, strerror(-rc));
-	if (rc == 0 && !S_ISREG(out->mode)) {
-		ctl_reply_errmsg(e->r, "%s: not a regular file", *rel ? rel : "/");
-		rc = -EINVAL;
-	}
-	return rc;
-}
-
-int ev_inval(struct sfs *fs, struct ctl_reply *r, const char *rel, uint64_t off, uint64_t len)
+int ev_inval(struct sfs *fs, struct ev_result *res, const char *rel, uint64_t off, uint64_t len)
 {
 	struct bk_attr a;
 	struct ev e;
 	int rc;
 
-	ev_begin(&e, fs, r, "inval", rel);
+	ev_begin(&e, fs, res, "inval", rel);
 	rc = ev_file(&e, rel, &a);
 	if (rc == 0) {
 		ev_note(&e, "off", "%llu", (unsigned long long)off);
@@ -114,7 +51,7 @@ static int publish_change(struct sfs *fs, const char *rel, uint64_t ino, uint64_
 	return rc;
 }
 
-int ev_write(struct sfs *fs, struct ctl_reply *r, const char *rel, uint64_t off, const void *data,
+int ev_write(struct sfs *fs, struct ev_result *res, const char *rel, uint64_t off, const void *data,
 	     size_t len, bool notify)
 {
 	struct bk_attr a;
@@ -122,13 +59,13 @@ int ev_write(struct sfs *fs, struct ctl_reply *r, const char *rel, uint64_t off,
 	ssize_t n;
 	int rc;
 
-	ev_begin(&e, fs, r, notify ? "write" : "write-no-notify", rel);
+	ev_begin(&e, fs, res, notify ? "write" : "write-no-notify", rel);
 	rc = ev_file(&e, rel, &a);
 	if (rc < 0)
 		return ev_end(&e, rc);
 	n = len ? bk_write(fs->bk, a.ino, data, len, (off_t)off) : 0;
 	if (n < 0) {
-		ctl_reply_errmsg(r, "%s: backend write: %s", rel, strerror((int)-n));
+		ev_result_errmsg(res, "%s: backend write: %s", rel, strerror((int)-n));
 		return ev_end(&e, (int)n);
 	}
 	ev_note(&e, "off", "%llu", (unsigned long long)off);
@@ -155,7 +92,7 @@ static int resize_backend(void *arg)
 	return k->rc;
 }
 
-int ev_truncate(struct sfs *fs, struct ctl_reply *r, const char *rel, uint64_t size)
+int ev_truncate(struct sfs *fs, struct ev_result *res, const char *rel, uint64_t size)
 {
 	struct shrink k = { .fs = fs,
 			    .s = { .valid = BK_SET_SIZE | BK_SET_MTIME_NOW, .size = size } };
@@ -163,7 +100,7 @@ int ev_truncate(struct sfs *fs, struct ctl_reply *r, const char *rel, uint64_t s
 	struct ev e;
 	int rc, sync = 0;
 
-	ev_begin(&e, fs, r, "truncate", rel);
+	ev_begin(&e, fs, res, "truncate", rel);
 	rc = ev_file(&e, rel, &a);
 	if (rc == 0)
 		k.ino = a.ino;
@@ -174,7 +111,7 @@ int ev_truncate(struct sfs *fs, struct ctl_reply *r, const char *rel, uint64_t s
 	else if (rc == 0 && resize_backend(&k) == 0)
 		sync = kern_sync_size(fs, rel, a.ino, KERN_SIZE_BACKEND);
 	if (rc == 0 && k.rc < 0) {
-		ctl_reply_errmsg(r, "%s: truncate to %llu: %s", rel, (unsigned long long)size,
+		ev_result_errmsg(res, "%s: truncate to %llu: %s", rel, (unsigned long long)size,
 				 strerror(-k.rc));
 		rc = k.rc;
 	}
@@ -189,19 +126,19 @@ int ev_truncate(struct sfs *fs, struct ctl_reply *r, const char *rel, uint64_t s
 	return ev_end(&e, rc);
 }
 
-int ev_punch(struct sfs *fs, struct ctl_reply *r, const char *rel, uint64_t off, uint64_t len)
+int ev_punch(struct sfs *fs, struct ev_result *res, const char *rel, uint64_t off, uint64_t len)
 {
 	struct bk_attr a;
 	struct ev e;
 	int rc;
 
-	ev_begin(&e, fs, r, "punch", rel);
+	ev_begin(&e, fs, res, "punch", rel);
 	rc = ev_file(&e, rel, &a);
 	if (rc == 0)
 		rc = bk_fallocate(fs->bk, a.ino, BK_FALLOC_PUNCH_HOLE | BK_FALLOC_KEEP_SIZE,
 				  (off_t)off, (off_t)len);
 	if (rc < 0) {
-		ctl_reply_errmsg(r, "%s: punch: %s", rel, strerror(-rc));
+		ev_result_errmsg(res, "%s: punch: %s", rel, strerror(-rc));
 		return ev_end(&e, rc);
 	}
 	ev_note(&e, "off", "%llu", (unsigned long long)off);
@@ -235,24 +172,24 @@ static int store_pages(struct sfs *fs, uint64_t ino, uint64_t size, uint64_t off
 	return rc;
 }
 
-int ev_store(struct sfs *fs, struct ctl_reply *r, const char *rel, uint64_t off, const void *data,
+int ev_store(struct sfs *fs, struct ev_result *res, const char *rel, uint64_t off, const void *data,
 	     size_t len)
 {
 	struct bk_attr a;
 	struct ev e;
 	int rc;
 
-	ev_begin(&e, fs, r, "store", rel);
+	ev_begin(&e, fs, res, "store", rel);
 	rc = ev_file(&e, rel, &a);
 	if (rc == 0 && (off > a.size || len > a.size - off)) {
-		ctl_reply_errmsg(r, "%s: store must lie inside the file (size %llu)", rel,
+		ev_result_errmsg(res, "%s: store must lie inside the file (size %llu)", rel,
 				 (unsigned long long)a.size);
 		rc = -EINVAL;
 	}
 	if (rc == 0 && len > 0)
 		rc = store_pages(fs, a.ino, a.size, off, data, len);
 	if (rc == -ENOENT)
-		ctl_reply_errmsg(r, "%s: the kernel holds no inode for it (not looked up)", rel);
+		ev_result_errmsg(res, "%s: the kernel holds no inode for it (not looked up)", rel);
 	if (rc == 0) {
 		ev_note(&e, "off", "%llu", (unsigned long long)off);
 		ev_note(&e, "bytes", "%zu", len);
@@ -307,9 +244,9 @@ static int audit_file(struct sfs *fs, const struct bk_attr *a, struct audit_resu
 	return rc;
 }
 
-int ev_audit(struct sfs *fs, struct ctl_reply *r, const char *rel)
+int ev_audit(struct sfs *fs, struct ev_result *res, const char *rel)
 {
-	struct audit_result res = { 0 };
+	struct audit_result found = { 0 };
 	struct bk_attr a;
 	uint64_t parent;
 	int rc = path_resolve(fs, rel, &parent, &a);
@@ -317,19 +254,19 @@ int ev_audit(struct sfs *fs, struct ctl_reply *r, const char *rel)
 	if (rc == 0 && !S_ISREG(a.mode))
 		rc = -EINVAL;
 	if (rc == 0)
-		rc = audit_file(fs, &a, &res);
+		rc = audit_file(fs, &a, &found);
 	if (rc < 0) {
-		ctl_reply_errmsg(r, "%s: audit: %s", rel, strerror(-rc));
+		ev_result_errmsg(res, "%s: audit: %s", rel, strerror(-rc));
 		return rc;
 	}
-	ctl_reply_summary(r, "%llu cached pages, %llu differ from the backend",
-			  (unsigned long long)res.cached, (unsigned long long)res.stale);
-	ctl_reply_kv(r, "size", "%llu", (unsigned long long)a.size);
-	ctl_reply_kv(r, "cached_pages", "%llu", (unsigned long long)res.cached);
-	ctl_reply_kv(r, "stale_pages", "%llu", (unsigned long long)res.stale);
-	if (res.stale) {
-		ctl_reply_kv(r, "first_stale", "%llu", (unsigned long long)res.first_stale);
-		ctl_reply_kv(r, "stale_list", "%s", res.list);
+	ev_result_summary(res, "%llu cached pages, %llu differ from the backend",
+			  (unsigned long long)found.cached, (unsigned long long)found.stale);
+	ev_result_note(res, "size", "%llu", (unsigned long long)a.size);
+	ev_result_note(res, "cached_pages", "%llu", (unsigned long long)found.cached);
+	ev_result_note(res, "stale_pages", "%llu", (unsigned long long)found.stale);
+	if (found.stale) {
+		ev_result_note(res, "first_stale", "%llu", (unsigned long long)found.first_stale);
+		ev_result_note(res, "stale_list", "%s", found.list);
 	}
 	return 0;
 }

@@ -84,7 +84,7 @@ static int inval_known(struct sfs *fs, off_t off)
 	return rc;
 }
 
-int ev_revoke(struct sfs *fs, struct ctl_reply *r, const char *rel, int err)
+int ev_revoke(struct sfs *fs, struct ev_result *res, const char *rel, int err)
 {
 	struct revocation v = { .fs = fs, .err = err, .state = INODE_REVOKING };
 	uint64_t parent, lost = atomic_load(&fs->stats.lost_bytes);
@@ -92,7 +92,7 @@ int ev_revoke(struct sfs *fs, struct ctl_reply *r, const char *rel, int err)
 	struct bk_attr a;
 	struct ev e;
 
-	ev_begin(&e, fs, r, "revoke", rel);
+	ev_begin(&e, fs, res, "revoke", rel);
 	v.seq = e.seq;
 	rc = path_resolve(fs, rel, &parent, &a);
 	if (rc == 0 && a.ino == BK_ROOT_INO)
@@ -100,7 +100,7 @@ int ev_revoke(struct sfs *fs, struct ctl_reply *r, const char *rel, int err)
 	if (rc == 0 && inode_state(fs->itab, a.ino, &junk, &parent) != INODE_LIVE)
 		rc = -EALREADY;
 	if (rc < 0) {
-		ctl_reply_errmsg(r, "%s: %s", rel,
+		ev_result_errmsg(res, "%s: %s", rel,
 				 rc == -EINVAL	   ? "the root cannot be revoked; use unplug"
 				 : rc == -EALREADY ? "already revoked"
 						   : strerror(-rc));
@@ -134,16 +134,16 @@ static int vanish_name(void *ctx, const char *rel, uint64_t parent, const char *
 	return drop_name(ctx, parent, name, a->ino);
 }
 
-int ev_unplug(struct sfs *fs, struct ctl_reply *r, bool vanish)
+int ev_unplug(struct sfs *fs, struct ev_result *res, bool vanish)
 {
 	struct revocation v = { .fs = fs, .err = EIO };
 	uint64_t lost = atomic_load(&fs->stats.lost_bytes);
 	struct ev e;
 	int rc = 0;
 
-	ev_begin(&e, fs, r, vanish ? "unplug-vanish" : "unplug", NULL);
+	ev_begin(&e, fs, res, vanish ? "unplug-vanish" : "unplug", NULL);
 	if (atomic_load(&fs->plug) != PLUG_ON) {
-		ctl_reply_errmsg(r, "the backend is already unplugged");
+		ev_result_errmsg(res, "the backend is already unplugged");
 		return ev_end(&e, -EALREADY);
 	}
 	atomic_store(&fs->unplugged_at, e.seq);
@@ -210,14 +210,14 @@ static void relookup(struct replug *p)
 	free(p->paths);
 }
 
-int ev_replug(struct sfs *fs, struct ctl_reply *r)
+int ev_replug(struct sfs *fs, struct ev_result *res)
 {
 	struct replug p = { .fs = fs, .all = atomic_load(&fs->plug) != PLUG_ON };
 	uint64_t revived;
 	struct ev e;
 	int rc;
 
-	ev_begin(&e, fs, r, "replug", NULL);
+	ev_begin(&e, fs, res, "replug", NULL);
 	rc = path_walk(fs, "", forget_name, &p);
 	revived = itab_revive(fs->itab, p.all);
 	atomic_store(&fs->plug, PLUG_ON);
@@ -227,17 +227,17 @@ int ev_replug(struct sfs *fs, struct ctl_reply *r)
 	return ev_end(&e, rc);
 }
 
-int ev_abort(struct sfs *fs, struct ctl_reply *r)
+int ev_abort(struct sfs *fs, struct ev_result *res)
 {
 	struct ev e;
 	int rc;
 
-	ev_begin(&e, fs, r, "abort", NULL);
+	ev_begin(&e, fs, res, "abort", NULL);
 	fs->aborted = true;
 	rc = kern_abort(fs);
 	if (rc < 0) {
 		fs->aborted = false;
-		ctl_reply_errmsg(r, "cannot abort the connection through fusectl: %s",
+		ev_result_errmsg(res, "cannot abort the connection through fusectl: %s",
 				 strerror(-rc));
 	}
 	return ev_end(&e, rc);
