@@ -19,7 +19,6 @@
 #define WRITE_FROM_MAX (256u << 20) /* bytes a write --from may carry */
 
 static const char *const plug_names[] = { "on", "unplugging", "off", "vanished" };
-static const char *const cache_names[] = { "strict", "auto", "none" };
 
 static int cmd_status(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 {
@@ -34,7 +33,7 @@ static int cmd_status(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 	ctl_reply_kv(r, "mountpoint", "%s", fs->mountpoint);
 	ctl_reply_kv(r, "source", "%s", fs->source);
 	ctl_reply_kv(r, "backend", "%s", bk_name(fs->bk));
-	ctl_reply_kv(r, "cache", "%s", cache_names[fs->cache_mode]);
+	ctl_reply_kv(r, "cache", "%s", cache_mode_name(fs->cache_mode));
 	ctl_reply_kv(r, "plug", "%s", plug_names[atomic_load(&fs->plug)]);
 	ctl_reply_kv(r, "seq", "%llu", (unsigned long long)started);
 	ctl_reply_kv(r, "done", "%llu", (unsigned long long)finished);

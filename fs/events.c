@@ -14,13 +14,12 @@
 #include "kern.h"
 #include "path.h"
 
-#define PAGE	       4096ULL
-#define AUDIT_CHUNK    (64 * 1024)
-#define AUDIT_LIST_MAX 32 /* stale pages listed in a reply */
+#define AUDIT_CHUNK    (64 * 1024) /* a multiple of every page size */
+#define AUDIT_LIST_MAX 32	   /* stale pages listed in a reply */
 
-static uint64_t page_down(uint64_t off)
+static uint64_t page_down(const struct sfs *fs, uint64_t off)
 {
-	return off & ~(PAGE - 1);
+	return off & ~(fs->page_size - 1);
 }
 
 int ev_inval(struct sfs *fs, struct ev_result *res, const char *rel, uint64_t off, uint64_t len)
@@ -44,7 +43,8 @@ int ev_inval(struct sfs *fs, struct ev_result *res, const char *rel, uint64_t of
 static int publish_change(struct sfs *fs, const char *rel, uint64_t ino, uint64_t off, uint64_t len,
 			  bool size_changed)
 {
-	int rc = kern_inval(fs, ino, (off_t)page_down(off), (off_t)len + (off_t)(off % PAGE));
+	int rc = kern_inval(fs, ino, (off_t)page_down(fs, off),
+			    (off_t)len + (off_t)(off % fs->page_size));
 
 	if (rc == 0 && size_changed)
 		rc = kern_sync_size(fs, rel, ino, KERN_SIZE_BACKEND);
@@ -122,7 +122,7 @@ int ev_truncate(struct sfs *fs, struct ev_result *res, const char *rel, uint64_t
 	/* then the page holding the old or new end is read again */
 	rc = sync;
 	if (rc == 0)
-		rc = kern_inval(fs, a.ino, (off_t)page_down(size < a.size ? size : a.size), 0);
+		rc = kern_inval(fs, a.ino, (off_t)page_down(fs, size < a.size ? size : a.size), 0);
 	return ev_end(&e, rc);
 }
 
@@ -152,7 +152,7 @@ int ev_punch(struct sfs *fs, struct ev_result *res, const char *rel, uint64_t of
 static int store_pages(struct sfs *fs, uint64_t ino, uint64_t size, uint64_t off, const void *data,
 		       size_t len)
 {
-	uint64_t start = page_down(off), end = page_down(off + len + PAGE - 1);
+	uint64_t start = page_down(fs, off), end = page_down(fs, off + len + fs->page_size - 1);
 	char *buf;
 	ssize_t n;
 	int rc;
@@ -203,11 +203,11 @@ struct audit_result {
 	unsigned listed;
 };
 
-static void audit_compare(struct audit_result *res, uint64_t off, const char *cache,
+static void audit_compare(struct audit_result *res, size_t page, uint64_t off, const char *cache,
 			  const char *backend, size_t n)
 {
-	for (size_t done = 0; done < n; done += PAGE) {
-		size_t len = n - done < PAGE ? n - done : PAGE;
+	for (size_t done = 0; done < n; done += page) {
+		size_t len = n - done < page ? n - done : page;
 		size_t used = strlen(res->list);
 
 		res->cached++;
@@ -217,7 +217,7 @@ static void audit_compare(struct audit_result *res, uint64_t off, const char *ca
 			res->first_stale = off + done;
 		if (res->listed++ < AUDIT_LIST_MAX)
 			snprintf(res->list + used, sizeof(res->list) - used, "%s%llu",
-				 used ? "," : "", (unsigned long long)((off + done) / PAGE));
+				 used ? "," : "", (unsigned long long)((off + done) / page));
 	}
 }
 
@@ -235,9 +235,10 @@ static int audit_file(struct sfs *fs, const struct bk_attr *a, struct audit_resu
 			rc = n < 0 ? (int)n : (int)m;
 			break;
 		}
-		audit_compare(res, off, cache, backend, (size_t)m);
+		audit_compare(res, fs->page_size, off, cache, backend, (size_t)m);
 		/* a short answer stops before a page that is not cached: skip that page */
-		off += (uint64_t)n == AUDIT_CHUNK ? AUDIT_CHUNK : page_down((uint64_t)n) + PAGE;
+		off += (uint64_t)n == AUDIT_CHUNK ? AUDIT_CHUNK
+						  : page_down(fs, (uint64_t)n) + fs->page_size;
 	}
 	free(cache);
 	free(backend);

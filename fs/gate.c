@@ -11,9 +11,9 @@
 /* While a revocation truncates the kernel's cache: the forced stat (no handle) learns size
  * 0, but read(2) on an open descriptor, which asks for attributes with its handle before
  * reading past the cached size, must fail, not see end of file. */
-static int revoking(enum gate_op op, int err, const struct fuse_file_info *fi)
+static int revoking(enum gate_op op, int err, uint64_t fh)
 {
-	if (op == GATE_ATTR && fi && fi->fh)
+	if (op == GATE_ATTR && fh != GATE_NO_HANDLE)
 		return -err;
 	if (op == GATE_ATTR)
 		return GATE_SIZE_ZERO;
@@ -22,8 +22,7 @@ static int revoking(enum gate_op op, int err, const struct fuse_file_info *fi)
 	return -err;
 }
 
-static int plug_verdict(struct sfs *fs, uint64_t ino, enum gate_op op,
-			const struct fuse_file_info *fi)
+static int plug_verdict(struct sfs *fs, uint64_t ino, enum gate_op op, uint64_t fh)
 {
 	int plug = atomic_load(&fs->plug);
 	bool is_root = ino == BK_ROOT_INO;
@@ -34,7 +33,7 @@ static int plug_verdict(struct sfs *fs, uint64_t ino, enum gate_op op,
 	if (is_root && op == GATE_ATTR)
 		return 0;
 	if (plug == PLUG_GOING)
-		return revoking(op, EIO, fi);
+		return revoking(op, EIO, fh);
 	if (plug == PLUG_VANISHED && is_root && op == GATE_DIR)
 		return GATE_EMPTY;
 	/* names are gone (unplug dropped them from the kernel's cache, so every path is
@@ -45,20 +44,19 @@ static int plug_verdict(struct sfs *fs, uint64_t ino, enum gate_op op,
 	return -EIO;
 }
 
-static int inode_verdict(struct sfs *fs, uint64_t ino, enum gate_op op,
-			 const struct fuse_file_info *fi)
+static int inode_verdict(struct sfs *fs, uint64_t ino, enum gate_op op, uint64_t fh)
 {
 	uint64_t revoked_at = 0, opened;
 	int err = EIO;
 	enum inode_state s = inode_state(fs->itab, ino, &err, &revoked_at);
 
 	if (s == INODE_REVOKING)
-		return revoking(op, err, fi);
+		return revoking(op, err, fh);
 	if (s == INODE_REVOKED)
 		return -err;
-	if (!fi || fi->fh == 0)
+	if (fh == GATE_NO_HANDLE)
 		return 0;
-	opened = fi->fh - 1;
+	opened = fh - 1;
 	if (opened < atomic_load(&fs->unplugged_at) || opened < revoked_at)
 		return -EIO;
 	return 0;
@@ -87,13 +85,12 @@ static int rule_verdict(struct sfs *fs, uint64_t ino, enum gate_op op, uint64_t 
 	return rc;
 }
 
-int gate(struct sfs *fs, uint64_t ino, enum gate_op op, const struct fuse_file_info *fi,
-	 uint64_t off, uint64_t len)
+int gate(struct sfs *fs, uint64_t ino, enum gate_op op, uint64_t fh, uint64_t off, uint64_t len)
 {
-	int rc = plug_verdict(fs, ino, op, fi);
+	int rc = plug_verdict(fs, ino, op, fh);
 
 	if (rc == 0)
-		rc = inode_verdict(fs, ino, op, fi);
+		rc = inode_verdict(fs, ino, op, fh);
 	if (rc < 0 && op == GATE_WRITE) {
 		/* dirty data the kernel tried to write back to a revoked file is gone */
 		atomic_fetch_add(&fs->stats.lost_bytes, len);

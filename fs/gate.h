@@ -4,7 +4,9 @@
 #ifndef SIGBUSFS_GATE_H
 #define SIGBUSFS_GATE_H
 
-#include "ll.h"
+#include <stdint.h>
+
+#include "sfs.h"
 
 enum gate_op {
 	GATE_LOOKUP, /* a name resolved to this inode */
@@ -20,12 +22,16 @@ enum gate_op {
 #define GATE_SIZE_ZERO 1 /* getattr: answer with size 0 (a revocation is truncating) */
 #define GATE_EMPTY     2 /* readdir: answer with no entries (vanished backend) */
 
-/* 0 to proceed, GATE_SIZE_ZERO or GATE_EMPTY, or -errno to answer. May sleep for delay
- * rules. fi may be NULL; off and len only matter for READ and WRITE. Counts errors. */
-int gate(struct sfs *fs, uint64_t ino, enum gate_op op, const struct fuse_file_info *fi,
-	 uint64_t off, uint64_t len);
+#define GATE_NO_HANDLE 0 /* a request that carries no file handle */
 
-/* The value a new file handle carries: the event sequence number it was opened at. */
+/* 0 to proceed, GATE_SIZE_ZERO or GATE_EMPTY, or -errno to answer. May sleep for delay
+ * rules. fh is the handle value the request carries (as gate_handle() made it), or
+ * GATE_NO_HANDLE; off and len only matter for READ and WRITE. Counts errors, and the
+ * bytes of refused writes as lost. */
+int gate(struct sfs *fs, uint64_t ino, enum gate_op op, uint64_t fh, uint64_t off, uint64_t len);
+
+/* The value a new file handle carries: the event sequence number it was opened at, plus
+ * one (never GATE_NO_HANDLE). */
 uint64_t gate_handle(struct sfs *fs);
 
 #endif

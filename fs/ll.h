@@ -4,6 +4,7 @@
 #ifndef SIGBUSFS_LL_H
 #define SIGBUSFS_LL_H
 
+#include "gate.h"
 #include "opts.h"
 #include "sfs.h"
 
@@ -12,6 +13,12 @@ extern const struct fuse_lowlevel_ops sfs_ll_ops;
 static inline struct sfs *ll_fs(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
+}
+
+/* The handle value of fi for the gate (gate.h), GATE_NO_HANDLE when there is none. */
+static inline uint64_t ll_fh(const struct fuse_file_info *fi)
+{
+	return fi ? fi->fh : GATE_NO_HANDLE;
 }
 
 /* rc is 0 or -errno */

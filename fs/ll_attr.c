@@ -14,7 +14,7 @@ void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct sfs *fs = ll_fs(req);
 	struct bk_attr a;
-	int rc = gate(fs, ino, GATE_ATTR, fi, 0, 0);
+	int rc = gate(fs, ino, GATE_ATTR, ll_fh(fi), 0, 0);
 	bool size_zero = rc == GATE_SIZE_ZERO;
 
 	uint64_t size = sizesync_wait(&fs->sizesync, ino, fuse_req_ctx(req)->pid);
@@ -76,7 +76,7 @@ void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	struct bk_attr a;
 	int rc;
 
-	rc = gate(ll_fs(req), ino, GATE_META, fi, 0, 0);
+	rc = gate(ll_fs(req), ino, GATE_META, ll_fh(fi), 0, 0);
 	if (rc < 0) {
 		reply_err(req, rc);
 		return;
@@ -105,7 +105,7 @@ void ll_statfs(fuse_req_t req, fuse_ino_t ino)
 
 static int check_xattr_name(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	int rc = gate(ll_fs(req), ino, GATE_META, NULL, 0, 0);
+	int rc = gate(ll_fs(req), ino, GATE_META, GATE_NO_HANDLE, 0, 0);
 
 	if (rc < 0)
 		return rc;
@@ -183,7 +183,7 @@ void ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	char *buf = NULL;
 	ssize_t n = 0;
 
-	n = gate(ll_fs(req), ino, GATE_META, NULL, 0, 0);
+	n = gate(ll_fs(req), ino, GATE_META, GATE_NO_HANDLE, 0, 0);
 	if (n == 0 && size > 0 && !(buf = malloc(size)))
 		n = -ENOMEM;
 	if (n == 0)

@@ -73,7 +73,7 @@ static int emit_dots(struct dirbuf *d, fuse_ino_t ino, off_t off)
 static void list(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
 {
 	struct dirbuf d = { .req = req, .size = size, .plus = plus };
-	int rc = gate(ll_fs(req), ino, GATE_DIR, NULL, 0, 0);
+	int rc = gate(ll_fs(req), ino, GATE_DIR, GATE_NO_HANDLE, 0, 0);
 
 	if (rc != 0) {
 		if (rc < 0)
@@ -105,7 +105,7 @@ out_reply:
 void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct bk_attr a;
-	int rc = gate(ll_fs(req), ino, GATE_DIR, NULL, 0, 0);
+	int rc = gate(ll_fs(req), ino, GATE_DIR, GATE_NO_HANDLE, 0, 0);
 
 	if (rc >= 0)
 		rc = bk_getattr(ll_fs(req)->bk, ino, &a);

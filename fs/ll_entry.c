@@ -14,7 +14,7 @@ void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct sfs *fs = ll_fs(req);
 	struct bk_attr a;
 	uint64_t size;
-	int rc = gate(fs, parent, GATE_DIR, NULL, 0, 0);
+	int rc = gate(fs, parent, GATE_DIR, GATE_NO_HANDLE, 0, 0);
 
 	/* a directory listed as empty holds no names */
 	if (rc == GATE_EMPTY)
@@ -22,7 +22,7 @@ void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (rc == 0)
 		rc = bk_lookup(fs->bk, parent, name, &a);
 	if (rc == 0)
-		rc = gate(fs, a.ino, GATE_LOOKUP, NULL, 0, 0);
+		rc = gate(fs, a.ino, GATE_LOOKUP, GATE_NO_HANDLE, 0, 0);
 	if (rc < 0) {
 		reply_err(req, rc);
 		return;
@@ -56,7 +56,7 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 {
 	struct bk_new n;
 	struct bk_attr a;
-	int rc = gate(ll_fs(req), parent, GATE_META, NULL, 0, 0);
+	int rc = gate(ll_fs(req), parent, GATE_META, GATE_NO_HANDLE, 0, 0);
 
 	if (rc == 0)
 		rc = new_inode(req, parent, mode, rdev, &n);
@@ -82,7 +82,7 @@ void ll_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char 
 {
 	struct bk_new n;
 	struct bk_attr a;
-	int rc = gate(ll_fs(req), parent, GATE_META, NULL, 0, 0);
+	int rc = gate(ll_fs(req), parent, GATE_META, GATE_NO_HANDLE, 0, 0);
 
 	if (rc == 0)
 		rc = new_inode(req, parent, S_IFLNK | 0777, 0, &n);
@@ -97,7 +97,7 @@ void ll_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char 
 void ll_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	char buf[PATH_MAX + 1];
-	ssize_t n = gate(ll_fs(req), ino, GATE_META, NULL, 0, 0);
+	ssize_t n = gate(ll_fs(req), ino, GATE_META, GATE_NO_HANDLE, 0, 0);
 
 	if (n == 0)
 		n = bk_readlink(ll_fs(req)->bk, ino, buf, sizeof(buf) - 1);
@@ -117,10 +117,10 @@ void ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *n
 {
 	struct sfs *fs = ll_fs(req);
 	struct bk_attr a;
-	int rc = gate(fs, ino, GATE_META, NULL, 0, 0);
+	int rc = gate(fs, ino, GATE_META, GATE_NO_HANDLE, 0, 0);
 
 	if (rc == 0)
-		rc = gate(fs, newparent, GATE_META, NULL, 0, 0);
+		rc = gate(fs, newparent, GATE_META, GATE_NO_HANDLE, 0, 0);
 	if (rc == 0)
 		rc = bk_link(fs->bk, ino, newparent, newname, &a);
 	if (rc < 0)
@@ -131,14 +131,14 @@ void ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *n
 
 void ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	int rc = gate(ll_fs(req), parent, GATE_META, NULL, 0, 0);
+	int rc = gate(ll_fs(req), parent, GATE_META, GATE_NO_HANDLE, 0, 0);
 
 	reply_err(req, rc < 0 ? rc : bk_unlink(ll_fs(req)->bk, parent, name));
 }
 
 void ll_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	int rc = gate(ll_fs(req), parent, GATE_META, NULL, 0, 0);
+	int rc = gate(ll_fs(req), parent, GATE_META, GATE_NO_HANDLE, 0, 0);
 
 	reply_err(req, rc < 0 ? rc : bk_rmdir(ll_fs(req)->bk, parent, name));
 }
@@ -147,10 +147,10 @@ void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t n
 	       const char *newname, unsigned int flags)
 {
 	struct sfs *fs = ll_fs(req);
-	int rc = gate(fs, parent, GATE_META, NULL, 0, 0);
+	int rc = gate(fs, parent, GATE_META, GATE_NO_HANDLE, 0, 0);
 
 	if (rc == 0)
-		rc = gate(fs, newparent, GATE_META, NULL, 0, 0);
+		rc = gate(fs, newparent, GATE_META, GATE_NO_HANDLE, 0, 0);
 	/* RENAME_WHITEOUT is for overlay filesystems; sigbusfs has no whiteouts */
 	if (rc == 0 && (flags & ~(unsigned)(BK_RENAME_NOREPLACE | BK_RENAME_EXCHANGE)))
 		rc = -EINVAL;

@@ -30,7 +30,7 @@ static int truncate_open(struct bk *b, uint64_t ino)
 void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct sfs *fs = ll_fs(req);
-	int rc = gate(fs, ino, GATE_OPEN, NULL, 0, 0);
+	int rc = gate(fs, ino, GATE_OPEN, GATE_NO_HANDLE, 0, 0);
 
 	if (rc == 0 && (fi->flags & O_TRUNC))
 		rc = truncate_open(fs->bk, ino);
@@ -49,7 +49,7 @@ void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	struct fuse_entry_param e;
 	struct bk_new n;
 	struct bk_attr a;
-	int rc = gate(fs, parent, GATE_META, NULL, 0, 0);
+	int rc = gate(fs, parent, GATE_META, GATE_NO_HANDLE, 0, 0);
 
 	if (rc == 0)
 		rc = new_inode(req, parent, S_IFREG | (mode & 07777), 0, &n);
@@ -71,7 +71,7 @@ void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse
 {
 	struct sfs *fs = ll_fs(req);
 	char *buf = NULL;
-	ssize_t n = gate(fs, ino, GATE_READ, fi, (uint64_t)off, size);
+	ssize_t n = gate(fs, ino, GATE_READ, ll_fh(fi), (uint64_t)off, size);
 
 	if (n == 0 && !(buf = malloc(size ? size : 1)))
 		n = -ENOMEM;
@@ -93,7 +93,7 @@ void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_
 	      struct fuse_file_info *fi)
 {
 	struct sfs *fs = ll_fs(req);
-	ssize_t n = gate(fs, ino, GATE_WRITE, fi, (uint64_t)off, size);
+	ssize_t n = gate(fs, ino, GATE_WRITE, ll_fh(fi), (uint64_t)off, size);
 
 	if (n == 0)
 		n = bk_write(fs->bk, ino, buf, size, off);
@@ -115,7 +115,7 @@ void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	int rc = gate(ll_fs(req), ino, GATE_FSYNC, fi, 0, 0);
+	int rc = gate(ll_fs(req), ino, GATE_FSYNC, ll_fh(fi), 0, 0);
 
 	reply_err(req, rc < 0 ? rc : bk_fsync(ll_fs(req)->bk, ino, datasync));
 }
@@ -123,14 +123,14 @@ void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_inf
 void ll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
 		  struct fuse_file_info *fi)
 {
-	int rc = gate(ll_fs(req), ino, GATE_WRITE, fi, (uint64_t)off, (uint64_t)len);
+	int rc = gate(ll_fs(req), ino, GATE_WRITE, ll_fh(fi), (uint64_t)off, (uint64_t)len);
 
 	reply_err(req, rc < 0 ? rc : bk_fallocate(ll_fs(req)->bk, ino, mode, off, len));
 }
 
 void ll_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
 {
-	off_t pos = gate(ll_fs(req), ino, GATE_META, fi, 0, 0);
+	off_t pos = gate(ll_fs(req), ino, GATE_META, ll_fh(fi), 0, 0);
 
 	if (pos == 0)
 		pos = bk_lseek(ll_fs(req)->bk, ino, off, whence);

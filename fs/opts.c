@@ -58,14 +58,23 @@ static int opts_proc(void *data, const char *arg, int key, struct fuse_args *out
 	return 1;
 }
 
+static const char *const cache_names[CACHE_MODE_NR] = {
+	[CACHE_STRICT] = "strict",
+	[CACHE_AUTO] = "auto",
+	[CACHE_NONE] = "none",
+};
+
+const char *cache_mode_name(enum cache_mode m)
+{
+	return cache_names[m];
+}
+
 static int check_cache(struct opts *o)
 {
-	static const char *const names[] = { "strict", "auto", "none" };
-
 	if (!o->cache)
 		return 0;
-	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if (strcmp(o->cache, names[i]) == 0) {
+	for (unsigned i = 0; i < CACHE_MODE_NR; i++) {
+		if (strcmp(o->cache, cache_names[i]) == 0) {
 			o->cache_mode = (enum cache_mode)i;
 			return 0;
 		}

@@ -8,7 +8,7 @@
 
 #include "source.h"
 
-enum cache_mode { CACHE_STRICT, CACHE_AUTO, CACHE_NONE };
+enum cache_mode { CACHE_STRICT, CACHE_AUTO, CACHE_NONE, CACHE_MODE_NR };
 
 struct opts {
 	char *source;	   /* SOURCE as given: "mem:", "mem:512M" */
@@ -28,5 +28,7 @@ int opts_parse(struct fuse_args *args, struct opts *o);
 void opts_free(struct opts *o);
 /* Prints the usage text, sigbusfs's options, then libfuse's. */
 void opts_help(const char *prog);
+/* The name of a cache mode, as -o cache= takes it: "strict", "auto", "none". */
+const char *cache_mode_name(enum cache_mode m);
 
 #endif

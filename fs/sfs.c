@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
@@ -44,6 +45,7 @@ int sfs_init(struct sfs *fs, const struct opts *o)
 	fs->cache_mode = o->cache_mode;
 	fs->planted_skip_inval = o->planted_skip_inval;
 	fs->timeout = cache_timeouts[o->cache_mode];
+	fs->page_size = (uint64_t)sysconf(_SC_PAGESIZE);
 	fs->mountpoint = realpath(o->cmd.mountpoint, NULL);
 	if (!fs->mountpoint)
 		return -errno;
