@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "kern.h"
+#include "notify.h"
 #include "path.h"
 
 #define SYNC_TRIES	   20
@@ -45,18 +46,9 @@ static int quiet_errors(int rc)
 	return rc;
 }
 
-/* The planted fault of test builds (opts.c): whether to skip this page invalidation. */
-static bool planted_skip(struct sfs *fs, off_t off)
-{
-	if (!fs->planted_skip_inval || off < 0)
-		return false;
-	return atomic_fetch_add(&fs->page_invals, 1) + 1 == fs->planted_skip_inval;
-}
-
 int kern_inval(struct sfs *fs, uint64_t ino, off_t off, off_t len)
 {
-	int rc =
-		planted_skip(fs, off) ? 0 : fuse_lowlevel_notify_inval_inode(fs->se, ino, off, len);
+	int rc = notify_inval_inode(fs->notify, fs->se, ino, off, len);
 
 	atomic_fetch_add(&fs->stats.invals, 1);
 	inode_count(fs->itab, ino, IC_INVALS, 1);

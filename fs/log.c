@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <syslog.h>
 
-#define FUSE_USE_VERSION 314
 #include <fuse_log.h>
 
 #include "log.h"

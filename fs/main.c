@@ -12,6 +12,7 @@
 #include "inode.h"
 #include "ll.h"
 #include "log.h"
+#include "notify.h"
 #include "opts.h"
 #include "sfs.h"
 
@@ -108,7 +109,7 @@ int main(int argc, char *argv[])
 	if (o.cmd.debug)
 		log_init(LOG_LVL_DEBUG);
 	status = EXIT_USAGE;
-	if (sfs_init(&fs, &o) < 0)
+	if (sfs_init(&fs, &o) < 0 || notify_new(&args, &fs.notify) < 0)
 		goto out_teardown;
 	fs.se = fuse_session_new(&args, &sfs_ll_ops, sizeof(sfs_ll_ops), &fs);
 	if (!fs.se) {

@@ -15,12 +15,7 @@
 		t, offsetof(struct opts, p), 1 \
 	}
 
-/* A planted fault proves that the stress oracle catches a coherence bug: the binary built
- * for that test (sigbusfs-planted) skips the Nth page invalidation it was asked for. */
 static const struct fuse_opt opts_table[] = { OPT("cache=%s", cache), OPT("ctl=%s", ctl),
-#if SIGBUSFS_PLANTED_FAULTS
-					      OPT("planted_skip_inval=%lu", planted_skip_inval),
-#endif
 					      FUSE_OPT_END };
 
 void opts_help(const char *prog)

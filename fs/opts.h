@@ -3,7 +3,6 @@
 #ifndef SIGBUSFS_OPTS_H
 #define SIGBUSFS_OPTS_H
 
-#define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
 
 #include "source.h"
@@ -15,7 +14,6 @@ struct opts {
 	struct source src; /* SOURCE parsed; borrows from source */
 	char *cache;	   /* -o cache=: as given, checked by opts_validate() */
 	char *ctl;	   /* -o ctl=: control socket path, or NULL for the default */
-	unsigned long planted_skip_inval; /* -o planted_skip_inval=N (test builds only) */
 	enum cache_mode cache_mode;
 	int nonopts;		      /* positional arguments seen */
 	struct fuse_cmdline_opts cmd; /* libfuse's: mountpoint, foreground, debug, ... */

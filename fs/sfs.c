@@ -5,10 +5,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
 
 #include "log.h"
+#include "notify.h"
 #include "sfs.h"
 
 #define STRICT_TIMEOUT 86400.0 /* seconds: the kernel's view changes only on events */
@@ -43,7 +43,6 @@ int sfs_init(struct sfs *fs, const struct opts *o)
 	sizesync_init(&fs->sizesync, !o->cmd.singlethread);
 	fs->source = o->source;
 	fs->cache_mode = o->cache_mode;
-	fs->planted_skip_inval = o->planted_skip_inval;
 	fs->timeout = cache_timeouts[o->cache_mode];
 	fs->page_size = (uint64_t)sysconf(_SC_PAGESIZE);
 	fs->mountpoint = realpath(o->cmd.mountpoint, NULL);
@@ -70,6 +69,7 @@ void sfs_destroy(struct sfs *fs)
 		bk_close(fs->bk);
 	free(fs->mountpoint);
 	free(fs->ctl_path);
+	notify_free(fs->notify);
 	pthread_mutex_destroy(&fs->event_lock);
 	sizesync_destroy(&fs->sizesync);
 }

@@ -41,11 +41,10 @@ struct sfs {
 	atomic_int plug;		   /* enum plug_state */
 	atomic_uint_fast64_t unplugged_at; /* event seq of the last unplug, 0 if none */
 	struct sfs_stats stats;
-	pthread_mutex_t event_lock;	  /* serialises events that change files */
-	struct sizesync sizesync;	  /* kern_sync_size()'s GETATTR goes first */
-	bool aborted;			  /* the connection was cut: leave the mount as it is */
-	unsigned long planted_skip_inval; /* test builds: skip the Nth page invalidation */
-	atomic_ulong page_invals;	  /* page invalidations asked for, for the above */
+	pthread_mutex_t event_lock; /* serialises events that change files */
+	struct sizesync sizesync;   /* kern_sync_size()'s GETATTR goes first */
+	bool aborted;		    /* the connection was cut: leave the mount as it is */
+	struct notify *notify;	    /* notify.h's state, set by main() */
 };
 
 /* Opens the backend and everything the mount needs, from validated options. 0 or -errno
