@@ -21,12 +21,16 @@ deps_install() {
       >/dev/null
 }
 
-# Configures (once) and builds build/NAME with the extra meson options given.
+# Configures build/NAME with the extra meson options given (once; an existing build
+# directory gets them through meson configure) and builds it.
 deps_build() {
   local name=$1
   shift
   if [ ! -f "build/$name/build.ninja" ]; then
     meson setup "build/$name" "$@" >"build/$name.setup.log" 2>&1 ||
+      { cat "build/$name.setup.log" >&2; return 1; }
+  elif [ $# -gt 0 ]; then
+    meson configure "build/$name" "$@" >"build/$name.setup.log" 2>&1 ||
       { cat "build/$name.setup.log" >&2; return 1; }
   fi
   ninja -C "build/$name" >"build/$name.build.log" 2>&1 ||

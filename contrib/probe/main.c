@@ -45,7 +45,7 @@ static const char usage_text[] =
 	"  --no-touch      only observe: no page is read, so none is faulted in\n"
 	"  --private       map with MAP_PRIVATE (default MAP_SHARED)\n"
 	"  --pages N       map N pages (default: to the end of FILE at start)\n"
-	"  --offset OFF    start OFF bytes into FILE, a multiple of the page size (K, M, G)\n"
+	"  --offset OFF    start OFF bytes into FILE, a multiple of the page size (K, M, G, T)\n"
 	"  --json          print JSON: a \"pages\" array of per-page objects and a \"summary\";\n"
 	"                  one object per line with --hold and --watch\n"
 	"  --list          also print one line per page with its PFN and flags\n"
