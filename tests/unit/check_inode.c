@@ -1,0 +1,218 @@
+/* Unit tests of the inode table (fs/inode.c): lookup counting and forget, revocation
+ * state that outlives the kernel's references, revival with a new generation, the list
+ * of inodes the kernel holds, per-inode counters, and growth past the initial buckets. */
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+
+#include "inode.h"
+
+static struct itab *t;
+
+static void setup(void)
+{
+	ck_assert_int_eq(itab_new(&t), 0);
+}
+
+static void teardown(void)
+{
+	itab_free(t);
+	t = NULL;
+}
+
+static uint64_t nlookup(uint64_t ino)
+{
+	struct inode_info info;
+
+	ck_assert_int_eq(inode_info(t, ino, &info), 0);
+	return info.nlookup;
+}
+
+START_TEST(test_lookup_counting)
+{
+	struct inode_info info;
+
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(inode_ref(t, 5), 0);
+	ck_assert(inode_is_known(t, 5));
+	ck_assert_uint_eq(nlookup(5), 3);
+	ck_assert_uint_eq(itab_count(t), 1);
+	ck_assert_uint_eq(inode_forget(t, 5, 2), 1);
+	ck_assert(inode_is_known(t, 5));
+	ck_assert_uint_eq(inode_forget(t, 5, 1), 0);
+	ck_assert(!inode_is_known(t, 5));
+	ck_assert_uint_eq(itab_count(t), 0);
+	ck_assert_int_eq(inode_info(t, 5, &info), -ENOENT);
+}
+END_TEST
+
+/* The kernel may forget more than it holds; an inode it never held stays unknown. */
+START_TEST(test_forget_limits)
+{
+	ck_assert_int_eq(inode_ref(t, 8), 0);
+	ck_assert_uint_eq(inode_forget(t, 8, 5), 0);
+	ck_assert_uint_eq(itab_count(t), 0);
+	ck_assert_uint_eq(inode_forget(t, 9, 1), 0);
+	ck_assert_uint_eq(itab_count(t), 0);
+	ck_assert(!inode_is_known(t, 9));
+}
+END_TEST
+
+START_TEST(test_state)
+{
+	int err = -1;
+	uint64_t at = 99;
+
+	/* an unknown inode is live, and the out-parameters are left alone */
+	ck_assert_int_eq(inode_state(t, 4, &err, &at), INODE_LIVE);
+	ck_assert_int_eq(err, -1);
+	ck_assert_uint_eq(at, 99);
+	ck_assert_uint_eq(itab_count(t), 0);
+	ck_assert_int_eq(inode_set_state(t, 4, INODE_REVOKING, ENODEV, 12), 0);
+	ck_assert_int_eq(inode_state(t, 4, &err, &at), INODE_REVOKING);
+	ck_assert_int_eq(err, ENODEV);
+	ck_assert_uint_eq(at, 12);
+	ck_assert(!inode_is_known(t, 4));
+}
+END_TEST
+
+/* A revoked inode stays revoked after the kernel forgets it, so that it is still revoked
+ * when it is looked up again. */
+START_TEST(test_revoked_outlives_forget)
+{
+	int err = 0;
+	uint64_t at = 0;
+
+	ck_assert_int_eq(inode_ref(t, 7), 0);
+	ck_assert_int_eq(inode_set_state(t, 7, INODE_REVOKED, EIO, 9), 0);
+	ck_assert_uint_eq(inode_forget(t, 7, 1), 0);
+	ck_assert_uint_eq(itab_count(t), 1);
+	ck_assert(!inode_is_known(t, 7));
+	ck_assert_int_eq(inode_state(t, 7, &err, &at), INODE_REVOKED);
+	ck_assert_int_eq(err, EIO);
+	ck_assert_uint_eq(at, 9);
+	ck_assert_int_eq(inode_ref(t, 7), 0);
+	ck_assert_int_eq(inode_state(t, 7, &err, &at), INODE_REVOKED);
+}
+END_TEST
+
+START_TEST(test_revive)
+{
+	struct inode_info info;
+	int err;
+	uint64_t at;
+
+	ck_assert_int_eq(inode_ref(t, 1), 0); /* revoked, held by the kernel */
+	ck_assert_int_eq(inode_set_state(t, 1, INODE_REVOKED, EIO, 3), 0);
+	ck_assert_int_eq(inode_set_state(t, 2, INODE_REVOKED, EIO, 3), 0); /* not held */
+	ck_assert_int_eq(inode_ref(t, 3), 0);				   /* live, held */
+	ck_assert_uint_eq(inode_gen(t, 1), 0);
+	/* only the revoked: the held one gets a new generation, the other is dropped */
+	ck_assert_uint_eq(itab_revive(t, false), 2);
+	ck_assert_int_eq(inode_state(t, 1, &err, &at), INODE_LIVE);
+	ck_assert_uint_eq(inode_gen(t, 1), 1);
+	ck_assert_int_eq(inode_info(t, 2, &info), -ENOENT);
+	ck_assert_uint_eq(inode_gen(t, 3), 0);
+	ck_assert_uint_eq(itab_count(t), 2);
+	/* all: live ones too */
+	ck_assert_uint_eq(itab_revive(t, true), 2);
+	ck_assert_uint_eq(inode_gen(t, 1), 2);
+	ck_assert_uint_eq(inode_gen(t, 3), 1);
+	ck_assert_uint_eq(nlookup(1), 1);
+	ck_assert_uint_eq(inode_gen(t, 42), 0);
+}
+END_TEST
+
+static bool has(const uint64_t *ids, size_t n, uint64_t ino)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (ids[i] == ino)
+			return true;
+	}
+	return false;
+}
+
+START_TEST(test_known)
+{
+	uint64_t *ids;
+	size_t n;
+
+	for (uint64_t ino = 1; ino <= 3; ino++)
+		ck_assert_int_eq(inode_ref(t, ino), 0);
+	ck_assert_int_eq(inode_set_state(t, 4, INODE_REVOKED, EIO, 1), 0);
+	inode_forget(t, 2, 1);
+	ck_assert_int_eq(itab_known(t, &ids, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert(has(ids, n, 1) && has(ids, n, 3));
+	free(ids);
+}
+END_TEST
+
+START_TEST(test_counters)
+{
+	struct inode_info info;
+
+	ck_assert_int_eq(inode_ref(t, 6), 0);
+	inode_count(t, 6, IC_READS, 3);
+	inode_count(t, 6, IC_READS, 2);
+	inode_count(t, 6, IC_LOST_BYTES, 4096);
+	inode_count(t, 77, IC_READS, 1); /* not in the table: nothing is created */
+	ck_assert_uint_eq(itab_count(t), 1);
+	ck_assert_int_eq(inode_info(t, 6, &info), 0);
+	ck_assert_uint_eq(info.count[IC_READS], 5);
+	ck_assert_uint_eq(info.count[IC_LOST_BYTES], 4096);
+	ck_assert_uint_eq(info.count[IC_WRITES], 0);
+}
+END_TEST
+
+/* Far more inodes than the initial buckets: every one stays reachable through the
+ * rehashes, and the table empties again. */
+START_TEST(test_growth)
+{
+	const uint64_t n = 5000;
+	uint64_t *ids;
+	size_t nk;
+
+	for (uint64_t ino = 1; ino <= n; ino++) {
+		ck_assert_int_eq(inode_ref(t, ino * 7919), 0);
+		inode_count(t, ino * 7919, IC_WRITES, ino);
+	}
+	ck_assert_uint_eq(itab_count(t), n);
+	for (uint64_t ino = 1; ino <= n; ino++) {
+		struct inode_info info;
+
+		ck_assert_int_eq(inode_info(t, ino * 7919, &info), 0);
+		ck_assert_uint_eq(info.count[IC_WRITES], ino);
+	}
+	ck_assert_int_eq(itab_known(t, &ids, &nk), 0);
+	ck_assert_uint_eq(nk, n);
+	free(ids);
+	for (uint64_t ino = 1; ino <= n; ino++)
+		ck_assert_uint_eq(inode_forget(t, ino * 7919, 1), 0);
+	ck_assert_uint_eq(itab_count(t), 0);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("inode");
+	TCase *tc = tcase_create("itab");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_lookup_counting);
+	tcase_add_test(tc, test_forget_limits);
+	tcase_add_test(tc, test_state);
+	tcase_add_test(tc, test_revoked_outlives_forget);
+	tcase_add_test(tc, test_revive);
+	tcase_add_test(tc, test_known);
+	tcase_add_test(tc, test_counters);
+	tcase_add_test(tc, test_growth);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,178 @@
+/* Unit tests of the fault rules (fs/rules.c): ids and order, which requests a rule
+ * matches (inode, operation, byte range), counts that run out, delays that add up and
+ * the first failing rule's errno. */
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rules.h"
+
+static struct rules *rs;
+
+static void setup(void)
+{
+	ck_assert_int_eq(rules_new(&rs), 0);
+}
+
+static void teardown(void)
+{
+	rules_free(rs);
+	rs = NULL;
+}
+
+static uint64_t add(enum rule_kind kind, enum rule_op op, uint64_t ino, uint64_t off, uint64_t len,
+		    int err_or_ms, uint64_t count)
+{
+	struct rule r = {
+		.kind = kind, .op = op, .ino = ino, .off = off, .len = len, .count = count
+	};
+	uint64_t id;
+
+	if (kind == RULE_FAIL)
+		r.err = err_or_ms;
+	else
+		r.ms = (unsigned)err_or_ms;
+	ck_assert_int_eq(rules_add(rs, &r, &id), 0);
+	return id;
+}
+
+static int match(uint64_t ino, enum rule_op op, uint64_t off, uint64_t len)
+{
+	unsigned delay = 0;
+	int rc = rules_match(rs, ino, op, off, len, &delay);
+
+	ck_assert_uint_eq(delay, 0);
+	return rc;
+}
+
+static void collect(void *ctx, const struct rule *r)
+{
+	char *ids = ctx;
+
+	ids[strlen(ids)] = (char)('0' + r->id);
+}
+
+START_TEST(test_ids_and_order)
+{
+	char seen[8] = "";
+	struct rule out;
+
+	ck_assert_uint_eq(add(RULE_FAIL, RULE_READ, 5, 0, 0, EIO, 0), 1);
+	ck_assert_uint_eq(add(RULE_DELAY, RULE_WRITE, 5, 0, 0, 10, 0), 2);
+	ck_assert_uint_eq(add(RULE_FAIL, RULE_OPEN, 6, 0, 0, EACCES, 0), 3);
+	ck_assert_uint_eq(rules_count(rs), 3);
+	rules_each(rs, collect, seen);
+	ck_assert_str_eq(seen, "123");
+	ck_assert_int_eq(rules_remove(rs, 2, &out), 0);
+	ck_assert_uint_eq(out.id, 2);
+	ck_assert_int_eq(out.op, RULE_WRITE);
+	ck_assert_int_eq(rules_remove(rs, 2, &out), -ENOENT);
+	ck_assert_int_eq(rules_pop(rs, &out), 0);
+	ck_assert_uint_eq(out.id, 1);
+	ck_assert_int_eq(rules_pop(rs, &out), 0);
+	ck_assert_uint_eq(out.id, 3);
+	ck_assert_int_eq(rules_pop(rs, &out), -ENOENT);
+	ck_assert_uint_eq(rules_count(rs), 0);
+	/* ids are never reused */
+	ck_assert_uint_eq(add(RULE_FAIL, RULE_READ, 5, 0, 0, EIO, 0), 4);
+}
+END_TEST
+
+START_TEST(test_match_inode_and_op)
+{
+	struct rule out;
+
+	add(RULE_FAIL, RULE_READ, 5, 0, 0, EIO, 0);
+	ck_assert_int_eq(match(5, RULE_READ, 0, 4096), -EIO);
+	ck_assert_int_eq(match(6, RULE_READ, 0, 4096), 0);
+	ck_assert_int_eq(match(5, RULE_WRITE, 0, 4096), 0);
+	ck_assert_int_eq(match(5, RULE_READ, 1ull << 40, 1), -EIO); /* len 0: to the end */
+	ck_assert_int_eq(rules_pop(rs, &out), 0);
+	ck_assert_uint_eq(out.hits, 2);
+}
+END_TEST
+
+START_TEST(test_match_range)
+{
+	add(RULE_FAIL, RULE_WRITE, 5, 4096, 4096, ENOSPC, 0);
+	ck_assert_int_eq(match(5, RULE_WRITE, 0, 4096), 0);
+	ck_assert_int_eq(match(5, RULE_WRITE, 0, 4097), -ENOSPC);
+	ck_assert_int_eq(match(5, RULE_WRITE, 8191, 1), -ENOSPC);
+	ck_assert_int_eq(match(5, RULE_WRITE, 8192, 4096), 0);
+	/* a request of length 0 counts as its first byte */
+	ck_assert_int_eq(match(5, RULE_WRITE, 4096, 0), -ENOSPC);
+	ck_assert_int_eq(match(5, RULE_WRITE, 8192, 0), 0);
+}
+END_TEST
+
+/* fsync and open have no range: a rule on them matches whatever its range says. */
+START_TEST(test_rangeless_ops)
+{
+	add(RULE_FAIL, RULE_FSYNC, 5, 100, 1, EIO, 0);
+	add(RULE_FAIL, RULE_OPEN, 5, 100, 1, EACCES, 0);
+	ck_assert_int_eq(match(5, RULE_FSYNC, 0, 0), -EIO);
+	ck_assert_int_eq(match(5, RULE_OPEN, 0, 0), -EACCES);
+}
+END_TEST
+
+START_TEST(test_count_runs_out)
+{
+	add(RULE_FAIL, RULE_READ, 5, 0, 0, EIO, 2);
+	ck_assert_int_eq(match(5, RULE_READ, 0, 1), -EIO);
+	ck_assert_uint_eq(rules_count(rs), 1);
+	ck_assert_int_eq(match(6, RULE_READ, 0, 1), 0); /* no hit: no count used */
+	ck_assert_int_eq(match(5, RULE_READ, 0, 1), -EIO);
+	ck_assert_uint_eq(rules_count(rs), 0);
+	ck_assert_int_eq(match(5, RULE_READ, 0, 1), 0);
+}
+END_TEST
+
+START_TEST(test_delays_and_errnos)
+{
+	unsigned delay = 0;
+
+	add(RULE_DELAY, RULE_READ, 5, 0, 0, 100, 0);
+	add(RULE_FAIL, RULE_READ, 5, 0, 0, EIO, 0);
+	add(RULE_DELAY, RULE_READ, 5, 0, 0, 50, 1);
+	add(RULE_FAIL, RULE_READ, 5, 0, 0, ENOSPC, 0);
+	ck_assert_int_eq(rules_match(rs, 5, RULE_READ, 0, 1, &delay), -EIO);
+	ck_assert_uint_eq(delay, 150);
+	delay = 0;
+	ck_assert_int_eq(rules_match(rs, 5, RULE_READ, 0, 1, &delay), -EIO);
+	ck_assert_uint_eq(delay, 100); /* the 50 ms rule had --count 1 */
+}
+END_TEST
+
+START_TEST(test_op_names)
+{
+	ck_assert_str_eq(rule_op_name(RULE_READ), "read");
+	ck_assert_str_eq(rule_op_name(RULE_WRITE), "write");
+	ck_assert_str_eq(rule_op_name(RULE_FSYNC), "fsync");
+	ck_assert_str_eq(rule_op_name(RULE_OPEN), "open");
+	ck_assert_str_eq(rule_op_name(RULE_OP_NR), "?");
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("rules");
+	TCase *tc = tcase_create("rules");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_ids_and_order);
+	tcase_add_test(tc, test_match_inode_and_op);
+	tcase_add_test(tc, test_match_range);
+	tcase_add_test(tc, test_rangeless_ops);
+	tcase_add_test(tc, test_count_runs_out);
+	tcase_add_test(tc, test_delays_and_errnos);
+	tcase_add_test(tc, test_op_names);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

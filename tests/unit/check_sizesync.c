@@ -1,0 +1,149 @@
+/* Unit tests of the size sync (fs/sizesync.c): while a thread forces an inode's size, the
+ * others' answers for that inode are held (for a bounded time, or until the sync ends),
+ * the syncing thread's own pass with the size it forces, other inodes pass at once, and a
+ * single-threaded session (is_on false) never holds anything. */
+#include <check.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sizesync.h"
+
+#define HOLD_MS 200 /* SIZESYNC_HOLD_MS */
+
+static struct sizesync s;
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* A client thread answering a GETATTR of ino while the test thread syncs. */
+struct client {
+	uint64_t ino;
+	atomic_int is_asking;
+	atomic_int *ended; /* set by the test before sizesync_end(), or NULL */
+	uint64_t size;	   /* what sizesync_wait() returned */
+	double waited_ms;
+	int saw_end;
+};
+
+static void *client_main(void *arg)
+{
+	struct client *c = arg;
+	double t0 = now_ms();
+
+	atomic_store(&c->is_asking, 1);
+	c->size = sizesync_wait(&s, c->ino, gettid());
+	c->waited_ms = now_ms() - t0;
+	c->saw_end = c->ended && atomic_load(c->ended);
+	return NULL;
+}
+
+static void run_client(struct client *c, pthread_t *tid)
+{
+	ck_assert_int_eq(pthread_create(tid, NULL, client_main, c), 0);
+}
+
+START_TEST(test_syncing_thread_passes)
+{
+	sizesync_init(&s, true);
+	sizesync_begin(&s, 5, 4096);
+	ck_assert_uint_eq(sizesync_wait(&s, 5, gettid()), 4096);
+	ck_assert_uint_eq(sizesync_wait(&s, 6, gettid()), SIZESYNC_BACKEND);
+	sizesync_end(&s);
+	ck_assert_uint_eq(sizesync_wait(&s, 5, gettid()), SIZESYNC_BACKEND);
+	sizesync_begin(&s, 5, SIZESYNC_BACKEND);
+	ck_assert_uint_eq(sizesync_wait(&s, 5, gettid()), SIZESYNC_BACKEND);
+	sizesync_end(&s);
+	sizesync_destroy(&s);
+}
+END_TEST
+
+/* Another thread's answer for the inode is held for the bound, then given the backend's
+ * size; one for another inode passes. */
+START_TEST(test_hold_is_bounded)
+{
+	struct client held = { .ino = 5 }, other = { .ino = 6 };
+	pthread_t tid[2];
+
+	sizesync_init(&s, true);
+	sizesync_begin(&s, 5, 4096);
+	run_client(&held, &tid[0]);
+	run_client(&other, &tid[1]);
+	pthread_join(tid[0], NULL);
+	pthread_join(tid[1], NULL);
+	sizesync_end(&s);
+	ck_assert_uint_eq(held.size, SIZESYNC_BACKEND);
+	/* at least the bound (an unbounded hold would never have been joined) */
+	ck_assert_msg(held.waited_ms >= HOLD_MS, "held %.1f ms", held.waited_ms);
+	ck_assert_uint_eq(other.size, SIZESYNC_BACKEND);
+	sizesync_destroy(&s);
+}
+END_TEST
+
+/* The end of the sync releases a held answer: it returns with the end, or at the bound. */
+START_TEST(test_end_releases)
+{
+	atomic_int ended = 0;
+	struct client held = { .ino = 5, .ended = &ended };
+	struct timespec pause = { 0, 10 * 1000 * 1000 };
+	pthread_t tid;
+
+	sizesync_init(&s, true);
+	sizesync_begin(&s, 5, 4096);
+	run_client(&held, &tid);
+	while (!atomic_load(&held.is_asking))
+		nanosleep(&pause, NULL);
+	atomic_store(&ended, 1);
+	sizesync_end(&s);
+	pthread_join(tid, NULL);
+	ck_assert_uint_eq(held.size, SIZESYNC_BACKEND);
+	ck_assert_msg(held.saw_end || held.waited_ms >= HOLD_MS,
+		      "returned after %.1f ms, before the end of the sync", held.waited_ms);
+	sizesync_destroy(&s);
+}
+END_TEST
+
+/* -s: the one worker must never wait, and no answer carries a forced size. */
+START_TEST(test_single_thread_never_holds)
+{
+	struct client c = { .ino = 5 };
+	pthread_t tid;
+
+	sizesync_init(&s, false);
+	sizesync_begin(&s, 5, 4096);
+	ck_assert_uint_eq(sizesync_wait(&s, 5, gettid()), SIZESYNC_BACKEND);
+	run_client(&c, &tid);
+	pthread_join(tid, NULL);
+	sizesync_end(&s);
+	ck_assert_uint_eq(c.size, SIZESYNC_BACKEND);
+	ck_assert_msg(c.waited_ms < HOLD_MS, "held %.1f ms", c.waited_ms);
+	sizesync_destroy(&s);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *su = suite_create("sizesync");
+	TCase *tc = tcase_create("sizesync");
+	SRunner *sr;
+	int failed;
+
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_syncing_thread_passes);
+	tcase_add_test(tc, test_hold_is_bounded);
+	tcase_add_test(tc, test_end_releases);
+	tcase_add_test(tc, test_single_thread_never_holds);
+	suite_add_tcase(su, tc);
+	sr = srunner_create(su);
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
