@@ -1,5 +1,5 @@
 /* No control command deadlocks the daemon: 8 client processes fault, read, write and sync
- * the same 4 files while the test runs every sigbusctl command in a loop, each under a
+ * the same 4 files while the test sends every control command in a loop, each under a
  * deadline; afterwards the mount still answers and the daemon exits cleanly on unmount.
  * What each command does to clients is pinned in check_revoke.c and check_mmap.c. */
 #include <check.h>
@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "client.h"
-#include "ctlrun.h"
+#include "ctlreq.h"
 #include "touch.h"
 
 #define PG	       4096
@@ -30,9 +30,8 @@
 #define NFILES	       4
 #define NCLIENTS       8
 #define RUN_S	       20 /* how long the commands loop */
-#define CTL_DEADLINE_S 10 /* a sigbusctl call that takes longer is a deadlock */
+#define CTL_DEADLINE_S 10 /* a command that takes longer is a deadlock */
 #define STOP_WAIT_MS   10000
-#define OUT_MAX	       8192
 #define ARGS_MAX       10
 
 static struct mnt mnt;
@@ -213,21 +212,22 @@ static void stop_clients(struct board *b, const pid_t *pids)
 
 /* ---- the commands ---- */
 
-static char cmd_text[512]; /* the sigbusctl command running, for the watchdog */
+static char cmd_text[512]; /* the command running, for the watchdog */
 
-/* Runs in the test process while it waits for sigbusctl in fx_ctl(), which holds no lock
- * that Check's failure path takes, so failing from the handler is safe here. */
+/* Runs in the test process while it waits for the daemon's reply in fx_ctl_request(),
+ * blocked in recv() with no lock that Check's failure path takes, so failing from the
+ * handler is safe here. */
 static void on_deadline(int sig)
 {
 	(void)sig;
-	ck_abort_msg("sigbusctl %s did not return within %d s: the daemon deadlocked", cmd_text,
+	ck_abort_msg("%s did not return within %d s: the daemon deadlocked", cmd_text,
 		     CTL_DEADLINE_S);
 }
 
-/* Runs one command (a NULL-terminated argv) under the watchdog; it must exit 0. */
+/* Runs one command (a NULL-terminated argv) under the watchdog; it must succeed. */
 static void run_cmd(const char *const *argv)
 {
-	char out[OUT_MAX];
+	struct ctl_result res;
 	size_t used = 0;
 	int rc;
 
@@ -236,10 +236,11 @@ static void run_cmd(const char *const *argv)
 		used += (size_t)snprintf(cmd_text + used, sizeof(cmd_text) - used, "%s%s",
 					 i ? " " : "", argv[i]);
 	alarm(CTL_DEADLINE_S);
-	rc = fx_ctl(&mnt, out, sizeof(out), argv[0], argv[1], argv[2], argv[3], argv[4], argv[5],
-		    argv[6], argv[7], argv[8], argv[9], (char *)NULL);
+	rc = fx_ctl_request(&mnt, &res, argv[0], argv[1], argv[2], argv[3], argv[4], argv[5],
+			    argv[6], argv[7], argv[8], argv[9], (char *)NULL);
 	alarm(0);
-	ck_assert_msg(rc == 0, "sigbusctl %s: exit %d: %s", cmd_text, rc, out);
+	ck_assert_msg(rc == 0 && res.is_ok, "%s: %s", cmd_text, rc ? strerror(-rc) : res.text);
+	ctl_result_free(&res);
 }
 
 struct cmd {

@@ -1,5 +1,5 @@
 /* sigbus-probe against a real mount: the built tool ($SIGBUS_PROBE) maps files that the
- * real sigbusctl truncates, punches and invalidates, and its human, --hold and --json
+ * daemon truncates, punches and invalidates on command, and its human, --hold and --json
  * outputs must report the touch outcome, residency and PFNs the kernel gives. */
 #include <check.h>
 #include <errno.h>
@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "client.h"
-#include "ctlrun.h"
+#include "ctlreq.h"
 
 #define PG	     4096
 #define NPAGES	     8 /* page i of a test file is filled with 'A' + i */
@@ -41,12 +41,12 @@ static void teardown(void)
 	fx_teardown(&mnt);
 }
 
-#define CTL_OK(...)                                                                                \
-	do {                                                                                       \
-		char ctl_out_[1024];                                                               \
-		int ctl_rc_ = fx_ctl(&mnt, ctl_out_, sizeof(ctl_out_), __VA_ARGS__, (char *)NULL); \
-		ck_assert_msg(ctl_rc_ == 0, "sigbusctl %s: exit %d: %s", #__VA_ARGS__, ctl_rc_,    \
-			      ctl_out_);                                                           \
+/* A control command on the mount that must succeed. */
+#define CTL_OK(...)                                                \
+	do {                                                       \
+		struct ctl_result res_ = { 0 };                    \
+		fx_ctl_ok(&mnt, &res_, __VA_ARGS__, (char *)NULL); \
+		ctl_result_free(&res_);                            \
 	} while (0)
 
 /* Writes name (in the mount root) with NPAGES pages, page i filled with 'A' + i; returns

@@ -1,5 +1,6 @@
 /* The revocation rows of the semantics matrix (revoke, unplug, replug, abort) on a real
- * mount, driven by the real sigbusctl and observed from forked client processes that
+ * mount, driven through the control client library and observed from forked client
+ * processes that
  * mapped and read a file before the event: shared, clean private and COWed private pages,
  * descriptors opened before it, and new opens and stats after it. */
 #include <check.h>
@@ -15,8 +16,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "ctlrun.h"
 #include "client.h"
+#include "ctlreq.h"
 #include "fixture.h"
 #include "touch.h"
 
@@ -25,9 +26,7 @@
 #define COW_PAGE      1 /* the page a client writes through its MAP_PRIVATE mapping */
 #define DIRTY_PAGE    2 /* the page a client dirties through MAP_SHARED before a revoke */
 #define DIR_FILES     1000
-#define OUT_MAX	      8192
 #define EXIT_WAIT_MS  5000 /* how long a daemon whose connection was cut may take to exit */
-#define CTL_FAILED    1	   /* sigbusctl: the command failed */
 #define FILE_SIZE     (NPAGES * PG)
 #define FILL(i)	      ((char)('A' + (i)))
 #define DIR_MAPPED(i) ((i) * (DIR_FILES - 1) / 3) /* the 4 files of the directory mapped */
@@ -37,7 +36,7 @@ static int *aborted;		/* shared across fork: the abort test cut the connection *
 static char pattern[FILE_SIZE]; /* a test file: page i filled with FILL(i) */
 
 #define P(rel) fx_work_path(rel) /* rel in the running test's directory, for clients */
-#define R(rel) fx_work_rel(rel)	 /* the same, relative to the mount root, for sigbusctl */
+#define R(rel) fx_work_rel(rel)	 /* the same, relative to the mount root, for commands */
 
 static void setup(void)
 {
@@ -49,14 +48,10 @@ static void teardown(void)
 	fx_teardown(&mnt);
 }
 
-/* Runs sigbusctl on this test's mount with the output in out (a char array). */
-#define CTL(out, ...) fx_ctl(&mnt, out, sizeof(out), __VA_ARGS__, (char *)NULL)
-#define CTL_OK(out, ...)                                                                        \
-	do {                                                                                    \
-		int ctl_rc_ = CTL(out, __VA_ARGS__);                                            \
-		ck_assert_msg(ctl_rc_ == 0, "sigbusctl %s: exit %d: %s", #__VA_ARGS__, ctl_rc_, \
-			      out);                                                             \
-	} while (0)
+/* A control command on this test's mount that must succeed (CTL_OK) or fail with errno
+ * err (CTL_ERR); the reply is left in *res. */
+#define CTL_OK(res, ...)       fx_ctl_ok(&mnt, (res), __VA_ARGS__, (char *)NULL)
+#define CTL_ERR(res, err, ...) fx_ctl_err(&mnt, (res), (err), __VA_ARGS__, (char *)NULL)
 
 /* Writes a file of npages pages whose page i is filled with 'A' + i. */
 static void make_file(const char *path, int npages)
@@ -232,23 +227,23 @@ static int revoke_observer(int sock, const void *arg)
 /* Revokes f (with "--errno name" unless errname is NULL) under a peer's views. */
 static void revoke_and_observe(int err, const char *errname)
 {
-	char out[OUT_MAX], want[64];
+	struct ctl_result res = { 0 };
 	struct fx_peer o;
 
 	make_file(P("f"), NPAGES);
 	make_file(P("g"), NPAGES);
 	fx_peer_start(&o, revoke_observer, &err);
 	if (errname)
-		CTL_OK(out, "revoke", R("f"), "--errno", errname);
+		CTL_OK(&res, "revoke", R("f"), "--errno", errname);
 	else
-		CTL_OK(out, "revoke", R("f"));
-	ck_assert_int_ge(fx_ctl_value(out, "seq"), 1);
-	ck_assert_int_eq(fx_ctl_value(out, "files"), 1);
-	ck_assert_int_eq(fx_ctl_value(out, "dirs"), 0);
-	snprintf(want, sizeof(want), "errno: %s\n", strerrorname_np(err));
-	ck_assert_msg(strstr(out, want), "revoke: no \"%s\" in: %s", want, out);
+		CTL_OK(&res, "revoke", R("f"));
+	ck_assert_int_ge(fx_ctl_num(&res, "seq"), 1);
+	ck_assert_int_eq(fx_ctl_num(&res, "files"), 1);
+	ck_assert_int_eq(fx_ctl_num(&res, "dirs"), 0);
+	ck_assert_pstr_eq(ctl_result_get(&res, "errno"), strerrorname_np(err));
 	fx_peer_step(&o);
 	fx_peer_finish(&o);
+	ctl_result_free(&res);
 }
 
 START_TEST(test_revoke_file)
@@ -271,18 +266,18 @@ static int reads_g(void *arg)
 
 START_TEST(test_revoke_twice)
 {
-	char out[OUT_MAX];
-	int rc;
+	struct ctl_result res = { 0 };
 
 	make_file(P("f"), NPAGES);
 	make_file(P("g"), NPAGES);
-	CTL_OK(out, "revoke", R("f"));
-	rc = CTL(out, "revoke", R("f"));
-	ck_assert_int_eq(rc, CTL_FAILED);
-	ck_assert_msg(strstr(out, "already revoked"), "second revoke: unclear message: %s", out);
-	CTL_OK(out, "status");
-	CTL_OK(out, "stats");
+	CTL_OK(&res, "revoke", R("f"));
+	CTL_ERR(&res, EALREADY, "revoke", R("f"));
+	ck_assert_msg(strstr(res.text, "already revoked"), "second revoke: unclear message: %s",
+		      res.text);
+	CTL_OK(&res, "status");
+	CTL_OK(&res, "stats");
 	fx_run_child(reads_g, NULL);
+	ctl_result_free(&res);
 }
 END_TEST
 
@@ -310,25 +305,27 @@ static int reads_original_f(void *arg)
 
 START_TEST(test_revoke_dirty_shared)
 {
-	char out[OUT_MAX];
+	struct ctl_result res = { 0 };
 	long long lost_before;
 	struct fx_peer o;
 
 	make_file(P("f"), NPAGES);
 	fx_peer_start(&o, dirty_observer, NULL);
-	CTL_OK(out, "stats");
-	lost_before = fx_ctl_value(out, "lost_bytes");
+	CTL_OK(&res, "stats");
+	lost_before = fx_ctl_num(&res, "lost_bytes");
 	ck_assert_int_ge(lost_before, 0);
-	CTL_OK(out, "revoke", R("f"));
-	ck_assert_msg(fx_ctl_value(out, "lost_bytes") > 0,
-		      "revoke of a file with a dirty shared page lost nothing: %s", out);
-	CTL_OK(out, "stats");
-	ck_assert_int_gt(fx_ctl_value(out, "lost_bytes"), lost_before);
+	CTL_OK(&res, "revoke", R("f"));
+	ck_assert_msg(fx_ctl_num(&res, "lost_bytes") > 0,
+		      "revoke of a file with a dirty shared page lost nothing: %lld",
+		      fx_ctl_num(&res, "lost_bytes"));
+	CTL_OK(&res, "stats");
+	ck_assert_int_gt(fx_ctl_num(&res, "lost_bytes"), lost_before);
 	fx_peer_step(&o);
 	fx_peer_finish(&o);
-	CTL_OK(out, "replug");
+	CTL_OK(&res, "replug");
 	/* the dirty bytes never reached the backend */
 	fx_run_child(reads_original_f, NULL);
+	ctl_result_free(&res);
 }
 END_TEST
 
@@ -366,7 +363,7 @@ static int stats_dir_files(void *arg)
 
 START_TEST(test_revoke_directory)
 {
-	char out[OUT_MAX];
+	struct ctl_result res = { 0 };
 	struct fx_peer o;
 	int rc;
 
@@ -378,9 +375,10 @@ START_TEST(test_revoke_directory)
 	for (int i = 0; i < 4; i++)
 		make_file(dir_file(DIR_MAPPED(i)), NPAGES);
 	fx_peer_start(&o, dir_observer, NULL);
-	CTL_OK(out, "revoke", R("d"));
-	ck_assert_int_eq(fx_ctl_value(out, "files"), DIR_FILES);
-	ck_assert_int_eq(fx_ctl_value(out, "dirs"), 1);
+	CTL_OK(&res, "revoke", R("d"));
+	ck_assert_int_eq(fx_ctl_num(&res, "files"), DIR_FILES);
+	ck_assert_int_eq(fx_ctl_num(&res, "dirs"), 1);
+	ctl_result_free(&res);
 	fx_peer_step(&o);
 	fx_peer_finish(&o);
 	fx_run_child(stats_dir_files, NULL);
@@ -407,24 +405,24 @@ static int unplug_observer(int sock, const void *arg)
 
 static void unplug_and_observe(int name_err, const char *vanish)
 {
-	char out[OUT_MAX];
+	struct ctl_result res = { 0 };
 	struct fx_peer o;
-	int rc;
 
 	make_file(P("f"), NPAGES);
 	make_file(P("g"), NPAGES);
 	fx_peer_start(&o, unplug_observer, &name_err);
 	if (vanish)
-		CTL_OK(out, "unplug", vanish);
+		CTL_OK(&res, "unplug", vanish);
 	else
-		CTL_OK(out, "unplug");
-	ck_assert_int_ge(fx_ctl_value(out, "lost_bytes"), 0);
+		CTL_OK(&res, "unplug");
+	ck_assert_int_ge(fx_ctl_num(&res, "lost_bytes"), 0);
 	fx_peer_step(&o);
 	fx_peer_finish(&o);
-	rc = CTL(out, "unplug");
-	ck_assert_int_eq(rc, CTL_FAILED);
-	ck_assert_msg(strstr(out, "already unplugged"), "second unplug: unclear message: %s", out);
-	CTL_OK(out, "status");
+	CTL_ERR(&res, EALREADY, "unplug");
+	ck_assert_msg(strstr(res.text, "already unplugged"), "second unplug: unclear message: %s",
+		      res.text);
+	CTL_OK(&res, "status");
+	ctl_result_free(&res);
 }
 
 START_TEST(test_unplug)
@@ -471,16 +469,18 @@ static int replug_observer(int sock, const void *arg)
 static void replug_after(const char *cmd, const char *arg, const struct replug_case *c,
 			 long long revived)
 {
-	char out[OUT_MAX];
+	struct ctl_result res = { 0 };
 	struct fx_peer o;
 
 	make_file(P("f"), NPAGES);
 	make_file(P("g"), NPAGES);
 	fx_peer_start(&o, replug_observer, c);
-	CTL_OK(out, cmd, arg);
-	CTL_OK(out, "replug");
-	ck_assert_msg(fx_ctl_value(out, "revived") >= revived, "replug revived too few: %s", out);
-	ck_assert_int_ge(fx_ctl_value(out, "names_dropped"), 1);
+	CTL_OK(&res, cmd, arg);
+	CTL_OK(&res, "replug");
+	ck_assert_msg(fx_ctl_num(&res, "revived") >= revived, "replug revived too few: %lld",
+		      fx_ctl_num(&res, "revived"));
+	ck_assert_int_ge(fx_ctl_num(&res, "names_dropped"), 1);
+	ctl_result_free(&res);
 	fx_run_child(reads_original_f, NULL);
 	fx_peer_step(&o);
 	fx_peer_finish(&o);
@@ -539,18 +539,19 @@ static int abort_observer(int sock, const void *arg)
 
 START_TEST(test_abort)
 {
-	char out[OUT_MAX];
+	struct ctl_result res = { 0 };
 	struct fx_peer o;
 
 	make_file(P("f"), NPAGES);
 	make_file(P("u"), NPAGES);
 	/* writing u filled its page cache */
-	CTL_OK(out, "inval", R("u"));
+	CTL_OK(&res, "inval", R("u"));
 	fx_peer_start(&o, abort_observer, NULL);
-	CTL_OK(out, "abort");
+	CTL_OK(&res, "abort");
 	*aborted = 1;
 	fx_peer_step(&o);
 	fx_peer_finish(&o);
+	ctl_result_free(&res);
 }
 END_TEST
 

@@ -1,0 +1,144 @@
+/* What the control side of events reports: commands on a missing path and malformed
+ * requests fail without harm, and the counters and the event log follow the events. The
+ * machinery is tests/lib/matrix.c's. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "matrix.h"
+
+/* ---- row 11: errors; and the counters and the log ---- */
+
+static int reads_original(void *arg)
+{
+	(void)arg;
+	return mx_new_mapping_reads(mx_orig);
+}
+
+/* Fails with ENOENT and names the path in its message. */
+#define EXPECT_MISSING(miss, ...)                                                       \
+	do {                                                                            \
+		MX_CTL_ERR(ENOENT, __VA_ARGS__);                                        \
+		ck_assert_msg(strstr(mx_res.text, miss), "%s: no mention of %s in: %s", \
+			      #__VA_ARGS__, miss, mx_res.text);                         \
+	} while (0)
+
+/* Commands on a missing path fail and name the path; the mount serves on. */
+START_TEST(test_missing_path)
+{
+	char miss[96];
+
+	snprintf(miss, sizeof(miss), "%s-missing", mx_rel);
+	EXPECT_MISSING(miss, "inval", miss);
+	EXPECT_MISSING(miss, "write", miss, "0", "x");
+	EXPECT_MISSING(miss, "truncate", miss, "100");
+	EXPECT_MISSING(miss, "punch", miss, "0", "100");
+	EXPECT_MISSING(miss, "fail", miss, "--op", "read", "--errno", "EIO");
+	EXPECT_MISSING(miss, "delay", miss, "--op", "read", "--ms", "10");
+	EXPECT_MISSING(miss, "store", miss, "0", "x");
+	EXPECT_MISSING(miss, "audit", miss);
+	EXPECT_MISSING("no-such-dir", "inval", "no-such-dir/f");
+	MX_CTL_OK("status");
+	fx_run_child(reads_original, NULL);
+}
+END_TEST
+
+/* Malformed requests are refused with EINVAL and a reason (sigbusctl refuses them before
+ * sending: check_sigbusctl.sh); the mount serves on. */
+START_TEST(test_malformed)
+{
+	MX_CTL_ERR(EINVAL, "no-such-command");
+	MX_CTL_ERR(EINVAL, "inval");
+	MX_CTL_ERR(EINVAL, "inval", mx_rel, "4096");
+	MX_CTL_ERR(EINVAL, "truncate", mx_rel);
+	MX_CTL_ERR(EINVAL, "truncate", mx_rel, "12Q");
+	ck_assert_msg(strstr(mx_res.text, "'12Q'"), "no mention of 12Q in: %s", mx_res.text);
+	MX_CTL_ERR(EINVAL, "write", mx_rel, "abc", "x");
+	MX_CTL_ERR(EINVAL, "punch", mx_rel, "0");
+	MX_CTL_ERR(EINVAL, "fail", mx_rel, "--op", "read");
+	MX_CTL_ERR(EINVAL, "fail", mx_rel, "--op", "frob", "--errno", "EIO");
+	MX_CTL_ERR(EINVAL, "fail", mx_rel, "--op", "read", "--errno", "ENOTANERRNO");
+	MX_CTL_ERR(EINVAL, "delay", mx_rel, "--op", "read", "--ms", "abc");
+	MX_CTL_OK("status");
+	MX_CTL_OK("inval", mx_rel);
+	fx_run_child(reads_original, NULL);
+}
+END_TEST
+
+/* counter key of `stats` (path NULL) or `stats PATH` */
+static long long counter(const char *path, const char *key)
+{
+	if (path)
+		MX_CTL_OK("stats", path);
+	else
+		MX_CTL_OK("stats");
+	ck_assert_msg(mx_val(key) >= 0, "no %s in the reply to stats %s", key, path ? path : "");
+	return mx_val(key);
+}
+
+START_TEST(test_stats)
+{
+	const char *paths[2] = { NULL, mx_rel }, *keys[2] = { "reads", "invals" };
+	long long before[2][2], now;
+
+	for (int i = 0; i < 4; i++)
+		before[i / 2][i % 2] = counter(paths[i / 2], keys[i % 2]);
+	MX_CTL_OK("inval", mx_rel);
+	fx_run_child(reads_original, NULL);
+	for (int i = 0; i < 4; i++) {
+		now = counter(paths[i / 2], keys[i % 2]);
+		ck_assert_msg(now > before[i / 2][i % 2], "stats %s: %s %lld -> %lld",
+			      i / 2 ? mx_rel : "", keys[i % 2], before[i / 2][i % 2], now);
+	}
+}
+END_TEST
+
+/* The seq of the event line of cmd on the test file in the `log` reply, -1 if none. */
+static long long log_seq(const char *cmd)
+{
+	char want[160];
+
+	snprintf(want, sizeof(want), "cmd=%s target=%s ", cmd, mx_rel);
+	for (size_t i = 0; i < mx_res.nkv; i++) {
+		const char *v = mx_res.kv[i].value;
+
+		if (!strcmp(mx_res.kv[i].key, "event") && strstr(v, want) && !strncmp(v, "seq=", 4))
+			return strtoll(v + 4, NULL, 10);
+	}
+	return -1;
+}
+
+START_TEST(test_log)
+{
+	const char *cmds[] = { "inval", "punch", "write" };
+	long long seq[3];
+
+	MX_CTL_OK("inval", mx_rel);
+	seq[0] = mx_val("seq");
+	MX_CTL_OK("punch", mx_rel, "0", "10");
+	seq[1] = mx_val("seq");
+	MX_CTL_OK("write", mx_rel, "0", "x");
+	seq[2] = mx_val("seq");
+	ck_assert_msg(seq[0] >= 1 && seq[1] > seq[0] && seq[2] > seq[1], "seq %lld, %lld, %lld",
+		      seq[0], seq[1], seq[2]);
+	MX_CTL_OK("log");
+	for (int i = 0; i < 3; i++)
+		ck_assert_msg(log_seq(cmds[i]) == seq[i], "no %s with seq %lld in the log", cmds[i],
+			      seq[i]);
+}
+END_TEST
+
+int main(void)
+{
+	const struct mx_tcase tcs[] = {
+		{ "errors", { test_missing_path, test_malformed } },
+		{ "stats_log", { test_stats, test_log } },
+	};
+
+	return mx_run("events_ctl", tcs, sizeof(tcs) / sizeof(tcs[0]));
+}
