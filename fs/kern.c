@@ -1,6 +1,6 @@
 /* Notifications, forced GETATTRs, store/retrieve and abort. Design note: the kernel
- * learns a server-side size change only from an attribute reply (notes/kernel-fuse.md
- * section 2): a page fault never asks. So a size change invalidates the attributes and
+ * learns a server-side size change only from an attribute reply (README, "Kernel notes"):
+ * a page fault never asks. So a size change invalidates the attributes and
  * then stat()s the file through the mount from this thread; the GETATTR it causes is
  * answered by a FUSE worker, and the kernel truncates its page cache to the new size in
  * this thread, before stat() returns (sizesync.h keeps clients' GETATTRs from applying it

@@ -1,4 +1,4 @@
-/* Revocation, hot unplug and replug (notes/kernel-fuse.md section 8). A revocation runs
+/* Revocation, hot unplug and replug (README, "Kernel notes"). A revocation runs
  * in phases over the inodes it covers:
  *   1. REVOKING: getattr answers size 0, data requests fail (dirty pages the kernel tries
  *      to write back are refused and counted as lost);

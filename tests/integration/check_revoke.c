@@ -530,7 +530,8 @@ static int abort_observer(int sock, const void *arg)
 	FX_TRY(expect_sigbus(u.path, "uncached shared", NPAGES - 1, u.sh + FILE_SIZE - 1, false));
 	FX_TRY(expect_err(u.path, "pread of uncached data", pread(u.fd, buf, PG, 0), ENOTCONN));
 	FX_TRY(expect_err(u.path, "pwrite", pwrite(u.fd, buf, PG, 0), ENOTCONN));
-	/* kernel, not daemon: the page cache outlives the connection (kernel-fuse.md 4) */
+	/* kernel, not daemon: the page cache outlives the connection (README, "The semantics
+	 * matrix", note 3) */
 	if (pread(f.fd, buf, PG, 2 * PG) != PG || buf[0] != FILL(2))
 		return FX_FAIL("%s: pread of cached data after abort: %s", f.path, strerror(errno));
 	FX_TRY(expect_name_err(f.path, ENOTCONN));
