@@ -66,38 +66,20 @@ int ev_result_note(struct ev_result *r, const char *key, const char *fmt, ...)
 	return rc;
 }
 
-/* Replaces *dst with the formatted text. */
-static int set_text(struct ev_result *r, char **dst, const char *fmt, va_list ap)
+int ev_result_text(struct ev_result *r, enum ev_text which, const char *fmt, ...)
 {
-	char *text;
+	char **dst = which == EV_SUMMARY ? &r->summary : &r->errmsg, *text;
+	va_list ap;
+	int n;
 
-	if (vasprintf(&text, fmt, ap) < 0)
+	va_start(ap, fmt);
+	n = vasprintf(&text, fmt, ap);
+	va_end(ap);
+	if (n < 0)
 		return result_failed(r, -ENOMEM);
 	free(*dst);
 	*dst = text;
 	return 0;
-}
-
-int ev_result_summary(struct ev_result *r, const char *fmt, ...)
-{
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	rc = set_text(r, &r->summary, fmt, ap);
-	va_end(ap);
-	return rc;
-}
-
-int ev_result_errmsg(struct ev_result *r, const char *fmt, ...)
-{
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	rc = set_text(r, &r->errmsg, fmt, ap);
-	va_end(ap);
-	return rc;
 }
 
 /* Appends " key=value" to the event's log text, the value quoted as on the wire, so that
@@ -155,9 +137,9 @@ int ev_file(struct ev *e, const char *rel, struct bk_attr *out)
 	int rc = path_resolve(e->fs, rel, &parent, out);
 
 	if (rc < 0)
-		ev_result_errmsg(e->res, "%s: %s", rel, strerror(-rc));
+		ev_result_text(e->res, EV_ERRMSG, "%s: %s", rel, strerror(-rc));
 	if (rc == 0 && !S_ISREG(out->mode)) {
-		ev_result_errmsg(e->res, "%s: not a regular file", *rel ? rel : "/");
+		ev_result_text(e->res, EV_ERRMSG, "%s: not a regular file", *rel ? rel : "/");
 		rc = -EINVAL;
 	}
 	return rc;

@@ -63,7 +63,8 @@ int ev_rule_clear(struct sfs *fs, struct ev_result *res, bool has_id, uint64_t i
 	if (has_id) {
 		rc = rules_remove(fs->rules, id, &rule);
 		if (rc < 0)
-			ev_result_errmsg(res, "no rule with id %llu", (unsigned long long)id);
+			ev_result_text(res, EV_ERRMSG, "no rule with id %llu",
+				       (unsigned long long)id);
 		if (rc == 0 && ++n)
 			rc = inval_rule(fs, &rule);
 	}
@@ -104,6 +105,6 @@ int ev_rules_list(struct sfs *fs, struct ev_result *res)
 	struct listing l = { .res = res };
 
 	rules_each(fs->rules, list_one, &l);
-	ev_result_summary(res, "%u rule%s", l.n, l.n == 1 ? "" : "s");
+	ev_result_text(res, EV_SUMMARY, "%u rule%s", l.n, l.n == 1 ? "" : "s");
 	return 0;
 }

@@ -65,7 +65,7 @@ int ev_write(struct sfs *fs, struct ev_result *res, const char *rel, uint64_t of
 		return ev_end(&e, rc);
 	n = len ? bk_write(fs->bk, a.ino, data, len, (off_t)off) : 0;
 	if (n < 0) {
-		ev_result_errmsg(res, "%s: backend write: %s", rel, strerror((int)-n));
+		ev_result_text(res, EV_ERRMSG, "%s: backend write: %s", rel, strerror((int)-n));
 		return ev_end(&e, (int)n);
 	}
 	ev_note(&e, "off", "%llu", (unsigned long long)off);
@@ -111,8 +111,8 @@ int ev_truncate(struct sfs *fs, struct ev_result *res, const char *rel, uint64_t
 	else if (rc == 0 && resize_backend(&k) == 0)
 		sync = kern_sync_size(fs, rel, a.ino, KERN_SIZE_BACKEND);
 	if (rc == 0 && k.rc < 0) {
-		ev_result_errmsg(res, "%s: truncate to %llu: %s", rel, (unsigned long long)size,
-				 strerror(-k.rc));
+		ev_result_text(res, EV_ERRMSG, "%s: truncate to %llu: %s", rel,
+			       (unsigned long long)size, strerror(-k.rc));
 		rc = k.rc;
 	}
 	if (rc < 0)
@@ -138,7 +138,7 @@ int ev_punch(struct sfs *fs, struct ev_result *res, const char *rel, uint64_t of
 		rc = bk_fallocate(fs->bk, a.ino, BK_FALLOC_PUNCH_HOLE | BK_FALLOC_KEEP_SIZE,
 				  (off_t)off, (off_t)len);
 	if (rc < 0) {
-		ev_result_errmsg(res, "%s: punch: %s", rel, strerror(-rc));
+		ev_result_text(res, EV_ERRMSG, "%s: punch: %s", rel, strerror(-rc));
 		return ev_end(&e, rc);
 	}
 	ev_note(&e, "off", "%llu", (unsigned long long)off);
@@ -182,14 +182,15 @@ int ev_store(struct sfs *fs, struct ev_result *res, const char *rel, uint64_t of
 	ev_begin(&e, fs, res, "store", rel);
 	rc = ev_file(&e, rel, &a);
 	if (rc == 0 && (off > a.size || len > a.size - off)) {
-		ev_result_errmsg(res, "%s: store must lie inside the file (size %llu)", rel,
-				 (unsigned long long)a.size);
+		ev_result_text(res, EV_ERRMSG, "%s: store must lie inside the file (size %llu)",
+			       rel, (unsigned long long)a.size);
 		rc = -EINVAL;
 	}
 	if (rc == 0 && len > 0)
 		rc = store_pages(fs, a.ino, a.size, off, data, len);
 	if (rc == -ENOENT)
-		ev_result_errmsg(res, "%s: the kernel holds no inode for it (not looked up)", rel);
+		ev_result_text(res, EV_ERRMSG,
+			       "%s: the kernel holds no inode for it (not looked up)", rel);
 	if (rc == 0) {
 		ev_note(&e, "off", "%llu", (unsigned long long)off);
 		ev_note(&e, "bytes", "%zu", len);
@@ -257,11 +258,11 @@ int ev_audit(struct sfs *fs, struct ev_result *res, const char *rel)
 	if (rc == 0)
 		rc = audit_file(fs, &a, &found);
 	if (rc < 0) {
-		ev_result_errmsg(res, "%s: audit: %s", rel, strerror(-rc));
+		ev_result_text(res, EV_ERRMSG, "%s: audit: %s", rel, strerror(-rc));
 		return rc;
 	}
-	ev_result_summary(res, "%llu cached pages, %llu differ from the backend",
-			  (unsigned long long)found.cached, (unsigned long long)found.stale);
+	ev_result_text(res, EV_SUMMARY, "%llu cached pages, %llu differ from the backend",
+		       (unsigned long long)found.cached, (unsigned long long)found.stale);
 	ev_result_note(res, "size", "%llu", (unsigned long long)a.size);
 	ev_result_note(res, "cached_pages", "%llu", (unsigned long long)found.cached);
 	ev_result_note(res, "stale_pages", "%llu", (unsigned long long)found.stale);

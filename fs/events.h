@@ -33,11 +33,11 @@ void ev_result_free(struct ev_result *r);
 /* Adds the note key=printf(fmt, ...). 0, or -ENOMEM (kept in r->err). */
 int ev_result_note(struct ev_result *r, const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-/* Set (replace) the summary or the failure's message. 0, or -ENOMEM (kept in r->err). */
-int ev_result_summary(struct ev_result *r, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-int ev_result_errmsg(struct ev_result *r, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+/* Sets (replaces) the summary, or the message of a failure, to printf(fmt, ...). 0, or
+ * -ENOMEM (kept in r->err). */
+enum ev_text { EV_SUMMARY, EV_ERRMSG };
+int ev_result_text(struct ev_result *r, enum ev_text which, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* The bookkeeping every event shares: its sequence number, start time and log text. */
 struct ev {

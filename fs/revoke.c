@@ -100,10 +100,10 @@ int ev_revoke(struct sfs *fs, struct ev_result *res, const char *rel, int err)
 	if (rc == 0 && inode_state(fs->itab, a.ino, &junk, &parent) != INODE_LIVE)
 		rc = -EALREADY;
 	if (rc < 0) {
-		ev_result_errmsg(res, "%s: %s", rel,
-				 rc == -EINVAL	   ? "the root cannot be revoked; use unplug"
-				 : rc == -EALREADY ? "already revoked"
-						   : strerror(-rc));
+		ev_result_text(res, EV_ERRMSG, "%s: %s", rel,
+			       rc == -EINVAL	 ? "the root cannot be revoked; use unplug"
+			       : rc == -EALREADY ? "already revoked"
+						 : strerror(-rc));
 		return ev_end(&e, rc);
 	}
 	rc = path_walk(fs, rel, mark, &v);
@@ -143,7 +143,7 @@ int ev_unplug(struct sfs *fs, struct ev_result *res, bool vanish)
 
 	ev_begin(&e, fs, res, vanish ? "unplug-vanish" : "unplug", NULL);
 	if (atomic_load(&fs->plug) != PLUG_ON) {
-		ev_result_errmsg(res, "the backend is already unplugged");
+		ev_result_text(res, EV_ERRMSG, "the backend is already unplugged");
 		return ev_end(&e, -EALREADY);
 	}
 	atomic_store(&fs->unplugged_at, e.seq);
@@ -237,8 +237,8 @@ int ev_abort(struct sfs *fs, struct ev_result *res)
 	rc = kern_abort(fs);
 	if (rc < 0) {
 		fs->aborted = false;
-		ev_result_errmsg(res, "cannot abort the connection through fusectl: %s",
-				 strerror(-rc));
+		ev_result_text(res, EV_ERRMSG, "cannot abort the connection through fusectl: %s",
+			       strerror(-rc));
 	}
 	return ev_end(&e, rc);
 }
