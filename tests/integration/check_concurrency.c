@@ -83,14 +83,6 @@ static void teardown(void)
 	fx_teardown(&mnt);
 }
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 /* The content of chunk c of file f at generation gen. */
 static void chunk_bytes(int f, int c, uint32_t gen, char *out)
 {
@@ -234,7 +226,7 @@ static int worker_step(struct worker *w)
 static int worker_main(struct worker *w)
 {
 	struct sigaction sa;
-	long end = now_ms() + RUN_MS;
+	long end = fx_now_ms() + RUN_MS;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_sigbus;
@@ -242,7 +234,7 @@ static int worker_main(struct worker *w)
 	w->seed = (unsigned)(w->id * 7919 + 1);
 	if (worker_open(w))
 		return 1;
-	while (now_ms() < end) {
+	while (fx_now_ms() < end) {
 		if (worker_step(w))
 			return 1;
 	}
@@ -299,7 +291,7 @@ static void reap_workers(const pid_t *pids, long deadline)
 	int status[NPROCS], left = NPROCS;
 	bool done[NPROCS] = { false };
 
-	while (left > 0 && now_ms() < deadline) {
+	while (left > 0 && fx_now_ms() < deadline) {
 		for (int i = 0; i < NPROCS; i++) {
 			if (!done[i] && waitpid(pids[i], &status[i], WNOHANG) == pids[i]) {
 				done[i] = true;
@@ -367,7 +359,7 @@ START_TEST(test_mixed_clients)
 	fx_fail_clear();
 	for (int i = 0; i < NPROCS; i++)
 		pids[i] = start_worker(i, ledger);
-	reap_workers(pids, now_ms() + RUN_MS + DEADLINE_MS);
+	reap_workers(pids, fx_now_ms() + RUN_MS + DEADLINE_MS);
 
 	for (int f = 0; f < NFILES; f++) {
 		for (int c = 0; c < NCHUNKS; c++)

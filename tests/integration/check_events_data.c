@@ -108,9 +108,7 @@ START_TEST(test_write_no_notify)
 	ck_assert_msg(mx_val("stale_pages") >= 1, "audit after write --no-notify: %s", mx_res.text);
 	ck_assert_msg(mx_list_has("stale_list", STALE_OFF / MX_PG), "page 2 not in stale_list %s",
 		      ctl_result_get(&mx_res, "stale_list"));
-	MX_CTL_OK("inval", mx_rel);
-	fx_peer_step(&p);
-	fx_peer_finish(&p);
+	mx_inval_last_step(&p);
 	MX_CTL_OK("audit", mx_rel);
 	ck_assert_msg(mx_val("stale_pages") == 0, "audit after inval: %s", mx_res.text);
 }
@@ -140,9 +138,7 @@ START_TEST(test_store)
 	ck_assert_msg(mx_val("stale_pages") >= 1, "audit after store: %s", mx_res.text);
 	ck_assert_msg(mx_list_has("stale_list", STORE_OFF / MX_PG), "page 1 not in stale_list %s",
 		      ctl_result_get(&mx_res, "stale_list"));
-	MX_CTL_OK("inval", mx_rel);
-	fx_peer_step(&p);
-	fx_peer_finish(&p);
+	mx_inval_last_step(&p);
 }
 END_TEST
 

@@ -195,21 +195,13 @@ END_TEST
 
 /* ---- row 9: delay ---- */
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Only a lower bound: the delay is a floor, a loaded machine may add to it. */
 static int delayed_seen(struct mx_client *c)
 {
-	long long t0 = now_ms(), took;
+	long long t0 = fx_now_ms(), took;
 
 	FX_TRY(fx_expect_pread("old descriptor", c->fd, mx_orig, MX_PG, MX_PG));
-	took = now_ms() - t0;
+	took = fx_now_ms() - t0;
 	if (took < 300)
 		return FX_FAIL("an uncached pread with a 300 ms delay rule took %lld ms", took);
 	return 0;
@@ -228,9 +220,7 @@ START_TEST(test_delay_read)
 	ck_assert_msg(mx_rule_listed(id), "rule %lld not listed", id);
 	MX_CTL_OK("clear");
 	ck_assert_msg(!mx_rule_listed(id), "rule %lld still listed after clear", id);
-	MX_CTL_OK("inval", mx_rel);
-	fx_peer_step(&p);
-	fx_peer_finish(&p);
+	mx_inval_last_step(&p);
 }
 END_TEST
 

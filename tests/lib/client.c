@@ -22,10 +22,9 @@
 
 /* Check's fixtures take no arguments, so what they share lives here: the mount of the last
  * fx_mount_or_fail() and the running test's directory in it (in the test process, one test
- * at a time), and the count of teardown failures (in the runner process). */
+ * at a time). */
 static const struct mnt *work_mnt;
 static char work_rel[32]; /* the running test's directory, relative to the mount root */
-static int teardown_failures;
 
 /* ---- in the test process ---- */
 
@@ -43,17 +42,6 @@ void fx_teardown(struct mnt *m)
 
 	if (rc != 0)
 		fx_teardown_fail("teardown: the daemon ended with %d, expected a clean exit 0", rc);
-}
-
-void fx_teardown_fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	teardown_failures++;
 }
 
 /* fmt's result in one of FX_PATH_BUFS static buffers used in turn. */
@@ -106,37 +94,6 @@ const char *fx_work_rel(const char *rel)
 {
 	assert_workdir();
 	return path_fmt("%s/%s", work_rel, rel);
-}
-
-TCase *fx_tcase(Suite *s, const char *name, int timeout, void (*setup)(void),
-		void (*teardown)(void), void (*each_test)(void))
-{
-	TCase *tc = tcase_create(name);
-
-	if (setup || teardown)
-		tcase_add_unchecked_fixture(tc, setup, teardown);
-	if (each_test)
-		tcase_add_checked_fixture(tc, each_test, NULL);
-	tcase_set_timeout(tc, timeout);
-	suite_add_tcase(s, tc);
-	return tc;
-}
-
-void fx_add_tests(TCase *tc, const TTest *const *tests)
-{
-	for (size_t i = 0; tests[i]; i++)
-		tcase_add_test(tc, tests[i]);
-}
-
-int fx_run_suite(Suite *s)
-{
-	SRunner *sr = srunner_create(s);
-	int failed;
-
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 && teardown_failures == 0 ? 0 : 1;
 }
 
 void fx_run_child(int (*fn)(void *arg), void *arg)

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "fixture.h"
+#include "suite.h"
 
 /* ---- in the test process: failures fail the test (ck_assert) ---- */
 
@@ -22,11 +23,6 @@ void fx_mount_or_fail(struct mnt *m, const char *source, const char *opts);
 /* fx_umount(m) for an unchecked teardown, which cannot fail a test: a daemon that did not
  * exit cleanly is reported through fx_teardown_fail(). */
 void fx_teardown(struct mnt *m);
-
-/* Reports a failure that a fixture's teardown found: prints the message and a newline to
- * stderr and makes fx_run_suite() return 1. Call it in the runner process, where unchecked
- * fixtures run. */
-void fx_teardown_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Checked fixture: creates a fresh directory "t<pid>-<n>" in the root of the mount of the
  * last fx_mount_or_fail() for the running test, so that tests sharing a mount do not see
@@ -42,21 +38,6 @@ const char *fx_workdir(void);
  * fails the test. */
 const char *fx_work_path(const char *rel);
 const char *fx_work_rel(const char *rel);
-
-/* A TCase named name with a timeout in seconds, added to s. setup/teardown become its
- * unchecked fixture (run once around its tests: a mount per TCase) and each_test its
- * checked fixture (run before every test); either pair may be NULL. */
-TCase *fx_tcase(Suite *s, const char *name, int timeout, void (*setup)(void),
-		void (*teardown)(void), void (*each_test)(void));
-
-/* Adds the tests of a NULL-terminated array to tc, in order; FX_ADD_TESTS(tc, a, b, ...)
- * builds the array. */
-void fx_add_tests(TCase *tc, const TTest *const *tests);
-#define FX_ADD_TESTS(tc, ...) fx_add_tests((tc), (const TTest *const[]){ __VA_ARGS__, NULL })
-
-/* Runs every test of s (srunner_run_all() with CK_ENV) and frees it. Returns main()'s exit
- * code: 0 if no test failed and no teardown reported a failure, else 1. */
-int fx_run_suite(Suite *s);
 
 /* fx_child(fn, arg), failing the test unless fn returned 0; the message carries the
  * child's fx_failure(). */

@@ -48,29 +48,34 @@ int fx_ctl_request(const struct mnt *m, struct ctl_result *out, const char *arg,
 	return rc;
 }
 
-void fx_ctl_ok(const struct mnt *m, struct ctl_result *out, const char *arg, ...)
+/* vrequest() into a freed *out, failing the test unless a reply came. */
+static void vrequest_replied(const struct mnt *m, struct ctl_result *out, const char *arg,
+			     va_list ap)
 {
-	va_list ap;
 	int rc;
 
 	ctl_result_free(out);
-	va_start(ap, arg);
 	rc = vrequest(m, out, arg, ap);
-	va_end(ap);
 	ck_assert_msg(rc == 0, "%s: no reply from the daemon: %s", arg, strerror(-rc));
+}
+
+void fx_ctl_ok(const struct mnt *m, struct ctl_result *out, const char *arg, ...)
+{
+	va_list ap;
+
+	va_start(ap, arg);
+	vrequest_replied(m, out, arg, ap);
+	va_end(ap);
 	ck_assert_msg(out->is_ok, "%s: err %s %s", arg, out->errname, out->text);
 }
 
 void fx_ctl_err(const struct mnt *m, struct ctl_result *out, int err, const char *arg, ...)
 {
 	va_list ap;
-	int rc;
 
-	ctl_result_free(out);
 	va_start(ap, arg);
-	rc = vrequest(m, out, arg, ap);
+	vrequest_replied(m, out, arg, ap);
 	va_end(ap);
-	ck_assert_msg(rc == 0, "%s: no reply from the daemon: %s", arg, strerror(-rc));
 	ck_assert_msg(!out->is_ok, "%s: ok, expected err %s", arg, strerrorname_np(err));
 	ck_assert_msg(out->error == err, "%s: err %s %s, expected %s", arg, out->errname, out->text,
 		      strerrorname_np(err));

@@ -90,6 +90,12 @@ void mx_clear_between_steps(struct fx_peer *p)
 	mx_last_step(p);
 }
 
+void mx_inval_last_step(struct fx_peer *p)
+{
+	MX_CTL_OK("inval", mx_rel);
+	mx_last_step(p);
+}
+
 /* ---- the client ---- */
 
 char *mx_image(size_t off, const char *bytes, size_t n)

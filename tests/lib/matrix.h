@@ -113,6 +113,9 @@ int mx_client_main(int sock, const void *arg);
 /* rest(): one step, the end; or a step, `clear`, the last step. */
 void mx_last_step(struct fx_peer *p);
 void mx_clear_between_steps(struct fx_peer *p);
+/* `inval` of the test file, so that the client sees the backend's bytes, then its last
+ * step. */
+void mx_inval_last_step(struct fx_peer *p);
 /* A one-step row: the client maps, the test runs the command (its reply stays in mx_res),
  * the client observes. */
 #define MX_ROW_RUN(row, ...) MX_ROW_WITH((row), MX_CTL_OK(__VA_ARGS__), mx_last_step)

@@ -3,6 +3,7 @@
  * bk_open and the checked wrappers), which run once. A new backend adds one
  * open_<name>() function and one contract() line in main(). */
 #include "backend.h"
+#include "suite.h"
 
 #include <check.h>
 #include <errno.h>
@@ -837,30 +838,8 @@ START_TEST(test_concurrency)
 }
 END_TEST
 
-/* One TCase per behaviour; each test gets a fresh instance of the backend under test. */
-static void add_case(Suite *s, const char *name, const TTest *const *tests)
-{
-	TCase *tc = tcase_create(name);
-
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 60);
-	for (; *tests; tests++)
-		tcase_add_test(tc, *tests);
-	suite_add_tcase(s, tc);
-}
-
-static int run(Suite *s)
-{
-	SRunner *sr = srunner_create(s);
-	int failed;
-
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed;
-}
-
-/* Runs the whole contract against the backend that open makes; returns the failures. */
+/* Runs the whole contract against the backend that open makes, one TCase per behaviour,
+ * each test on a fresh instance: fx_run_suite()'s exit code. */
 static int contract(const char *name, contract_open_fn open)
 {
 	char title[64];
@@ -869,26 +848,23 @@ static int contract(const char *name, contract_open_fn open)
 	backend_open = open;
 	snprintf(title, sizeof(title), "contract:%s", name);
 	s = suite_create(title);
-	add_case(s, "namespace",
-		 (const TTest *const[]){ test_root_and_lookup, test_mknod_and_symlink,
-					 test_name_max, test_links_and_removal,
-					 test_unlink_open_file, NULL });
-	add_case(s, "rename",
-		 (const TTest *const[]){ test_rename_basic, test_rename_replace, test_rename_flags,
-					 test_rename_into_subtree, NULL });
-	add_case(s, "readdir",
-		 (const TTest *const[]){ test_readdir_basic, test_readdir_stable_cookies,
-					 test_readdir_large, NULL });
-	add_case(s, "data",
-		 (const TTest *const[]){ test_read_and_truncate, test_huge_offset,
-					 test_seek_data_hole, test_punch_and_zero, test_fallocate,
-					 NULL });
-	add_case(s, "space", (const TTest *const[]){ test_statfs_and_enospc, NULL });
-	add_case(s, "attributes",
-		 (const TTest *const[]){ test_xattr, test_setattr, test_times_data,
-					 test_times_namespace, NULL });
-	add_case(s, "concurrency", (const TTest *const[]){ test_concurrency, NULL });
-	return run(s);
+	fx_unit_tcase(s, "namespace", 60, setup, teardown,
+		      FX_TESTS(test_root_and_lookup, test_mknod_and_symlink, test_name_max,
+			       test_links_and_removal, test_unlink_open_file));
+	fx_unit_tcase(s, "rename", 60, setup, teardown,
+		      FX_TESTS(test_rename_basic, test_rename_replace, test_rename_flags,
+			       test_rename_into_subtree));
+	fx_unit_tcase(
+		s, "readdir", 60, setup, teardown,
+		FX_TESTS(test_readdir_basic, test_readdir_stable_cookies, test_readdir_large));
+	fx_unit_tcase(s, "data", 60, setup, teardown,
+		      FX_TESTS(test_read_and_truncate, test_huge_offset, test_seek_data_hole,
+			       test_punch_and_zero, test_fallocate));
+	fx_unit_tcase(s, "space", 60, setup, teardown, FX_TESTS(test_statfs_and_enospc));
+	fx_unit_tcase(s, "attributes", 60, setup, teardown,
+		      FX_TESTS(test_xattr, test_setattr, test_times_data, test_times_namespace));
+	fx_unit_tcase(s, "concurrency", 60, setup, teardown, FX_TESTS(test_concurrency));
+	return fx_run_suite(s);
 }
 
 static int open_mem(uint64_t limit, struct bk **out)
@@ -980,14 +956,11 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("registry");
-	TCase *tc = tcase_create("registry");
 	int failed;
 
-	tcase_add_test(tc, test_registry);
-	tcase_add_test(tc, test_open_errors);
-	tcase_add_test(tc, test_wrappers);
-	suite_add_tcase(s, tc);
-	failed = run(s);
-	failed += contract("mem", open_mem);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	fx_unit_tcase(s, "registry", 0, NULL, NULL,
+		      FX_TESTS(test_registry, test_open_errors, test_wrappers));
+	failed = fx_run_suite(s);
+	failed |= contract("mem", open_mem);
+	return failed;
 }

@@ -16,6 +16,7 @@
 
 #include "ctl.h"
 #include "ctl_client.h"
+#include "suite.h"
 
 struct tctx {
 	atomic_int streams_ended; /* log --follow handlers that saw the peer go */
@@ -445,40 +446,15 @@ START_TEST(test_reply_format)
 }
 END_TEST
 
-static Suite *ctl_suite(void)
-{
-	Suite *s = suite_create("ctl");
-	TCase *tc;
-
-	tc = tcase_create("server");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, test_ok_reply);
-	tcase_add_test(tc, test_err_replies);
-	tcase_add_test(tc, test_raw_socket);
-	tcase_add_test(tc, test_overlong_line);
-	tcase_add_test(tc, test_stream_and_concurrent);
-	tcase_add_test(tc, test_stop_ends_stream);
-	tcase_add_test(tc, test_socket_files);
-	tcase_add_test(tc, test_stale_socket);
-	tcase_add_test(tc, test_too_many);
-	tcase_add_test(tc, test_other_uid);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("standalone");
-	tcase_add_test(tc, test_default_path);
-	tcase_add_test(tc, test_reply_format);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int main(void)
 {
-	SRunner *sr = srunner_create(ctl_suite());
-	int failed;
+	Suite *s = suite_create("ctl");
 
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	fx_unit_tcase(s, "server", 30, setup, teardown,
+		      FX_TESTS(test_ok_reply, test_err_replies, test_raw_socket, test_overlong_line,
+			       test_stream_and_concurrent, test_stop_ends_stream, test_socket_files,
+			       test_stale_socket, test_too_many, test_other_uid));
+	fx_unit_tcase(s, "standalone", 0, NULL, NULL,
+		      FX_TESTS(test_default_path, test_reply_format));
+	return fx_run_suite(s);
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "ctl_client.h"
+#include "suite.h"
 
 static struct ctl_req req;
 static char err[1024];
@@ -594,58 +595,24 @@ START_TEST(test_lines_limit)
 }
 END_TEST
 
-static Suite *ctl_proto_suite(void)
+int main(void)
 {
 	Suite *s = suite_create("ctl_proto");
 	TCase *tc;
 
-	tc = tcase_create("commands");
-	tcase_add_checked_fixture(tc, NULL, teardown);
-	tcase_add_test(tc, test_status_stats_log);
-	tcase_add_test(tc, test_inval_truncate_punch);
-	tcase_add_test(tc, test_write);
-	tcase_add_test(tc, test_revoke_plug);
-	tcase_add_test(tc, test_rules);
-	tcase_add_test(tc, test_store_audit_paths);
-	tcase_add_test(tc, test_table);
-	tcase_add_test(tc, test_argv_index);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("rejects");
-	tcase_add_checked_fixture(tc, NULL, teardown);
+	fx_unit_tcase(s, "commands", 0, NULL, teardown,
+		      FX_TESTS(test_status_stats_log, test_inval_truncate_punch, test_write,
+			       test_revoke_plug, test_rules, test_store_audit_paths, test_table,
+			       test_argv_index));
+	tc = fx_unit_tcase(s, "rejects", 0, NULL, teardown,
+			   FX_TESTS(test_nul_and_size, test_path_limits));
 	tcase_add_loop_test(tc, test_malformed, 0, sizeof(bad) / sizeof(bad[0]));
-	tcase_add_test(tc, test_nul_and_size);
-	tcase_add_test(tc, test_path_limits);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("wire");
 	/* the random round trips take 0.6 s of CPU: on a loaded machine, more than Check's
 	 * default 4 s of wall clock */
-	tcase_set_timeout(tc, 60);
-	tcase_add_checked_fixture(tc, NULL, teardown);
-	tcase_add_test(tc, test_errno_names);
-	tcase_add_test(tc, test_round_trip);
-	tcase_add_test(tc, test_round_trip_random);
-	tcase_add_test(tc, test_round_trip_parse);
-	tcase_add_test(tc, test_build_too_long);
-	tcase_add_test(tc, test_quote_text);
-	tcase_add_test(tc, test_lines_limit);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("replies");
-	tcase_add_test(tc, test_result_read);
-	tcase_add_test(tc, test_kv_split);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
-int main(void)
-{
-	SRunner *sr = srunner_create(ctl_proto_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	fx_unit_tcase(s, "wire", 60, NULL, teardown,
+		      FX_TESTS(test_errno_names, test_round_trip, test_round_trip_random,
+			       test_round_trip_parse, test_build_too_long, test_quote_text,
+			       test_lines_limit));
+	fx_unit_tcase(s, "replies", 0, NULL, NULL, FX_TESTS(test_result_read, test_kv_split));
+	return fx_run_suite(s);
 }

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "evlog.h"
+#include "suite.h"
 
 static struct evlog *l;
 
@@ -50,14 +51,6 @@ static int take(void *ctx, const struct event *e)
 
 	snprintf(r->got + used, sizeof(r->got) - used, "%s ", e->text);
 	return ++r->n == r->stop_after ? 7 : 0;
-}
-
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
 START_TEST(test_seqs)
@@ -125,15 +118,15 @@ END_TEST
 
 START_TEST(test_wait_timeout)
 {
-	double t0 = now_ms();
+	double t0 = fx_now_ms();
 
 	evlog_wait(l, 0, 150);
-	ck_assert_msg(now_ms() - t0 >= 150, "waited %.1f ms", now_ms() - t0);
+	ck_assert_msg(fx_now_ms() - t0 >= 150, "waited %.1f ms", fx_now_ms() - t0);
 	/* an event already finished after since: no wait (at most the 20 s asked for) */
 	event();
-	t0 = now_ms();
+	t0 = fx_now_ms();
 	evlog_wait(l, 0, 20000);
-	ck_assert_msg(now_ms() - t0 < 20000, "waited %.1f ms", now_ms() - t0);
+	ck_assert_msg(fx_now_ms() - t0 < 20000, "waited %.1f ms", fx_now_ms() - t0);
 }
 END_TEST
 
@@ -147,11 +140,11 @@ struct waiter {
 static void *wait_main(void *arg)
 {
 	struct waiter *w = arg;
-	double t0 = now_ms();
+	double t0 = fx_now_ms();
 
 	atomic_store(&w->is_waiting, 1);
 	evlog_wait(l, 0, 20000);
-	w->waited_ms = now_ms() - t0;
+	w->waited_ms = fx_now_ms() - t0;
 	w->saw_finished = atomic_load(&w->did_finish);
 	return NULL;
 }
@@ -190,23 +183,9 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("evlog");
-	TCase *tc = tcase_create("evlog");
-	SRunner *sr;
-	int failed;
 
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_seqs);
-	tcase_add_test(tc, test_ring_wraps);
-	tcase_add_test(tc, test_since);
-	tcase_add_test(tc, test_read_stops);
-	tcase_add_test(tc, test_wait_timeout);
-	tcase_add_test(tc, test_wait_wakes);
-	tcase_add_test(tc, test_format);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	fx_unit_tcase(s, "evlog", 60, setup, teardown,
+		      FX_TESTS(test_seqs, test_ring_wraps, test_since, test_read_stops,
+			       test_wait_timeout, test_wait_wakes, test_format));
+	return fx_run_suite(s);
 }

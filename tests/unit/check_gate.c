@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "gate.h"
+#include "suite.h"
 
 #define FILE_INO 5
 #define ROOT	 BK_ROOT_INO
@@ -188,14 +189,6 @@ START_TEST(test_rule_verdicts)
 }
 END_TEST
 
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 /* Rules are about I/O: names, attributes and listings never meet them. */
 START_TEST(test_rules_spare_metadata)
 {
@@ -211,9 +204,9 @@ START_TEST(test_rule_delay)
 	double t0;
 
 	add_rule(RULE_DELAY, RULE_FSYNC, 0, 0, 120, 1);
-	t0 = now_ms();
+	t0 = fx_now_ms();
 	ck_assert_int_eq(g(FILE_INO, GATE_FSYNC), 0);
-	ck_assert_msg(now_ms() - t0 >= 120, "fsync delayed %.1f ms", now_ms() - t0);
+	ck_assert_msg(fx_now_ms() - t0 >= 120, "fsync delayed %.1f ms", fx_now_ms() - t0);
 	ck_assert_uint_eq(rules_count(fs.rules), 0);
 }
 END_TEST
@@ -235,26 +228,11 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("gate");
-	TCase *tc = tcase_create("gate");
-	SRunner *sr;
-	int failed;
 
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_plug_on);
-	tcase_add_test(tc, test_plug_going);
-	tcase_add_test(tc, test_plug_off);
-	tcase_add_test(tc, test_plug_vanished);
-	tcase_add_test(tc, test_inode_revoking);
-	tcase_add_test(tc, test_inode_revoked);
-	tcase_add_test(tc, test_handle_epochs);
-	tcase_add_test(tc, test_rule_verdicts);
-	tcase_add_test(tc, test_rules_spare_metadata);
-	tcase_add_test(tc, test_rule_delay);
-	tcase_add_test(tc, test_lost_bytes);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	fx_unit_tcase(s, "gate", 0, setup, teardown,
+		      FX_TESTS(test_plug_on, test_plug_going, test_plug_off, test_plug_vanished,
+			       test_inode_revoking, test_inode_revoked, test_handle_epochs,
+			       test_rule_verdicts, test_rules_spare_metadata, test_rule_delay,
+			       test_lost_bytes));
+	return fx_run_suite(s);
 }

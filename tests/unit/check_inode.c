@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "inode.h"
+#include "suite.h"
 
 static struct itab *t;
 
@@ -196,23 +197,10 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("inode");
-	TCase *tc = tcase_create("itab");
-	SRunner *sr;
-	int failed;
 
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_lookup_counting);
-	tcase_add_test(tc, test_forget_limits);
-	tcase_add_test(tc, test_state);
-	tcase_add_test(tc, test_revoked_outlives_forget);
-	tcase_add_test(tc, test_revive);
-	tcase_add_test(tc, test_known);
-	tcase_add_test(tc, test_counters);
-	tcase_add_test(tc, test_growth);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	fx_unit_tcase(s, "itab", 0, setup, teardown,
+		      FX_TESTS(test_lookup_counting, test_forget_limits, test_state,
+			       test_revoked_outlives_forget, test_revive, test_known, test_counters,
+			       test_growth));
+	return fx_run_suite(s);
 }

@@ -1,6 +1,7 @@
 /* Unit tests for backend/pagemap.c: insert, lookup, next_present, remove and range
  * removal, with small, large and sparse indexes, checked against a simple model. */
 #include "pagemap.h"
+#include "suite.h"
 
 #include <check.h>
 #include <errno.h>
@@ -269,35 +270,14 @@ START_TEST(test_model_ranges)
 }
 END_TEST
 
-static Suite *pagemap_suite(void)
-{
-	Suite *s = suite_create("pagemap");
-	TCase *tc = tcase_create("pagemap");
-
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_empty);
-	tcase_add_test(tc, test_insert_lookup);
-	tcase_add_test(tc, test_sparse_large);
-	tcase_add_test(tc, test_height);
-	tcase_add_test(tc, test_next_present);
-	tcase_add_test(tc, test_remove);
-	tcase_add_test(tc, test_remove_range);
-	tcase_add_test(tc, test_remove_huge_range);
-	tcase_add_test(tc, test_destroy_frees_all);
-	tcase_add_test(tc, test_model);
-	tcase_add_test(tc, test_model_ranges);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int main(void)
 {
-	SRunner *sr = srunner_create(pagemap_suite());
-	int failed;
+	Suite *s = suite_create("pagemap");
 
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	fx_unit_tcase(s, "pagemap", 60, setup, teardown,
+		      FX_TESTS(test_empty, test_insert_lookup, test_sparse_large, test_height,
+			       test_next_present, test_remove, test_remove_range,
+			       test_remove_huge_range, test_destroy_frees_all, test_model,
+			       test_model_ranges));
+	return fx_run_suite(s);
 }

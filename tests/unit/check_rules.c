@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "rules.h"
+#include "suite.h"
 
 static struct rules *rs;
 
@@ -157,22 +158,10 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("rules");
-	TCase *tc = tcase_create("rules");
-	SRunner *sr;
-	int failed;
 
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_ids_and_order);
-	tcase_add_test(tc, test_match_inode_and_op);
-	tcase_add_test(tc, test_match_range);
-	tcase_add_test(tc, test_rangeless_ops);
-	tcase_add_test(tc, test_count_runs_out);
-	tcase_add_test(tc, test_delays_and_errnos);
-	tcase_add_test(tc, test_op_names);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	fx_unit_tcase(s, "rules", 0, setup, teardown,
+		      FX_TESTS(test_ids_and_order, test_match_inode_and_op, test_match_range,
+			       test_rangeless_ops, test_count_runs_out, test_delays_and_errnos,
+			       test_op_names));
+	return fx_run_suite(s);
 }

@@ -10,18 +10,11 @@
 #include <unistd.h>
 
 #include "sizesync.h"
+#include "suite.h"
 
 #define HOLD_MS 200 /* SIZESYNC_HOLD_MS */
 
 static struct sizesync s;
-
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 /* A client thread answering a GETATTR of ino while the test thread syncs. */
 struct client {
@@ -36,11 +29,11 @@ struct client {
 static void *client_main(void *arg)
 {
 	struct client *c = arg;
-	double t0 = now_ms();
+	double t0 = fx_now_ms();
 
 	atomic_store(&c->is_asking, 1);
 	c->size = sizesync_wait(&s, c->ino, gettid());
-	c->waited_ms = now_ms() - t0;
+	c->waited_ms = fx_now_ms() - t0;
 	c->saw_end = c->ended && atomic_load(c->ended);
 	return NULL;
 }
@@ -130,20 +123,10 @@ END_TEST
 
 int main(void)
 {
-	Suite *su = suite_create("sizesync");
-	TCase *tc = tcase_create("sizesync");
-	SRunner *sr;
-	int failed;
+	Suite *s = suite_create("sizesync");
 
-	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, test_syncing_thread_passes);
-	tcase_add_test(tc, test_hold_is_bounded);
-	tcase_add_test(tc, test_end_releases);
-	tcase_add_test(tc, test_single_thread_never_holds);
-	suite_add_tcase(su, tc);
-	sr = srunner_create(su);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	fx_unit_tcase(s, "sizesync", 30, NULL, NULL,
+		      FX_TESTS(test_syncing_thread_passes, test_hold_is_bounded, test_end_releases,
+			       test_single_thread_never_holds));
+	return fx_run_suite(s);
 }

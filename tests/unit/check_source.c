@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "source.h"
+#include "suite.h"
 
 static struct source src;
 static char err[512];
@@ -81,18 +82,8 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("source");
-	TCase *tc = tcase_create("parse");
-	SRunner *sr;
-	int failed;
 
-	tcase_add_test(tc, test_size_form);
-	tcase_add_test(tc, test_bad_size);
-	tcase_add_test(tc, test_unknown_scheme);
-	tcase_add_test(tc, test_path_form);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	fx_unit_tcase(s, "parse", 0, NULL, NULL,
+		      FX_TESTS(test_size_form, test_bad_size, test_unknown_scheme, test_path_form));
+	return fx_run_suite(s);
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "units.h"
+#include "suite.h"
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -76,17 +77,8 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("units");
-	TCase *tc = tcase_create("parse");
-	SRunner *sr;
-	int failed;
 
-	tcase_add_test(tc, test_u64);
-	tcase_add_test(tc, test_size_suffixes);
-	tcase_add_test(tc, test_size_rejects);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	fx_unit_tcase(s, "parse", 0, NULL, NULL,
+		      FX_TESTS(test_u64, test_size_suffixes, test_size_rejects));
+	return fx_run_suite(s);
 }
