@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ctl_proto.h"
+#include "ctl_client.h"
 
 static void check_req(const struct ctl_req *r)
 {
