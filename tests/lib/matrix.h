@@ -1,8 +1,7 @@
-/* A row of the semantics matrix (README, "The semantics matrix"), as the
- * check_events_*.c tests run it: a 4-page test file in a directory of its own, a forked
- * client that maps and reads it before the event (a MAP_SHARED mapping, a clean and a
- * COWed MAP_PRIVATE page, descriptors opened before) and observes it in steps afterwards,
- * and the test's side, which runs the event through the control client library. */
+/* A row of the semantics matrix (README), as check_events_*.c run it: a 4-page test file
+ * in a directory of its own, a forked client that maps and reads it before the event
+ * (shared, clean and COWed private pages, old descriptors) and observes it in steps, and
+ * the test's side, which runs the event through the control client library. */
 #ifndef SIGBUSFS_TEST_MATRIX_H
 #define SIGBUSFS_TEST_MATRIX_H
 
