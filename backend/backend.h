@@ -88,7 +88,7 @@ struct bk_source {
 };
 
 /* Where a backend reports what an errno cannot say: one line, shaped "scheme: what: why"
- * ("mem: size '1K': too small: at least 64K"), without a newline. fs/ hands the daemon's
+ * ("mem: size '1K': too small (at least 64K)"), without a newline. fs/ hands the daemon's
  * log sink. */
 enum bk_log_level { BK_LOG_ERR, BK_LOG_WARN, BK_LOG_INFO, BK_LOG_DEBUG };
 struct bk_log {

@@ -184,15 +184,14 @@ static int mem_limit(const struct bk_source *src, const struct bk_log *log, uint
 
 	if (!src->has_size && (pages <= 0 || page_size <= 0)) {
 		bk_logf(log, BK_LOG_ERR,
-			"mem: cannot find the size of physical memory: "
-			"give one as mem:SIZE");
+			"mem: the size of physical memory: unknown (give one as mem:SIZE)");
 		return -EINVAL;
 	}
 	if (src->has_size)
 		limit = src->size;
 	limit &= ~(MEM_PAGE_SIZE - 1);
 	if (limit < MEM_LIMIT_MIN) {
-		bk_logf(log, BK_LOG_ERR, "mem: size '%s' is too small: at least 64K", src->arg);
+		bk_logf(log, BK_LOG_ERR, "mem: size '%s': too small (at least 64K)", src->arg);
 		return -EINVAL;
 	}
 	*out = limit;

@@ -1,5 +1,5 @@
-/* See source.h. The messages name the backend first, as the backends' own do
- * ("mem: ..."), so that a user reads one shape whichever side refused the source. */
+/* See source.h. The messages have the backends' shape, "scheme: what: why", so that a
+ * user reads one shape whichever side refused the source. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,11 +32,11 @@ static int parse_size(const struct bk_ops *ops, const char *arg, struct bk_sourc
 		return 0;
 	rc = units_parse_size(arg, &out->size);
 	if (rc == -ERANGE)
-		return refuse(err, errsize, "%s: size '%s' is too large", ops->name, arg);
+		return refuse(err, errsize, "%s: size '%s': too large", ops->name, arg);
 	if (rc < 0)
 		return refuse(err, errsize,
-			      "%s: bad size '%s': expected a number with an optional K, M, G "
-			      "or T suffix",
+			      "%s: size '%s': not a number (expected digits and an optional K, "
+			      "M, G or T suffix)",
 			      ops->name, arg);
 	out->has_size = true;
 	return 0;
@@ -51,11 +51,11 @@ int source_parse_arg(const struct bk_ops *ops, const char *arg, struct bk_source
 		return parse_size(ops, arg, out, err, errsize);
 	case BK_SOURCE_PATH:
 		if (!*arg)
-			return refuse(err, errsize, "%s: missing PATH (expected %s:PATH)",
+			return refuse(err, errsize, "%s: PATH: missing (expected %s:PATH)",
 				      ops->name, ops->name);
 		return 0;
 	}
-	return refuse(err, errsize, "%s: unknown form of SOURCE", ops->name);
+	return refuse(err, errsize, "%s: SOURCE: a form this daemon does not know", ops->name);
 }
 
 int source_parse(const char *text, struct source *out, char *err, size_t errsize)

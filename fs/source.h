@@ -17,7 +17,7 @@ struct source {
  * ("unknown source 'x': expected mem:, mem:SIZE"). out->bk.arg borrows from text. */
 int source_parse(const char *text, struct source *out, char *err, size_t errsize);
 /* Parses arg, the text after "scheme:", as ops->source_form says. 0, or -EINVAL with a
- * message in err ("mem: bad size '12Q': ..."). out->arg is arg. */
+ * message in err ("mem: size '12Q': not a number ..."). out->arg is arg. */
 int source_parse_arg(const struct bk_ops *ops, const char *arg, struct bk_source *out, char *err,
 		     size_t errsize);
 

@@ -904,7 +904,7 @@ START_TEST(test_open_errors)
 
 	ck_assert_int_eq(bk_open(&bk_mem_ops, &src, &log, &b), -EINVAL);
 	ck_assert_ptr_null(b);
-	ck_assert_str_eq(logged, "mem: size '1K' is too small: at least 64K");
+	ck_assert_str_eq(logged, "mem: size '1K': too small (at least 64K)");
 	src = (struct bk_source){ .arg = "64K", .has_size = true, .size = 64 << 10 };
 	ck_assert_int_eq(bk_open(&bk_mem_ops, &src, &log, &b), 0);
 	ck_assert_str_eq(bk_name(b), "mem");

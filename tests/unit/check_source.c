@@ -30,13 +30,13 @@ END_TEST
 START_TEST(test_bad_size)
 {
 	ck_assert_int_eq(source_parse("mem:12Q", &src, err, sizeof(err)), -EINVAL);
-	ck_assert_str_eq(err, "mem: bad size '12Q': expected a number with an optional K, M, G "
-			      "or T suffix");
+	ck_assert_str_eq(err, "mem: size '12Q': not a number (expected digits and an optional "
+			      "K, M, G or T suffix)");
 	ck_assert_int_eq(source_parse("mem:1:2", &src, err, sizeof(err)), -EINVAL);
-	ck_assert_str_eq(err, "mem: bad size '1:2': expected a number with an optional K, M, G "
-			      "or T suffix");
+	ck_assert_str_eq(err, "mem: size '1:2': not a number (expected digits and an optional "
+			      "K, M, G or T suffix)");
 	ck_assert_int_eq(source_parse("mem:99999999999999999999", &src, err, sizeof(err)), -EINVAL);
-	ck_assert_str_eq(err, "mem: size '99999999999999999999' is too large");
+	ck_assert_str_eq(err, "mem: size '99999999999999999999': too large");
 }
 END_TEST
 
@@ -75,7 +75,7 @@ START_TEST(test_path_form)
 	ck_assert_str_eq(bk.arg, "rel:12K");
 	ck_assert(!bk.has_size);
 	ck_assert_int_eq(source_parse_arg(&path_ops, "", &bk, err, sizeof(err)), -EINVAL);
-	ck_assert_str_eq(err, "db: missing PATH (expected db:PATH)");
+	ck_assert_str_eq(err, "db: PATH: missing (expected db:PATH)");
 }
 END_TEST
 
