@@ -362,31 +362,36 @@ void pagestore_batch_init(struct pagestore_batch *b, struct pagestore *ps)
 	b->n = 0;
 }
 
+/* Caller holds ps->lock. Makes n freed pages idle, the newest last. */
+static void ps_keep_idle(struct pagestore *ps, void *const *page, unsigned n)
+{
+	if (ps->nyoung + ps->nold == 0)
+		pthread_cond_signal(&ps->wake);
+	for (unsigned i = 0; i < n; i++) {
+		struct ps_idle *p = page[i];
+
+		p->next = ps->young;
+		ps->young = p;
+	}
+	ps->nyoung += n;
+}
+
 void pagestore_batch_flush(struct pagestore_batch *b)
 {
 	struct pagestore *ps = b->ps;
+	bool is_kept;
 
 	if (b->n == 0)
 		return;
 	pthread_mutex_lock(&ps->lock);
 	ps->npages -= b->n;
-	if (!ps_has_reaper(ps)) {
-		/* without a thread to return them later, idle pages go back at once */
-		pthread_mutex_unlock(&ps->lock);
-		ps_release(ps, b->page, b->n);
-		b->n = 0;
-		return;
-	}
-	if (ps->nyoung + ps->nold == 0)
-		pthread_cond_signal(&ps->wake);
-	for (unsigned i = 0; i < b->n; i++) {
-		struct ps_idle *p = b->page[i];
-
-		p->next = ps->young;
-		ps->young = p;
-	}
-	ps->nyoung += b->n;
+	is_kept = ps_has_reaper(ps);
+	if (is_kept)
+		ps_keep_idle(ps, b->page, b->n);
 	pthread_mutex_unlock(&ps->lock);
+	/* without a thread to return them later, pages go back at once */
+	if (!is_kept)
+		ps_release(ps, b->page, b->n);
 	b->n = 0;
 }
 
