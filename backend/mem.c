@@ -156,6 +156,7 @@ out_uncharge:
 static void mem_xattr_free(struct mem_bk *m, struct mem_xattr *x)
 {
 	mem_uncharge(m, x->name_len + x->size);
+	mem_meta_uncharge(m, sizeof(*x));
 	free(x->value);
 	free(x);
 }
@@ -496,9 +497,13 @@ static int mem_xattr_create(struct mem_bk *m, struct mem_xattr **link, const cha
 
 	if (rc < 0)
 		return rc;
+	rc = mem_meta_charge(m, sizeof(*x));
+	if (rc < 0)
+		goto out_uncharge;
+	rc = -ENOMEM;
 	x = malloc(sizeof(*x) + name_len + 1);
 	if (!x)
-		goto out_uncharge;
+		goto out_meta;
 	x->value = malloc(size ? size : 1);
 	if (!x->value)
 		goto out_free;
@@ -513,9 +518,11 @@ static int mem_xattr_create(struct mem_bk *m, struct mem_xattr **link, const cha
 
 out_free:
 	free(x);
+out_meta:
+	mem_meta_uncharge(m, sizeof(*x));
 out_uncharge:
 	mem_uncharge(m, name_len + size);
-	return -ENOMEM;
+	return rc;
 }
 
 static int mem_setxattr(struct bk *b, uint64_t ino, const char *name, const void *value,

@@ -18,14 +18,14 @@
 
 /* Memory. The limit bounds what the daemon holds for the mount. It counts data pages,
  * xattrs and symlink targets in m->used, byte for byte as statfs shows them, and the
- * metadata that names and indexes them in m->meta: inodes, directory entries and their
- * hash and order tables, the nodes of the page indexes. Metadata up to m->meta_free bytes
- * (limit / MEM_META_SHARE) is free; beyond that it is charged to m->used too, so that
- * many empty files or a sparse file with far-apart pages fill the mount instead of the
- * machine. New inodes and names are checked against the limit (-ENOSPC); the tables and
- * index nodes they and new data pages cause are charged as they grow, which may take
- * m->used past the limit by one operation's worth, after which everything fails with
- * -ENOSPC until something is freed.
+ * metadata that names and indexes them in m->meta: inodes, xattr records, directory
+ * entries and their hash and order tables, the nodes of the page indexes. Metadata up
+ * to m->meta_free bytes (limit / MEM_META_SHARE) is free; beyond that it is charged to
+ * m->used too, so that many empty files or a sparse file with far-apart pages fill the
+ * mount instead of the machine. New inodes, names and xattrs are checked against the
+ * limit (-ENOSPC); the tables and index nodes they and new data pages cause are charged
+ * as they grow, which may take m->used past the limit by one operation's worth, after
+ * which everything fails with -ENOSPC until something is freed.
  *
  * Locking. m->ns_lock guards the inode table and the namespace: directory entries, nlink,
  * parent pointers and the inode count. Namespace operations write-lock it and may then

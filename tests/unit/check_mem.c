@@ -1,7 +1,8 @@
 /* Unit tests for what the mem backend adds to the backend contract: the limit bounds its
- * metadata too. Up to limit/64 bytes of metadata are free; past that, inodes, names and
- * page-index nodes take space from the limit, so neither empty files nor a sparse file
- * with far-apart pages can grow the daemon without bound, and all of it comes back. */
+ * metadata too. Up to limit/64 bytes of metadata are free; past that, inodes, names,
+ * xattr records and page-index nodes take space from the limit, so neither empty files
+ * nor a sparse file with far-apart pages can grow the daemon without bound, and all of it
+ * comes back. */
 #include "backend.h"
 
 #include <check.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/xattr.h>
 
 #define ROOT  BK_ROOT_INO
 #define F_REG (S_IFREG | 0644)
@@ -92,6 +94,28 @@ START_TEST(test_sparse_index_fills_the_mount)
 }
 END_TEST
 
+/* An xattr with an empty value costs its record, not just its name: a mem:64K mount
+ * takes far fewer than 64K/9 of them; removed, they give it all back. */
+START_TEST(test_xattr_records_fill_the_mount)
+{
+	char name[32];
+	int n, rc = 0;
+
+	open_mem("mem:64K");
+	for (n = 0; n < 7000 && rc == 0; n++) {
+		snprintf(name, sizeof(name), "user.%04d", n);
+		rc = bk_setxattr(be, ROOT, name, "", 0, XATTR_CREATE);
+	}
+	ck_assert_int_eq(rc, -ENOSPC);
+	ck_assert_int_lt(n, 3000);
+	for (int i = 0; i < n - 1; i++) {
+		snprintf(name, sizeof(name), "user.%04d", i);
+		ck_assert_int_eq(bk_removexattr(be, ROOT, name), 0);
+	}
+	ck_assert_uint_eq(statfs_of().f_bfree, statfs_of().f_blocks);
+}
+END_TEST
+
 /* Below the free share, metadata shows nowhere: a mem:16M mount with a few hundred small
  * names still offers every block. */
 START_TEST(test_small_metadata_is_free)
@@ -116,6 +140,7 @@ static Suite *mem_suite(void)
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_add_test(tc, test_empty_files_fill_the_mount);
 	tcase_add_test(tc, test_sparse_index_fills_the_mount);
+	tcase_add_test(tc, test_xattr_records_fill_the_mount);
 	tcase_add_test(tc, test_small_metadata_is_free);
 	suite_add_tcase(s, tc);
 	return s;
