@@ -10,7 +10,7 @@
  * (zeroed by hand), then free ones; that is why resident pages never exceed the peak of
  * pages in use. Under ps->lock: a slab is on ps->partial exactly when it has a free page,
  * and at most one slab with every page free stays mapped, apart from a fresh slab that an
- * allocator maps and takes a page from in one hold of the lock. Slabs are aligned to their
+ * allocator adds and takes a page from in one hold of the lock. Slabs are aligned to their
  * size, so a page finds its slab's header by masking its address. */
 #include "pagestore.h"
 
@@ -169,7 +169,8 @@ static void *ps_take_idle(struct pagestore *ps)
 	return p;
 }
 
-/* Caller holds ps->lock, which it drops while it maps a new slab for ps->partial. */
+/* Caller holds ps->lock, which it drops while it maps a new slab for ps->partial; the
+ * slab is not added if idle or free pages have come back meanwhile. */
 static int ps_add_slab(struct pagestore *ps)
 {
 	struct ps_slab *fresh;
@@ -179,6 +180,13 @@ static int ps_add_slab(struct pagestore *ps)
 	pthread_mutex_lock(&ps->lock);
 	if (!fresh)
 		return -ENOMEM;
+	if (ps->young || ps->old || ps->partial) {
+		/* pages came back meanwhile: they come first, and the slab would stay empty */
+		pthread_mutex_unlock(&ps->lock);
+		munmap(fresh, PAGESTORE_SLAB_SIZE);
+		pthread_mutex_lock(&ps->lock);
+		return 0;
+	}
 	ps_link(ps, fresh);
 	ps->nslabs++;
 	ps->nempty++;
@@ -187,17 +195,19 @@ static int ps_add_slab(struct pagestore *ps)
 
 int pagestore_alloc(struct pagestore *ps, void **out)
 {
-	bool is_idle;
-	void *page;
+	bool is_idle = false;
+	void *page = NULL;
 	int rc = 0;
 
 	pthread_mutex_lock(&ps->lock);
-	page = ps_take_idle(ps);
-	is_idle = page != NULL;
-	if (!page && !ps->partial)
-		rc = ps_add_slab(ps);
-	if (rc == 0 && !page)
-		page = ps_take(ps, ps->partial);
+	while (!page && rc == 0) {
+		page = ps_take_idle(ps);
+		is_idle = page != NULL;
+		if (!page && ps->partial)
+			page = ps_take(ps, ps->partial);
+		else if (!page)
+			rc = ps_add_slab(ps);
+	}
 	if (page)
 		ps->npages++;
 	pthread_mutex_unlock(&ps->lock);

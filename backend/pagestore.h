@@ -7,9 +7,10 @@
  * Resident pages never exceed the most pages ever in use at once: an allocation takes a
  * freed resident page before it touches a new one. Every page handed out reads zero.
  * Thread-safe: one mutex per store, held only while pages are taken or given back, never
- * across a system call; reading or writing a page needs no lock. The first free starts a
- * thread (all signals blocked) that returns idle pages to the kernel: a process may fork
- * after pagestore_init(), as fuse_daemonize() does, but not once pages have been freed. */
+ * across mmap, munmap or madvise; reading or writing a page needs no lock. The first free
+ * starts a thread (all signals blocked) that returns idle pages to the kernel: a process
+ * may fork after pagestore_init(), as fuse_daemonize() does, but not once pages have been
+ * freed. */
 #ifndef SIGBUSFS_PAGESTORE_H
 #define SIGBUSFS_PAGESTORE_H
 
