@@ -148,7 +148,7 @@ static int mem_dir_reserve(struct mem_dir *d)
 	return 0;
 }
 
-/* Names in in d: 0, -ENOSPC or -ENOMEM, with d unchanged. */
+/* Adds an entry name -> in to d: 0, -ENOSPC or -ENOMEM, with d unchanged. */
 static int mem_dir_insert(struct mem_bk *m, struct mem_dir *d, const char *name,
 			  struct mem_inode *in)
 {
@@ -199,8 +199,8 @@ static void mem_dir_compact(struct mem_dir *d)
 	d->norder = j;
 }
 
-/* After a compaction: halves or more the tables that are four times what the entries
- * need; if memory is short, they stay as they are. */
+/* After a compaction: a table at least twice the size the entries need (twice their
+ * number, 8 at least) shrinks to that size; if memory is short, it stays as it is. */
 static void mem_dir_fit(struct mem_dir *d)
 {
 	size_t want = 8;
