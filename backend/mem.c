@@ -37,7 +37,8 @@ int mem_charge(struct mem_bk *m, uint64_t bytes)
 	uint64_t used = atomic_load(&m->used);
 
 	do {
-		if (bytes > m->limit - used)
+		/* metadata may have taken used past the limit */
+		if (used > m->limit || bytes > m->limit - used)
 			return -ENOSPC;
 	} while (!atomic_compare_exchange_weak(&m->used, &used, used + bytes));
 	return 0;
@@ -48,9 +49,61 @@ void mem_uncharge(struct mem_bk *m, uint64_t bytes)
 	atomic_fetch_sub(&m->used, bytes);
 }
 
+/* The part of meta bytes of metadata that counts against the limit. */
+static uint64_t mem_meta_spill(const struct mem_bk *m, uint64_t meta)
+{
+	return meta > m->meta_free ? meta - m->meta_free : 0;
+}
+
+/* Adds bytes to m->meta; returns how much more of it is past meta_free. Each caller sees
+ * its own before and after, so concurrent spills add up to the total's. */
+static uint64_t mem_meta_add(struct mem_bk *m, uint64_t bytes)
+{
+	uint64_t old = atomic_fetch_add(&m->meta, bytes);
+
+	return mem_meta_spill(m, old + bytes) - mem_meta_spill(m, old);
+}
+
+int mem_meta_charge(struct mem_bk *m, uint64_t bytes)
+{
+	uint64_t spill = mem_meta_add(m, bytes);
+
+	if (spill == 0 || mem_charge(m, spill) == 0)
+		return 0;
+	/* what mem_meta_uncharge() takes back */
+	atomic_fetch_add(&m->used, spill);
+	mem_meta_uncharge(m, bytes);
+	return -ENOSPC;
+}
+
+void mem_meta_uncharge(struct mem_bk *m, uint64_t bytes)
+{
+	uint64_t old = atomic_fetch_sub(&m->meta, bytes);
+
+	mem_uncharge(m, mem_meta_spill(m, old) - mem_meta_spill(m, old - bytes));
+}
+
+void mem_meta_resize(struct mem_bk *m, uint64_t before, uint64_t after)
+{
+	if (after > before)
+		atomic_fetch_add(&m->used, mem_meta_add(m, after - before));
+	else
+		mem_meta_uncharge(m, before - after);
+}
+
 struct mem_inode *mem_inode_find(struct mem_bk *m, uint64_t ino)
 {
 	return pagemap_lookup(&m->itab, ino);
+}
+
+/* Adds in to the inode table, charging the nodes that takes. */
+static int mem_itab_insert(struct mem_bk *m, struct mem_inode *in)
+{
+	uint64_t before = pagemap_bytes(&m->itab);
+	int rc = pagemap_insert(&m->itab, in->ino, in);
+
+	mem_meta_resize(m, before, pagemap_bytes(&m->itab));
+	return rc;
 }
 
 int mem_inode_new(struct mem_bk *m, const struct bk_new *n, struct mem_inode **out)
@@ -61,14 +114,18 @@ int mem_inode_new(struct mem_bk *m, const struct bk_new *n, struct mem_inode **o
 	*out = NULL;
 	if (m->ninodes >= MEM_FILES_MAX)
 		return -ENOSPC;
+	rc = mem_meta_charge(m, sizeof(*in));
+	if (rc < 0)
+		return rc;
+	rc = -ENOMEM;
 	in = calloc(1, sizeof(*in));
 	if (!in)
-		return -ENOMEM;
+		goto out_uncharge;
 	rc = -pthread_rwlock_init(&in->lock, NULL);
 	if (rc < 0)
 		goto out_free;
 	in->ino = m->next_ino;
-	rc = pagemap_insert(&m->itab, in->ino, in);
+	rc = mem_itab_insert(m, in);
 	if (rc < 0)
 		goto out_destroy;
 	m->next_ino++;
@@ -90,12 +147,15 @@ out_destroy:
 	pthread_rwlock_destroy(&in->lock);
 out_free:
 	free(in);
+out_uncharge:
+	mem_meta_uncharge(m, sizeof(*in));
 	return rc;
 }
 
 static void mem_xattr_free(struct mem_bk *m, struct mem_xattr *x)
 {
 	mem_uncharge(m, x->name_len + x->size);
+	mem_meta_uncharge(m, sizeof(*x));
 	free(x->value);
 	free(x);
 }
@@ -115,18 +175,22 @@ static void mem_inode_free(void *item, void *ctx)
 	if (S_ISREG(in->mode)) {
 		mem_file_release(m, in);
 	} else if (S_ISDIR(in->mode)) {
-		mem_dir_destroy(&in->dir);
+		mem_dir_destroy(m, &in->dir);
 	} else if (S_ISLNK(in->mode)) {
 		mem_uncharge(m, in->size);
 		free(in->target);
 	}
 	pthread_rwlock_destroy(&in->lock);
 	free(in);
+	mem_meta_uncharge(m, sizeof(*in));
 }
 
 void mem_inode_delete(struct mem_bk *m, struct mem_inode *in)
 {
+	uint64_t before = pagemap_bytes(&m->itab);
+
 	pagemap_remove(&m->itab, in->ino);
+	mem_meta_resize(m, before, pagemap_bytes(&m->itab));
 	m->ninodes--;
 	mem_inode_free(in, m);
 }
@@ -237,18 +301,25 @@ static int mem_open(const struct bk_source *src, const struct bk_log *log, struc
 		return -ENOMEM;
 	m->base.ops = &bk_mem_ops;
 	m->limit = limit;
+	m->meta_free = limit / MEM_META_SHARE;
 	m->next_ino = BK_ROOT_INO;
 	atomic_init(&m->used, 0);
+	atomic_init(&m->meta, 0);
 	pagemap_init(&m->itab);
 	rc = mem_ns_lock_init(&m->ns_lock);
 	if (rc < 0)
 		goto out_free;
-	rc = mem_root_new(m);
+	rc = pagestore_init(&m->store);
 	if (rc < 0)
 		goto out_destroy;
+	rc = mem_root_new(m);
+	if (rc < 0)
+		goto out_store;
 	*out = &m->base;
 	return 0;
 
+out_store:
+	pagestore_destroy(&m->store);
 out_destroy:
 	pthread_rwlock_destroy(&m->ns_lock);
 out_free:
@@ -261,6 +332,7 @@ static void mem_close(struct bk *b)
 	struct mem_bk *m = mem_of(b);
 
 	pagemap_destroy(&m->itab, mem_inode_free, m);
+	pagestore_destroy(&m->store);
 	pthread_rwlock_destroy(&m->ns_lock);
 	free(m);
 }
@@ -274,7 +346,7 @@ static int mem_statfs(struct bk *b, struct statvfs *out)
 	out->f_bsize = MEM_PAGE_SIZE;
 	out->f_frsize = MEM_PAGE_SIZE;
 	out->f_blocks = m->limit / MEM_PAGE_SIZE;
-	out->f_bfree = (m->limit - used) / MEM_PAGE_SIZE;
+	out->f_bfree = used < m->limit ? (m->limit - used) / MEM_PAGE_SIZE : 0;
 	out->f_bavail = out->f_bfree;
 	out->f_files = MEM_FILES_MAX;
 	pthread_rwlock_rdlock(&m->ns_lock);
@@ -415,9 +487,13 @@ static int mem_xattr_create(struct mem_bk *m, struct mem_xattr **link, const cha
 
 	if (rc < 0)
 		return rc;
+	rc = mem_meta_charge(m, sizeof(*x));
+	if (rc < 0)
+		goto out_uncharge;
+	rc = -ENOMEM;
 	x = malloc(sizeof(*x) + name_len + 1);
 	if (!x)
-		goto out_uncharge;
+		goto out_meta;
 	x->value = malloc(size ? size : 1);
 	if (!x->value)
 		goto out_free;
@@ -432,9 +508,11 @@ static int mem_xattr_create(struct mem_bk *m, struct mem_xattr **link, const cha
 
 out_free:
 	free(x);
+out_meta:
+	mem_meta_uncharge(m, sizeof(*x));
 out_uncharge:
 	mem_uncharge(m, name_len + size);
-	return -ENOMEM;
+	return rc;
 }
 
 static int mem_setxattr(struct bk *b, uint64_t ino, const char *name, const void *value,

@@ -6,6 +6,7 @@
 
 #include "backend.h"
 #include "pagemap.h"
+#include "pagestore.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -13,8 +14,20 @@
 #define MEM_PAGE_SHIFT 12
 #define MEM_PAGE_SIZE  (UINT64_C(1) << MEM_PAGE_SHIFT)
 #define MEM_FILE_MAX   INT64_MAX /* largest file size and end offset, in bytes */
+#define MEM_META_SHARE 64	 /* limit / MEM_META_SHARE bytes of metadata are free */
 
-/* Locking. m->ns_lock guards the inode table and the namespace: directory entries, nlink,
+/* Memory. The limit bounds what the daemon holds for the mount. It counts data pages,
+ * xattrs and symlink targets in m->used, byte for byte as statfs shows them, and the
+ * metadata that names and indexes them in m->meta: inodes, xattr records, directory
+ * entries and their hash and order tables, the nodes of the page indexes. Metadata up
+ * to m->meta_free bytes (limit / MEM_META_SHARE) is free; beyond that it is charged to
+ * m->used too, so that many empty files or a sparse file with far-apart pages fill the
+ * mount instead of the machine. New inodes, names and xattrs are checked against the
+ * limit (-ENOSPC); the tables and index nodes they and new data pages cause are charged
+ * as they grow, which may take m->used past the limit by one operation's worth, after
+ * which everything fails with -ENOSPC until something is freed.
+ *
+ * Locking. m->ns_lock guards the inode table and the namespace: directory entries, nlink,
  * parent pointers and the inode count. Namespace operations write-lock it and may then
  * touch any inode without taking its lock, since every other path holds ns_lock too. Data
  * operations read-lock it, find their inode, then take inode->lock (read to look, write to
@@ -22,11 +35,14 @@
 struct mem_bk {
 	struct bk base;
 	pthread_rwlock_t ns_lock;
-	struct pagemap itab;   /* ino -> struct mem_inode; guarded by ns_lock */
-	uint64_t next_ino;     /* the next inode number; guarded by ns_lock */
-	uint64_t ninodes;      /* inodes in itab; guarded by ns_lock */
-	uint64_t limit;	       /* bytes, a multiple of MEM_PAGE_SIZE; constant */
-	_Atomic uint64_t used; /* bytes charged: data pages, xattrs, symlink targets */
+	struct pagemap itab;	/* ino -> struct mem_inode; guarded by ns_lock */
+	uint64_t next_ino;	/* the next inode number; guarded by ns_lock */
+	uint64_t ninodes;	/* inodes in itab; guarded by ns_lock */
+	uint64_t limit;		/* bytes, a multiple of MEM_PAGE_SIZE; constant */
+	uint64_t meta_free;	/* bytes of metadata not charged to used; constant */
+	_Atomic uint64_t used;	/* bytes charged: data, xattrs, symlinks, metadata past meta_free */
+	_Atomic uint64_t meta;	/* bytes of metadata */
+	struct pagestore store; /* the data pages of every regular file */
 };
 
 struct mem_dirent;
@@ -76,6 +92,13 @@ void mem_now(struct timespec *out);
 /* Reserves bytes against the limit: 0 or -ENOSPC (nothing reserved). */
 int mem_charge(struct mem_bk *m, uint64_t bytes);
 void mem_uncharge(struct mem_bk *m, uint64_t bytes);
+/* Adds bytes of metadata: 0, or -ENOSPC (nothing added) if what goes past meta_free
+ * does not fit. */
+int mem_meta_charge(struct mem_bk *m, uint64_t bytes);
+void mem_meta_uncharge(struct mem_bk *m, uint64_t bytes);
+/* A structure grew or shrank from before to after bytes: charges or uncharges the
+ * difference, even past the limit. */
+void mem_meta_resize(struct mem_bk *m, uint64_t before, uint64_t after);
 /* Caller holds ns_lock. NULL if ino does not exist. */
 struct mem_inode *mem_inode_find(struct mem_bk *m, uint64_t ino);
 /* Caller holds ns_lock for writing. Adds an inode with nlink 0, the attributes of n and
@@ -92,8 +115,8 @@ void mem_inode_unlock(struct mem_bk *m, struct mem_inode *in);
 
 /* mem_dir.c */
 void mem_dir_init(struct mem_dir *d);
-/* Frees the entries (not the inodes they name). */
-void mem_dir_destroy(struct mem_dir *d);
+/* Frees the entries (not the inodes they name) and the tables, and uncharges them. */
+void mem_dir_destroy(struct mem_bk *m, struct mem_dir *d);
 int mem_lookup(struct bk *b, uint64_t parent, const char *name, struct bk_attr *out);
 int mem_mknod(struct bk *b, uint64_t parent, const char *name, const struct bk_new *n,
 	      struct bk_attr *out);
@@ -109,7 +132,7 @@ int mem_rename(struct bk *b, uint64_t parent, const char *name, uint64_t newpare
 int mem_readdir(struct bk *b, uint64_t dir, uint64_t cookie, bk_emit_fn emit, void *ctx);
 
 /* mem_file.c */
-/* Frees the data pages of a regular file and returns their bytes to the limit. */
+/* Gives the data pages of a regular file back to the store and their bytes to the limit. */
 void mem_file_release(struct mem_bk *m, struct mem_inode *in);
 /* Caller holds in->lock for writing. Sets the size of a regular file: pages past the new
  * end are freed and the tail of the last page zeroed. Returns true if the size changed. */

@@ -41,6 +41,7 @@ struct mem_rd_ent {
 };
 
 struct mem_rename {
+	struct mem_bk *m;
 	struct mem_inode *dir, *newdir;
 	struct mem_dirent *de, *newde; /* newde NULL: newname is free */
 	const char *newname;
@@ -62,13 +63,31 @@ void mem_dir_init(struct mem_dir *d)
 	memset(d, 0, sizeof(*d));
 }
 
-void mem_dir_destroy(struct mem_dir *d)
+/* The metadata bytes of an entry with a name of len bytes. */
+static uint64_t mem_dirent_bytes(size_t len)
 {
-	for (size_t i = 0; i < d->norder; i++)
+	return sizeof(struct mem_dirent) + len + 1;
+}
+
+/* The metadata bytes of d's hash and order tables. */
+static uint64_t mem_dir_table_bytes(const struct mem_dir *d)
+{
+	return d->cap * sizeof(*d->order) + d->nbuckets * sizeof(*d->buckets);
+}
+
+void mem_dir_destroy(struct mem_bk *m, struct mem_dir *d)
+{
+	uint64_t bytes = mem_dir_table_bytes(d);
+
+	for (size_t i = 0; i < d->norder; i++) {
+		if (d->order[i].de)
+			bytes += mem_dirent_bytes(d->order[i].de->len);
 		free(d->order[i].de);
+	}
 	free(d->order);
 	free(d->buckets);
 	mem_dir_init(d);
+	mem_meta_uncharge(m, bytes);
 }
 
 static struct mem_dirent *mem_dir_find(const struct mem_dir *d, const char *name)
@@ -93,10 +112,9 @@ static void mem_dir_chain(struct mem_dir *d, struct mem_dirent *de)
 	*head = de;
 }
 
-/* Doubles the hash table; on -ENOMEM the old one stays, just more loaded. */
-static int mem_dir_rehash(struct mem_dir *d)
+/* Rebuilds the hash table with n buckets; on -ENOMEM the old one stays. */
+static int mem_dir_rehash(struct mem_dir *d, size_t n)
 {
-	size_t n = d->nbuckets ? d->nbuckets * 2 : 8;
 	struct mem_dirent **buckets = calloc(n, sizeof(*buckets));
 
 	if (!buckets)
@@ -124,19 +142,29 @@ static int mem_dir_reserve(struct mem_dir *d)
 		d->order = order;
 		d->cap = cap;
 	}
-	if (d->count >= d->nbuckets && mem_dir_rehash(d) < 0 && d->nbuckets == 0)
+	if (d->count >= d->nbuckets && mem_dir_rehash(d, d->nbuckets ? d->nbuckets * 2 : 8) < 0 &&
+	    d->nbuckets == 0)
 		return -ENOMEM;
 	return 0;
 }
 
-static int mem_dir_insert(struct mem_dir *d, const char *name, struct mem_inode *in)
+/* Adds an entry name -> in to d: 0, -ENOSPC or -ENOMEM, with d unchanged. */
+static int mem_dir_insert(struct mem_bk *m, struct mem_dir *d, const char *name,
+			  struct mem_inode *in)
 {
 	size_t len = strlen(name);
-	struct mem_dirent *de = malloc(sizeof(*de) + len + 1);
+	uint64_t tables = mem_dir_table_bytes(d);
+	struct mem_dirent *de;
+	int rc = mem_meta_charge(m, mem_dirent_bytes(len));
 
+	if (rc < 0)
+		return rc;
+	de = malloc(sizeof(*de) + len + 1);
 	if (!de)
-		return -ENOMEM;
-	if (mem_dir_reserve(d) < 0)
+		goto out_uncharge;
+	rc = mem_dir_reserve(d);
+	mem_meta_resize(m, tables, mem_dir_table_bytes(d));
+	if (rc < 0)
 		goto out_free;
 	de->inode = in;
 	de->seq = ++d->last_seq;
@@ -151,6 +179,8 @@ static int mem_dir_insert(struct mem_dir *d, const char *name, struct mem_inode 
 
 out_free:
 	free(de);
+out_uncharge:
+	mem_meta_uncharge(m, mem_dirent_bytes(len));
 	return -ENOMEM;
 }
 
@@ -169,18 +199,55 @@ static void mem_dir_compact(struct mem_dir *d)
 	d->norder = j;
 }
 
-static void mem_dir_remove(struct mem_dir *d, struct mem_dirent *de)
+/* After a compaction: a table at least twice the size the entries need (twice their
+ * number, 8 at least) shrinks to that size; if memory is short, it stays as it is. */
+static void mem_dir_fit(struct mem_dir *d)
+{
+	size_t want = 8;
+	struct mem_dslot *order;
+
+	while (want < 2 * d->count)
+		want *= 2;
+	if (d->nbuckets >= 2 * want)
+		mem_dir_rehash(d, want);
+	if (d->cap < 2 * want)
+		return;
+	order = realloc(d->order, want * sizeof(*order));
+	if (order) {
+		d->order = order;
+		d->cap = want;
+	}
+}
+
+/* The tables of a directory whose last entry went: freed, as in a new directory. */
+static void mem_dir_free_tables(struct mem_dir *d)
+{
+	free(d->order);
+	free(d->buckets);
+	d->order = NULL;
+	d->buckets = NULL;
+	d->norder = d->cap = d->nbuckets = 0;
+}
+
+static void mem_dir_remove(struct mem_bk *m, struct mem_dir *d, struct mem_dirent *de)
 {
 	struct mem_dirent **link = &d->buckets[de->hash & (d->nbuckets - 1)];
+	uint64_t tables = mem_dir_table_bytes(d);
 
 	while (*link != de)
 		link = &(*link)->next;
 	*link = de->next;
 	d->order[de->pos].de = NULL;
 	d->count--;
+	mem_meta_uncharge(m, mem_dirent_bytes(de->len));
 	free(de);
-	if (d->norder >= 16 && d->count * 2 < d->norder)
+	if (d->count == 0) {
+		mem_dir_free_tables(d);
+	} else if (d->norder >= 16 && d->count * 2 < d->norder) {
 		mem_dir_compact(d);
+		mem_dir_fit(d);
+	}
+	mem_meta_resize(m, tables, mem_dir_table_bytes(d));
 }
 
 /* The first position in the order array with seq > cookie. */
@@ -277,7 +344,7 @@ static int mem_create(struct mem_bk *m, uint64_t parent, const char *name, const
 		rc = mem_inode_new(m, n, &in);
 	if (rc < 0)
 		return rc;
-	rc = mem_dir_insert(&dir->dir, name, in);
+	rc = mem_dir_insert(m, &dir->dir, name, in);
 	if (rc < 0)
 		goto out_delete;
 	in->nlink = 1;
@@ -413,7 +480,7 @@ static int mem_link_locked(struct mem_bk *m, uint64_t ino, uint64_t newparent, c
 	if (rc == 0 && mem_dir_find(&dir->dir, newname))
 		rc = -EEXIST;
 	if (rc == 0)
-		rc = mem_dir_insert(&dir->dir, newname, in);
+		rc = mem_dir_insert(m, &dir->dir, newname, in);
 	if (rc < 0)
 		return rc;
 	in->nlink++;
@@ -455,11 +522,11 @@ static void mem_drop_link(struct mem_inode *dir, struct mem_inode *in)
 }
 
 /* Caller holds ns_lock for writing. Removes de from dir and drops the link it held. */
-static void mem_unname(struct mem_inode *dir, struct mem_dirent *de)
+static void mem_unname(struct mem_bk *m, struct mem_inode *dir, struct mem_dirent *de)
 {
 	struct mem_inode *in = de->inode;
 
-	mem_dir_remove(&dir->dir, de);
+	mem_dir_remove(m, &dir->dir, de);
 	mem_drop_link(dir, in);
 	mem_dir_touch(dir);
 }
@@ -478,7 +545,7 @@ int mem_unlink(struct bk *b, uint64_t parent, const char *name)
 	if (rc == 0 && S_ISDIR(de->inode->mode))
 		rc = -EISDIR;
 	if (rc == 0)
-		mem_unname(dir, de);
+		mem_unname(m, dir, de);
 	pthread_rwlock_unlock(&m->ns_lock);
 	return rc;
 }
@@ -499,7 +566,7 @@ int mem_rmdir(struct bk *b, uint64_t parent, const char *name)
 	if (rc == 0 && de->inode->dir.count != 0)
 		rc = -ENOTEMPTY;
 	if (rc == 0)
-		mem_unname(dir, de);
+		mem_unname(m, dir, de);
 	pthread_rwlock_unlock(&m->ns_lock);
 	return rc;
 }
@@ -587,11 +654,11 @@ static int mem_rename_move(struct mem_rename *r)
 		mem_drop_link(r->newdir, dst);
 		r->newde->inode = src;
 	} else {
-		rc = mem_dir_insert(&r->newdir->dir, r->newname, src);
+		rc = mem_dir_insert(r->m, &r->newdir->dir, r->newname, src);
 		if (rc < 0)
 			return rc;
 	}
-	mem_dir_remove(&r->dir->dir, r->de);
+	mem_dir_remove(r->m, &r->dir->dir, r->de);
 	mem_reparent(src, r->dir, r->newdir);
 	mem_rename_touch(r, src, dst);
 	return 0;
@@ -601,7 +668,7 @@ int mem_rename(struct bk *b, uint64_t parent, const char *name, uint64_t newpare
 	       const char *newname, unsigned flags)
 {
 	struct mem_bk *m = mem_of(b);
-	struct mem_rename r = { .newname = newname, .flags = flags };
+	struct mem_rename r = { .m = m, .newname = newname, .flags = flags };
 	const unsigned both = BK_RENAME_NOREPLACE | BK_RENAME_EXCHANGE;
 	int rc = mem_name_check(name);
 

@@ -4,12 +4,13 @@
  * Bytes past a file's size are always zero: truncation zeroes the tail of the new last
  * page and frees every page past it, so a file that grows again never shows old data.
  * Pages are charged against the byte limit before they are allocated, all at once, so an
- * operation that does not fit fails with -ENOSPC before it changes anything. */
+ * operation that does not fit fails with -ENOSPC before it changes anything; the index
+ * nodes they need are charged after (mem.h, "Memory"). Pages come from m->store, which
+ * hands them out zero-filled and gives their memory back to the kernel once freed. */
 #include "mem.h"
 
 #include <errno.h>
 #include <limits.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -31,25 +32,34 @@ static uint64_t mem_page_round_up(uint64_t off)
 	return (off + MEM_PAGE_MASK) & ~MEM_PAGE_MASK;
 }
 
-/* pagemap_free_fn */
+/* pagemap_free_fn: ctx is the struct pagestore_batch that gives the pages back. */
 static void mem_page_free(void *page, void *ctx)
 {
-	free(page);
+	pagestore_batch_add(ctx, page);
 }
 
 void mem_file_release(struct mem_bk *m, struct mem_inode *in)
 {
-	uint64_t n = in->pages.count;
+	uint64_t n = in->pages.count, index = pagemap_bytes(&in->pages);
+	struct pagestore_batch b;
 
-	pagemap_destroy(&in->pages, mem_page_free, NULL);
+	pagestore_batch_init(&b, &m->store);
+	pagemap_destroy(&in->pages, mem_page_free, &b);
+	pagestore_batch_flush(&b);
 	mem_uncharge(m, n * MEM_PAGE_SIZE);
+	mem_meta_uncharge(m, index);
 }
 
 static void mem_pages_free(struct mem_bk *m, struct mem_inode *in, uint64_t first, uint64_t last)
 {
-	uint64_t n = pagemap_remove_range(&in->pages, first, last, mem_page_free, NULL);
+	uint64_t n, index = pagemap_bytes(&in->pages);
+	struct pagestore_batch b;
 
+	pagestore_batch_init(&b, &m->store);
+	n = pagemap_remove_range(&in->pages, first, last, mem_page_free, &b);
+	pagestore_batch_flush(&b);
 	mem_uncharge(m, n * MEM_PAGE_SIZE);
+	mem_meta_resize(m, index, pagemap_bytes(&in->pages));
 }
 
 /* Pages present in [first, last]: costs one step per present page, not per index. */
@@ -63,16 +73,16 @@ static uint64_t mem_pages_present(const struct mem_inode *in, uint64_t first, ui
 	return n;
 }
 
-static int mem_page_add(struct mem_inode *in, uint64_t idx)
+static int mem_page_add(struct mem_bk *m, struct mem_inode *in, uint64_t idx)
 {
-	void *page = calloc(1, MEM_PAGE_SIZE);
-	int rc;
+	void *page;
+	int rc = pagestore_alloc(&m->store, &page);
 
-	if (!page)
-		return -ENOMEM;
+	if (rc < 0)
+		return rc;
 	rc = pagemap_insert(&in->pages, idx, page);
 	if (rc < 0)
-		free(page);
+		pagestore_free(&m->store, page);
 	return rc;
 }
 
@@ -82,7 +92,7 @@ static int mem_page_add(struct mem_inode *in, uint64_t idx)
 static int mem_pages_alloc(struct mem_bk *m, struct mem_inode *in, uint64_t first, uint64_t last)
 {
 	uint64_t missing = last - first + 1 - mem_pages_present(in, first, last);
-	uint64_t added = 0;
+	uint64_t added = 0, index = pagemap_bytes(&in->pages);
 	int rc = mem_charge(m, missing * MEM_PAGE_SIZE);
 
 	if (rc < 0)
@@ -90,12 +100,13 @@ static int mem_pages_alloc(struct mem_bk *m, struct mem_inode *in, uint64_t firs
 	for (uint64_t idx = first; added < missing; idx++) {
 		if (pagemap_lookup(&in->pages, idx))
 			continue;
-		rc = mem_page_add(in, idx);
+		rc = mem_page_add(m, in, idx);
 		if (rc < 0)
 			break;
 		added++;
 	}
 	mem_uncharge(m, (missing - added) * MEM_PAGE_SIZE);
+	mem_meta_resize(m, index, pagemap_bytes(&in->pages));
 	return rc;
 }
 

@@ -22,6 +22,7 @@ struct pm_node {
 };
 
 struct pm_free {
+	struct pagemap *pm; /* whose node count drops as nodes are freed */
 	pagemap_free_fn fn;
 	void *ctx;
 };
@@ -59,6 +60,27 @@ void pagemap_init(struct pagemap *pm)
 	pm->root = NULL;
 	pm->height = 0;
 	pm->count = 0;
+	pm->nodes = 0;
+}
+
+uint64_t pagemap_bytes(const struct pagemap *pm)
+{
+	return pm->nodes * sizeof(struct pm_node);
+}
+
+static struct pm_node *pm_node_new(struct pagemap *pm)
+{
+	struct pm_node *n = calloc(1, sizeof(*n));
+
+	if (n)
+		pm->nodes++;
+	return n;
+}
+
+static void pm_node_free(struct pagemap *pm, struct pm_node *n)
+{
+	pm->nodes--;
+	free(n);
 }
 
 static uint64_t pm_free_subtree(void *p, unsigned level, const struct pm_free *f)
@@ -73,13 +95,13 @@ static uint64_t pm_free_subtree(void *p, unsigned level, const struct pm_free *f
 	}
 	for (uint64_t bits = n->present; bits; bits &= bits - 1)
 		freed += pm_free_subtree(n->slot[__builtin_ctzll(bits)], level - 1, f);
-	free(n);
+	pm_node_free(f->pm, n);
 	return freed;
 }
 
 void pagemap_destroy(struct pagemap *pm, pagemap_free_fn free_fn, void *ctx)
 {
-	struct pm_free f = { free_fn, ctx };
+	struct pm_free f = { pm, free_fn, ctx };
 
 	if (pm->root)
 		pm_free_subtree(pm->root, pm->height, &f);
@@ -105,7 +127,7 @@ static void pm_shrink(struct pagemap *pm)
 
 		pm->root = old->slot[0];
 		pm->height--;
-		free(old);
+		pm_node_free(pm, old);
 	}
 }
 
@@ -130,7 +152,7 @@ static unsigned pm_path(const struct pagemap *pm, uint64_t idx, struct pm_node *
 static void pm_prune(struct pagemap *pm, uint64_t idx, struct pm_node **path, unsigned depth)
 {
 	while (depth > 0 && path[depth - 1]->present == 0) {
-		free(path[--depth]);
+		pm_node_free(pm, path[--depth]);
 		if (depth == 0) {
 			pagemap_init(pm);
 			return;
@@ -147,7 +169,7 @@ static void pm_prune(struct pagemap *pm, uint64_t idx, struct pm_node **path, un
 static int pm_grow(struct pagemap *pm, uint64_t idx)
 {
 	if (!pm->root) {
-		pm->root = calloc(1, sizeof(*pm->root));
+		pm->root = pm_node_new(pm);
 		if (!pm->root)
 			return -ENOMEM;
 		pm->height = 1;
@@ -156,7 +178,7 @@ static int pm_grow(struct pagemap *pm, uint64_t idx)
 		return 0;
 	}
 	while (idx > pm_span_mask(pm->height)) {
-		struct pm_node *n = calloc(1, sizeof(*n));
+		struct pm_node *n = pm_node_new(pm);
 
 		if (!n)
 			return -ENOMEM;
@@ -177,7 +199,7 @@ static void pm_undo_insert(struct pagemap *pm, uint64_t idx)
 	if (depth > 0) {
 		pm_prune(pm, idx, path, depth);
 	} else if (pm->root && pm->root->present == 0) {
-		free(pm->root);
+		pm_node_free(pm, pm->root);
 		pagemap_init(pm);
 	} else if (pm->root) {
 		pm_shrink(pm);
@@ -196,7 +218,7 @@ int pagemap_insert(struct pagemap *pm, uint64_t idx, void *item)
 	for (level = pm->height; level > 1; level--) {
 		s = pm_slot(idx, level);
 		if (!n->slot[s]) {
-			n->slot[s] = calloc(1, sizeof(*n));
+			n->slot[s] = pm_node_new(pm);
 			if (!n->slot[s])
 				goto out_undo;
 			n->present |= pm_bit(s);
@@ -294,7 +316,7 @@ static uint64_t pm_clear(struct pm_node *n, unsigned level, uint64_t base, uint6
 			removed += pm_clear(child, level - 1, lo, first, last, f);
 			if (child->present != 0)
 				continue;
-			free(child);
+			pm_node_free(f->pm, child);
 		}
 		n->slot[s] = NULL;
 		n->present &= ~pm_bit(s);
@@ -305,7 +327,7 @@ static uint64_t pm_clear(struct pm_node *n, unsigned level, uint64_t base, uint6
 uint64_t pagemap_remove_range(struct pagemap *pm, uint64_t first, uint64_t last,
 			      pagemap_free_fn free_fn, void *ctx)
 {
-	struct pm_free f = { free_fn, ctx };
+	struct pm_free f = { pm, free_fn, ctx };
 	uint64_t removed;
 
 	if (first > last || !pm_covers(pm, first))
@@ -313,7 +335,7 @@ uint64_t pagemap_remove_range(struct pagemap *pm, uint64_t first, uint64_t last,
 	removed = pm_clear(pm->root, pm->height, 0, first, last, &f);
 	pm->count -= removed;
 	if (pm->root->present == 0) {
-		free(pm->root);
+		pm_node_free(pm, pm->root);
 		pagemap_init(pm);
 	} else {
 		pm_shrink(pm);

@@ -16,6 +16,7 @@ struct pagemap {
 	struct pm_node *root; /* NULL when empty */
 	unsigned height;      /* levels of nodes, root included; 0 when empty */
 	uint64_t count;	      /* entries present */
+	uint64_t nodes;	      /* nodes allocated */
 };
 
 /* Frees one entry on behalf of pagemap_destroy() / pagemap_remove_range(). */
@@ -24,6 +25,9 @@ typedef void (*pagemap_free_fn)(void *item, void *ctx);
 void pagemap_init(struct pagemap *pm);
 /* Calls free_fn (may be NULL) on every entry, then frees the nodes; pm is left empty. */
 void pagemap_destroy(struct pagemap *pm, pagemap_free_fn free_fn, void *ctx);
+
+/* Bytes of memory the map's nodes take (not counting the entries). */
+uint64_t pagemap_bytes(const struct pagemap *pm);
 
 /* The entry at idx, or NULL. */
 void *pagemap_lookup(const struct pagemap *pm, uint64_t idx);

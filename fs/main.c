@@ -2,7 +2,6 @@
  * wrong with the command line is reported before anything is mounted. */
 #include <errno.h>
 #include <limits.h>
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,15 +68,6 @@ out_signals:
 	return rc;
 }
 
-/* File pages come and go by the thousand; glibc would hand freed ones back to the kernel
- * and fault fresh ones in on the next write (measured: most of the daemon's time in a
- * write benchmark). Keep up to 256 MiB of freed memory for reuse instead. */
-static void keep_freed_memory(void)
-{
-	mallopt(M_TRIM_THRESHOLD, 256 << 20);
-	mallopt(M_TOP_PAD, 64 << 20);
-}
-
 static void print_version(void)
 {
 	printf("sigbusfs version %s\n", SIGBUSFS_VERSION);
@@ -93,7 +83,6 @@ int main(int argc, char *argv[])
 	int status = EXIT_USAGE;
 
 	log_init(LOG_LVL_INFO);
-	keep_freed_memory();
 	if (opts_parse(&args, &o) < 0) {
 		fprintf(stderr, "sigbusfs: see 'sigbusfs --help'\n");
 		goto out_free;

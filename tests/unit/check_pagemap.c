@@ -106,6 +106,30 @@ START_TEST(test_height)
 }
 END_TEST
 
+/* The node count, as pagemap_bytes() reports it: 64 consecutive entries share one node, a
+ * 1 TiB offset adds a path of them, and removals give every node back. */
+START_TEST(test_node_bytes)
+{
+	uint64_t node;
+
+	ck_assert_uint_eq(pagemap_bytes(&pm), 0);
+	for (uint64_t i = 0; i < 64; i++)
+		ck_assert_int_eq(pagemap_insert(&pm, i, item(i)), 0);
+	node = pagemap_bytes(&pm);
+	ck_assert_uint_eq(pm.nodes, 1);
+	ck_assert_uint_ge(node, 64 * sizeof(void *));
+	ck_assert_int_eq(pagemap_insert(&pm, TIB_PAGES, item(TIB_PAGES)), 0);
+	ck_assert_uint_eq(pm.nodes, 9); /* a root of height 5, 4 nodes down to the new entry */
+	ck_assert_uint_eq(pagemap_bytes(&pm), 9 * node);
+	ck_assert_uint_eq(pagemap_remove_range(&pm, 1, TIB_PAGES - 1, NULL, NULL), 63);
+	ck_assert_uint_eq(pm.nodes, 9);
+	ck_assert_ptr_eq(pagemap_remove(&pm, TIB_PAGES), item(TIB_PAGES));
+	ck_assert_uint_eq(pm.nodes, 1);
+	ck_assert_ptr_eq(pagemap_remove(&pm, 0), item(0));
+	ck_assert_uint_eq(pagemap_bytes(&pm), 0);
+}
+END_TEST
+
 START_TEST(test_next_present)
 {
 	const uint64_t idx[] = { 5, 64, 4095, 4096, TIB_PAGES, LAST_PAGE };
@@ -184,6 +208,7 @@ START_TEST(test_destroy_frees_all)
 	ck_assert_uint_eq(nfreed, 5);
 	ck_assert_ptr_null(pm.root);
 	ck_assert_uint_eq(pm.count, 0);
+	ck_assert_uint_eq(pm.nodes, 0);
 }
 END_TEST
 
@@ -206,6 +231,9 @@ static void model_check(const bool *present)
 		ck_assert_ptr_eq(pagemap_lookup(&pm, idx), present[k] ? item(idx) : NULL);
 	}
 	ck_assert_uint_eq(pm.count, count);
+	/* no empty node stays: each node leads to an entry */
+	ck_assert_uint_eq(pm.nodes == 0, count == 0);
+	ck_assert_uint_le(pm.nodes, count * pm.height);
 }
 
 static uint64_t model_next(const bool *present, uint64_t from)
@@ -276,7 +304,7 @@ int main(void)
 
 	fx_unit_tcase(s, "pagemap", 60, setup, teardown,
 		      FX_TESTS(test_empty, test_insert_lookup, test_sparse_large, test_height,
-			       test_next_present, test_remove, test_remove_range,
+			       test_node_bytes, test_next_present, test_remove, test_remove_range,
 			       test_remove_huge_range, test_destroy_frees_all, test_model,
 			       test_model_ranges));
 	return fx_run_suite(s);
