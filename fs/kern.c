@@ -1,30 +1,26 @@
 /* Notifications, forced GETATTRs, store/retrieve and abort. Design note: the kernel
  * learns a server-side size change only from an attribute reply (notes/kernel-fuse.md
  * section 2): a page fault never asks. So a size change invalidates the attributes and
- * then stat()s the file through the mount from this thread; the GETATTR it causes is
- * answered by a FUSE worker, and the kernel truncates its page cache to the new size in
- * this thread, before stat() returns (sizesync.h keeps clients' GETATTRs from applying it
- * first). The stat is repeated until the kernel holds the size: a concurrent client write
- * makes it discard the reply. A shrink tells the kernel before the backend changes
- * (kern_shrink()): a client READ cut short by a smaller backend would set the kernel's
- * size itself, without truncating anything, and the GETATTR would then change nothing. */
+ * then has the selfstat helper stat() the file through the mount (never a thread of the
+ * daemon: selfstat.h says why); the GETATTR it causes is answered by a FUSE worker, and
+ * the kernel truncates its page cache to the new size in the helper, before its stat()
+ * returns (sizesync.h keeps clients' GETATTRs from applying it first). The stat is
+ * repeated until the kernel holds the size: a concurrent client write makes it discard
+ * the reply. A shrink tells the kernel before the backend changes (kern_shrink()): a
+ * client READ cut short by a smaller backend would set the kernel's size itself, without
+ * truncating anything, and the GETATTR would then change nothing. */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "kern.h"
 #include "path.h"
+#include "selfstat.h"
 
 #define SYNC_TRIES	   20
-#define FUSECTL_DIR	   "/sys/fs/fuse/connections"
 #define RETRIEVE_TIMEOUT_S 5
 
 struct retrieval {
@@ -77,32 +73,18 @@ static int want_size(struct sfs *fs, uint64_t ino, uint64_t want, uint64_t *out)
 	return rc;
 }
 
-/* The size the kernel holds for path, without asking the daemon; -errno. */
-static int kernel_size(const char *path, uint64_t *out)
-{
-	struct statx stx;
-
-	if (statx(AT_FDCWD, path, AT_STATX_DONT_SYNC, STATX_SIZE, &stx) < 0)
-		return -errno;
-	*out = stx.stx_size;
-	return 0;
-}
-
 /* One try: invalidate the attributes, stat (the GETATTR the kernel applies), and read
  * back what the kernel kept. stat(2) alone is not proof: it reports the reply even when
  * the kernel discarded it for racing a client's write. 1 when the kernel holds the size. */
 static int sync_once(struct sfs *fs, const char *path, uint64_t ino, uint64_t want)
 {
 	uint64_t size = 0, held = 0;
-	struct stat st;
 	int rc = kern_inval(fs, ino, -1, 0);
 
 	if (rc == 0)
 		rc = want_size(fs, ino, want, &size);
-	if (rc == 0 && stat(path, &st) < 0)
-		rc = -errno;
 	if (rc == 0)
-		rc = kernel_size(path, &held);
+		rc = selfstat_force(fs->self, path, &held);
 	return rc < 0 ? rc : held == size;
 }
 
@@ -133,7 +115,7 @@ static int force_size(struct sfs *fs, const char *rel, uint64_t ino, uint64_t wa
 			apply(arg);
 		return rc;
 	}
-	sizesync_begin(&fs->sizesync, ino, want);
+	sizesync_begin(&fs->sizesync, ino, want, selfstat_pid(fs->self));
 	rc = sync_loop(fs, path, ino, want);
 	if (apply)
 		applied = apply(arg);
@@ -234,32 +216,7 @@ ssize_t kern_retrieve(struct sfs *fs, uint64_t ino, off_t off, void *buf, size_t
 	return rc < 0 ? rc : (ssize_t)len;
 }
 
-/* fusectl is often not mounted; root can mount it (harmless to leave mounted). */
-static int open_abort(const char *path)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-
-	if (fd < 0 && errno == ENOENT && mount("fusectl", FUSECTL_DIR, "fusectl", 0, NULL) == 0)
-		fd = open(path, O_WRONLY | O_CLOEXEC);
-	return fd < 0 ? -errno : fd;
-}
-
 int kern_abort(struct sfs *fs)
 {
-	char path[64];
-	struct stat st;
-	int fd, rc = 0;
-
-	if (stat(fs->mountpoint, &st) < 0)
-		return -errno;
-	/* fusectl names a connection by the device number of its superblock */
-	snprintf(path, sizeof(path), FUSECTL_DIR "/%u/abort",
-		 (unsigned)((major(st.st_dev) << 20) | minor(st.st_dev)));
-	fd = open_abort(path);
-	if (fd < 0)
-		return fd;
-	if (write(fd, "1", 1) != 1)
-		rc = -errno;
-	close(fd);
-	return rc;
+	return selfstat_abort(fs->self);
 }

@@ -17,10 +17,10 @@
  * attributes), unmapping them from every process. An inode the kernel does not hold has
  * nothing cached: 0. */
 int kern_inval(struct sfs *fs, uint64_t ino, off_t off, off_t len);
-/* Makes the kernel learn ino's size: invalidates its attributes and stats rel through the
- * mount, until the kernel holds want (or the backend's size); the daemon's own GETATTR
- * answers with that size. A shrink this way truncates the page cache, private copies
- * included. 0 or -errno. */
+/* Makes the kernel learn ino's size: invalidates its attributes and has the selfstat
+ * helper stat rel through the mount, until the kernel holds want (or the backend's size);
+ * the helper's GETATTR is answered with that size. A shrink this way truncates the page cache,
+ * private copies included. 0 or -errno. */
 int kern_sync_size(struct sfs *fs, const char *rel, uint64_t ino, uint64_t want);
 /* A shrink of ino to size: makes the kernel learn size (truncating its page cache,
  * private copies included) while the backend still holds the old bytes, then calls
@@ -36,7 +36,7 @@ int kern_store(struct sfs *fs, uint64_t ino, off_t off, const void *buf, size_t 
 /* Copies what the page cache holds of ino from off, up to len bytes, into buf: stops at
  * the first page not cached. Returns the bytes copied, or -errno. */
 ssize_t kern_retrieve(struct sfs *fs, uint64_t ino, off_t off, void *buf, size_t len);
-/* Cuts the FUSE connection through fusectl, as a crashed daemon would. */
+/* Cuts the FUSE connection through fusectl, as a crashed daemon would (selfstat_abort()). */
 int kern_abort(struct sfs *fs);
 
 /* The FUSE handler for retrieve replies (ll.c puts it in the handler table). */

@@ -13,7 +13,8 @@
  * trusts even a zero-timeout size for up to a clock tick) read(2) on an open descriptor
  * can still see end of file: an outcome of the revocation in flight, never after it.
  * Replug revives inodes with a new generation after dropping their names from the
- * kernel's cache, then looks each name up again through the mount: the new generation
+ * kernel's cache, then looks each name up again through the mount (from the selfstat
+ * helper, as every stat of the mount; selfstat.h says why): the new generation
  * makes the kernel mark its old inode bad, so old descriptors and mappings stay dead
  * (even fstat, whose GETATTR carries no handle to tell old from new) while new opens see
  * the backend's data. */
@@ -26,6 +27,7 @@
 #include "events.h"
 #include "kern.h"
 #include "path.h"
+#include "selfstat.h"
 
 struct revocation {
 	struct sfs *fs;
@@ -164,9 +166,9 @@ int ev_unplug(struct sfs *fs, struct ctl_reply *r, bool vanish)
 struct replug {
 	struct sfs *fs;
 	bool all;
-	char **paths; /* the names dropped, looked up again once revived */
+	char **paths; /* paths in the mount of the names dropped, looked up once revived */
 	size_t n;
-	int err;
+	size_t dropped; /* names dropped: n, and those whose path was too long to look up */
 };
 
 /* Drops a name from the kernel's cache if its inode is to be revived. */
@@ -174,6 +176,7 @@ static int forget_name(void *ctx, const char *rel, uint64_t parent, const char *
 		       const struct bk_attr *a)
 {
 	struct replug *p = ctx;
+	char path[PATH_MAX];
 	int err;
 	uint64_t at;
 
@@ -189,24 +192,22 @@ static int forget_name(void *ctx, const char *rel, uint64_t parent, const char *
 			return -ENOMEM;
 		p->paths = v;
 	}
-	p->paths[p->n] = strdup(rel);
-	if (!p->paths[p->n])
-		return -ENOMEM;
-	p->n++;
+	if (path_in_mount(p->fs, rel, path, sizeof(path)) == 0) {
+		p->paths[p->n] = strdup(path);
+		if (!p->paths[p->n])
+			return -ENOMEM;
+		p->n++;
+	}
+	p->dropped++;
 	return drop_name(p->fs, parent, name, a->ino);
 }
 
 /* Looks the dropped names up again; frees the list. */
 static void relookup(struct replug *p)
 {
-	char path[PATH_MAX];
-	struct stat st;
-
-	for (size_t i = 0; i < p->n; i++) {
-		if (path_in_mount(p->fs, p->paths[i], path, sizeof(path)) == 0)
-			stat(path, &st);
+	selfstat_lookup(p->fs->self, p->paths, p->n);
+	for (size_t i = 0; i < p->n; i++)
 		free(p->paths[i]);
-	}
 	free(p->paths);
 }
 
@@ -222,7 +223,7 @@ int ev_replug(struct sfs *fs, struct ctl_reply *r)
 	revived = itab_revive(fs->itab, p.all);
 	atomic_store(&fs->plug, PLUG_ON);
 	ev_note(&e, "revived", "%llu", (unsigned long long)revived);
-	ev_note(&e, "names_dropped", "%zu", p.n);
+	ev_note(&e, "names_dropped", "%zu", p.dropped);
 	relookup(&p);
 	return ev_end(&e, rc);
 }

@@ -12,6 +12,7 @@
 #include "inode.h"
 #include "opts.h"
 #include "rules.h"
+#include "selfstat.h"
 #include "sizesync.h"
 
 enum plug_state {
@@ -42,6 +43,7 @@ struct sfs {
 	struct sfs_stats stats;
 	pthread_mutex_t event_lock;	  /* serialises events that change files */
 	struct sizesync sizesync;	  /* kern_sync_size()'s GETATTR goes first */
+	struct selfstat *self;		  /* the process that stats the mount for us */
 	bool aborted;			  /* the connection was cut: leave the mount as it is */
 	unsigned long planted_skip_inval; /* test builds: skip the Nth page invalidation */
 	atomic_ulong page_invals;	  /* page invalidations asked for, for the above */

@@ -1,8 +1,7 @@
-/* See sizesync.h. The hold is bounded so that a stat() of the syncing thread can never
+/* See sizesync.h. The hold is bounded so that a stat() of the syncing process can never
  * wait for a worker thread that is itself held: libfuse caps its worker threads. */
 #include <errno.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "sizesync.h"
 
@@ -14,7 +13,7 @@ void sizesync_init(struct sizesync *s, bool is_on)
 
 	s->is_on = is_on;
 	atomic_init(&s->ino, 0);
-	s->tid = 0;
+	s->pid = 0;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -28,10 +27,10 @@ void sizesync_destroy(struct sizesync *s)
 	pthread_mutex_destroy(&s->lock);
 }
 
-void sizesync_begin(struct sizesync *s, uint64_t ino, uint64_t size)
+void sizesync_begin(struct sizesync *s, uint64_t ino, uint64_t size, pid_t pid)
 {
 	pthread_mutex_lock(&s->lock);
-	s->tid = gettid();
+	s->pid = pid;
 	s->size = size;
 	atomic_store(&s->ino, ino);
 	pthread_mutex_unlock(&s->lock);
@@ -58,9 +57,9 @@ uint64_t sizesync_wait(struct sizesync *s, uint64_t ino, pid_t pid)
 	until.tv_sec += until.tv_nsec / 1000000000L;
 	until.tv_nsec %= 1000000000L;
 	pthread_mutex_lock(&s->lock);
-	while (rc != ETIMEDOUT && atomic_load(&s->ino) == ino && pid != s->tid)
+	while (rc != ETIMEDOUT && atomic_load(&s->ino) == ino && pid != s->pid)
 		rc = pthread_cond_timedwait(&s->done, &s->lock, &until);
-	if (atomic_load(&s->ino) == ino && pid == s->tid)
+	if (atomic_load(&s->ino) == ino && pid == s->pid)
 		size = s->size;
 	pthread_mutex_unlock(&s->lock);
 	return size;

@@ -4,10 +4,10 @@
  * the control thread's stat() would return while the client's thread was still
  * truncating, and a COWed page past the new end of file could be read after the command
  * returned. So while a size is being forced for an inode, other GETATTRs and LOOKUPs of
- * that inode wait (a bounded time) before they are answered, and the syncing thread's own
- * requests may be answered with a size the backend does not have yet (kern_shrink()).
- * Not with a single-threaded session (-s): the one worker would hold the request the
- * daemon's own waits behind. */
+ * that inode wait (a bounded time) before they are answered, and the requests of the
+ * process that forces it (the selfstat helper, selfstat.h) may be answered with a size the
+ * backend does not have yet (kern_shrink()). Not with a single-threaded session (-s): the
+ * one worker would hold the request the daemon's own waits behind. */
 #ifndef SIGBUSFS_SIZESYNC_H
 #define SIGBUSFS_SIZESYNC_H
 
@@ -20,7 +20,7 @@
 struct sizesync {
 	bool is_on;
 	atomic_uint_fast64_t ino; /* the inode being synced, 0 if none */
-	pid_t tid;		  /* the thread whose requests pass: the syncing one */
+	pid_t pid;		  /* the process whose requests pass: the one that stats */
 	uint64_t size;		  /* what they report, or SIZESYNC_BACKEND */
 	pthread_mutex_t lock;
 	pthread_cond_t done;
@@ -31,13 +31,15 @@ void sizesync_init(struct sizesync *s, bool is_on);
 void sizesync_destroy(struct sizesync *s);
 #define SIZESYNC_BACKEND UINT64_MAX
 
-/* The calling thread starts (ends) forcing ino's size into the kernel: size, or the
- * backend's (SIZESYNC_BACKEND). One at a time: events are serialised by the caller. */
-void sizesync_begin(struct sizesync *s, uint64_t ino, uint64_t size);
+/* Starts (ends) forcing ino's size into the kernel: size, or the backend's
+ * (SIZESYNC_BACKEND), through requests of the single-threaded process pid (its pid is its
+ * thread's ID, which the kernel puts in requests). One at a time: events are serialised by
+ * the caller. */
+void sizesync_begin(struct sizesync *s, uint64_t ino, uint64_t size, pid_t pid);
 void sizesync_end(struct sizesync *s);
 /* In a FUSE handler, before answering with ino's attributes to the thread pid: waits
- * while another thread syncs ino's size, at most SIZESYNC_HOLD_MS. Returns the size the
- * answer must carry: the syncing thread's, or SIZESYNC_BACKEND. */
+ * while another process syncs ino's size, at most SIZESYNC_HOLD_MS. Returns the size the
+ * answer must carry: the syncing process's, or SIZESYNC_BACKEND. */
 uint64_t sizesync_wait(struct sizesync *s, uint64_t ino, pid_t pid);
 
 #endif

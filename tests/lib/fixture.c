@@ -25,6 +25,7 @@
 #define FX_TERM_WAIT_MS	 2000
 #define FX_POLL_MS	 10
 #define FX_FAIL_MSG_MAX	 1024
+#define FX_FUSECTL	 "/sys/fs/fuse/connections"
 
 struct fx_fail_record {
 	int is_set;
@@ -91,10 +92,13 @@ void fx_require_fuse(void)
 	exit(77);
 }
 
-/* Whether /proc/self/mountinfo lists dir as a fuse.sigbusfs mount: 1, 0, or -errno. */
-static int is_mounted(const char *dir)
+/* Whether /proc/self/mountinfo lists dir as a fuse.sigbusfs mount: 1, 0, or -errno. If
+ * it does and conn is not NULL, *conn is its FUSE connection number, which fusectl
+ * derives from the device number as the kernel encodes it (major << 20 | minor). */
+static int find_mount(const char *dir, unsigned *conn)
 {
 	char line[4096];
+	unsigned major, minor;
 	int found = 0;
 	FILE *f = fopen("/proc/self/mountinfo", "re");
 
@@ -104,13 +108,21 @@ static int is_mounted(const char *dir)
 		char mnt[sizeof(line)], *sep;
 
 		/* id parent maj:min root mountpoint ... - fstype source superopts */
-		if (sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1 || strcmp(mnt, dir) != 0)
+		if (sscanf(line, "%*s %*s %u:%u %*s %4095s", &major, &minor, mnt) != 3 ||
+		    strcmp(mnt, dir) != 0)
 			continue;
 		sep = strstr(line, " - ");
 		found = sep && strncmp(sep + 3, "fuse.sigbusfs ", 14) == 0;
 	}
 	fclose(f);
+	if (found && conn)
+		*conn = major << 20 | minor;
 	return found;
+}
+
+static int is_mounted(const char *dir)
+{
+	return find_mount(dir, NULL);
 }
 
 static void exec_daemon(const char *daemon, const struct mnt *m, const char *source,
@@ -131,18 +143,43 @@ static void exec_daemon(const char *daemon, const struct mnt *m, const char *sou
 	_exit(127);
 }
 
-/* Stops a daemon that did not exit by itself: SIGTERM, then SIGKILL. Its status code. */
-static int stop_daemon(pid_t pid)
+int fx_abort(const struct mnt *m)
+{
+	char path[96];
+	int fd, rc = 0;
+
+	snprintf(path, sizeof(path), FX_FUSECTL "/%u/abort", m->conn);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT && mount("fusectl", FX_FUSECTL, "fusectl", 0, NULL) == 0)
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, "1", 1) != 1)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/* Stops a daemon that did not exit by itself: SIGTERM, then SIGKILL, then, if a thread of
+ * it waits on a request of its own mount, which SIGKILL cannot end, an abort of its
+ * connection. Its status code. */
+static int stop_daemon(const struct mnt *m)
 {
 	int rc;
 
-	kill(pid, SIGTERM);
-	rc = wait_pid_ms(pid, FX_TERM_WAIT_MS);
+	kill(m->pid, SIGTERM);
+	rc = wait_pid_ms(m->pid, FX_TERM_WAIT_MS);
 	if (rc != -ETIMEDOUT)
 		return rc;
-	fprintf(stderr, "fixture: daemon %d ignored SIGTERM; sending SIGKILL\n", (int)pid);
-	kill(pid, SIGKILL);
-	return wait_pid_ms(pid, 60000);
+	fprintf(stderr, "fixture: daemon %d ignored SIGTERM; sending SIGKILL\n", (int)m->pid);
+	kill(m->pid, SIGKILL);
+	rc = wait_pid_ms(m->pid, FX_TERM_WAIT_MS);
+	if (rc != -ETIMEDOUT)
+		return rc;
+	fprintf(stderr, "fixture: daemon %d outlived SIGKILL; aborting connection %u\n",
+		(int)m->pid, m->conn);
+	fx_abort(m);
+	return wait_pid_ms(m->pid, FX_EXIT_WAIT_MS);
 }
 
 /* Polls until m->dir is mounted: 0, -ETIMEDOUT, -ECHILD (the daemon exited), or -errno. */
@@ -151,7 +188,7 @@ static int wait_mounted(struct mnt *m)
 	struct stat st;
 
 	for (long waited = 0; waited < FX_MOUNT_WAIT_MS; waited += FX_POLL_MS) {
-		int rc = is_mounted(m->dir);
+		int rc = find_mount(m->dir, &m->conn);
 
 		if (rc < 0)
 			return rc;
@@ -207,7 +244,7 @@ int fx_mount(struct mnt *m, const char *source, const char *opts)
 	if (rc == 0)
 		return 0;
 	if (m->pid > 0)
-		stop_daemon(m->pid);
+		stop_daemon(m);
 out_rmdir:
 	remove_mount_point(m);
 	m->pid = 0;
@@ -232,7 +269,7 @@ int fx_umount(struct mnt *m)
 	if (rc == -ETIMEDOUT) {
 		fprintf(stderr, "fixture: daemon %d still running %d ms after the unmount\n",
 			(int)m->pid, FX_EXIT_WAIT_MS);
-		stop_daemon(m->pid);
+		stop_daemon(m);
 	}
 	remove_mount_point(m);
 	m->pid = 0;
