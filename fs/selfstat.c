@@ -68,9 +68,12 @@ static int open_abort(const char *mountpoint)
 	snprintf(path, sizeof(path), FUSECTL_DIR "/%u/abort",
 		 stx.stx_dev_major << 20 | stx.stx_dev_minor);
 	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT && mount("fusectl", FUSECTL_DIR, "fusectl", 0, NULL) == 0)
-		fd = open(path, O_WRONLY | O_CLOEXEC);
-	return fd < 0 ? -errno : fd;
+	if (fd >= 0 || errno != ENOENT)
+		return fd >= 0 ? fd : -errno;
+	if (mount("fusectl", FUSECTL_DIR, "fusectl", 0, NULL) < 0)
+		return -ENOENT; /* mounted already (EBUSY), or not ours to mount */
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	return fd >= 0 ? fd : -errno;
 }
 
 static int write_abort(const struct helper *h)
@@ -212,9 +215,9 @@ static int wait_started(struct selfstat *s, const char *mountpoint)
 	int rc = read_answer(s, &a);
 
 	if (rc == 0 && a.err < 0)
-		log_warn("selfstat: no fusectl abort file for %s: %s; if the daemon is killed "
-			 "while it notifies the kernel, the mount may hang until its connection "
-			 "is aborted by hand, and 'abort' fails",
+		log_warn("selfstat: cannot open the fusectl abort file of %s: %s; 'abort' "
+			 "will fail, and a daemon killed while it notifies the kernel may leave "
+			 "the mount hung",
 			 mountpoint, strerror(-a.err));
 	return rc;
 }
