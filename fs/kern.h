@@ -29,6 +29,23 @@ int kern_sync_size(struct sfs *fs, const char *rel, uint64_t ino, uint64_t want)
  * fails the kernel is told the backend's size again. */
 int kern_shrink(struct sfs *fs, const char *rel, uint64_t ino, uint64_t size,
 		int (*apply)(void *arg), void *arg);
+/* Files whose cached pages and size a revocation drops together (kern_zero_sync()). */
+#define KERN_ZERO_MAX SIZESYNC_MAX
+struct kern_zero {
+	size_t n;
+	uint64_t inos[KERN_ZERO_MAX];
+	char *paths[KERN_ZERO_MAX]; /* in the mount (NULL if too long); owned */
+};
+/* Adds the file ino, named rel, to z, which has room (n < KERN_ZERO_MAX). 0 or -ENOMEM. */
+int kern_zero_add(struct sfs *fs, struct kern_zero *z, const char *rel, uint64_t ino);
+/* For each file of z: drops its cached pages, then makes the kernel learn size 0 as
+ * kern_sync_size(..., 0) does (private copies included), with the stats of all of them
+ * in one request to the selfstat helper. A file whose stat fails (no path, a directory
+ * the daemon may not search) keeps only its COWed private pages. 0, -EAGAIN if a size
+ * never held, or -errno if the helper could not be reached. */
+int kern_zero_sync(struct sfs *fs, const struct kern_zero *z);
+/* Empties z. */
+void kern_zero_reset(struct kern_zero *z);
 /* Drops the kernel's cached name parent/name, so the next use looks it up again. */
 int kern_inval_entry(struct sfs *fs, uint64_t parent, const char *name);
 /* Puts len bytes at off into ino's page cache; the backend is not touched. */

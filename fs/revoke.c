@@ -8,10 +8,12 @@
  *   3. REVOKED: every request fails;
  *   4. invalidate the attributes again, or the kernel would trust its cached size 0 and
  *      answer read(2) with end of file instead of the error.
- * Phases 3 and 4 run for each file right after its phase 2, and once more for the whole
- * subtree. Between a file's forced GETATTR and its phase 4 (microseconds; the kernel
- * trusts even a zero-timeout size for up to a clock tick) read(2) on an open descriptor
- * can still see end of file: an outcome of the revocation in flight, never after it.
+ * Phase 2 runs for batches of up to KERN_ZERO_MAX files (the selfstat helper stats a
+ * batch in one round trip); phases 3 and 4 run for each file of a batch right after its
+ * phase 2, and once more for the whole subtree. Between a file's forced GETATTR and its
+ * phase 4 (the rest of its batch's stats, about a millisecond; the kernel trusts even a
+ * zero-timeout size for up to a clock tick) read(2) on an open descriptor can still see
+ * end of file: an outcome of the revocation in flight, never after it.
  * Replug revives inodes with a new generation after dropping their names from the
  * kernel's cache, then looks each name up again through the mount (from the selfstat
  * helper, as every stat of the mount; selfstat.h says why): the new generation
@@ -35,6 +37,7 @@ struct revocation {
 	int err;
 	enum inode_state state; /* what mark() sets */
 	uint64_t files, dirs;
+	struct kern_zero batch; /* files queued for phase 2 */
 };
 
 static int mark(void *ctx, const char *rel, uint64_t parent, const char *name,
@@ -53,24 +56,37 @@ static int mark(void *ctx, const char *rel, uint64_t parent, const char *name,
 	return rc;
 }
 
-/* Phase 2 for one inode. A file the kernel does not hold has nothing cached. */
+/* Phase 2 for the files queued, then phases 3 and 4 at once for each: until its
+ * attributes are dropped, the kernel trusts the size 0 and read(2) on a descriptor
+ * returns end of file instead of the error. A stat that fails (a path the daemon may not
+ * search) leaves only COWed private pages behind; the revocation itself goes on. */
+static void finish_batch(struct revocation *v)
+{
+	struct kern_zero *z = &v->batch;
+
+	kern_zero_sync(v->fs, z);
+	for (size_t i = 0; i < z->n; i++) {
+		if (v->state == INODE_REVOKING)
+			inode_set_state(v->fs->itab, z->inos[i], INODE_REVOKED, v->err, v->seq);
+		kern_inval(v->fs, z->inos[i], -1, 0);
+	}
+	kern_zero_reset(z);
+}
+
+/* Phase 2 for one inode, queued: the stats of a batch of files cost one round trip to
+ * the selfstat helper. A file the kernel does not hold has nothing cached. */
 static int truncate_cache(void *ctx, const char *rel, uint64_t parent, const char *name,
 			  const struct bk_attr *a)
 {
 	struct revocation *v = ctx;
+	int rc;
 
 	if (!S_ISREG(a->mode) || !inode_is_known(v->fs->itab, a->ino))
 		return 0;
-	kern_inval(v->fs, a->ino, 0, 0);
-	/* a stat that fails (a path the daemon may not search) leaves only COWed private
-	 * pages behind; the revocation itself goes on */
-	kern_sync_size(v->fs, rel, a->ino, 0);
-	/* finish this file at once: until its attributes are dropped, the kernel trusts the
-	 * size 0 and read(2) on a descriptor returns end of file instead of the error */
-	if (v->state == INODE_REVOKING)
-		inode_set_state(v->fs->itab, a->ino, INODE_REVOKED, v->err, v->seq);
-	kern_inval(v->fs, a->ino, -1, 0);
-	return 0;
+	rc = kern_zero_add(v->fs, &v->batch, rel, a->ino);
+	if (rc == 0 && v->batch.n == KERN_ZERO_MAX)
+		finish_batch(v);
+	return rc;
 }
 
 /* Phase 4, and the pages of unlinked files no walk can reach: everything the kernel holds. */
@@ -111,6 +127,7 @@ int ev_revoke(struct sfs *fs, struct ctl_reply *r, const char *rel, int err)
 	rc = path_walk(fs, rel, mark, &v);
 	if (rc == 0)
 		rc = path_walk(fs, rel, truncate_cache, &v);
+	finish_batch(&v);
 	v.state = INODE_REVOKED;
 	if (rc == 0)
 		rc = path_walk(fs, rel, mark, &v);
@@ -151,6 +168,7 @@ int ev_unplug(struct sfs *fs, struct ctl_reply *r, bool vanish)
 	atomic_store(&fs->unplugged_at, e.seq);
 	atomic_store(&fs->plug, PLUG_GOING);
 	rc = path_walk(fs, "", truncate_cache, &v);
+	finish_batch(&v);
 	if (rc == 0)
 		rc = inval_known(fs, 0);
 	atomic_store(&fs->plug, vanish ? PLUG_VANISHED : PLUG_OFF);

@@ -1,8 +1,9 @@
 /* The helper process of selfstat.h: how it starts detached from the daemon's descriptors,
  * how it watches the daemon, its request loop, and the daemon's side of the socket pair.
- * A request is one SOCK_SEQPACKET message, an op byte then NUL-terminated paths; the
- * answer is one struct answer, and the helper's first message is one too (its start).
- * The helper only makes system calls: it is a fork of the daemon. */
+ * A request is one SOCK_SEQPACKET message, an op byte then NUL-terminated paths (as many as
+ * fit); the answer is one message of a struct answer per path (one for an abort), and
+ * the helper's first message is one struct answer too (its start). The helper only makes
+ * system calls: it is a fork of the daemon. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -24,13 +25,14 @@
 #include "selfstat.h"
 
 #define SELFSTAT_MSG_MAX   65536   /* bytes of one request, op byte included */
+#define SELFSTAT_PATHS_MAX 1024	   /* paths in one request */
 #define SELFSTAT_FD	   3	   /* the helper's end of the socket pair, in the helper */
 #define SELFSTAT_DEATH_SIG SIGUSR1 /* the daemon's main thread has exited */
 #define FUSECTL_DIR	   "/sys/fs/fuse/connections"
 
 enum selfstat_op {
-	SELFSTAT_FORCE = 1, /* one path: stat, then the size the kernel kept */
-	SELFSTAT_LOOKUP,    /* paths: stat each, failures ignored */
+	SELFSTAT_FORCE = 1, /* each path: stat, then the size the kernel kept */
+	SELFSTAT_LOOKUP,    /* each path: stat */
 	SELFSTAT_ABORT,	    /* abort the connection */
 };
 
@@ -94,44 +96,48 @@ static int is_daemon_gone(const struct helper *h)
 	return si.ssi_signo == SELFSTAT_DEATH_SIG && (pid_t)si.ssi_pid == h->daemon;
 }
 
-/* Serves one request of len bytes; msg[len] is NUL. */
-static struct answer answer_request(const struct helper *h, const char *msg, size_t len)
+static struct answer answer_path(enum selfstat_op op, const char *path)
 {
 	struct answer a = { 0 };
-	const char *path = msg + 1;
 	struct statx stx;
 	struct stat st;
 
-	switch (msg[0]) {
-	case SELFSTAT_FORCE:
-		if (stat(path, &st) < 0 ||
-		    statx(AT_FDCWD, path, AT_STATX_DONT_SYNC, STATX_SIZE, &stx) < 0)
-			a.err = -errno;
-		else
-			a.size = stx.stx_size;
-		break;
-	case SELFSTAT_LOOKUP:
-		for (; path < msg + len; path += strlen(path) + 1)
-			stat(path, &st);
-		break;
-	case SELFSTAT_ABORT:
-		a.err = write_abort(h);
-		break;
-	default:
-		a.err = -EINVAL;
-	}
+	if (stat(path, &st) < 0)
+		a.err = -errno;
+	else if (op == SELFSTAT_FORCE &&
+		 statx(AT_FDCWD, path, AT_STATX_DONT_SYNC, STATX_SIZE, &stx) < 0)
+		a.err = -errno;
+	else
+		a.size = op == SELFSTAT_FORCE ? stx.stx_size : 0;
 	return a;
+}
+
+/* Serves one request of len bytes (msg[len] is NUL) into out; returns the answers' count. */
+static size_t answer_request(const struct helper *h, const char *msg, size_t len,
+			     struct answer *out)
+{
+	const char *path = msg + 1;
+	size_t n = 0;
+
+	if (msg[0] == SELFSTAT_ABORT) {
+		out[0] = (struct answer){ .err = write_abort(h) };
+		return 1;
+	}
+	for (; path < msg + len && n < SELFSTAT_PATHS_MAX; path += strlen(path) + 1)
+		out[n++] = answer_path((enum selfstat_op)msg[0], path);
+	return n;
 }
 
 static void __attribute__((noreturn)) helper_loop(const struct helper *h)
 {
+	static struct answer out[SELFSTAT_PATHS_MAX];
 	static char msg[SELFSTAT_MSG_MAX + 1];
 	struct pollfd p[2] = { { .fd = SELFSTAT_FD, .events = POLLIN },
 			       { .fd = h->sigfd, .events = POLLIN } };
 
 	for (;;) {
 		ssize_t n;
-		struct answer a;
+		size_t count;
 
 		if (poll(p, 2, -1) < 0)
 			continue; /* EINTR: a stop and continue */
@@ -145,8 +151,8 @@ static void __attribute__((noreturn)) helper_loop(const struct helper *h)
 		if (n <= 0)
 			_exit(0); /* stopped, or the daemon closed everything as it died */
 		msg[n] = '\0';
-		a = answer_request(h, msg, (size_t)n);
-		if (send(SELFSTAT_FD, &a, sizeof(a), MSG_NOSIGNAL) < 0)
+		count = answer_request(h, msg, (size_t)n, out);
+		if (send(SELFSTAT_FD, out, count * sizeof(out[0]), MSG_NOSIGNAL) < 0)
 			_exit(0);
 	}
 }
@@ -195,24 +201,27 @@ helper_main(int sock, int other_end, pid_t daemon, const char *mountpoint)
 
 /* ---- the daemon's side ---- */
 
-/* Reads one answer: 0 with *a, or -errno of the socket (-ECONNRESET at its end). */
-static int read_answer(struct selfstat *s, struct answer *a)
+/* Reads an answer message of n struct answers into a: 0, or -errno of the socket
+ * (-ECONNRESET at its end, -EBADMSG for another count). */
+static int read_answers(struct selfstat *s, struct answer *a, size_t n)
 {
-	ssize_t n;
+	ssize_t got;
 
 	do
-		n = recv(s->sock, a, sizeof(*a), 0);
-	while (n < 0 && errno == EINTR);
-	if (n == sizeof(*a))
+		got = recv(s->sock, a, n * sizeof(*a), MSG_TRUNC);
+	while (got < 0 && errno == EINTR);
+	if (got == (ssize_t)(n * sizeof(*a)))
 		return 0;
-	return n < 0 ? -errno : -ECONNRESET;
+	if (got < 0)
+		return -errno;
+	return got == 0 ? -ECONNRESET : -EBADMSG;
 }
 
 /* The helper's first message: whether it could open the abort file. */
 static int wait_started(struct selfstat *s, const char *mountpoint)
 {
 	struct answer a;
-	int rc = read_answer(s, &a);
+	int rc = read_answers(s, &a, 1);
 
 	if (rc == 0 && a.err < 0)
 		log_warn("selfstat: cannot open the fusectl abort file of %s: %s; 'abort' "
@@ -273,70 +282,85 @@ pid_t selfstat_pid(const struct selfstat *s)
 	return s->pid;
 }
 
-/* Sends a request of len bytes and reads its answer: a->err, or -errno of the socket. */
-static int ask(struct selfstat *s, const char *msg, size_t len, struct answer *a)
+/* Sends a request of len bytes and reads its n answers into a; 0 or -errno of the
+ * socket. */
+static int ask(struct selfstat *s, const char *msg, size_t len, struct answer *a, size_t n)
 {
-	ssize_t n;
+	ssize_t sent;
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
 	do
-		n = send(s->sock, msg, len, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	rc = n < 0 ? -errno : read_answer(s, a);
+		sent = send(s->sock, msg, len, MSG_NOSIGNAL);
+	while (sent < 0 && errno == EINTR);
+	rc = sent < 0 ? -errno : read_answers(s, a, n);
 	pthread_mutex_unlock(&s->lock);
-	return rc < 0 ? rc : a->err;
+	return rc;
+}
+
+/* Asks op about the n paths, as many per request as fit, and keeps each path's answer in
+ * out (n of them), or none if out is NULL. 0, or -errno of the socket. */
+static int ask_paths(struct selfstat *s, enum selfstat_op op, char *const *paths, size_t n,
+		     struct answer *out)
+{
+	static const size_t room = SELFSTAT_MSG_MAX - 1;
+	struct answer scratch[SELFSTAT_PATHS_MAX];
+	char *msg = malloc(SELFSTAT_MSG_MAX);
+	size_t done = 0;
+	int rc = 0;
+
+	if (!msg)
+		return -ENOMEM;
+	msg[0] = (char)op;
+	while (rc == 0 && done < n) {
+		size_t len = 1, k = 0;
+
+		while (done + k < n && k < SELFSTAT_PATHS_MAX &&
+		       len - 1 + strlen(paths[done + k]) + 1 <= room) {
+			size_t plen = strlen(paths[done + k]) + 1;
+
+			memcpy(msg + len, paths[done + k], plen);
+			len += plen;
+			k++;
+		}
+		rc = k ? ask(s, msg, len, out ? out + done : scratch, k) : -ENAMETOOLONG;
+		done += k;
+	}
+	free(msg);
+	return rc;
 }
 
 int selfstat_force(struct selfstat *s, const char *path, uint64_t *held_out)
 {
-	char msg[1 + PATH_MAX];
-	size_t len = strlen(path) + 1;
-	struct answer a;
-	int rc;
+	int err;
+	int rc = selfstat_force_many(s, (char *const *)&path, 1, &err, held_out);
 
-	if (len > PATH_MAX)
-		return -ENAMETOOLONG;
-	msg[0] = SELFSTAT_FORCE;
-	memcpy(msg + 1, path, len);
-	rc = ask(s, msg, 1 + len, &a);
-	if (rc == 0)
-		*held_out = a.size;
+	return rc < 0 ? rc : err;
+}
+
+int selfstat_force_many(struct selfstat *s, char *const *paths, size_t n, int *errs, uint64_t *held)
+{
+	struct answer *a = calloc(n ? n : 1, sizeof(*a));
+	int rc = a ? ask_paths(s, SELFSTAT_FORCE, paths, n, a) : -ENOMEM;
+
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		errs[i] = a[i].err;
+		held[i] = a[i].size;
+	}
+	free(a);
 	return rc;
 }
 
 int selfstat_lookup(struct selfstat *s, char *const *paths, size_t n)
 {
-	char *msg = malloc(SELFSTAT_MSG_MAX);
-	size_t len = 1;
-	struct answer a;
-	int rc = 0;
-
-	if (!msg)
-		return -ENOMEM;
-	msg[0] = SELFSTAT_LOOKUP;
-	for (size_t i = 0; rc == 0 && i < n; i++) {
-		size_t plen = strlen(paths[i]) + 1;
-
-		if (plen > PATH_MAX)
-			continue; /* no such path could be stat()ed */
-		if (len + plen > SELFSTAT_MSG_MAX) {
-			rc = ask(s, msg, len, &a);
-			len = 1;
-		}
-		memcpy(msg + len, paths[i], plen);
-		len += plen;
-	}
-	if (rc == 0 && len > 1)
-		rc = ask(s, msg, len, &a);
-	free(msg);
-	return rc;
+	return ask_paths(s, SELFSTAT_LOOKUP, paths, n, NULL);
 }
 
 int selfstat_abort(struct selfstat *s)
 {
 	const char msg = SELFSTAT_ABORT;
 	struct answer a;
+	int rc = ask(s, &msg, 1, &a, 1);
 
-	return ask(s, &msg, 1, &a);
+	return rc < 0 ? rc : a.err;
 }

@@ -53,9 +53,15 @@ pid_t selfstat_pid(const struct selfstat *s);
  * trust, then the size the kernel holds for path afterwards (statx AT_STATX_DONT_SYNC,
  * which sends no GETATTR) into *held_out. 0 or the -errno of either call. */
 int selfstat_force(struct selfstat *s, const char *path, uint64_t *held_out);
+/* selfstat_force() for each of the n paths, in order, with as few round trips as their
+ * length allows (one for up to 1024 paths of 64 bytes): each path's 0 or -errno in errs,
+ * and its size in held when that is 0. 0, or -errno if the helper could not be reached (or
+ * -ENAMETOOLONG for a path longer than 64 KiB), and then errs and held are not set. */
+int selfstat_force_many(struct selfstat *s, char *const *paths, size_t n, int *errs,
+			uint64_t *held);
 /* In the helper: stat()s each of the n paths, in order, so that the kernel looks up names
- * it has dropped; their own failures are ignored. Batched: one round trip per 64 KiB of
- * paths. 0, or -errno if the helper could not be reached. */
+ * it has dropped; their own failures are ignored. Batched like selfstat_force_many(). 0,
+ * or -errno if the helper could not be reached. */
 int selfstat_lookup(struct selfstat *s, char *const *paths, size_t n);
 /* Aborts the mount's FUSE connection through fusectl, which is what a daemon's death does
  * to it: every request in flight fails. 0, or -errno (why the abort file could not be

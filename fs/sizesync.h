@@ -14,14 +14,18 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
+#define SIZESYNC_MAX 64 /* inodes synced at once */
+
 struct sizesync {
 	bool is_on;
-	atomic_uint_fast64_t ino; /* the inode being synced, 0 if none */
-	pid_t pid;		  /* the process whose requests pass: the one that stats */
-	uint64_t size;		  /* what they report, or SIZESYNC_BACKEND */
+	atomic_size_t n;	     /* inodes being synced, 0 if none */
+	uint64_t inos[SIZESYNC_MAX]; /* guarded by lock: those n, sorted */
+	pid_t pid;		     /* the process whose requests pass: the one that stats */
+	uint64_t size;		     /* what they report, or SIZESYNC_BACKEND */
 	pthread_mutex_t lock;
 	pthread_cond_t done;
 };
@@ -31,11 +35,11 @@ void sizesync_init(struct sizesync *s, bool is_on);
 void sizesync_destroy(struct sizesync *s);
 #define SIZESYNC_BACKEND UINT64_MAX
 
-/* Starts (ends) forcing ino's size into the kernel: size, or the backend's
- * (SIZESYNC_BACKEND), through requests of the single-threaded process pid (its pid is its
- * thread's ID, which the kernel puts in requests). One at a time: events are serialised by
- * the caller. */
-void sizesync_begin(struct sizesync *s, uint64_t ino, uint64_t size, pid_t pid);
+/* Starts (ends) forcing the size of the n inodes inos (n <= SIZESYNC_MAX; more are not
+ * held) into the kernel: size, or the backend's (SIZESYNC_BACKEND), through requests of
+ * the single-threaded process pid (its pid is its thread's ID, which the kernel puts in
+ * requests). One sync at a time: events are serialised by the caller. */
+void sizesync_begin(struct sizesync *s, const uint64_t *inos, size_t n, uint64_t size, pid_t pid);
 void sizesync_end(struct sizesync *s);
 /* In a FUSE handler, before answering with ino's attributes to the thread pid: waits
  * while another process syncs ino's size, at most SIZESYNC_HOLD_MS. Returns the size the
