@@ -89,6 +89,16 @@ static int retry(struct sfs *fs, int (*once)(struct sfs *fs, void *arg), void *a
 	return rc < 0 ? rc : rc ? -EAGAIN : 0;
 }
 
+/* Holds other clients' GETATTRs and LOOKUPs of the n inodes while the selfstat helpers
+ * make the kernel learn size (sizesync.h). */
+static void hold(struct sfs *fs, const uint64_t *inos, size_t n, uint64_t size)
+{
+	pid_t pids[SELFSTAT_MAX];
+	size_t npids = selfstat_pids(fs->self, pids);
+
+	sizesync_begin(&fs->sizesync, inos, n, size, pids, npids);
+}
+
 struct sync_one {
 	const char *path;
 	uint64_t ino, want;
@@ -124,7 +134,7 @@ static int force_size(struct sfs *fs, const char *rel, uint64_t ino, uint64_t wa
 			apply(arg);
 		return rc;
 	}
-	sizesync_begin(&fs->sizesync, &ino, 1, want, selfstat_pid(fs->self));
+	hold(fs, &ino, 1, want);
 	rc = retry(fs, sync_once, &(struct sync_one){ .path = path, .ino = ino, .want = want });
 	if (apply)
 		applied = apply(arg);
@@ -200,7 +210,7 @@ int kern_zero_sync(struct sfs *fs, const struct kern_zero *z)
 
 	/* held first: the page invalidation drops the attributes as well, and no client's
 	 * GETATTR may bring them back before the helper's */
-	sizesync_begin(&fs->sizesync, z->inos, z->n, 0, selfstat_pid(fs->self));
+	hold(fs, z->inos, z->n, 0);
 	for (size_t i = 0; i < z->n; i++) {
 		kern_inval(fs, z->inos[i], 0, 0);
 		t.is_left[i] = z->paths[i] != NULL;

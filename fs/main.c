@@ -54,7 +54,7 @@ static int serve(struct sfs *fs, const struct opts *o)
 	if (!o->cmd.foreground)
 		log_use_syslog();
 	/* after the fork of fuse_daemonize(), before the threads */
-	rc = selfstat_start(fs->mountpoint, &fs->self);
+	rc = selfstat_start(fs->mountpoint, o->cmd.singlethread ? 1 : SELFSTAT_MAX, &fs->self);
 	if (rc < 0)
 		goto out_unmount;
 	rc = ctl_cmds_start(fs, o->ctl, &ctl);

@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,10 +42,17 @@ struct answer {
 	uint64_t size;
 };
 
-struct selfstat {
+/* The daemon's end of one helper. */
+struct link {
 	pid_t pid;
 	int sock;
-	pthread_mutex_t lock; /* one request in flight */
+};
+
+struct selfstat {
+	size_t n; /* helpers */
+	struct link links[SELFSTAT_MAX];
+	pthread_mutex_t lock; /* one caller at a time */
+	char *msgs;	      /* n requests of SELFSTAT_MSG_MAX bytes: guarded by lock */
 };
 
 /* ---- the helper ---- */
@@ -203,12 +211,12 @@ helper_main(int sock, int other_end, pid_t daemon, const char *mountpoint)
 
 /* Reads an answer message of n struct answers into a: 0, or -errno of the socket
  * (-ECONNRESET at its end, -EBADMSG for another count). */
-static int read_answers(struct selfstat *s, struct answer *a, size_t n)
+static int read_answers(const struct link *l, struct answer *a, size_t n)
 {
 	ssize_t got;
 
 	do
-		got = recv(s->sock, a, n * sizeof(*a), MSG_TRUNC);
+		got = recv(l->sock, a, n * sizeof(*a), MSG_TRUNC);
 	while (got < 0 && errno == EINTR);
 	if (got == (ssize_t)(n * sizeof(*a)))
 		return 0;
@@ -217,13 +225,40 @@ static int read_answers(struct selfstat *s, struct answer *a, size_t n)
 	return got == 0 ? -ECONNRESET : -EBADMSG;
 }
 
-/* The helper's first message: whether it could open the abort file. */
-static int wait_started(struct selfstat *s, const char *mountpoint)
+static int send_request(const struct link *l, const char *msg, size_t len)
 {
-	struct answer a;
-	int rc = read_answers(s, &a, 1);
+	ssize_t sent;
 
-	if (rc == 0 && a.err < 0)
+	do
+		sent = send(l->sock, msg, len, MSG_NOSIGNAL);
+	while (sent < 0 && errno == EINTR);
+	return sent < 0 ? -errno : 0;
+}
+
+/* Forks one helper and reads its first message: whether it could open the abort file
+ * (said once, for the first helper). 0 or -errno; l->pid is 0 if no helper runs, and
+ * l->sock is open if one does. */
+static int start_one(struct link *l, const char *mountpoint, bool is_first)
+{
+	pid_t daemon = getpid();
+	struct answer a;
+	int sv[2], rc;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	l->pid = fork();
+	if (l->pid == 0)
+		helper_main(sv[1], sv[0], daemon, mountpoint);
+	rc = l->pid < 0 ? -errno : 0;
+	close(sv[1]);
+	if (rc < 0) {
+		l->pid = 0;
+		close(sv[0]);
+		return rc;
+	}
+	l->sock = sv[0];
+	rc = read_answers(l, &a, 1);
+	if (rc == 0 && a.err < 0 && is_first)
 		log_warn("selfstat: cannot open the fusectl abort file of %s: %s; 'abort' "
 			 "will fail, and a daemon killed while it notifies the kernel may leave "
 			 "the mount hung",
@@ -231,38 +266,41 @@ static int wait_started(struct selfstat *s, const char *mountpoint)
 	return rc;
 }
 
-int selfstat_start(const char *mountpoint, struct selfstat **out)
+static size_t helpers_wanted(size_t max)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (cpus > 0 && (size_t)cpus < max)
+		max = (size_t)cpus;
+	if (max > SELFSTAT_MAX)
+		max = SELFSTAT_MAX;
+	return max ? max : 1;
+}
+
+int selfstat_start(const char *mountpoint, size_t max, struct selfstat **out)
 {
 	struct selfstat *s = calloc(1, sizeof(*s));
-	pid_t daemon = getpid();
-	int sv[2], rc = 0;
+	size_t want = helpers_wanted(max);
+	int rc = 0;
 
 	*out = NULL;
 	if (!s)
 		return -ENOMEM;
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-		rc = -errno;
-		goto out_free;
-	}
-	s->pid = fork();
-	if (s->pid == 0)
-		helper_main(sv[1], sv[0], daemon, mountpoint);
-	rc = s->pid < 0 ? -errno : 0;
-	close(sv[1]);
-	s->sock = sv[0];
-	if (rc < 0)
-		goto out_close;
 	pthread_mutex_init(&s->lock, NULL);
-	rc = wait_started(s, mountpoint);
+	s->msgs = malloc(want * SELFSTAT_MSG_MAX);
+	if (!s->msgs)
+		rc = -ENOMEM;
+	while (rc == 0 && s->n < want) {
+		struct link *l = &s->links[s->n];
+
+		rc = start_one(l, mountpoint, s->n == 0);
+		if (l->pid > 0)
+			s->n++; /* running: selfstat_stop() ends it if need be */
+	}
 	if (rc == 0)
 		*out = s;
 	else
 		selfstat_stop(s);
-	return rc;
-out_close:
-	close(s->sock);
-out_free:
-	free(s);
 	return rc;
 }
 
@@ -270,69 +308,95 @@ void selfstat_stop(struct selfstat *s)
 {
 	if (!s)
 		return;
-	close(s->sock);
-	while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR)
-		;
+	for (size_t i = 0; i < s->n; i++)
+		close(s->links[i].sock);
+	for (size_t i = 0; i < s->n; i++) {
+		while (waitpid(s->links[i].pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
 	pthread_mutex_destroy(&s->lock);
+	free(s->msgs);
 	free(s);
 }
 
-pid_t selfstat_pid(const struct selfstat *s)
+size_t selfstat_pids(const struct selfstat *s, pid_t *out)
 {
-	return s->pid;
+	for (size_t i = 0; i < s->n; i++)
+		out[i] = s->links[i].pid;
+	return s->n;
 }
 
-/* Sends a request of len bytes and reads its n answers into a; 0 or -errno of the
- * socket. */
-static int ask(struct selfstat *s, const char *msg, size_t len, struct answer *a, size_t n)
+/* One helper's part of a request about many paths: paths[next, end), sent of them in
+ * the request it is answering. */
+struct share {
+	size_t next, end, sent;
+};
+
+/* Sends the helper at i as many of its paths as fit in a request. 0 or -errno. */
+static int send_share(struct selfstat *s, size_t i, enum selfstat_op op, char *const *paths,
+		      struct share *sh)
 {
-	ssize_t sent;
+	char *msg = s->msgs + i * SELFSTAT_MSG_MAX;
+	size_t len = 1, k = 0;
 	int rc;
 
-	pthread_mutex_lock(&s->lock);
-	do
-		sent = send(s->sock, msg, len, MSG_NOSIGNAL);
-	while (sent < 0 && errno == EINTR);
-	rc = sent < 0 ? -errno : read_answers(s, a, n);
-	pthread_mutex_unlock(&s->lock);
+	msg[0] = (char)op;
+	while (sh->next + k < sh->end && k < SELFSTAT_PATHS_MAX) {
+		size_t plen = strlen(paths[sh->next + k]) + 1;
+
+		if (len + plen > SELFSTAT_MSG_MAX)
+			break;
+		memcpy(msg + len, paths[sh->next + k], plen);
+		len += plen;
+		k++;
+	}
+	rc = k ? send_request(&s->links[i], msg, len) : -ENAMETOOLONG;
+	sh->sent = rc == 0 ? k : 0;
 	return rc;
 }
 
-/* Asks op about the n paths, as many per request as fit, and keeps each path's answer in
- * out (n of them), or none if out is NULL. 0, or -errno of the socket. */
+/* Asks op about the n paths, split among the helpers, which work at once, and keeps each
+ * path's answer in out (n of them), or none if out is NULL. 0 or -errno. Every request
+ * sent is answered before it returns, failed or not, so the next finds the sockets
+ * empty. */
 static int ask_paths(struct selfstat *s, enum selfstat_op op, char *const *paths, size_t n,
 		     struct answer *out)
 {
-	static const size_t room = SELFSTAT_MSG_MAX - 1;
 	struct answer scratch[SELFSTAT_PATHS_MAX];
-	char *msg = malloc(SELFSTAT_MSG_MAX);
-	size_t done = 0;
+	struct share sh[SELFSTAT_MAX];
+	size_t each = (n + s->n - 1) / s->n, left = n;
 	int rc = 0;
 
-	if (!msg)
-		return -ENOMEM;
-	msg[0] = (char)op;
-	while (rc == 0 && done < n) {
-		size_t len = 1, k = 0;
-
-		while (done + k < n && k < SELFSTAT_PATHS_MAX &&
-		       len - 1 + strlen(paths[done + k]) + 1 <= room) {
-			size_t plen = strlen(paths[done + k]) + 1;
-
-			memcpy(msg + len, paths[done + k], plen);
-			len += plen;
-			k++;
-		}
-		rc = k ? ask(s, msg, len, out ? out + done : scratch, k) : -ENAMETOOLONG;
-		done += k;
+	for (size_t i = 0; i < s->n; i++) {
+		sh[i].next = i * each < n ? i * each : n;
+		sh[i].end = (i + 1) * each < n ? (i + 1) * each : n;
 	}
-	free(msg);
+	pthread_mutex_lock(&s->lock);
+	while (rc == 0 && left > 0) {
+		for (size_t i = 0; i < s->n; i++) {
+			sh[i].sent = 0;
+			if (rc == 0 && sh[i].next < sh[i].end)
+				rc = send_share(s, i, op, paths, &sh[i]);
+		}
+		for (size_t i = 0; i < s->n; i++) {
+			int got;
+
+			if (!sh[i].sent)
+				continue;
+			got = read_answers(&s->links[i], out ? out + sh[i].next : scratch,
+					   sh[i].sent);
+			rc = rc < 0 ? rc : got;
+			sh[i].next += sh[i].sent;
+			left -= sh[i].sent;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
 
 int selfstat_force(struct selfstat *s, const char *path, uint64_t *held_out)
 {
-	int err;
+	int err = 0;
 	int rc = selfstat_force_many(s, (char *const *)&path, 1, &err, held_out);
 
 	return rc < 0 ? rc : err;
@@ -360,7 +424,12 @@ int selfstat_abort(struct selfstat *s)
 {
 	const char msg = SELFSTAT_ABORT;
 	struct answer a;
-	int rc = ask(s, &msg, 1, &a, 1);
+	int rc;
 
+	pthread_mutex_lock(&s->lock);
+	rc = send_request(&s->links[0], &msg, 1);
+	if (rc == 0)
+		rc = read_answers(&s->links[0], &a, 1);
+	pthread_mutex_unlock(&s->lock);
 	return rc < 0 ? rc : a.err;
 }

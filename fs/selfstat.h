@@ -19,8 +19,10 @@
  * clean exit stops it), the helper aborts the connection through fusectl, which ends every
  * request in flight, and exits. It opens the connection's abort file when it starts, so
  * that it can neither fail to find it then nor abort another mount that took its number.
- * The helper answers one request at a time over a socket pair; a request that names many
- * paths costs one round trip. */
+ * Each helper is one single-threaded process (so the kernel names it by its pid in the
+ * requests it causes) answering one request at a time over a socket pair; a request names
+ * many paths, and the daemon splits a batch among a few helpers, so that several FUSE
+ * workers answer their GETATTRs at once. */
 #ifndef SIGBUSFS_SELFSTAT_H
 #define SIGBUSFS_SELFSTAT_H
 
@@ -30,21 +32,27 @@
 
 struct selfstat;
 
-/* Forks the helper for the FUSE mount at mountpoint (absolute), mounted already. Call from
- * the main thread of the process that serves (after fuse_daemonize(), whose parent exits:
- * the helper watches the thread that forked it) before other threads start (the helper is
- * a fork of this one) and before the session loop (the helper reads the mount's device
- * without a request). The helper keeps stdin, stdout and stderr, and closes every other
- * descriptor it inherits, /dev/fuse included. If it cannot open the connection's fusectl
- * abort file (fusectl not mounted, and not root to mount it), it runs anyway, says so in
- * the log, and selfstat_abort() fails. 0 or -errno, with *out NULL on failure. */
-int selfstat_start(const char *mountpoint, struct selfstat **out);
-/* Ends the helper (closes its socket) and reaps it. Call when no request is in flight,
- * before the main thread exits. s may be NULL. */
+#define SELFSTAT_MAX 4 /* helper processes at most */
+
+/* Forks the helpers for the FUSE mount at mountpoint (absolute), mounted already: as many
+ * as there are CPUs, at most max and SELFSTAT_MAX, at least one (several keep several
+ * FUSE workers busy; a single-threaded session wants one). Call from the main thread of
+ * the process that will serve (after fuse_daemonize(), whose parent exits: a helper
+ * watches the thread that forked it) before other threads start (a helper is a fork of
+ * this one) and before the session loop (a helper reads the mount's device without a
+ * request). A helper keeps stdin, stdout and stderr and its socket, and closes every other
+ * descriptor it inherits, /dev/fuse included. If a helper cannot open the connection's
+ * fusectl abort file (fusectl not mounted, and not root to mount it), it runs anyway, the
+ * first says so in the log, and selfstat_abort() fails. 0 or -errno, with *out NULL on
+ * failure. */
+int selfstat_start(const char *mountpoint, size_t max, struct selfstat **out);
+/* Ends the helpers (closes their sockets) and reaps them. Call when no request is in
+ * flight, before the main thread exits. s may be NULL. */
 void selfstat_stop(struct selfstat *s);
-/* The helper's process ID, which is also its only thread's ID: what fuse_req_ctx()->pid
- * says in the requests it causes. */
-pid_t selfstat_pid(const struct selfstat *s);
+/* The helpers' process IDs into out (room for SELFSTAT_MAX); returns how many. Each is
+ * also its helper's only thread's ID: what fuse_req_ctx()->pid says in the requests it
+ * causes. */
+size_t selfstat_pids(const struct selfstat *s, pid_t *out);
 
 /* The calls below are thread-safe (callers take turns) and return -ECONNRESET, or the
  * -errno of the socket, if the helper is gone. */
@@ -53,15 +61,16 @@ pid_t selfstat_pid(const struct selfstat *s);
  * trust, then the size the kernel holds for path afterwards (statx AT_STATX_DONT_SYNC,
  * which sends no GETATTR) into *held_out. 0 or the -errno of either call. */
 int selfstat_force(struct selfstat *s, const char *path, uint64_t *held_out);
-/* selfstat_force() for each of the n paths, in order, with as few round trips as their
- * length allows (one for up to 1024 paths of 64 bytes): each path's 0 or -errno in errs,
- * and its size in held when that is 0. 0, or -errno if the helper could not be reached (or
- * -ENAMETOOLONG for a path longer than 64 KiB), and then errs and held are not set. */
+/* selfstat_force() for each of the n paths, split among the helpers, which stat at once,
+ * each with as few round trips as the paths' length allows (one for up to 1024 paths of
+ * 64 bytes): each path's 0 or -errno in errs, and its size in held when that is 0. 0, or
+ * -errno if a helper could not be reached (or -ENAMETOOLONG for a path longer than 64
+ * KiB), and then errs and held are not all set. */
 int selfstat_force_many(struct selfstat *s, char *const *paths, size_t n, int *errs,
 			uint64_t *held);
 /* In the helper: stat()s each of the n paths, in order, so that the kernel looks up names
- * it has dropped; their own failures are ignored. Batched like selfstat_force_many(). 0,
- * or -errno if the helper could not be reached. */
+ * it has dropped; their own failures are ignored. Split and batched as by
+ * selfstat_force_many(). 0, or -errno if a helper could not be reached. */
 int selfstat_lookup(struct selfstat *s, char *const *paths, size_t n);
 /* Aborts the mount's FUSE connection through fusectl, which is what a daemon's death does
  * to it: every request in flight fails. 0, or -errno (why the abort file could not be

@@ -15,7 +15,7 @@ void sizesync_init(struct sizesync *s, bool is_on)
 
 	s->is_on = is_on;
 	atomic_init(&s->n, 0);
-	s->pid = 0;
+	s->npids = 0;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -36,12 +36,16 @@ static int ino_cmp(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-void sizesync_begin(struct sizesync *s, const uint64_t *inos, size_t n, uint64_t size, pid_t pid)
+void sizesync_begin(struct sizesync *s, const uint64_t *inos, size_t n, uint64_t size,
+		    const pid_t *pids, size_t npids)
 {
 	if (n > SIZESYNC_MAX)
 		n = SIZESYNC_MAX;
+	if (npids > SIZESYNC_PIDS_MAX)
+		npids = SIZESYNC_PIDS_MAX;
 	pthread_mutex_lock(&s->lock);
-	s->pid = pid;
+	memcpy(s->pids, pids, npids * sizeof(*pids));
+	s->npids = npids;
 	s->size = size;
 	memcpy(s->inos, inos, n * sizeof(*inos));
 	qsort(s->inos, n, sizeof(*inos), ino_cmp);
@@ -63,6 +67,15 @@ static bool is_syncing(struct sizesync *s, uint64_t ino)
 	return bsearch(&ino, s->inos, atomic_load(&s->n), sizeof(ino), ino_cmp) != NULL;
 }
 
+/* Whether pid is one of the sync's processes; under s->lock. */
+static bool is_syncer(struct sizesync *s, pid_t pid)
+{
+	for (size_t i = 0; i < s->npids; i++)
+		if (s->pids[i] == pid)
+			return true;
+	return false;
+}
+
 uint64_t sizesync_wait(struct sizesync *s, uint64_t ino, pid_t pid)
 {
 	uint64_t size = SIZESYNC_BACKEND;
@@ -76,9 +89,9 @@ uint64_t sizesync_wait(struct sizesync *s, uint64_t ino, pid_t pid)
 	until.tv_sec += until.tv_nsec / 1000000000L;
 	until.tv_nsec %= 1000000000L;
 	pthread_mutex_lock(&s->lock);
-	while (rc != ETIMEDOUT && is_syncing(s, ino) && pid != s->pid)
+	while (rc != ETIMEDOUT && is_syncing(s, ino) && !is_syncer(s, pid))
 		rc = pthread_cond_timedwait(&s->done, &s->lock, &until);
-	if (is_syncing(s, ino) && pid == s->pid)
+	if (is_syncing(s, ino) && is_syncer(s, pid))
 		size = s->size;
 	pthread_mutex_unlock(&s->lock);
 	return size;

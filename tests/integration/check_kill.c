@@ -3,11 +3,11 @@
  * it, runs one kind of event back to back through the control socket (truncate shrinking
  * and growing; revoke of a file or a directory, then replug; unplug, plain or --vanish,
  * then replug; inval while every READ is delayed, so that the notification waits for a
- * page whose READ the daemon holds), and sends SIGKILL to the daemon at a random moment. Then stat
- * of the mount and a read of the descriptor must return within a second, with ENOTCONN or
- * ECONNABORTED, and the daemon and its helper process must exit. A hang is ended through fusectl,
- * so the run goes on, and fails the test. The seed is printed; KILL_SEED=N picks the same sizes and
- * moments again. */
+ * page whose READ the daemon holds), and sends SIGKILL to the daemon at a random moment.
+ * Then stat of the mount and a read of the descriptor must return within a second, with
+ * ENOTCONN or ECONNABORTED, and the daemon and its helper processes must exit. A hang is
+ * ended through fusectl, so the run goes on, and fails the test. The seed is printed;
+ * KILL_SEED=N picks the same sizes and moments again. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +39,7 @@
 #define MAX_DELAY_US 20000 /* a kill lands up to this long after the events begin */
 #define MAX_HANGS    3	   /* a kind of event that hung this often has shown enough */
 #define POLL_MS	     2
+#define MAX_HELPERS  8
 #define MSG_MAX	     512
 
 enum event { EV_TRUNCATE, EV_REVOKE, EV_UNPLUG, EV_INVAL };
@@ -55,10 +56,12 @@ struct kill_point {
 	enum event ev;
 	unsigned seed;
 	struct mnt m;
-	pid_t client, driver, helper, stat_child; /* 0: none, or reaped */
-	int client_sock;			  /* the test's end of the client's pair */
-	bool is_hung;				  /* something did not answer in time */
-	char why[MSG_MAX];			  /* the first failure, "" if none */
+	pid_t client, driver, stat_child; /* 0: none, or reaped */
+	pid_t helpers[MAX_HELPERS];	  /* the daemon's children; 0 once reaped */
+	int nhelpers;
+	int client_sock;   /* the test's end of the client's pair */
+	bool is_hung;	   /* something did not answer in time */
+	char why[MSG_MAX]; /* the first failure, "" if none */
 };
 
 static void kp_fail(struct kill_point *kp, const char *fmt, ...)
@@ -267,21 +270,20 @@ static int start_driver(struct kill_point *kp)
 	return rc;
 }
 
-/* The daemon's helper process (its only child), or 0 if it has none. */
-static pid_t find_helper(pid_t daemon)
+/* The daemon's helper processes: its children. */
+static void find_helpers(struct kill_point *kp)
 {
 	char path[64];
-	int pid = 0;
+	int pid;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)daemon, (int)daemon);
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)kp->m.pid, (int)kp->m.pid);
 	f = fopen(path, "re");
 	if (!f)
-		return 0;
-	if (fscanf(f, "%d", &pid) != 1)
-		pid = 0;
+		return;
+	while (kp->nhelpers < MAX_HELPERS && fscanf(f, "%d", &pid) == 1)
+		kp->helpers[kp->nhelpers++] = pid;
 	fclose(f);
-	return pid;
 }
 
 static bool is_dead_connection(int err)
@@ -332,7 +334,7 @@ static void check_read(struct kill_point *kp)
 		kp_fail(kp, "read of an open descriptor: %s", strerror(r.err));
 }
 
-/* The daemon and its helper must be gone in time. */
+/* The daemon and its helpers must be gone in time. */
 static void check_exit(struct kill_point *kp)
 {
 	if (exited_within(kp->m.pid, ANSWER_MS, WNOWAIT, NULL) != 1) {
@@ -340,11 +342,14 @@ static void check_exit(struct kill_point *kp)
 		kp_fail(kp, "the daemon still runs %d ms after SIGKILL", ANSWER_MS);
 		return;
 	}
-	/* this process is a subreaper: the orphaned helper is its child now */
-	if (kp->helper > 0 && exited_within(kp->helper, ANSWER_MS, 0, NULL) != 1)
-		kp_fail(kp, "the helper still runs %d ms after the daemon died", ANSWER_MS);
-	else
-		kp->helper = 0;
+	/* this process is a subreaper: the orphaned helpers are its children now */
+	for (int i = 0; i < kp->nhelpers; i++) {
+		if (exited_within(kp->helpers[i], ANSWER_MS, 0, NULL) == 1)
+			kp->helpers[i] = 0;
+		else
+			kp_fail(kp, "helper %d still runs %d ms after the daemon died",
+				(int)kp->helpers[i], ANSWER_MS);
+	}
 }
 
 /* Kills pid, if any is left, and reaps it. */
@@ -385,7 +390,8 @@ static void clean_up(struct kill_point *kp)
 	end_child(&kp->client);
 	end_child(&kp->driver);
 	end_child(&kp->stat_child);
-	end_child(&kp->helper);
+	for (int i = 0; i < kp->nhelpers; i++)
+		end_child(&kp->helpers[i]);
 	rc = fx_umount(&kp->m);
 	if (rc != 128 + SIGKILL)
 		kp_fail(kp, "the daemon ended with %d, expected 128+SIGKILL", rc);
@@ -405,8 +411,8 @@ static void kill_once(struct kill_point *kp)
 		rc = start_client(kp);
 	if (rc == 0)
 		rc = start_driver(kp);
-	/* the daemon starts it before its control socket, which the driver reached */
-	kp->helper = find_helper(kp->m.pid);
+	/* the daemon starts them before its control socket, which the driver reached */
+	find_helpers(kp);
 	if (rc < 0) {
 		kp_fail(kp, "setup: %s %s", strerror(-rc), fx_failure());
 		kill(kp->m.pid, SIGKILL);

@@ -1,6 +1,7 @@
-/* Unit tests of the selfstat helper process (fs/selfstat.c) on an ordinary directory:
- * its answers, its batches, what it keeps of the daemon (no descriptor, one thread), and
- * that it ends when stopped and when the process that started it dies. The kill tests on
+/* Unit tests of the selfstat helper processes (fs/selfstat.c) on an ordinary directory:
+ * their answers, batches split among them, what they keep of the daemon (no descriptor,
+ * one thread each), and that they end when stopped and when the process that started
+ * them dies. The kill tests on
  * a real mount are in tests/integration/check_kill.c. */
 #include <check.h>
 #include <dirent.h>
@@ -20,7 +21,8 @@
 
 #include "selfstat.h"
 
-#define LOOKUP_PATHS 3000 /* more than one 64 KiB batch of paths */
+#define LOOKUP_PATHS 3000 /* more than one 64 KiB request of paths per helper */
+#define FORCE_PATHS  101
 #define EXIT_WAIT_MS 1000
 
 static char dir[64];
@@ -30,7 +32,7 @@ static void setup(void)
 {
 	snprintf(dir, sizeof(dir), "/tmp/selfstat-XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(dir));
-	ck_assert_int_eq(selfstat_start(dir, &ss), 0);
+	ck_assert_int_eq(selfstat_start(dir, SELFSTAT_MAX, &ss), 0);
 }
 
 static void teardown(void)
@@ -77,6 +79,36 @@ START_TEST(test_force_gives_the_size_the_kernel_holds)
 }
 END_TEST
 
+/* A batch is split among the helpers; each answer must land at its own path's index. */
+START_TEST(test_force_many_answers_each_path_in_order)
+{
+	static char *paths[FORCE_PATHS];
+	uint64_t held[FORCE_PATHS];
+	int errs[FORCE_PATHS];
+	char path[PATH_MAX], name[32];
+
+	for (int i = 0; i < FORCE_PATHS; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		make_file(name, (size_t)i * 7, path, sizeof(path));
+		paths[i] = strdup(path);
+		ck_assert_ptr_nonnull(paths[i]);
+	}
+	unlink(paths[FORCE_PATHS / 2]);
+	ck_assert_int_eq(selfstat_force_many(ss, paths, FORCE_PATHS, errs, held), 0);
+	for (int i = 0; i < FORCE_PATHS; i++) {
+		if (i == FORCE_PATHS / 2) {
+			ck_assert_int_eq(errs[i], -ENOENT);
+			continue;
+		}
+		ck_assert_int_eq(errs[i], 0);
+		ck_assert_uint_eq(held[i], (uint64_t)i * 7);
+		unlink(paths[i]);
+	}
+	for (int i = 0; i < FORCE_PATHS; i++)
+		free(paths[i]);
+}
+END_TEST
+
 START_TEST(test_lookup_takes_many_paths_and_ignores_their_errors)
 {
 	static char *paths[LOOKUP_PATHS];
@@ -84,12 +116,11 @@ START_TEST(test_lookup_takes_many_paths_and_ignores_their_errors)
 	uint64_t held;
 
 	make_file("g", 1, path, sizeof(path));
-	for (int i = 0; i < LOOKUP_PATHS; i++) {
+	for (int i = 0; i < LOOKUP_PATHS; i++)
 		ck_assert_int_gt(asprintf(&paths[i], "%s/missing-%040d", dir, i), 0);
-	}
 	ck_assert_int_eq(selfstat_lookup(ss, paths, LOOKUP_PATHS), 0);
 	ck_assert_int_eq(selfstat_lookup(ss, paths, 0), 0);
-	/* the helper still answers, in order */
+	/* every answer was read: the next request gets its own */
 	ck_assert_int_eq(selfstat_force(ss, path, &held), 0);
 	ck_assert_uint_eq(held, 1);
 	for (int i = 0; i < LOOKUP_PATHS; i++)
@@ -106,24 +137,32 @@ START_TEST(test_abort_fails_where_there_is_no_connection)
 }
 END_TEST
 
-/* The helper must not hold the daemon's descriptors, /dev/fuse above all: this one stands
- * in for it, opened without O_CLOEXEC before the helper starts. */
-START_TEST(test_helper_keeps_no_inherited_descriptor)
+START_TEST(test_helpers_are_as_many_as_asked_and_cpus_allow)
 {
-	char marker[PATH_MAX], link[PATH_MAX], fdpath[64], target[PATH_MAX];
-	struct selfstat *other;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t want = cpus > 0 && cpus < SELFSTAT_MAX ? (size_t)cpus : SELFSTAT_MAX;
+	struct selfstat *one;
+	pid_t pids[SELFSTAT_MAX];
+
+	ck_assert_uint_eq(selfstat_pids(ss, pids), want);
+	ck_assert_int_eq(selfstat_start(dir, 1, &one), 0);
+	ck_assert_uint_eq(selfstat_pids(one, pids), 1);
+	selfstat_stop(one);
+}
+END_TEST
+
+/* Whether the process pid holds a descriptor of path. */
+static bool holds(pid_t pid, const char *path)
+{
+	char link[PATH_MAX], fdpath[64], target[PATH_MAX];
+	bool found = false;
 	struct dirent *e;
 	DIR *fds;
-	int fd;
 
-	make_file("marker", 0, marker, sizeof(marker));
-	fd = open(marker, O_RDONLY);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(selfstat_start(dir, &other), 0);
-	snprintf(fdpath, sizeof(fdpath), "/proc/%d/fd", (int)selfstat_pid(other));
+	snprintf(fdpath, sizeof(fdpath), "/proc/%d/fd", (int)pid);
 	fds = opendir(fdpath);
 	ck_assert_ptr_nonnull(fds);
-	while ((e = readdir(fds))) {
+	while (!found && (e = readdir(fds))) {
 		ssize_t n;
 
 		snprintf(link, sizeof(link), "%s/%s", fdpath, e->d_name);
@@ -131,62 +170,89 @@ START_TEST(test_helper_keeps_no_inherited_descriptor)
 		if (n < 0)
 			continue;
 		target[n] = '\0';
-		ck_assert_msg(strcmp(target, marker) != 0, "the helper holds %s as fd %s", marker,
-			      e->d_name);
+		found = strcmp(target, path) == 0;
 	}
 	closedir(fds);
+	return found;
+}
+
+/* No helper may hold the daemon's descriptors, /dev/fuse above all: this one stands in
+ * for it, opened without O_CLOEXEC before the helpers start. */
+START_TEST(test_helpers_keep_no_inherited_descriptor)
+{
+	char marker[PATH_MAX];
+	struct selfstat *other;
+	pid_t pids[SELFSTAT_MAX];
+	size_t n;
+	int fd;
+
+	make_file("marker", 0, marker, sizeof(marker));
+	fd = open(marker, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(selfstat_start(dir, SELFSTAT_MAX, &other), 0);
+	n = selfstat_pids(other, pids);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_msg(!holds(pids[i], marker), "helper %d holds %s", (int)pids[i], marker);
 	selfstat_stop(other);
 	close(fd);
 	unlink(marker);
 }
 END_TEST
 
-/* sizesync tells the helper's requests apart by their thread ID, which must be its pid. */
-START_TEST(test_helper_is_one_thread_of_its_own)
+/* sizesync tells the helpers' requests apart by their thread ID, which must be a pid. */
+START_TEST(test_each_helper_is_one_thread_of_its_own)
 {
-	char path[64], comm[32] = "";
-	pid_t pid = selfstat_pid(ss);
-	struct dirent *e;
-	int threads = 0;
-	FILE *f;
-	DIR *d;
+	char path[64], comm[32];
+	pid_t pids[SELFSTAT_MAX];
+	size_t n = selfstat_pids(ss, pids);
 
-	ck_assert_int_ne(pid, getpid());
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	d = opendir(path);
-	ck_assert_ptr_nonnull(d);
-	while ((e = readdir(d)))
-		threads += e->d_name[0] != '.';
-	closedir(d);
-	ck_assert_int_eq(threads, 1);
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-	f = fopen(path, "r");
-	ck_assert_ptr_nonnull(f);
-	ck_assert_ptr_nonnull(fgets(comm, sizeof(comm), f));
-	fclose(f);
-	ck_assert_str_eq(comm, "sigbusfs-stat\n");
+	for (size_t i = 0; i < n; i++) {
+		struct dirent *e;
+		int threads = 0;
+		FILE *f;
+		DIR *d;
+
+		ck_assert_int_ne(pids[i], getpid());
+		snprintf(path, sizeof(path), "/proc/%d/task", (int)pids[i]);
+		d = opendir(path);
+		ck_assert_ptr_nonnull(d);
+		while ((e = readdir(d)))
+			threads += e->d_name[0] != '.';
+		closedir(d);
+		ck_assert_int_eq(threads, 1);
+		snprintf(path, sizeof(path), "/proc/%d/comm", (int)pids[i]);
+		f = fopen(path, "r");
+		ck_assert_ptr_nonnull(f);
+		ck_assert_ptr_nonnull(fgets(comm, sizeof(comm), f));
+		fclose(f);
+		ck_assert_str_eq(comm, "sigbusfs-stat\n");
+	}
 }
 END_TEST
 
-START_TEST(test_stop_ends_the_helper)
+START_TEST(test_stop_ends_the_helpers)
 {
 	struct selfstat *other;
-	pid_t pid;
+	pid_t pids[SELFSTAT_MAX];
+	size_t n;
 
-	ck_assert_int_eq(selfstat_start(dir, &other), 0);
-	pid = selfstat_pid(other);
+	ck_assert_int_eq(selfstat_start(dir, SELFSTAT_MAX, &other), 0);
+	n = selfstat_pids(other, pids);
 	selfstat_stop(other);
-	ck_assert_int_eq(kill(pid, 0), -1);
-	ck_assert_int_eq(errno, ESRCH);
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_int_eq(kill(pids[i], 0), -1);
+		ck_assert_int_eq(errno, ESRCH);
+	}
 }
 END_TEST
 
-/* A process starts a helper and dies without stopping it (SIGKILL): the helper, orphaned
- * to this subreaper, must exit. */
-START_TEST(test_helper_exits_when_its_daemon_dies)
+/* A process starts helpers and dies without stopping them (SIGKILL): the helpers,
+ * orphaned to this subreaper, must exit. */
+START_TEST(test_helpers_exit_when_their_daemon_dies)
 {
+	pid_t daemon, pids[SELFSTAT_MAX];
+	size_t n = 0;
 	int fds[2];
-	pid_t daemon, helper = 0;
 
 	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
 	ck_assert_int_eq(pipe(fds), 0);
@@ -195,17 +261,21 @@ START_TEST(test_helper_exits_when_its_daemon_dies)
 	if (daemon == 0) {
 		struct selfstat *other;
 
-		if (selfstat_start(dir, &other) < 0)
+		if (selfstat_start(dir, SELFSTAT_MAX, &other) < 0)
 			_exit(1);
-		helper = selfstat_pid(other);
-		if (write(fds[1], &helper, sizeof(helper)) != sizeof(helper))
+		n = selfstat_pids(other, pids);
+		if (write(fds[1], &n, sizeof(n)) != sizeof(n) ||
+		    write(fds[1], pids, n * sizeof(*pids)) != (ssize_t)(n * sizeof(*pids)))
 			_exit(1);
 		pause();
 	}
-	ck_assert_int_eq(read(fds[0], &helper, sizeof(helper)), sizeof(helper));
+	ck_assert_int_eq(read(fds[0], &n, sizeof(n)), sizeof(n));
+	ck_assert_int_eq(read(fds[0], pids, n * sizeof(*pids)), n * sizeof(*pids));
 	kill(daemon, SIGKILL);
 	ck_assert(exits_in_time(daemon));
-	ck_assert_msg(exits_in_time(helper), "the helper outlived its daemon");
+	for (size_t i = 0; i < n; i++)
+		ck_assert_msg(exits_in_time(pids[i]), "helper %d outlived its daemon",
+			      (int)pids[i]);
 	close(fds[0]);
 	close(fds[1]);
 }
@@ -218,12 +288,14 @@ static Suite *selfstat_suite(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_force_gives_the_size_the_kernel_holds);
+	tcase_add_test(tc, test_force_many_answers_each_path_in_order);
 	tcase_add_test(tc, test_lookup_takes_many_paths_and_ignores_their_errors);
 	tcase_add_test(tc, test_abort_fails_where_there_is_no_connection);
-	tcase_add_test(tc, test_helper_keeps_no_inherited_descriptor);
-	tcase_add_test(tc, test_helper_is_one_thread_of_its_own);
-	tcase_add_test(tc, test_stop_ends_the_helper);
-	tcase_add_test(tc, test_helper_exits_when_its_daemon_dies);
+	tcase_add_test(tc, test_helpers_are_as_many_as_asked_and_cpus_allow);
+	tcase_add_test(tc, test_helpers_keep_no_inherited_descriptor);
+	tcase_add_test(tc, test_each_helper_is_one_thread_of_its_own);
+	tcase_add_test(tc, test_stop_ends_the_helpers);
+	tcase_add_test(tc, test_helpers_exit_when_their_daemon_dies);
 	suite_add_tcase(s, tc);
 	return s;
 }
