@@ -30,17 +30,18 @@
 #include "ctl_proto.h"
 #include "fixture.h"
 
-#define KILLS	     40 /* kill points per kind of event */
-#define PG	     4096
-#define FILE_PAGES   16
-#define DIR_FILES    8	   /* files in d/, held by the kernel: more for revoke and unplug */
-#define ANSWER_MS    1000  /* how long a client may wait for an answer after the kill */
-#define READY_MS     10000 /* how long the client and the driver may take to start */
-#define MAX_DELAY_US 20000 /* a kill lands up to this long after the events begin */
-#define MAX_HANGS    3	   /* a kind of event that hung this often has shown enough */
-#define POLL_MS	     2
-#define MAX_HELPERS  8
-#define MSG_MAX	     512
+#define KILLS		 40 /* kill points per kind of event */
+#define BACKGROUND_KILLS 5  /* kill points per kind, the daemon in the background */
+#define PG		 4096
+#define FILE_PAGES	 16
+#define DIR_FILES	 8     /* files in d/, held by the kernel: more for revoke and unplug */
+#define ANSWER_MS	 1000  /* how long a client may wait for an answer after the kill */
+#define READY_MS	 10000 /* how long the client and the driver may take to start */
+#define MAX_DELAY_US	 20000 /* a kill lands up to this long after the events begin */
+#define MAX_HANGS	 3     /* a kind of event that hung this often has shown enough */
+#define POLL_MS		 2
+#define MAX_HELPERS	 8
+#define MSG_MAX		 512
 
 enum event { EV_TRUNCATE, EV_REVOKE, EV_UNPLUG, EV_INVAL };
 
@@ -54,6 +55,7 @@ struct read_result {
 
 struct kill_point {
 	enum event ev;
+	bool is_background; /* the daemon runs without -f, as fuse_daemonize() leaves it */
 	unsigned seed;
 	struct mnt m;
 	pid_t client, driver, stat_child; /* 0: none, or reaped */
@@ -399,7 +401,8 @@ static void clean_up(struct kill_point *kp)
 
 static void kill_once(struct kill_point *kp)
 {
-	int rc = fx_mount(&kp->m, "mem:64M", NULL);
+	int rc = kp->is_background ? fx_mount_background(&kp->m, "mem:64M", NULL)
+				   : fx_mount(&kp->m, "mem:64M", NULL);
 
 	kp->client_sock = -1;
 	if (rc < 0) {
@@ -429,15 +432,19 @@ static void kill_once(struct kill_point *kp)
 	clean_up(kp);
 }
 
-static void run_kills(enum event ev, const char *name)
+/* kills kill points of ev, the daemon in the background if is_background. */
+static void run_kills(enum event ev, int kills, bool is_background, const char *name)
 {
 	int failed = 0, hung = 0, i;
 	char first[2 * MSG_MAX] = "";
 
 	fx_fail_clear();
 	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
-	for (i = 0; i < KILLS && hung < MAX_HANGS; i++) {
-		struct kill_point kp = { .ev = ev, .seed = base_seed + (unsigned)(ev * KILLS + i) };
+	for (i = 0; i < kills && hung < MAX_HANGS; i++) {
+		struct kill_point kp = { .ev = ev,
+					 .is_background = is_background,
+					 .seed = base_seed +
+						 (unsigned)((ev * 2 + is_background) * KILLS + i) };
 
 		kill_once(&kp);
 		while (waitpid(-1, NULL, WNOHANG) > 0)
@@ -455,25 +462,34 @@ static void run_kills(enum event ev, const char *name)
 
 START_TEST(test_kill_during_truncate)
 {
-	run_kills(EV_TRUNCATE, "truncate");
+	run_kills(EV_TRUNCATE, KILLS, false, "truncate");
 }
 END_TEST
 
 START_TEST(test_kill_during_revoke)
 {
-	run_kills(EV_REVOKE, "revoke and replug");
+	run_kills(EV_REVOKE, KILLS, false, "revoke and replug");
 }
 END_TEST
 
 START_TEST(test_kill_during_unplug)
 {
-	run_kills(EV_UNPLUG, "unplug and replug");
+	run_kills(EV_UNPLUG, KILLS, false, "unplug and replug");
 }
 END_TEST
 
 START_TEST(test_kill_during_inval_of_a_page_being_read)
 {
-	run_kills(EV_INVAL, "inval of a page being read");
+	run_kills(EV_INVAL, KILLS, false, "inval of a page being read");
+}
+END_TEST
+
+/* fuse_daemonize() forks, and the process that started the helpers must be the one that
+ * serves: helpers started before it would take its parent's exit for a death. */
+START_TEST(test_kill_of_a_background_daemon)
+{
+	run_kills(EV_TRUNCATE, BACKGROUND_KILLS, true, "truncate, daemon in the background");
+	run_kills(EV_INVAL, BACKGROUND_KILLS, true, "inval, daemon in the background");
 }
 END_TEST
 
@@ -483,7 +499,7 @@ static Suite *kill_suite(void)
 
 	FX_ADD_TESTS(fx_tcase(s, "kill", 120, NULL, NULL, NULL), test_kill_during_truncate,
 		     test_kill_during_revoke, test_kill_during_unplug,
-		     test_kill_during_inval_of_a_page_being_read);
+		     test_kill_during_inval_of_a_page_being_read, test_kill_of_a_background_daemon);
 	return s;
 }
 

@@ -9,13 +9,16 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -126,7 +129,7 @@ static int is_mounted(const char *dir)
 }
 
 static void exec_daemon(const char *daemon, const struct mnt *m, const char *source,
-			const char *opts)
+			const char *opts, bool is_foreground)
 {
 	char o[512];
 	int fd = open("/dev/null", O_RDONLY);
@@ -138,7 +141,10 @@ static void exec_daemon(const char *daemon, const struct mnt *m, const char *sou
 	/* If the test runner dies, the daemon unmounts (libfuse handles SIGTERM). */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	snprintf(o, sizeof(o), "ctl=%s%s%s", m->ctl, opts ? "," : "", opts ? opts : "");
-	execl(daemon, daemon, "-f", "-o", o, source, m->dir, (char *)NULL);
+	if (is_foreground)
+		execl(daemon, daemon, "-f", "-o", o, source, m->dir, (char *)NULL);
+	else
+		execl(daemon, daemon, "-o", o, source, m->dir, (char *)NULL);
 	fprintf(stderr, "fixture: exec %s: %s\n", daemon, strerror(errno));
 	_exit(127);
 }
@@ -217,7 +223,58 @@ static void remove_mount_point(struct mnt *m)
 		fprintf(stderr, "fixture: unlink %s: %s\n", m->ctl, strerror(errno));
 }
 
-int fx_mount(struct mnt *m, const char *source, const char *opts)
+/* The process serving the control socket at path (SO_PEERCRED of a connection), once it
+ * listens, within FX_MOUNT_WAIT_MS: its pid, or -errno. */
+static pid_t socket_owner(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	for (long waited = 0; waited < FX_MOUNT_WAIT_MS; waited += FX_POLL_MS) {
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		int rc = fd < 0 ? -errno : 0;
+
+		if (rc == 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+			rc = -errno;
+		if (rc == 0 && getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+			rc = -errno;
+		if (fd >= 0)
+			close(fd);
+		if (rc == 0)
+			return cred.pid;
+		sleep_ms(FX_POLL_MS);
+	}
+	return -ETIMEDOUT;
+}
+
+/* In the background: the launcher forks the daemon proper and exits 0 once it is mounted;
+ * the daemon, orphaned to this subreaper, is found through its control socket. */
+static int start_in_background(struct mnt *m, const char *daemon, const char *source,
+			       const char *opts)
+{
+	pid_t launcher = fork();
+	int rc;
+
+	if (launcher < 0)
+		return -errno;
+	if (launcher == 0)
+		exec_daemon(daemon, m, source, opts, false);
+	rc = wait_pid_ms(launcher, FX_MOUNT_WAIT_MS);
+	if (rc != 0) {
+		fprintf(stderr, "fixture: the launcher of %s ended with %d\n", m->dir, rc);
+		if (rc == -ETIMEDOUT)
+			kill(launcher, SIGKILL);
+		return rc < 0 ? rc : -ECHILD;
+	}
+	m->pid = socket_owner(m->ctl);
+	return m->pid < 0 ? m->pid : 0;
+}
+
+static int mount_as(struct mnt *m, const char *source, const char *opts, bool is_foreground)
 {
 	const char *daemon = getenv("SIGBUSFS");
 	int rc;
@@ -233,13 +290,16 @@ int fx_mount(struct mnt *m, const char *source, const char *opts)
 	snprintf(m->ctl, sizeof(m->ctl), "%s.sock", m->dir);
 	fflush(stdout);
 	fflush(stderr);
-	m->pid = fork();
-	if (m->pid < 0) {
-		rc = -errno;
-		goto out_rmdir;
+	if (is_foreground) {
+		m->pid = fork();
+		if (m->pid == 0)
+			exec_daemon(daemon, m, source, opts, true);
+		rc = m->pid < 0 ? -errno : 0;
+	} else {
+		rc = start_in_background(m, daemon, source, opts);
 	}
-	if (m->pid == 0)
-		exec_daemon(daemon, m, source, opts);
+	if (rc < 0)
+		goto out_rmdir;
 	rc = wait_mounted(m);
 	if (rc == 0)
 		return 0;
@@ -249,6 +309,16 @@ out_rmdir:
 	remove_mount_point(m);
 	m->pid = 0;
 	return rc;
+}
+
+int fx_mount(struct mnt *m, const char *source, const char *opts)
+{
+	return mount_as(m, source, opts, true);
+}
+
+int fx_mount_background(struct mnt *m, const char *source, const char *opts)
+{
+	return mount_as(m, source, opts, false);
 }
 
 int fx_umount(struct mnt *m)

@@ -11,7 +11,7 @@
 struct mnt {
 	char dir[64];  /* the mount point, from mkdtemp */
 	char ctl[128]; /* the control socket path passed with -o ctl= */
-	pid_t pid;     /* the daemon, run in the foreground (-f) */
+	pid_t pid;     /* the daemon, run in the foreground (-f) unless said otherwise */
 	unsigned conn; /* its FUSE connection: /sys/fs/fuse/connections/<conn> */
 };
 
@@ -23,6 +23,12 @@ void fx_require_fuse(void);
  * waits up to 10 s until dir is a fuse.sigbusfs mount. 0 or -errno; on failure nothing is
  * left mounted or running. */
 int fx_mount(struct mnt *m, const char *source, const char *opts);
+
+/* fx_mount() without -f: the daemon forks itself into the background (fuse_daemonize())
+ * and the process started exits. The caller must be a child subreaper
+ * (PR_SET_CHILD_SUBREAPER), so that it inherits the daemon and fx_umount() can reap it;
+ * m->pid is the daemon proper, found as the owner of its control socket. */
+int fx_mount_background(struct mnt *m, const char *source, const char *opts);
 
 /* Unmounts (lazily if busy), terminates and reaps the daemon, removes the directory.
  * Returns the daemon's exit status (0 when it exited cleanly, 128+9 if it was killed with
