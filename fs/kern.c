@@ -1,7 +1,7 @@
 /* Notifications, forced GETATTRs, store/retrieve and abort. Design note: the kernel
  * learns a server-side size change only from an attribute reply (notes/kernel-fuse.md
  * section 2): a page fault never asks. So a size change invalidates the attributes and
- * then has the selfstat helper stat() the file through the mount (never a thread of the
+ * then has a selfstat helper stat() the file through the mount (never a thread of the
  * daemon: selfstat.h says why); the GETATTR it causes is answered by a FUSE worker, and
  * the kernel truncates its page cache to the new size in the helper, before its stat()
  * returns (sizesync.h keeps clients' GETATTRs from applying it first). The stat is

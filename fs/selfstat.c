@@ -1,9 +1,10 @@
-/* The helper process of selfstat.h: how it starts detached from the daemon's descriptors,
- * how it watches the daemon, its request loop, and the daemon's side of the socket pair.
- * A request is one SOCK_SEQPACKET message, an op byte then NUL-terminated paths (as many as
- * fit); the answer is one message of a struct answer per path (one for an abort), and
- * the helper's first message is one struct answer too (its start). The helper only makes
- * system calls: it is a fork of the daemon. */
+/* The helper processes of selfstat.h: how one starts detached from the daemon's
+ * descriptors, how it watches the daemon, its request loop, and the daemon's side of the
+ * socket pairs, which splits a request about many paths among the helpers. A request is
+ * one SOCK_SEQPACKET message, an op byte then NUL-terminated paths (as many as fit); the
+ * answer is one message of a struct answer per path (one for an abort), and a helper's
+ * first message is one struct answer too (its start). A helper only makes system calls:
+ * it is a fork of the daemon. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -95,15 +96,16 @@ static int write_abort(const struct helper *h)
 
 /* Whether the pending signal says that the daemon's main thread has exited: the kernel
  * sends the death signal in its name. */
-static int is_daemon_gone(const struct helper *h)
+static bool is_daemon_gone(const struct helper *h)
 {
 	struct signalfd_siginfo si;
 
 	if (read(h->sigfd, &si, sizeof(si)) != sizeof(si))
-		return 0;
+		return false;
 	return si.ssi_signo == SELFSTAT_DEATH_SIG && (pid_t)si.ssi_pid == h->daemon;
 }
 
+/* stat(path), and for SELFSTAT_FORCE the size the kernel kept afterwards. */
 static struct answer answer_path(enum selfstat_op op, const char *path)
 {
 	struct answer a = { 0 };
@@ -112,11 +114,12 @@ static struct answer answer_path(enum selfstat_op op, const char *path)
 
 	if (stat(path, &st) < 0)
 		a.err = -errno;
-	else if (op == SELFSTAT_FORCE &&
-		 statx(AT_FDCWD, path, AT_STATX_DONT_SYNC, STATX_SIZE, &stx) < 0)
+	else if (op != SELFSTAT_FORCE)
+		return a;
+	else if (statx(AT_FDCWD, path, AT_STATX_DONT_SYNC, STATX_SIZE, &stx) < 0)
 		a.err = -errno;
 	else
-		a.size = op == SELFSTAT_FORCE ? stx.stx_size : 0;
+		a.size = stx.stx_size;
 	return a;
 }
 
