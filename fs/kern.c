@@ -1,31 +1,27 @@
 /* Notifications, forced GETATTRs, store/retrieve and abort. Design note: the kernel
  * learns a server-side size change only from an attribute reply (README, "Kernel notes"):
  * a page fault never asks. So a size change invalidates the attributes and
- * then stat()s the file through the mount from this thread; the GETATTR it causes is
- * answered by a FUSE worker, and the kernel truncates its page cache to the new size in
- * this thread, before stat() returns (sizesync.h keeps clients' GETATTRs from applying it
+ * then has a selfstat helper stat() the file through the mount (never a thread of the
+ * daemon: selfstat.h says why); the GETATTR it causes is answered by a FUSE worker, and
+ * the kernel truncates its page cache to the new size in the helper, before its stat()
+ * returns (sizesync.h keeps clients' GETATTRs from applying it
  * first). The stat is repeated until the kernel holds the size: a concurrent client write
  * makes it discard the reply. A shrink tells the kernel before the backend changes
  * (kern_shrink()): a client READ cut short by a smaller backend would set the kernel's
  * size itself, without truncating anything, and the GETATTR would then change nothing. */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "kern.h"
 #include "notify.h"
 #include "path.h"
+#include "selfstat.h"
 
 #define SYNC_TRIES	   20
-#define FUSECTL_DIR	   "/sys/fs/fuse/connections"
 #define RETRIEVE_TIMEOUT_S 5
 
 struct retrieval {
@@ -69,47 +65,52 @@ static int want_size(struct sfs *fs, uint64_t ino, uint64_t want, uint64_t *out)
 	return rc;
 }
 
-/* The size the kernel holds for path, without asking the daemon; -errno. */
-static int kernel_size(const char *path, uint64_t *out)
-{
-	struct statx stx;
-
-	if (statx(AT_FDCWD, path, AT_STATX_DONT_SYNC, STATX_SIZE, &stx) < 0)
-		return -errno;
-	*out = stx.stx_size;
-	return 0;
-}
-
-/* One try: invalidate the attributes, stat (the GETATTR the kernel applies), and read
- * back what the kernel kept. stat(2) alone is not proof: it reports the reply even when
- * the kernel discarded it for racing a client's write. 1 when the kernel holds the size. */
-static int sync_once(struct sfs *fs, const char *path, uint64_t ino, uint64_t want)
-{
-	uint64_t size = 0, held = 0;
-	struct stat st;
-	int rc = kern_inval(fs, ino, -1, 0);
-
-	if (rc == 0)
-		rc = want_size(fs, ino, want, &size);
-	if (rc == 0 && stat(path, &st) < 0)
-		rc = -errno;
-	if (rc == 0)
-		rc = kernel_size(path, &held);
-	return rc < 0 ? rc : held == size;
-}
-
-/* sync_once() until the kernel holds the size; the caller has begun the sizesync. */
-static int sync_loop(struct sfs *fs, const char *path, uint64_t ino, uint64_t want)
+/* Calls once(fs, arg) until it returns 0 (the kernel holds every size) or -errno, at most
+ * SYNC_TRIES times, pausing longer each time: the kernel discards a GETATTR reply that
+ * raced a client's write. 0, -errno, or -EAGAIN if a size never held. */
+static int retry(struct sfs *fs, int (*once)(struct sfs *fs, void *arg), void *arg)
 {
 	int rc = 0;
 
 	for (int i = 0; i < SYNC_TRIES; i++) {
-		rc = sync_once(fs, path, ino, want);
-		if (rc != 0)
+		rc = once(fs, arg);
+		if (rc <= 0)
 			break;
 		usleep(1000u << (i < 6 ? i : 6));
 	}
-	return rc < 0 ? rc : rc ? 0 : -EAGAIN;
+	return rc < 0 ? rc : rc ? -EAGAIN : 0;
+}
+
+/* Holds other clients' GETATTRs and LOOKUPs of the n inodes while the selfstat helpers
+ * make the kernel learn size (sizesync.h). */
+static void hold(struct sfs *fs, const uint64_t *inos, size_t n, uint64_t size)
+{
+	pid_t pids[SELFSTAT_MAX];
+	size_t npids = selfstat_pids(fs->self, pids);
+
+	sizesync_begin(&fs->sizesync, inos, n, size, pids, npids);
+}
+
+struct sync_one {
+	const char *path;
+	uint64_t ino, want;
+};
+
+/* One try: invalidate the attributes, stat (the GETATTR the kernel applies), and read
+ * back what the kernel kept. stat(2) alone is not proof: it reports the reply even when
+ * the kernel discarded it for racing a client's write. 0 when the kernel holds the size,
+ * 1 if not yet. */
+static int sync_once(struct sfs *fs, void *arg)
+{
+	const struct sync_one *o = arg;
+	uint64_t size = 0, held = 0;
+	int rc = kern_inval(fs, o->ino, -1, 0);
+
+	if (rc == 0)
+		rc = want_size(fs, o->ino, o->want, &size);
+	if (rc == 0)
+		rc = selfstat_force(fs->self, o->path, &held);
+	return rc < 0 ? rc : held != size;
 }
 
 /* Forces want (or the backend's size) into the kernel, then runs apply (if any) before
@@ -125,8 +126,8 @@ static int force_size(struct sfs *fs, const char *rel, uint64_t ino, uint64_t wa
 			apply(arg);
 		return rc;
 	}
-	sizesync_begin(&fs->sizesync, ino, want);
-	rc = sync_loop(fs, path, ino, want);
+	hold(fs, &ino, 1, want);
+	rc = retry(fs, sync_once, &(struct sync_one){ .path = path, .ino = ino, .want = want });
 	if (apply)
 		applied = apply(arg);
 	sizesync_end(&fs->sizesync);
@@ -144,6 +145,78 @@ int kern_shrink(struct sfs *fs, const char *rel, uint64_t ino, uint64_t size,
 		int (*apply)(void *arg), void *arg)
 {
 	return force_size(fs, rel, ino, size, apply, arg);
+}
+
+int kern_zero_add(struct sfs *fs, struct kern_zero *z, const char *rel, uint64_t ino)
+{
+	char path[PATH_MAX];
+
+	z->paths[z->n] = NULL;
+	if (path_in_mount(fs, rel, path, sizeof(path)) == 0) {
+		z->paths[z->n] = strdup(path);
+		if (!z->paths[z->n])
+			return -ENOMEM;
+	}
+	z->inos[z->n++] = ino;
+	return 0;
+}
+
+struct sync_zero {
+	const struct kern_zero *z;
+	bool is_left[KERN_ZERO_MAX]; /* the kernel does not hold size 0 yet */
+	bool is_retry;		     /* the attributes need invalidating again */
+};
+
+/* One try for the files left: their attributes invalidated (the first time, dropping
+ * their pages did it), then their stats in one request. A file whose stat fails is given
+ * up. The number of files left, or -errno. */
+static int zero_once(struct sfs *fs, void *arg)
+{
+	struct sync_zero *t = arg;
+	char *paths[KERN_ZERO_MAX] = { 0 };
+	size_t at[KERN_ZERO_MAX], n = 0;
+	uint64_t held[KERN_ZERO_MAX];
+	int errs[KERN_ZERO_MAX], left = 0, rc;
+
+	for (size_t i = 0; i < t->z->n; i++) {
+		if (!t->is_left[i])
+			continue;
+		if (t->is_retry)
+			kern_inval(fs, t->z->inos[i], -1, 0);
+		paths[n] = t->z->paths[i];
+		at[n++] = i;
+	}
+	rc = selfstat_force_many(fs->self, paths, n, errs, held);
+	for (size_t j = 0; rc == 0 && j < n; j++) {
+		t->is_left[at[j]] = errs[j] == 0 && held[j] != 0;
+		left += t->is_left[at[j]];
+	}
+	t->is_retry = true;
+	return rc < 0 ? rc : left;
+}
+
+int kern_zero_sync(struct sfs *fs, const struct kern_zero *z)
+{
+	struct sync_zero t = { .z = z };
+	int rc;
+
+	/* held first: the page invalidation drops the attributes as well, and no client's
+	 * GETATTR may bring them back before the helper's */
+	hold(fs, z->inos, z->n, 0);
+	for (size_t i = 0; i < z->n; i++) {
+		kern_inval(fs, z->inos[i], 0, 0);
+		t.is_left[i] = z->paths[i] != NULL;
+	}
+	rc = retry(fs, zero_once, &t);
+	sizesync_end(&fs->sizesync);
+	return rc;
+}
+
+void kern_zero_reset(struct kern_zero *z)
+{
+	for (size_t i = 0; i < z->n; i++)
+		free(z->paths[i]);
+	z->n = 0;
 }
 
 int kern_inval_entry(struct sfs *fs, uint64_t parent, const char *name)
@@ -226,32 +299,7 @@ ssize_t kern_retrieve(struct sfs *fs, uint64_t ino, off_t off, void *buf, size_t
 	return rc < 0 ? rc : (ssize_t)len;
 }
 
-/* fusectl is often not mounted; root can mount it (harmless to leave mounted). */
-static int open_abort(const char *path)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-
-	if (fd < 0 && errno == ENOENT && mount("fusectl", FUSECTL_DIR, "fusectl", 0, NULL) == 0)
-		fd = open(path, O_WRONLY | O_CLOEXEC);
-	return fd < 0 ? -errno : fd;
-}
-
 int kern_abort(struct sfs *fs)
 {
-	char path[64];
-	struct stat st;
-	int fd, rc = 0;
-
-	if (stat(fs->mountpoint, &st) < 0)
-		return -errno;
-	/* fusectl names a connection by the device number of its superblock */
-	snprintf(path, sizeof(path), FUSECTL_DIR "/%u/abort",
-		 (unsigned)((major(st.st_dev) << 20) | minor(st.st_dev)));
-	fd = open_abort(path);
-	if (fd < 0)
-		return fd;
-	if (write(fd, "1", 1) != 1)
-		rc = -errno;
-	close(fd);
-	return rc;
+	return selfstat_abort(fs->self);
 }

@@ -17,10 +17,10 @@
  * attributes), unmapping them from every process. An inode the kernel does not hold has
  * nothing cached: 0. */
 int kern_inval(struct sfs *fs, uint64_t ino, off_t off, off_t len);
-/* Makes the kernel learn ino's size: invalidates its attributes and stats rel through the
- * mount, until the kernel holds want (or the backend's size); the daemon's own GETATTR
- * answers with that size. A shrink this way truncates the page cache, private copies
- * included. 0 or -errno. */
+/* Makes the kernel learn ino's size: invalidates its attributes and has the selfstat
+ * helper stat rel through the mount, until the kernel holds want (or the backend's size);
+ * the helper's GETATTR is answered with that size. A shrink this way truncates the page cache,
+ * private copies included. 0 or -errno. */
 int kern_sync_size(struct sfs *fs, const char *rel, uint64_t ino, uint64_t want);
 /* A shrink of ino to size: makes the kernel learn size (truncating its page cache,
  * private copies included) while the backend still holds the old bytes, then calls
@@ -29,6 +29,23 @@ int kern_sync_size(struct sfs *fs, const char *rel, uint64_t ino, uint64_t want)
  * fails the kernel is told the backend's size again. */
 int kern_shrink(struct sfs *fs, const char *rel, uint64_t ino, uint64_t size,
 		int (*apply)(void *arg), void *arg);
+/* Files whose cached pages and size a revocation drops together (kern_zero_sync()). */
+#define KERN_ZERO_MAX SIZESYNC_MAX
+struct kern_zero {
+	size_t n;
+	uint64_t inos[KERN_ZERO_MAX];
+	char *paths[KERN_ZERO_MAX]; /* in the mount (NULL if too long); owned */
+};
+/* Adds the file ino, named rel, to z, which has room (n < KERN_ZERO_MAX). 0 or -ENOMEM. */
+int kern_zero_add(struct sfs *fs, struct kern_zero *z, const char *rel, uint64_t ino);
+/* For each file of z: drops its cached pages, then makes the kernel learn size 0 as
+ * kern_sync_size(..., 0) does (private copies included), with the stats of all of them
+ * in one request to the selfstat helper. A file whose stat fails (no path, a directory
+ * the daemon may not search) keeps only its COWed private pages. 0, -EAGAIN if a size
+ * never held, or -errno if the helper could not be reached. */
+int kern_zero_sync(struct sfs *fs, const struct kern_zero *z);
+/* Empties z. */
+void kern_zero_reset(struct kern_zero *z);
 /* Drops the kernel's cached name parent/name, so the next use looks it up again. */
 int kern_inval_entry(struct sfs *fs, uint64_t parent, const char *name);
 /* Puts len bytes at off into ino's page cache; the backend is not touched. */
@@ -36,7 +53,7 @@ int kern_store(struct sfs *fs, uint64_t ino, off_t off, const void *buf, size_t 
 /* Copies what the page cache holds of ino from off, up to len bytes, into buf: stops at
  * the first page not cached. Returns the bytes copied, or -errno. */
 ssize_t kern_retrieve(struct sfs *fs, uint64_t ino, off_t off, void *buf, size_t len);
-/* Cuts the FUSE connection through fusectl, as a crashed daemon would. */
+/* Cuts the FUSE connection through fusectl, as a crashed daemon would (selfstat_abort()). */
 int kern_abort(struct sfs *fs);
 
 /* The FUSE handler for retrieve replies (ll.c puts it in the handler table). */

@@ -53,12 +53,19 @@ static int serve(struct sfs *fs, const struct opts *o)
 	fuse_daemonize(o->cmd.foreground);
 	if (!o->cmd.foreground)
 		log_use_syslog();
-	rc = ctl_cmds_start(fs, o->ctl, &ctl);
+	/* after the fork of fuse_daemonize(), before the threads */
+	rc = selfstat_start(fs->mountpoint, o->cmd.singlethread ? 1 : SELFSTAT_MAX, &fs->self);
 	if (rc < 0)
 		goto out_unmount;
+	rc = ctl_cmds_start(fs, o->ctl, &ctl);
+	if (rc < 0)
+		goto out_selfstat;
 	log_info("serving %s on %s, control socket %s", o->source, fs->mountpoint, fs->ctl_path);
 	rc = run_loop(fs->se, &o->cmd);
 	ctl_stop(ctl);
+out_selfstat:
+	selfstat_stop(fs->self);
+	fs->self = NULL;
 out_unmount:
 	/* after "sigbusctl abort" the mount stays, as a crashed daemon leaves it */
 	if (!fs->aborted)

@@ -8,12 +8,15 @@
  *   3. REVOKED: every request fails;
  *   4. invalidate the attributes again, or the kernel would trust its cached size 0 and
  *      answer read(2) with end of file instead of the error.
- * Phases 3 and 4 run for each file right after its phase 2, and once more for the whole
- * subtree. Between a file's forced GETATTR and its phase 4 (microseconds; the kernel
- * trusts even a zero-timeout size for up to a clock tick) read(2) on an open descriptor
- * can still see end of file: an outcome of the revocation in flight, never after it.
+ * Phase 2 runs for batches of up to KERN_ZERO_MAX files (the selfstat helper stats a
+ * batch in one round trip); phases 3 and 4 run for each file of a batch right after its
+ * phase 2, and once more for the whole subtree. Between a file's forced GETATTR and its
+ * phase 4 (the rest of its batch's stats, about a millisecond; the kernel trusts even a
+ * zero-timeout size for up to a clock tick) read(2) on an open descriptor can still see
+ * end of file: an outcome of the revocation in flight, never after it.
  * Replug revives inodes with a new generation after dropping their names from the
- * kernel's cache, then looks each name up again through the mount: the new generation
+ * kernel's cache, then looks each name up again through the mount (from the selfstat
+ * helper, as every stat of the mount; selfstat.h says why): the new generation
  * makes the kernel mark its old inode bad, so old descriptors and mappings stay dead
  * (even fstat, whose GETATTR carries no handle to tell old from new) while new opens see
  * the backend's data. */
@@ -26,6 +29,7 @@
 #include "events.h"
 #include "kern.h"
 #include "path.h"
+#include "selfstat.h"
 
 struct revocation {
 	struct sfs *fs;
@@ -33,6 +37,7 @@ struct revocation {
 	int err;
 	enum inode_state state; /* what mark() sets */
 	uint64_t files, dirs;
+	struct kern_zero batch; /* files queued for phase 2 */
 };
 
 static int mark(void *ctx, const char *rel, uint64_t parent, const char *name,
@@ -51,24 +56,37 @@ static int mark(void *ctx, const char *rel, uint64_t parent, const char *name,
 	return rc;
 }
 
-/* Phase 2 for one inode. A file the kernel does not hold has nothing cached. */
+/* Phase 2 for the files queued, then phases 3 and 4 at once for each: until its
+ * attributes are dropped, the kernel trusts the size 0 and read(2) on a descriptor
+ * returns end of file instead of the error. A stat that fails (a path the daemon may not
+ * search) leaves only COWed private pages behind; the revocation itself goes on. */
+static void finish_batch(struct revocation *v)
+{
+	struct kern_zero *z = &v->batch;
+
+	kern_zero_sync(v->fs, z);
+	for (size_t i = 0; i < z->n; i++) {
+		if (v->state == INODE_REVOKING)
+			inode_set_state(v->fs->itab, z->inos[i], INODE_REVOKED, v->err, v->seq);
+		kern_inval(v->fs, z->inos[i], -1, 0);
+	}
+	kern_zero_reset(z);
+}
+
+/* Phase 2 for one inode, queued: the stats of a batch of files cost one round trip to
+ * the selfstat helper. A file the kernel does not hold has nothing cached. */
 static int truncate_cache(void *ctx, const char *rel, uint64_t parent, const char *name,
 			  const struct bk_attr *a)
 {
 	struct revocation *v = ctx;
+	int rc;
 
 	if (!S_ISREG(a->mode) || !inode_is_known(v->fs->itab, a->ino))
 		return 0;
-	kern_inval(v->fs, a->ino, 0, 0);
-	/* a stat that fails (a path the daemon may not search) leaves only COWed private
-	 * pages behind; the revocation itself goes on */
-	kern_sync_size(v->fs, rel, a->ino, 0);
-	/* finish this file at once: until its attributes are dropped, the kernel trusts the
-	 * size 0 and read(2) on a descriptor returns end of file instead of the error */
-	if (v->state == INODE_REVOKING)
-		inode_set_state(v->fs->itab, a->ino, INODE_REVOKED, v->err, v->seq);
-	kern_inval(v->fs, a->ino, -1, 0);
-	return 0;
+	rc = kern_zero_add(v->fs, &v->batch, rel, a->ino);
+	if (rc == 0 && v->batch.n == KERN_ZERO_MAX)
+		finish_batch(v);
+	return rc;
 }
 
 /* Phase 4, and the pages of unlinked files no walk can reach: everything the kernel holds. */
@@ -109,6 +127,7 @@ int ev_revoke(struct sfs *fs, struct ev_result *res, const char *rel, int err)
 	rc = path_walk(fs, rel, mark, &v);
 	if (rc == 0)
 		rc = path_walk(fs, rel, truncate_cache, &v);
+	finish_batch(&v);
 	v.state = INODE_REVOKED;
 	if (rc == 0)
 		rc = path_walk(fs, rel, mark, &v);
@@ -149,6 +168,7 @@ int ev_unplug(struct sfs *fs, struct ev_result *res, bool vanish)
 	atomic_store(&fs->unplugged_at, e.seq);
 	atomic_store(&fs->plug, PLUG_GOING);
 	rc = path_walk(fs, "", truncate_cache, &v);
+	finish_batch(&v);
 	if (rc == 0)
 		rc = inval_known(fs, 0);
 	atomic_store(&fs->plug, vanish ? PLUG_VANISHED : PLUG_OFF);
@@ -164,9 +184,9 @@ int ev_unplug(struct sfs *fs, struct ev_result *res, bool vanish)
 struct replug {
 	struct sfs *fs;
 	bool all;
-	char **paths; /* the names dropped, looked up again once revived */
+	char **paths; /* paths in the mount of the names dropped, looked up once revived */
 	size_t n;
-	int err;
+	size_t dropped; /* names dropped: n, and those whose path was too long to look up */
 };
 
 /* Drops a name from the kernel's cache if its inode is to be revived. */
@@ -174,6 +194,7 @@ static int forget_name(void *ctx, const char *rel, uint64_t parent, const char *
 		       const struct bk_attr *a)
 {
 	struct replug *p = ctx;
+	char path[PATH_MAX];
 	int err;
 	uint64_t at;
 
@@ -189,24 +210,22 @@ static int forget_name(void *ctx, const char *rel, uint64_t parent, const char *
 			return -ENOMEM;
 		p->paths = v;
 	}
-	p->paths[p->n] = strdup(rel);
-	if (!p->paths[p->n])
-		return -ENOMEM;
-	p->n++;
+	if (path_in_mount(p->fs, rel, path, sizeof(path)) == 0) {
+		p->paths[p->n] = strdup(path);
+		if (!p->paths[p->n])
+			return -ENOMEM;
+		p->n++;
+	}
+	p->dropped++;
 	return drop_name(p->fs, parent, name, a->ino);
 }
 
 /* Looks the dropped names up again; frees the list. */
 static void relookup(struct replug *p)
 {
-	char path[PATH_MAX];
-	struct stat st;
-
-	for (size_t i = 0; i < p->n; i++) {
-		if (path_in_mount(p->fs, p->paths[i], path, sizeof(path)) == 0)
-			stat(path, &st);
+	selfstat_lookup(p->fs->self, p->paths, p->n);
+	for (size_t i = 0; i < p->n; i++)
 		free(p->paths[i]);
-	}
 	free(p->paths);
 }
 
@@ -222,7 +241,7 @@ int ev_replug(struct sfs *fs, struct ev_result *res)
 	revived = itab_revive(fs->itab, p.all);
 	atomic_store(&fs->plug, PLUG_ON);
 	ev_note(&e, "revived", "%llu", (unsigned long long)revived);
-	ev_note(&e, "names_dropped", "%zu", p.n);
+	ev_note(&e, "names_dropped", "%zu", p.dropped);
 	relookup(&p);
 	return ev_end(&e, rc);
 }

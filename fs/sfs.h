@@ -12,6 +12,7 @@
 #include "inode.h"
 #include "opts.h"
 #include "rules.h"
+#include "selfstat.h"
 #include "sizesync.h"
 
 enum plug_state {
@@ -43,6 +44,7 @@ struct sfs {
 	struct sfs_stats stats;
 	pthread_mutex_t event_lock; /* serialises events that change files */
 	struct sizesync sizesync;   /* kern_sync_size()'s GETATTR goes first */
+	struct selfstat *self;	    /* the processes that stat the mount for us */
 	bool aborted;		    /* the connection was cut: leave the mount as it is */
 	struct notify *notify;	    /* notify.h's state, set by main() */
 };

@@ -1,8 +1,9 @@
-/* See sizesync.h. The hold is bounded so that a stat() of the syncing thread can never
+/* See sizesync.h. The hold is bounded so that a stat() of the syncing process can never
  * wait for a worker thread that is itself held: libfuse caps its worker threads. */
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "sizesync.h"
 
@@ -13,8 +14,8 @@ void sizesync_init(struct sizesync *s, bool is_on)
 	pthread_condattr_t ca;
 
 	s->is_on = is_on;
-	atomic_init(&s->ino, 0);
-	s->tid = 0;
+	atomic_init(&s->n, 0);
+	s->npids = 0;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -28,21 +29,51 @@ void sizesync_destroy(struct sizesync *s)
 	pthread_mutex_destroy(&s->lock);
 }
 
-void sizesync_begin(struct sizesync *s, uint64_t ino, uint64_t size)
+static int ino_cmp(const void *a, const void *b)
 {
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+void sizesync_begin(struct sizesync *s, const uint64_t *inos, size_t n, uint64_t size,
+		    const pid_t *pids, size_t npids)
+{
+	if (n > SIZESYNC_MAX)
+		n = SIZESYNC_MAX;
+	if (npids > SIZESYNC_PIDS_MAX)
+		npids = SIZESYNC_PIDS_MAX;
 	pthread_mutex_lock(&s->lock);
-	s->tid = gettid();
+	memcpy(s->pids, pids, npids * sizeof(*pids));
+	s->npids = npids;
 	s->size = size;
-	atomic_store(&s->ino, ino);
+	memcpy(s->inos, inos, n * sizeof(*inos));
+	qsort(s->inos, n, sizeof(*inos), ino_cmp);
+	atomic_store(&s->n, n);
 	pthread_mutex_unlock(&s->lock);
 }
 
 void sizesync_end(struct sizesync *s)
 {
 	pthread_mutex_lock(&s->lock);
-	atomic_store(&s->ino, 0);
+	atomic_store(&s->n, 0);
 	pthread_cond_broadcast(&s->done);
 	pthread_mutex_unlock(&s->lock);
+}
+
+/* Whether ino's size is being synced; under s->lock. */
+static bool is_syncing(struct sizesync *s, uint64_t ino)
+{
+	return bsearch(&ino, s->inos, atomic_load(&s->n), sizeof(ino), ino_cmp) != NULL;
+}
+
+/* Whether pid is one of the sync's processes; under s->lock. */
+static bool is_syncer(struct sizesync *s, pid_t pid)
+{
+	for (size_t i = 0; i < s->npids; i++)
+		if (s->pids[i] == pid)
+			return true;
+	return false;
 }
 
 uint64_t sizesync_wait(struct sizesync *s, uint64_t ino, pid_t pid)
@@ -51,16 +82,16 @@ uint64_t sizesync_wait(struct sizesync *s, uint64_t ino, pid_t pid)
 	struct timespec until;
 	int rc = 0;
 
-	if (!s->is_on || atomic_load(&s->ino) != ino)
+	if (!s->is_on || atomic_load(&s->n) == 0)
 		return size; /* the fast path of every GETATTR */
 	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_nsec += SIZESYNC_HOLD_MS * 1000000L;
 	until.tv_sec += until.tv_nsec / 1000000000L;
 	until.tv_nsec %= 1000000000L;
 	pthread_mutex_lock(&s->lock);
-	while (rc != ETIMEDOUT && atomic_load(&s->ino) == ino && pid != s->tid)
+	while (rc != ETIMEDOUT && is_syncing(s, ino) && !is_syncer(s, pid))
 		rc = pthread_cond_timedwait(&s->done, &s->lock, &until);
-	if (atomic_load(&s->ino) == ino && pid == s->tid)
+	if (is_syncing(s, ino) && is_syncer(s, pid))
 		size = s->size;
 	pthread_mutex_unlock(&s->lock);
 	return size;

@@ -1,27 +1,33 @@
 /* Making the daemon's own GETATTR the one that tells the kernel a new size. The kernel
  * applies only the newest attribute reply, and truncates its page cache (private copies
  * included) in the thread whose reply it applied. If a client's GETATTR won that race,
- * the control thread's stat() would return while the client's thread was still
- * truncating, and a COWed page past the new end of file could be read after the command
- * returned. So while a size is being forced for an inode, other GETATTRs and LOOKUPs of
- * that inode wait (a bounded time) before they are answered, and the syncing thread's own
- * requests may be answered with a size the backend does not have yet (kern_shrink()).
- * Not with a single-threaded session (-s): the one worker would hold the request the
- * daemon's own waits behind. */
+ * the daemon's stat() would return while the client's thread was still truncating, and a
+ * COWed page past the new end of file could be read after the command returned. So while
+ * a size is being forced for an inode, other GETATTRs and LOOKUPs of that inode wait (a
+ * bounded time) before they are answered, and the requests of the processes that force it
+ * (the selfstat helpers, selfstat.h) may be answered with a size the backend does not have
+ * yet (kern_shrink()). Not with a single-threaded session (-s): the one worker would hold
+ * the request the daemon's own waits behind. */
 #ifndef SIGBUSFS_SIZESYNC_H
 #define SIGBUSFS_SIZESYNC_H
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
+#define SIZESYNC_MAX	  64 /* inodes synced at once */
+#define SIZESYNC_PIDS_MAX 8  /* processes that stat for a sync */
+
 struct sizesync {
 	bool is_on;
-	atomic_uint_fast64_t ino; /* the inode being synced, 0 if none */
-	pid_t tid;		  /* the thread whose requests pass: the syncing one */
-	uint64_t size;		  /* what they report, or SIZESYNC_BACKEND */
+	atomic_size_t n;	       /* inodes being synced, 0 if none */
+	uint64_t inos[SIZESYNC_MAX];   /* guarded by lock: those n, sorted */
+	pid_t pids[SIZESYNC_PIDS_MAX]; /* guarded by lock: whose requests pass */
+	size_t npids;		       /* guarded by lock */
+	uint64_t size;		       /* what they report, or SIZESYNC_BACKEND */
 	pthread_mutex_t lock;
 	pthread_cond_t done;
 };
@@ -31,13 +37,17 @@ void sizesync_init(struct sizesync *s, bool is_on);
 void sizesync_destroy(struct sizesync *s);
 #define SIZESYNC_BACKEND UINT64_MAX
 
-/* The calling thread starts (ends) forcing ino's size into the kernel: size, or the
- * backend's (SIZESYNC_BACKEND). One at a time: events are serialised by the caller. */
-void sizesync_begin(struct sizesync *s, uint64_t ino, uint64_t size);
+/* Starts (ends) forcing the size of the n inodes inos (n <= SIZESYNC_MAX; more are not
+ * held) into the kernel: size, or the backend's (SIZESYNC_BACKEND), through requests of
+ * the npids single-threaded processes pids (npids <= SIZESYNC_PIDS_MAX; the pid of such a
+ * process is its thread's ID, which the kernel puts in requests). One sync at a time:
+ * events are serialised by the caller. */
+void sizesync_begin(struct sizesync *s, const uint64_t *inos, size_t n, uint64_t size,
+		    const pid_t *pids, size_t npids);
 void sizesync_end(struct sizesync *s);
 /* In a FUSE handler, before answering with ino's attributes to the thread pid: waits
- * while another thread syncs ino's size, at most SIZESYNC_HOLD_MS. Returns the size the
- * answer must carry: the syncing thread's, or SIZESYNC_BACKEND. */
+ * while other processes sync ino's size, at most SIZESYNC_HOLD_MS. Returns the size the
+ * answer must carry: the sync's, to one of its processes, or SIZESYNC_BACKEND. */
 uint64_t sizesync_wait(struct sizesync *s, uint64_t ino, pid_t pid);
 
 #endif

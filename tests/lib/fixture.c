@@ -8,13 +8,16 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,6 +27,7 @@
 #define FX_TERM_WAIT_MS	 2000
 #define FX_POLL_MS	 10
 #define FX_FAIL_MSG_MAX	 1024
+#define FX_FUSECTL	 "/sys/fs/fuse/connections"
 
 struct fx_fail_record {
 	int is_set;
@@ -87,10 +91,13 @@ void fx_require_fuse(void)
 	exit(77);
 }
 
-/* Whether /proc/self/mountinfo lists dir as a fuse.sigbusfs mount: 1, 0, or -errno. */
-static int is_mounted(const char *dir)
+/* Whether /proc/self/mountinfo lists dir as a fuse.sigbusfs mount: 1, 0, or -errno. If
+ * it does and conn is not NULL, *conn is its FUSE connection number, which fusectl
+ * derives from the device number as the kernel encodes it (major << 20 | minor). */
+static int find_mount(const char *dir, unsigned *conn)
 {
 	char line[4096];
+	unsigned major, minor;
 	int found = 0;
 	FILE *f = fopen("/proc/self/mountinfo", "re");
 
@@ -100,17 +107,25 @@ static int is_mounted(const char *dir)
 		char mnt[sizeof(line)], *sep;
 
 		/* id parent maj:min root mountpoint ... - fstype source superopts */
-		if (sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1 || strcmp(mnt, dir) != 0)
+		if (sscanf(line, "%*s %*s %u:%u %*s %4095s", &major, &minor, mnt) != 3 ||
+		    strcmp(mnt, dir) != 0)
 			continue;
 		sep = strstr(line, " - ");
 		found = sep && strncmp(sep + 3, "fuse.sigbusfs ", 14) == 0;
 	}
 	fclose(f);
+	if (found && conn)
+		*conn = major << 20 | minor;
 	return found;
 }
 
+static int is_mounted(const char *dir)
+{
+	return find_mount(dir, NULL);
+}
+
 static void exec_daemon(const char *daemon, const struct mnt *m, const char *source,
-			const char *opts)
+			const char *opts, bool is_foreground)
 {
 	char o[512];
 	int fd = open("/dev/null", O_RDONLY);
@@ -122,23 +137,51 @@ static void exec_daemon(const char *daemon, const struct mnt *m, const char *sou
 	/* If the test runner dies, the daemon unmounts (libfuse handles SIGTERM). */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	snprintf(o, sizeof(o), "ctl=%s%s%s", m->ctl, opts ? "," : "", opts ? opts : "");
-	execl(daemon, daemon, "-f", "-o", o, source, m->dir, (char *)NULL);
+	if (is_foreground)
+		execl(daemon, daemon, "-f", "-o", o, source, m->dir, (char *)NULL);
+	else
+		execl(daemon, daemon, "-o", o, source, m->dir, (char *)NULL);
 	fprintf(stderr, "fixture: exec %s: %s\n", daemon, strerror(errno));
 	_exit(127);
 }
 
-/* Stops a daemon that did not exit by itself: SIGTERM, then SIGKILL. Its status code. */
-static int stop_daemon(pid_t pid)
+int fx_abort(const struct mnt *m)
+{
+	char path[96];
+	int fd, rc = 0;
+
+	snprintf(path, sizeof(path), FX_FUSECTL "/%u/abort", m->conn);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT && mount("fusectl", FX_FUSECTL, "fusectl", 0, NULL) == 0)
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, "1", 1) != 1)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/* Stops a daemon that did not exit by itself: SIGTERM, then SIGKILL, then, if a thread of
+ * it waits on a request of its own mount, which SIGKILL cannot end, an abort of its
+ * connection. Its status code. */
+static int stop_daemon(const struct mnt *m)
 {
 	int rc;
 
-	kill(pid, SIGTERM);
-	rc = wait_pid_ms(pid, FX_TERM_WAIT_MS);
+	kill(m->pid, SIGTERM);
+	rc = wait_pid_ms(m->pid, FX_TERM_WAIT_MS);
 	if (rc != -ETIMEDOUT)
 		return rc;
-	fprintf(stderr, "fixture: daemon %d ignored SIGTERM; sending SIGKILL\n", (int)pid);
-	kill(pid, SIGKILL);
-	return wait_pid_ms(pid, 60000);
+	fprintf(stderr, "fixture: daemon %d ignored SIGTERM; sending SIGKILL\n", (int)m->pid);
+	kill(m->pid, SIGKILL);
+	rc = wait_pid_ms(m->pid, FX_TERM_WAIT_MS);
+	if (rc != -ETIMEDOUT)
+		return rc;
+	fprintf(stderr, "fixture: daemon %d outlived SIGKILL; aborting connection %u\n",
+		(int)m->pid, m->conn);
+	fx_abort(m);
+	return wait_pid_ms(m->pid, FX_EXIT_WAIT_MS);
 }
 
 /* Polls until m->dir is mounted: 0, -ETIMEDOUT, -ECHILD (the daemon exited), or -errno. */
@@ -147,7 +190,7 @@ static int wait_mounted(struct mnt *m)
 	struct stat st;
 
 	for (long waited = 0; waited < FX_MOUNT_WAIT_MS; waited += FX_POLL_MS) {
-		int rc = is_mounted(m->dir);
+		int rc = find_mount(m->dir, &m->conn);
 
 		if (rc < 0)
 			return rc;
@@ -176,7 +219,58 @@ static void remove_mount_point(struct mnt *m)
 		fprintf(stderr, "fixture: unlink %s: %s\n", m->ctl, strerror(errno));
 }
 
-int fx_mount(struct mnt *m, const char *source, const char *opts)
+/* The process serving the control socket at path (SO_PEERCRED of a connection), once it
+ * listens, within FX_MOUNT_WAIT_MS: its pid, or -errno. */
+static pid_t socket_owner(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	for (long waited = 0; waited < FX_MOUNT_WAIT_MS; waited += FX_POLL_MS) {
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		int rc = fd < 0 ? -errno : 0;
+
+		if (rc == 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+			rc = -errno;
+		if (rc == 0 && getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+			rc = -errno;
+		if (fd >= 0)
+			close(fd);
+		if (rc == 0)
+			return cred.pid;
+		sleep_ms(FX_POLL_MS);
+	}
+	return -ETIMEDOUT;
+}
+
+/* In the background: the launcher forks the daemon proper and exits 0 once it is mounted;
+ * the daemon, orphaned to this subreaper, is found through its control socket. */
+static int start_in_background(struct mnt *m, const char *daemon, const char *source,
+			       const char *opts)
+{
+	pid_t launcher = fork();
+	int rc;
+
+	if (launcher < 0)
+		return -errno;
+	if (launcher == 0)
+		exec_daemon(daemon, m, source, opts, false);
+	rc = wait_pid_ms(launcher, FX_MOUNT_WAIT_MS);
+	if (rc != 0) {
+		fprintf(stderr, "fixture: the launcher of %s ended with %d\n", m->dir, rc);
+		if (rc == -ETIMEDOUT)
+			kill(launcher, SIGKILL);
+		return rc < 0 ? rc : -ECHILD;
+	}
+	m->pid = socket_owner(m->ctl);
+	return m->pid < 0 ? m->pid : 0;
+}
+
+static int mount_as(struct mnt *m, const char *source, const char *opts, bool is_foreground)
 {
 	const char *daemon = getenv("SIGBUSFS");
 	int rc;
@@ -192,22 +286,35 @@ int fx_mount(struct mnt *m, const char *source, const char *opts)
 	snprintf(m->ctl, sizeof(m->ctl), "%s.sock", m->dir);
 	fflush(stdout);
 	fflush(stderr);
-	m->pid = fork();
-	if (m->pid < 0) {
-		rc = -errno;
-		goto out_rmdir;
+	if (is_foreground) {
+		m->pid = fork();
+		if (m->pid == 0)
+			exec_daemon(daemon, m, source, opts, true);
+		rc = m->pid < 0 ? -errno : 0;
+	} else {
+		rc = start_in_background(m, daemon, source, opts);
 	}
-	if (m->pid == 0)
-		exec_daemon(daemon, m, source, opts);
+	if (rc < 0)
+		goto out_rmdir;
 	rc = wait_mounted(m);
 	if (rc == 0)
 		return 0;
 	if (m->pid > 0)
-		stop_daemon(m->pid);
+		stop_daemon(m);
 out_rmdir:
 	remove_mount_point(m);
 	m->pid = 0;
 	return rc;
+}
+
+int fx_mount(struct mnt *m, const char *source, const char *opts)
+{
+	return mount_as(m, source, opts, true);
+}
+
+int fx_mount_background(struct mnt *m, const char *source, const char *opts)
+{
+	return mount_as(m, source, opts, false);
 }
 
 int fx_umount(struct mnt *m)
@@ -228,7 +335,7 @@ int fx_umount(struct mnt *m)
 	if (rc == -ETIMEDOUT) {
 		fprintf(stderr, "fixture: daemon %d still running %d ms after the unmount\n",
 			(int)m->pid, FX_EXIT_WAIT_MS);
-		stop_daemon(m->pid);
+		stop_daemon(m);
 	}
 	remove_mount_point(m);
 	m->pid = 0;

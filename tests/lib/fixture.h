@@ -12,7 +12,8 @@
 struct mnt {
 	char dir[64];  /* the mount point, from mkdtemp */
 	char ctl[128]; /* the control socket path passed with -o ctl= */
-	pid_t pid;     /* the daemon, run in the foreground (-f) */
+	pid_t pid;     /* the daemon, run in the foreground (-f) unless said otherwise */
+	unsigned conn; /* its FUSE connection: /sys/fs/fuse/connections/<conn> */
 };
 
 /* Exits the process with 77 (skip) when /dev/fuse is unusable, unless CI=true, where that
@@ -24,9 +25,21 @@ void fx_require_fuse(void);
  * left mounted or running. */
 int fx_mount(struct mnt *m, const char *source, const char *opts);
 
+/* fx_mount() without -f: the daemon forks itself into the background (fuse_daemonize())
+ * and the process started exits. The caller must be a child subreaper
+ * (PR_SET_CHILD_SUBREAPER), so that it inherits the daemon and fx_umount() can reap it;
+ * m->pid is the daemon proper, found as the owner of its control socket. */
+int fx_mount_background(struct mnt *m, const char *source, const char *opts);
+
 /* Unmounts (lazily if busy), terminates and reaps the daemon, removes the directory.
- * Returns the daemon's exit status (0 when it exited cleanly), or -errno. */
+ * Returns the daemon's exit status (0 when it exited cleanly, 128+9 if it was killed with
+ * SIGKILL before), or -errno. A daemon that does not exit even after SIGKILL (a thread
+ * stuck on a request of its own mount) has its connection aborted through fusectl. */
 int fx_umount(struct mnt *m);
+
+/* Aborts m's FUSE connection through fusectl (mounted if need be), as "sigbusctl abort"
+ * does: every request in flight fails and the daemon's device reads end. 0 or -errno. */
+int fx_abort(const struct mnt *m);
 
 /* m->dir + "/" + rel into buf; returns buf */
 char *fx_path(const struct mnt *m, const char *rel, char *buf, size_t size);

@@ -1,7 +1,8 @@
 /* Unit tests of the size sync (fs/sizesync.c): while a thread forces an inode's size, the
  * others' answers for that inode are held (for a bounded time, or until the sync ends),
  * the syncing thread's own pass with the size it forces, other inodes pass at once, and a
- * single-threaded session (is_on false) never holds anything. */
+ * single-threaded session (is_on false) never holds anything; a sync of several inodes
+ * through several processes holds all those inodes and passes all those processes. */
 #include <check.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -38,6 +39,14 @@ static void *client_main(void *arg)
 	return NULL;
 }
 
+/* The test thread starts forcing size into one inode, as the one syncing process. */
+static void begin(uint64_t ino, uint64_t size)
+{
+	pid_t me = gettid();
+
+	sizesync_begin(&s, &ino, 1, size, &me, 1);
+}
+
 static void run_client(struct client *c, pthread_t *tid)
 {
 	ck_assert_int_eq(pthread_create(tid, NULL, client_main, c), 0);
@@ -46,12 +55,12 @@ static void run_client(struct client *c, pthread_t *tid)
 START_TEST(test_syncing_thread_passes)
 {
 	sizesync_init(&s, true);
-	sizesync_begin(&s, 5, 4096);
+	begin(5, 4096);
 	ck_assert_uint_eq(sizesync_wait(&s, 5, gettid()), 4096);
 	ck_assert_uint_eq(sizesync_wait(&s, 6, gettid()), SIZESYNC_BACKEND);
 	sizesync_end(&s);
 	ck_assert_uint_eq(sizesync_wait(&s, 5, gettid()), SIZESYNC_BACKEND);
-	sizesync_begin(&s, 5, SIZESYNC_BACKEND);
+	begin(5, SIZESYNC_BACKEND);
 	ck_assert_uint_eq(sizesync_wait(&s, 5, gettid()), SIZESYNC_BACKEND);
 	sizesync_end(&s);
 	sizesync_destroy(&s);
@@ -66,7 +75,7 @@ START_TEST(test_hold_is_bounded)
 	pthread_t tid[2];
 
 	sizesync_init(&s, true);
-	sizesync_begin(&s, 5, 4096);
+	begin(5, 4096);
 	run_client(&held, &tid[0]);
 	run_client(&other, &tid[1]);
 	pthread_join(tid[0], NULL);
@@ -89,7 +98,7 @@ START_TEST(test_end_releases)
 	pthread_t tid;
 
 	sizesync_init(&s, true);
-	sizesync_begin(&s, 5, 4096);
+	begin(5, 4096);
 	run_client(&held, &tid);
 	while (!atomic_load(&held.is_asking))
 		nanosleep(&pause, NULL);
@@ -103,6 +112,34 @@ START_TEST(test_end_releases)
 }
 END_TEST
 
+/* A batch: every inode of the set is held from other threads, every syncing process
+ * passes with the forced size for every inode of the set, and inodes outside it pass. */
+START_TEST(test_batch_of_inodes_and_pids)
+{
+	const uint64_t inos[] = { 3, 9, 17 };
+	struct client held = { .ino = 17 }, other = { .ino = 10 };
+	const pid_t pids[2] = { gettid(), 4242 }; /* 4242: another syncing process */
+	pthread_t tid[2];
+
+	sizesync_init(&s, true);
+	sizesync_begin(&s, inos, 3, 0, pids, 2);
+	for (size_t i = 0; i < 3; i++)
+		ck_assert_uint_eq(sizesync_wait(&s, inos[i], pids[0]), 0);
+	ck_assert_uint_eq(sizesync_wait(&s, 9, 4242), 0);
+	ck_assert_uint_eq(sizesync_wait(&s, 10, pids[0]), SIZESYNC_BACKEND);
+	run_client(&held, &tid[0]);
+	run_client(&other, &tid[1]);
+	pthread_join(tid[0], NULL);
+	pthread_join(tid[1], NULL);
+	sizesync_end(&s);
+	ck_assert_uint_eq(held.size, SIZESYNC_BACKEND);
+	ck_assert_msg(held.waited_ms >= HOLD_MS, "held %.1f ms", held.waited_ms);
+	ck_assert_msg(other.waited_ms < HOLD_MS, "inode outside the set held %.1f ms",
+		      other.waited_ms);
+	sizesync_destroy(&s);
+}
+END_TEST
+
 /* -s: the one worker must never wait, and no answer carries a forced size. */
 START_TEST(test_single_thread_never_holds)
 {
@@ -110,7 +147,7 @@ START_TEST(test_single_thread_never_holds)
 	pthread_t tid;
 
 	sizesync_init(&s, false);
-	sizesync_begin(&s, 5, 4096);
+	begin(5, 4096);
 	ck_assert_uint_eq(sizesync_wait(&s, 5, gettid()), SIZESYNC_BACKEND);
 	run_client(&c, &tid);
 	pthread_join(tid, NULL);
@@ -127,6 +164,6 @@ int main(void)
 
 	fx_unit_tcase(s, "sizesync", 30, NULL, NULL,
 		      FX_TESTS(test_syncing_thread_passes, test_hold_is_bounded, test_end_releases,
-			       test_single_thread_never_holds));
+			       test_batch_of_inodes_and_pids, test_single_thread_never_holds));
 	return fx_run_suite(s);
 }
