@@ -269,7 +269,9 @@ struct ctl_client {
  * of an err reply sent instead of the greeting (EACCES for another user). */
 int ctl_client_connect(const char *path, struct ctl_client **out, char *err, size_t errsize);
 /* Sends line (without newline; one is appended) and reads its reply into *out, which the
- * caller frees with ctl_result_free(). 0 or -errno as ctl_result_read(). */
+ * caller frees with ctl_result_free(). 0 or -errno as ctl_result_read(). When the server
+ * has closed the connection (idle timeout, eviction), the err reply it left saying why
+ * is the result. */
 int ctl_client_request(struct ctl_client *c, const char *line, size_t len, struct ctl_result *out);
 /* Reads one streamed line after an ok reply (log --follow): 1 with *line (valid until the
  * next call), 0 when the server ended the stream (an empty line), -ECONNRESET at end of
