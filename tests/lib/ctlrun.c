@@ -17,8 +17,8 @@ static size_t collect_args(const struct mnt *m, const char **argv, const char *a
 	const char *bin = getenv("SIGBUSCTL");
 
 	argv[n++] = bin ? bin : "sigbusctl";
-	argv[n++] = "-S";
-	argv[n++] = m->ctl;
+	argv[n++] = m->ctl[0] ? "-S" : "-m";
+	argv[n++] = m->ctl[0] ? m->ctl : m->dir;
 	for (; arg && n < CTL_ARGS_MAX - 1; arg = va_arg(ap, const char *))
 		argv[n++] = arg;
 	argv[n] = NULL;

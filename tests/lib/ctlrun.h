@@ -7,7 +7,8 @@
 
 #include "fixture.h"
 
-/* Runs "$SIGBUSCTL -S m->ctl ARG..." (NULL-terminated). Stores stdout and stderr, NUL
+/* Runs "$SIGBUSCTL -S m->ctl ARG..." (NULL-terminated), or "-m m->dir" when the daemon
+ * uses its default socket (m->ctl is ""). Stores stdout and stderr, NUL
  * terminated and truncated to size, in out (may be NULL). Returns the exit status, or
  * -errno if it could not run. */
 int fx_ctl(const struct mnt *m, char *out, size_t size, const char *arg, ...)

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -113,6 +114,19 @@ static int is_mounted(const char *dir)
 	return found;
 }
 
+/* Takes on the daemon's credentials, if they are not ours. */
+static void become(const struct mnt *m)
+{
+	if (m->uid == geteuid() && m->gid == getegid())
+		return;
+	if (setgroups(0, NULL) < 0 || setresgid(m->gid, m->gid, m->gid) < 0 ||
+	    setresuid(m->uid, m->uid, m->uid) < 0) {
+		fprintf(stderr, "fixture: become %d:%d: %s\n", (int)m->uid, (int)m->gid,
+			strerror(errno));
+		_exit(127);
+	}
+}
+
 static void exec_daemon(const char *daemon, const struct mnt *m, const char *source,
 			const char *opts)
 {
@@ -123,10 +137,16 @@ static void exec_daemon(const char *daemon, const struct mnt *m, const char *sou
 		dup2(fd, STDIN_FILENO);
 		close(fd);
 	}
-	/* If the test runner dies, the daemon unmounts (libfuse handles SIGTERM). */
+	become(m);
+	/* If the test runner dies, the daemon unmounts (libfuse handles SIGTERM). Set after
+	 * become(): a change of credentials clears it. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	snprintf(o, sizeof(o), "ctl=%s%s%s", m->ctl, opts ? "," : "", opts ? opts : "");
-	execl(daemon, daemon, "-f", "-o", o, source, m->dir, (char *)NULL);
+	snprintf(o, sizeof(o), "%s%s%s%s", m->ctl[0] ? "ctl=" : "", m->ctl,
+		 m->ctl[0] && opts ? "," : "", opts ? opts : "");
+	if (o[0])
+		execl(daemon, daemon, "-f", "-o", o, source, m->dir, (char *)NULL);
+	else
+		execl(daemon, daemon, "-f", source, m->dir, (char *)NULL);
 	fprintf(stderr, "fixture: exec %s: %s\n", daemon, strerror(errno));
 	_exit(127);
 }
@@ -145,18 +165,39 @@ static int stop_daemon(pid_t pid)
 	return wait_pid_ms(pid, 60000);
 }
 
+/* stat(m->dir) as the daemon's user, the one user a mount without allow_other answers:
+ * it returns once the daemon has answered INIT. 0 or -errno. */
+static int stat_as_owner(const struct mnt *m)
+{
+	struct stat st;
+	pid_t pid;
+	int rc;
+
+	if (m->uid == geteuid())
+		return stat(m->dir, &st) < 0 ? -errno : 0;
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		become(m);
+		_exit(stat(m->dir, &st) < 0 ? errno : 0);
+	}
+	rc = wait_pid_ms(pid, FX_MOUNT_WAIT_MS);
+	if (rc == -ETIMEDOUT)
+		kill(pid, SIGKILL);
+	return rc > 0 ? -rc : rc;
+}
+
 /* Polls until m->dir is mounted: 0, -ETIMEDOUT, -ECHILD (the daemon exited), or -errno. */
 static int wait_mounted(struct mnt *m)
 {
-	struct stat st;
-
 	for (long waited = 0; waited < FX_MOUNT_WAIT_MS; waited += FX_POLL_MS) {
 		int rc = is_mounted(m->dir);
 
 		if (rc < 0)
 			return rc;
 		if (rc > 0)
-			return stat(m->dir, &st) < 0 ? -errno : 0;
+			return stat_as_owner(m);
 		rc = wait_pid_ms(m->pid, 0);
 		if (rc != -ETIMEDOUT) {
 			fprintf(stderr, "fixture: daemon exited with %d before mounting %s\n", rc,
@@ -180,7 +221,8 @@ static void remove_mount_point(struct mnt *m)
 		fprintf(stderr, "fixture: unlink %s: %s\n", m->ctl, strerror(errno));
 }
 
-int fx_mount(struct mnt *m, const char *source, const char *opts)
+static int mount_as(struct mnt *m, const char *source, const char *opts, uid_t uid, gid_t gid,
+		    bool has_ctl)
 {
 	const char *daemon = getenv("SIGBUSFS");
 	int rc;
@@ -190,10 +232,18 @@ int fx_mount(struct mnt *m, const char *source, const char *opts)
 		fprintf(stderr, "fixture: $SIGBUSFS (the daemon's path) is not set\n");
 		return -ENOENT;
 	}
+	m->uid = uid;
+	m->gid = gid;
 	snprintf(m->dir, sizeof(m->dir), "/tmp/sigbusfs-XXXXXX");
 	if (!mkdtemp(m->dir))
 		return -errno;
 	snprintf(m->ctl, sizeof(m->ctl), "%s.sock", m->dir);
+	if (!has_ctl)
+		m->ctl[0] = '\0';
+	if (chown(m->dir, uid, gid) < 0) {
+		rc = -errno;
+		goto out_rmdir;
+	}
 	fflush(stdout);
 	fflush(stderr);
 	m->pid = fork();
@@ -212,6 +262,16 @@ out_rmdir:
 	remove_mount_point(m);
 	m->pid = 0;
 	return rc;
+}
+
+int fx_mount(struct mnt *m, const char *source, const char *opts)
+{
+	return mount_as(m, source, opts, geteuid(), getegid(), true);
+}
+
+int fx_mount_as(struct mnt *m, const char *source, const char *opts, uid_t uid, gid_t gid)
+{
+	return mount_as(m, source, opts, uid, gid, false);
 }
 
 int fx_umount(struct mnt *m)

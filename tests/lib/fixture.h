@@ -10,8 +10,10 @@
 
 struct mnt {
 	char dir[64];  /* the mount point, from mkdtemp */
-	char ctl[128]; /* the control socket path passed with -o ctl= */
+	char ctl[128]; /* the control socket path passed with -o ctl=, or "" (fx_mount_as()) */
 	pid_t pid;     /* the daemon, run in the foreground (-f) */
+	uid_t uid;     /* the daemon's user and group */
+	gid_t gid;
 };
 
 /* Exits the process with 77 (skip) when /dev/fuse is unusable, unless CI=true, where that
@@ -22,6 +24,12 @@ void fx_require_fuse(void);
  * waits up to 10 s until dir is a fuse.sigbusfs mount. 0 or -errno; on failure nothing is
  * left mounted or running. */
 int fx_mount(struct mnt *m, const char *source, const char *opts);
+
+/* fx_mount(), with the daemon run as uid:gid (no supplementary groups) on a mount point
+ * they own, so that it mounts through fusermount3 as that user would, and with its
+ * default control socket: m->ctl is "" and fx_ctl() finds the socket with -m. Without
+ * allow_other only that user may enter the mount: the fixture waits for it as that user. */
+int fx_mount_as(struct mnt *m, const char *source, const char *opts, uid_t uid, gid_t gid);
 
 /* Unmounts (lazily if busy), terminates and reaps the daemon, removes the directory.
  * Returns the daemon's exit status (0 when it exited cleanly), or -errno. */
