@@ -140,7 +140,7 @@ static int make_room(struct ctl_server *s)
 				victim = c;
 		if (!victim)
 			return -EMFILE;
-		s->ncmds--;
+		(*slot_of(s, victim))--;
 		victim->is_evicted = true;
 		/* its thread wakes from recv() and tells the peer why before closing */
 		shutdown(victim->fd, SHUT_RD);
