@@ -1,9 +1,14 @@
 /* The control socket's server: listen, accept, owner check, one detached thread per
  * connection that reads request lines, parses them (ctl_proto.c) and writes the handler's
  * reply; plus the reply builder handlers fill. The commands themselves are the daemon's.
- * Lifetime: ctl_stop() joins the acceptor, then waits on nconn for detached threads. */
+ * Lifetime: ctl_stop() joins the acceptor, then waits on nconn for detached threads.
+ * Slots: a connection holds a command slot (ncmds) while idle or busy, a stream slot
+ * (nstreams) while streaming, and none once evicted; slot_of() is the one place that says
+ * which, and every change of state or eviction goes through it under lock. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -19,10 +24,19 @@
 
 #include "ctl.h"
 
+enum conn_state {
+	CONN_IDLE,  /* waiting for a request line */
+	CONN_BUSY,  /* reading, running or answering one */
+	CONN_STREAM /* its handler streams (log --follow) */
+};
+
 struct ctl_conn {
 	struct ctl_conn *next, *prev; /* guarded by srv->lock */
 	struct ctl_server *srv;
-	int fd; /* closed by the connection's thread, under srv->lock */
+	int fd;		       /* closed by the connection's thread, under srv->lock */
+	enum conn_state state; /* guarded by srv->lock */
+	uint64_t idle_seq;     /* guarded by srv->lock: when it went idle, in s->seq ticks */
+	bool is_evicted;       /* guarded by srv->lock: its slot went to a newer connection */
 };
 
 struct ctl_server {
@@ -37,8 +51,19 @@ struct ctl_server {
 	pthread_mutex_t lock;
 	pthread_cond_t idle;	/* signalled when nconn drops */
 	struct ctl_conn *conns; /* guarded by lock */
-	unsigned nconn;		/* guarded by lock */
+	unsigned nconn;		/* guarded by lock: connection threads */
+	unsigned ncmds;		/* guarded by lock: command slots taken */
+	unsigned nstreams;	/* guarded by lock: stream slots taken */
+	uint64_t seq;		/* guarded by lock: ticks at every change to idle */
+	struct ctl_limits lim;
 	atomic_bool is_stopping;
+};
+
+static const struct ctl_limits default_limits = {
+	.max_cmds = CTL_MAX_CMDS,
+	.max_streams = CTL_MAX_STREAMS,
+	.idle_ms = CTL_IDLE_TIMEOUT_S * 1000,
+	.send_ms = CTL_SEND_TIMEOUT_S * 1000,
 };
 
 static void say(const struct ctl_server *s, const char *fmt, ...)
@@ -55,6 +80,72 @@ static void say(const struct ctl_server *s, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	s->h->log(s->ctx, msg);
+}
+
+/* The counter of the slot c holds, or NULL once it was evicted. Under s->lock. */
+static unsigned *slot_of(struct ctl_server *s, const struct ctl_conn *c)
+{
+	if (c->is_evicted)
+		return NULL;
+	return c->state == CONN_STREAM ? &s->nstreams : &s->ncmds;
+}
+
+/* Moves c to state, and to the slot of that state. Under s->lock. */
+static void conn_set_state(struct ctl_conn *c, enum conn_state state)
+{
+	struct ctl_server *s = c->srv;
+	unsigned *slot = slot_of(s, c);
+
+	if (slot)
+		(*slot)--;
+	c->state = state;
+	if (state == CONN_IDLE)
+		c->idle_seq = ++s->seq;
+	slot = slot_of(s, c);
+	if (slot)
+		(*slot)++;
+}
+
+static void conn_enter(struct ctl_conn *c, enum conn_state state)
+{
+	pthread_mutex_lock(&c->srv->lock);
+	conn_set_state(c, state);
+	pthread_mutex_unlock(&c->srv->lock);
+}
+
+/* After an idle wait: false if c was evicted meanwhile, else marks it busy. */
+static bool conn_claim(struct ctl_conn *c)
+{
+	bool is_evicted;
+
+	pthread_mutex_lock(&c->srv->lock);
+	is_evicted = c->is_evicted;
+	if (!is_evicted)
+		conn_set_state(c, CONN_BUSY);
+	pthread_mutex_unlock(&c->srv->lock);
+	return !is_evicted;
+}
+
+/* Frees command slots for one more connection by evicting the connections idle the
+ * longest: 0, or -EMFILE when every slot runs a command. Under s->lock. */
+static int make_room(struct ctl_server *s)
+{
+	struct ctl_conn *victim;
+
+	while (s->ncmds >= s->lim.max_cmds) {
+		victim = NULL;
+		for (struct ctl_conn *c = s->conns; c; c = c->next)
+			if (c->state == CONN_IDLE && !c->is_evicted &&
+			    (!victim || c->idle_seq < victim->idle_seq))
+				victim = c;
+		if (!victim)
+			return -EMFILE;
+		(*slot_of(s, victim))--;
+		victim->is_evicted = true;
+		/* its thread wakes from recv() and tells the peer why before closing */
+		shutdown(victim->fd, SHUT_RD);
+	}
+	return 0;
 }
 
 void ctl_reply_init(struct ctl_reply *r)
@@ -175,9 +266,9 @@ int ctl_reply_alive(struct ctl_reply *r)
 {
 	struct pollfd pfd;
 
-	if (r->fd < 0 || !r->srv)
+	if (r->fd < 0 || !r->conn)
 		return -ENOTCONN;
-	if (atomic_load(&r->srv->is_stopping))
+	if (atomic_load(&r->conn->srv->is_stopping))
 		return -EPIPE;
 	pfd = (struct pollfd){ .fd = r->fd, .events = POLLRDHUP };
 	if (poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)))
@@ -193,6 +284,24 @@ static int send_buf(int fd, const struct ctl_buf *b)
 	return ctl_write_all(fd, b->p, b->len) ? -EPIPE : 0;
 }
 
+/* Moves the connection of r's first stream line to a stream slot: 0, or -EMFILE (the reply
+ * becomes that err) when they are all taken. */
+static int stream_begin(struct ctl_reply *r)
+{
+	struct ctl_server *s = r->conn->srv;
+	bool is_full;
+
+	pthread_mutex_lock(&s->lock);
+	is_full = s->nstreams >= s->lim.max_streams;
+	if (!is_full)
+		conn_set_state(r->conn, CONN_STREAM);
+	pthread_mutex_unlock(&s->lock);
+	if (!is_full)
+		return 0;
+	ctl_reply_errmsg(r, "too many streams: %u clients follow already", s->lim.max_streams);
+	return reply_failed(r, -EMFILE);
+}
+
 int ctl_reply_stream(struct ctl_reply *r, const char *line)
 {
 	struct ctl_buf b = { 0 };
@@ -205,8 +314,12 @@ int ctl_reply_stream(struct ctl_reply *r, const char *line)
 		return rc;
 	if (!r->is_streaming && r->err)
 		return r->err; /* the header would be an err: nothing may follow it */
-	if (!r->is_streaming)
+	if (!r->is_streaming) {
+		rc = stream_begin(r);
+		if (rc)
+			return rc;
 		ctl_reply_format(r, 0, &b);
+	}
 	ctl_buf_addf(&b, "%s\n", line);
 	rc = send_buf(r->fd, &b);
 	ctl_buf_free(&b);
@@ -233,7 +346,7 @@ static int dispatch(struct ctl_conn *c, const struct ctl_req *req)
 {
 	struct ctl_server *s = c->srv;
 	ctl_handler_fn fn = s->h->cmd[req->cmd];
-	struct ctl_reply r = { .fd = c->fd, .srv = s };
+	struct ctl_reply r = { .fd = c->fd, .conn = c };
 	struct ctl_buf out = { 0 };
 	int rc;
 
@@ -248,6 +361,7 @@ static int dispatch(struct ctl_conn *c, const struct ctl_req *req)
 		if (rc < 0)
 			say(s, "ctl: %s: failed while streaming: %s", ctl_cmd_get(req->cmd)->name,
 			    strerror(-rc));
+		conn_enter(c, CONN_BUSY);
 		ctl_buf_add(&out, "\n", 1);
 	} else {
 		ctl_reply_format(&r, rc, &out);
@@ -258,6 +372,33 @@ static int dispatch(struct ctl_conn *c, const struct ctl_req *req)
 	return rc;
 }
 
+/* Waits, idle, for the next request line: 1 with it, -E2BIG for an overlong one, or <0
+ * to end the connection, after telling the peer why if it was evicted or silent. */
+static int next_line(struct ctl_conn *c, struct ctl_lines *lr, char **line, size_t *len)
+{
+	const struct ctl_limits *lim = &c->srv->lim;
+	char msg[160];
+	int rc;
+
+	conn_enter(c, CONN_IDLE);
+	rc = ctl_lines_read(lr, line, len);
+	if (!conn_claim(c)) {
+		snprintf(msg, sizeof(msg),
+			 "idle connection closed: all %u command slots were taken when another "
+			 "client connected",
+			 lim->max_cmds);
+		send_text(c->fd, -EMFILE, msg);
+		return -ECONNABORTED;
+	}
+	if (rc == -EAGAIN) {
+		snprintf(msg, sizeof(msg), "no request for %g s: connection closed",
+			 lim->idle_ms / 1000.0);
+		send_text(c->fd, -ETIMEDOUT, msg);
+		return -ETIMEDOUT;
+	}
+	return rc == 0 ? -ECONNRESET : rc;
+}
+
 /* Serves one request line: 0 to go on, or <0 to end the connection. */
 static int serve_one(struct ctl_conn *c, struct ctl_lines *lr)
 {
@@ -266,9 +407,7 @@ static int serve_one(struct ctl_conn *c, struct ctl_lines *lr)
 	size_t len;
 	int rc;
 
-	rc = ctl_lines_read(lr, &line, &len);
-	if (rc == 0)
-		return -ECONNRESET;
+	rc = next_line(c, lr, &line, &len);
 	if (rc == -E2BIG) {
 		snprintf(err, sizeof(err), "request line longer than %d bytes", CTL_LINE_MAX);
 		return send_text(c->fd, -E2BIG, err);
@@ -286,6 +425,9 @@ static int serve_one(struct ctl_conn *c, struct ctl_lines *lr)
 /* Both under s->lock. */
 static void conn_link(struct ctl_server *s, struct ctl_conn *c)
 {
+	c->state = CONN_IDLE;
+	c->idle_seq = ++s->seq;
+	s->ncmds++;
 	c->next = s->conns;
 	if (s->conns)
 		s->conns->prev = c;
@@ -295,6 +437,10 @@ static void conn_link(struct ctl_server *s, struct ctl_conn *c)
 
 static void conn_unlink(struct ctl_server *s, struct ctl_conn *c)
 {
+	unsigned *slot = slot_of(s, c);
+
+	if (slot)
+		(*slot)--;
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -316,16 +462,24 @@ static void conn_end(struct ctl_conn *c)
 	free(c);
 }
 
+static void set_timeout(int fd, int opt, unsigned ms)
+{
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = ms % 1000 * 1000 };
+
+	setsockopt(fd, SOL_SOCKET, opt, &tv, sizeof(tv));
+}
+
 static void *conn_main(void *arg)
 {
 	struct ctl_conn *c = arg;
-	struct timeval tv = { .tv_sec = CTL_SEND_TIMEOUT_S };
 	struct ctl_lines lr;
 	char greeting[32];
 	int rc;
 
 	ctl_lines_init(&lr, c->fd, CTL_LINE_MAX);
-	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	set_timeout(c->fd, SO_SNDTIMEO, c->srv->lim.send_ms);
+	/* a connection that sends nothing for this long is closed (next_line()) */
+	set_timeout(c->fd, SO_RCVTIMEO, c->srv->lim.idle_ms);
 	snprintf(greeting, sizeof(greeting), "%s %d\n", CTL_GREETING, CTL_PROTO_VERSION);
 	rc = ctl_write_all(c->fd, greeting, strlen(greeting));
 	while (rc == 0 && !atomic_load(&c->srv->is_stopping))
@@ -379,10 +533,14 @@ static void conn_start(struct ctl_server *s, int fd)
 {
 	struct ctl_conn *c = NULL;
 	int rc = peer_check(s, fd);
+	char msg[96];
 
 	pthread_mutex_lock(&s->lock);
-	if (!rc && s->nconn >= CTL_MAX_CONNS) {
-		send_text(fd, -EMFILE, "too many control connections");
+	if (!rc && make_room(s) < 0) {
+		snprintf(msg, sizeof(msg),
+			 "too many control connections: all %u command slots run a command",
+			 s->lim.max_cmds);
+		send_text(fd, -EMFILE, msg);
 		rc = -EMFILE;
 	}
 	if (!rc) {
@@ -445,23 +603,26 @@ static void *accept_main(void *arg)
 	return NULL;
 }
 
+/* The directory part of path, malloc'ed ("." for a bare name), or NULL. */
+static char *dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		return strdup(".");
+	return strndup(path, slash == path ? 1 : (size_t)(slash - path));
+}
+
 /* Creates the socket's parent directory (0700), or checks that it belongs to us or root:
  * a directory someone else controls could swap the socket under the clients. */
 static int parent_dir(struct ctl_server *s)
 {
-	char *dir = strdup(s->path), *slash;
+	char *dir = dir_of(s->path);
 	struct stat st;
 	int rc = 0;
 
 	if (!dir)
 		return -ENOMEM;
-	slash = strrchr(dir, '/');
-	if (slash == dir)
-		slash[1] = '\0';
-	else if (slash)
-		*slash = '\0';
-	else
-		strcpy(dir, ".");
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		rc = -errno;
 	else if (stat(dir, &st) < 0)
@@ -486,11 +647,25 @@ static int fill_addr(const char *path, struct sockaddr_un *sa)
 	return 0;
 }
 
+/* Whether a server listens at sa: 0 if one answers, -ECONNREFUSED if no one listens (the
+ * socket is dead), or another -errno. */
+static int probe(const struct sockaddr_un *sa)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int rc;
+
+	if (fd < 0)
+		return -errno;
+	rc = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0 ? -errno : 0;
+	close(fd);
+	return rc;
+}
+
 /* Removes a dead socket left at path; refuses a live one and anything not a socket. */
 static int clear_stale(struct ctl_server *s, const struct sockaddr_un *sa)
 {
 	struct stat st;
-	int fd, rc;
+	int rc;
 
 	if (lstat(s->path, &st) < 0)
 		return errno == ENOENT ? 0 : -errno;
@@ -498,11 +673,7 @@ static int clear_stale(struct ctl_server *s, const struct sockaddr_un *sa)
 		say(s, "ctl: %s exists and is not a socket", s->path);
 		return -EEXIST;
 	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	rc = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0 ? -errno : 0;
-	close(fd);
+	rc = probe(sa);
 	if (rc == 0) {
 		say(s, "ctl: a live daemon answers on %s", s->path);
 		return -EADDRINUSE;
@@ -557,7 +728,20 @@ static void unlink_ours(struct ctl_server *s)
 		unlink(s->path);
 }
 
-int ctl_listen(const char *path, const struct ctl_handlers *h, void *ctx, struct ctl_server **out)
+/* lim with its 0 members replaced by the defaults */
+static struct ctl_limits limits_pick(const struct ctl_limits *lim)
+{
+	struct ctl_limits l = lim ? *lim : default_limits;
+
+	l.max_cmds = l.max_cmds ? l.max_cmds : default_limits.max_cmds;
+	l.max_streams = l.max_streams ? l.max_streams : default_limits.max_streams;
+	l.idle_ms = l.idle_ms ? l.idle_ms : default_limits.idle_ms;
+	l.send_ms = l.send_ms ? l.send_ms : default_limits.send_ms;
+	return l;
+}
+
+int ctl_listen(const char *path, const struct ctl_handlers *h, const struct ctl_limits *lim,
+	       void *ctx, struct ctl_server **out)
 {
 	struct sockaddr_un sa;
 	struct ctl_server *s;
@@ -570,7 +754,9 @@ int ctl_listen(const char *path, const struct ctl_handlers *h, void *ctx, struct
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	*s = (struct ctl_server){ .h = h, .ctx = ctx, .lfd = -1, .wake = { -1, -1 } };
+	*s = (struct ctl_server){
+		.h = h, .ctx = ctx, .lfd = -1, .wake = { -1, -1 }, .lim = limits_pick(lim)
+	};
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->idle, NULL);
 	s->path = strdup(path);
@@ -640,4 +826,61 @@ int ctl_default_path(char *buf, size_t size)
 	if (n < 0 || (size_t)n >= size || (size_t)n >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	return 0;
+}
+
+/* The PID of a socket named "PID.sock" (decimal, no sign or leading zero), or 0. */
+static pid_t name_pid(const char *name)
+{
+	unsigned long pid;
+	char *end;
+
+	if (name[0] < '1' || name[0] > '9')
+		return 0;
+	errno = 0;
+	pid = strtoul(name, &end, 10);
+	if (errno || pid > INT_MAX || strcmp(end, ".sock") != 0)
+		return 0;
+	return (pid_t)pid;
+}
+
+/* Whether name in dir (open as dfd) is a dead daemon's socket: see ctl_remove_stale(). */
+static bool is_stale(int dfd, const char *dir, const char *name)
+{
+	pid_t pid = name_pid(name);
+	struct sockaddr_un sa;
+	struct stat st;
+	char path[sizeof(sa.sun_path) + 1];
+
+	if (!pid || kill(pid, 0) == 0 || errno != ESRCH)
+		return false;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISSOCK(st.st_mode) ||
+	    st.st_uid != geteuid())
+		return false;
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path) ||
+	    fill_addr(path, &sa) < 0)
+		return false;
+	return probe(&sa) == -ECONNREFUSED;
+}
+
+int ctl_remove_stale(const char *path)
+{
+	char *dir = dir_of(path);
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	if (!dir)
+		return -ENOMEM;
+	d = opendir(dir);
+	if (!d) {
+		n = -errno;
+		goto out_free;
+	}
+	while ((e = readdir(d)))
+		if (is_stale(dirfd(d), dir, e->d_name) && unlinkat(dirfd(d), e->d_name, 0) == 0)
+			n++;
+	closedir(d);
+out_free:
+	free(dir);
+	return n;
 }

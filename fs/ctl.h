@@ -8,10 +8,24 @@
 
 #include "ctl_proto.h"
 
-#define CTL_MAX_CONNS	   64 /* connections served at once; more are told EMFILE and closed */
-#define CTL_SEND_TIMEOUT_S 30 /* a peer that reads nothing for this long is dropped */
+/* The server's limits. Only the daemon's user and root may connect at all, so every peer is
+ * the owner: a new connection that finds every command slot taken closes the connection
+ * idle the longest (it reads "err EMFILE ..."), and is refused only when every slot runs a
+ * command. Streams (log --follow) leave their command slot while they stream. */
+#define CTL_MAX_CMDS	   64  /* connections waiting for or running a command */
+#define CTL_MAX_STREAMS	   256 /* connections streaming, besides those */
+#define CTL_IDLE_TIMEOUT_S 300 /* no request for this long: "err ETIMEDOUT ...", closed */
+#define CTL_SEND_TIMEOUT_S 30  /* a peer that reads nothing for this long is dropped */
+
+struct ctl_limits {
+	unsigned max_cmds;    /* CTL_MAX_CMDS */
+	unsigned max_streams; /* CTL_MAX_STREAMS */
+	unsigned idle_ms;     /* CTL_IDLE_TIMEOUT_S, in milliseconds */
+	unsigned send_ms;     /* CTL_SEND_TIMEOUT_S, in milliseconds */
+};
 
 struct ctl_server;
+struct ctl_conn;
 
 /* What a handler answers, collected by the ctl_reply_*() calls below; the transport turns
  * it into "ok SUMMARY" or "err ERRNO_NAME MESSAGE", the key=value lines and an empty
@@ -23,7 +37,7 @@ struct ctl_reply {
 	int err;		/* 0, or the first failure of a ctl_reply_*() call */
 	int fd;			/* the peer; -1 for a reply made with ctl_reply_init() */
 	bool is_streaming;	/* the header went out; stream lines follow */
-	struct ctl_server *srv; /* NULL for a reply made with ctl_reply_init() */
+	struct ctl_conn *conn;	/* NULL for a reply made with ctl_reply_init() */
 };
 
 /* Handles one parsed request: fills r and returns 0 (reply "ok"), or -errno (reply "err";
@@ -43,12 +57,21 @@ struct ctl_handlers {
 
 /* Listens on the Unix socket path (mode 0600; its parent directory is created 0700 if
  * missing, and must belong to the daemon's euid or root) and serves connections on their
- * own threads, with signals blocked, until ctl_stop(). A stale socket at path is removed;
+ * own threads, with signals blocked, until ctl_stop(), within lim (NULL: the CTL_* values
+ * above; tests shorten them). A stale socket at path is removed;
  * -EADDRINUSE if a live server answers there, -EEXIST if path is something else,
  * -ENAMETOOLONG if it does not fit in sun_path, -EPERM for a parent owned by another user,
  * or another -errno; h->log hears the details. h and ctx are borrowed until ctl_stop().
  * Peers whose uid is neither our euid nor 0 get "err EACCES ..." and are closed. */
-int ctl_listen(const char *path, const struct ctl_handlers *h, void *ctx, struct ctl_server **out);
+int ctl_listen(const char *path, const struct ctl_handlers *h, const struct ctl_limits *lim,
+	       void *ctx, struct ctl_server **out);
+
+/* Removes from the directory of path (a ctl_default_path()) the sockets of daemons that
+ * died without cleaning up: entries named PID.sock that are sockets owned by our euid,
+ * whose PID is not a live process and on which no one listens (connect() is refused).
+ * Anything else is left alone. Returns how many were removed, or -errno if the directory
+ * cannot be read (-ENOENT when there is none yet). */
+int ctl_remove_stale(const char *path);
 
 /* Never from a handler (it waits for handlers). Stops accepting, removes the socket, ends every
  * connection (streams first see ctl_reply_alive() fail; a connection still busy after 2 s is shut
@@ -78,10 +101,11 @@ int ctl_reply_errmsg(struct ctl_reply *r, const char *fmt, ...)
  * collected so far), then each call sends line, which must be non-empty and hold no
  * newline (-EINVAL). When the handler returns, the transport ends the stream with an
  * empty line and serves the next request. 0, -EPIPE once the peer is gone, did not read
- * for CTL_SEND_TIMEOUT_S, or the server is stopping, -ENOTCONN for a reply made with
+ * for the send timeout, or the server is stopping, -ENOTCONN for a reply made with
  * ctl_reply_init(), or r->err if an earlier ctl_reply_*() call failed (no header goes
- * out then). Call only from the handler's own thread, holding no lock others need (it may
- * block while the peer's buffer is full). */
+ * out then). The first call fails -EMFILE, and turns the reply into that err, when the
+ * server already streams to max_streams peers. Call only from the handler's own thread, holding no
+ * lock others need (it may block while the peer's buffer is full). */
 int ctl_reply_stream(struct ctl_reply *r, const char *line);
 /* Without blocking: 0 while the peer is connected and the server runs, -EPIPE otherwise
  * (-ENOTCONN as above). A streaming handler that waits for events must call it at least

@@ -368,22 +368,34 @@ void ctl_cmds_log(void *ctx, const char *msg)
 	log_warn("%s", msg);
 }
 
+/* Daemons killed with SIGKILL leave their sockets behind in the default directory. */
+static void remove_stale(const char *path)
+{
+	int n = ctl_remove_stale(path);
+
+	if (n > 0)
+		log_info("removed %d control sockets of daemons that are gone, next to %s", n,
+			 path);
+	else if (n < 0)
+		log_warn("cannot look for stale control sockets next to %s: %s", path,
+			 strerror(-n));
+}
+
 int ctl_cmds_start(struct sfs *fs, const char *path, struct ctl_server **out)
 {
 	char buf[108];
-	int rc = 0;
+	int rc = path ? 0 : ctl_default_path(buf, sizeof(buf));
 
-	if (!path) {
-		rc = ctl_default_path(buf, sizeof(buf));
-		path = buf;
-	}
 	if (rc == 0)
-		fs->ctl_path = strdup(path);
+		fs->ctl_path = strdup(path ? path : buf);
 	if (rc == 0 && !fs->ctl_path)
 		rc = -ENOMEM;
 	if (rc == 0)
-		rc = ctl_listen(fs->ctl_path, &handlers, fs, out);
+		rc = ctl_listen(fs->ctl_path, &handlers, NULL, fs, out);
 	if (rc < 0)
-		log_err("control socket %s: %s", path, strerror(-rc));
+		log_err("control socket %s: %s", path ? path : buf, strerror(-rc));
+	/* only the default directory follows the PID.sock naming ctl_remove_stale() relies on */
+	if (rc == 0 && !path)
+		remove_stale(fs->ctl_path);
 	return rc;
 }

@@ -2,10 +2,12 @@
  * is mounted until the options are known to be good. */
 #include <errno.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "backend.h"
 #include "opts.h"
@@ -16,7 +18,8 @@
 	}
 
 static const struct fuse_opt opts_table[] = { OPT("cache=%s", cache), OPT("ctl=%s", ctl),
-					      FUSE_OPT_END };
+					      OPT("uid=%s", uid),     OPT("gid=%s", gid),
+					      OPT("mode=%s", mode),   FUSE_OPT_END };
 
 void opts_help(const char *prog)
 {
@@ -32,7 +35,13 @@ void opts_help(const char *prog)
 	       "                           before libfuse 3.17)\n"
 	       "    -o ctl=PATH            control socket for sigbusctl\n"
 	       "                           (default: $XDG_RUNTIME_DIR/sigbusfs/PID.sock,\n"
-	       "                            /run/sigbusfs/PID.sock for root)\n\n",
+	       "                            else /run/sigbusfs/PID.sock for root,\n"
+	       "                            /tmp/sigbusfs-UID/PID.sock for others)\n"
+	       "    -o uid=N               owner of the root directory (default: the user\n"
+	       "                           who mounts)\n"
+	       "    -o gid=N               group of the root directory (default: that\n"
+	       "                           user's group)\n"
+	       "    -o mode=OCTAL          permissions of the root directory (default 0755)\n\n",
 	       prog, bk_sources());
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
@@ -76,6 +85,61 @@ static int check_cache(struct opts *o)
 	}
 	fprintf(stderr, "sigbusfs: bad option cache=%s: expected strict, auto or none\n", o->cache);
 	return -EINVAL;
+}
+
+/* A user or group ID for option name=text, in decimal: 0 with *out, or -EINVAL after
+ * saying what was expected. 4294967295 is no ID: chown(2) takes it as "leave as is". */
+static int parse_id(const char *name, const char *text, unsigned *out)
+{
+	unsigned long v = 0;
+	char *end = NULL;
+
+	errno = 0;
+	if (text[0] >= '0' && text[0] <= '9')
+		v = strtoul(text, &end, 10);
+	if (end && !*end && !errno && v < UINT32_MAX) {
+		*out = (unsigned)v;
+		return 0;
+	}
+	fprintf(stderr, "sigbusfs: bad option %s=%s: expected a decimal number from 0 to %u\n",
+		name, text, UINT32_MAX - 1);
+	return -EINVAL;
+}
+
+/* mode=text: permission bits in octal, as chmod(1) takes them; file type bits are not. */
+static int parse_mode(const char *text, mode_t *out)
+{
+	unsigned long v = 0;
+	char *end = NULL;
+
+	errno = 0;
+	if (text[0] >= '0' && text[0] <= '7')
+		v = strtoul(text, &end, 8);
+	if (end && !*end && !errno && v <= 07777) {
+		*out = (mode_t)v;
+		return 0;
+	}
+	fprintf(stderr,
+		"sigbusfs: bad option mode=%s: expected permission bits in octal, "
+		"from 0 to 7777 (e.g. 0755, 1777)\n",
+		text);
+	return -EINVAL;
+}
+
+static int check_root_attr(struct opts *o)
+{
+	int rc = 0;
+
+	o->root_uid = geteuid();
+	o->root_gid = getegid();
+	o->root_mode = 0755;
+	if (o->uid && parse_id("uid", o->uid, &o->root_uid) < 0)
+		rc = -EINVAL;
+	if (o->gid && parse_id("gid", o->gid, &o->root_gid) < 0)
+		rc = -EINVAL;
+	if (o->mode && parse_mode(o->mode, &o->root_mode) < 0)
+		rc = -EINVAL;
+	return rc;
 }
 
 static int check_mountpoint(const struct opts *o)
@@ -145,6 +209,8 @@ int opts_parse(struct fuse_args *args, struct opts *o)
 		rc = -EINVAL;
 	if (check_cache(o) < 0)
 		rc = -EINVAL;
+	if (check_root_attr(o) < 0)
+		rc = -EINVAL;
 	if (o->nonopts > 2) {
 		fprintf(stderr, "sigbusfs: too many arguments: expected SOURCE MOUNTPOINT\n");
 		rc = -EINVAL;
@@ -159,5 +225,8 @@ void opts_free(struct opts *o)
 	free(o->source);
 	free(o->cache);
 	free(o->ctl);
+	free(o->uid);
+	free(o->gid);
+	free(o->mode);
 	free(o->cmd.mountpoint);
 }

@@ -1,5 +1,5 @@
-/* Command-line options: sigbusfs's own (-o cache=, -o ctl=) and the two positional
- * arguments, parsed before libfuse sees the rest. */
+/* Command-line options: sigbusfs's own (-o cache=, -o ctl=, -o uid=, gid=, mode=) and the
+ * two positional arguments, parsed before libfuse sees the rest. */
 #ifndef SIGBUSFS_OPTS_H
 #define SIGBUSFS_OPTS_H
 
@@ -17,6 +17,13 @@ struct opts {
 	enum cache_mode cache_mode;
 	int nonopts;		      /* positional arguments seen */
 	struct fuse_cmdline_opts cmd; /* libfuse's: mountpoint, foreground, debug, ... */
+
+	/* The root directory: -o uid=, gid=, mode= as given, and what opts_parse() made of
+	 * them with the defaults: the user who mounts owns it, as with tmpfs, mode 0755. */
+	char *uid, *gid, *mode;
+	uid_t root_uid;
+	gid_t root_gid;
+	mode_t root_mode; /* permission bits only */
 };
 
 /* Parses argv into o, leaving in args what fuse_session_new() must see, with sigbusfs's

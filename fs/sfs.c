@@ -33,6 +33,21 @@ static void log_backend(void *ctx, enum bk_log_level level, const char *msg)
 	log_msg(levels[level], "%s", msg);
 }
 
+/* The backend made the root directory; its owner and mode are the mount's (opts.h). Set
+ * through the ordinary setattr slot, so that backends need not know mount options. */
+static int root_attr(struct bk *b, const struct opts *o)
+{
+	const struct bk_setattr s = {
+		.valid = BK_SET_MODE | BK_SET_UID | BK_SET_GID,
+		.mode = o->root_mode,
+		.uid = o->root_uid,
+		.gid = o->root_gid,
+	};
+	struct bk_attr a;
+
+	return bk_setattr(b, BK_ROOT_INO, &s, &a);
+}
+
 int sfs_init(struct sfs *fs, const struct opts *o)
 {
 	const struct bk_log bk_log = { .fn = log_backend };
@@ -49,6 +64,8 @@ int sfs_init(struct sfs *fs, const struct opts *o)
 	if (!fs->mountpoint)
 		return -errno;
 	rc = bk_open(o->src.ops, &o->src.bk, &bk_log, &fs->bk);
+	if (rc == 0)
+		rc = root_attr(fs->bk, o);
 	if (rc == 0)
 		rc = itab_new(&fs->itab);
 	if (rc == 0)

@@ -307,15 +307,17 @@ out_free:
 
 int ctl_client_request(struct ctl_client *c, const char *line, size_t len, struct ctl_result *out)
 {
-	int rc;
+	int rc, read_rc;
 
 	*out = (struct ctl_result){ 0 };
 	rc = ctl_write_all(c->fd, line, len);
 	if (rc == 0)
 		rc = ctl_write_all(c->fd, "\n", 1);
-	if (rc)
+	/* a server that closed the connection left its reason, as a reply, to be read */
+	if (rc && rc != -EPIPE)
 		return rc;
-	return ctl_result_read(&c->lines, out);
+	read_rc = ctl_result_read(&c->lines, out);
+	return read_rc < 0 && rc ? rc : read_rc;
 }
 
 int ctl_client_request_argv(struct ctl_client *c, int argc, char *const argv[],

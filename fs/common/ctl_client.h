@@ -60,7 +60,8 @@ struct ctl_client {
 int ctl_client_connect(const char *path, struct ctl_client **out, char *err, size_t errsize);
 /* Sends line (without newline; one is appended) and reads its reply into *out, which the
  * caller frees with ctl_result_free(). 0 when a reply came, ok or err (out->is_ok says),
- * or -errno as ctl_result_read(). */
+ * or -errno as ctl_result_read(). When the server has closed the connection (idle
+ * timeout, eviction), the err reply it left saying why is the result. */
 int ctl_client_request(struct ctl_client *c, const char *line, size_t len, struct ctl_result *out);
 /* The same for a request given as words (argv[0] the command), quoted as
  * ctl_build_line() does; also -E2BIG or -ENOMEM from building the line. */

@@ -334,3 +334,50 @@ int fx_peer_wait_go(int sock)
 		return FX_FAIL("the test went away");
 	return 0;
 }
+
+/* Reads fd to its end into out (NUL-terminated, cut at size), discarding the rest. */
+static void read_to_end(int fd, char *out, size_t size)
+{
+	size_t used = 0;
+	char sink[4096];
+	ssize_t n;
+
+	for (;;) {
+		bool has_room = used + 1 < size;
+
+		n = read(fd, has_room ? out + used : sink,
+			 has_room ? size - 1 - used : sizeof(sink));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (has_room)
+			used += (size_t)n;
+	}
+	if (size)
+		out[used] = '\0';
+}
+
+int fx_run_program(const char *const argv[], char *out, size_t size)
+{
+	int pfd[2], status;
+	pid_t pid;
+
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		dup2(pfd[1], STDOUT_FILENO);
+		dup2(pfd[1], STDERR_FILENO);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	read_to_end(pfd[0], out, size);
+	close(pfd[0]);
+	if (waitpid(pid, &status, 0) < 0)
+		return -errno;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}

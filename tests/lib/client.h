@@ -43,6 +43,11 @@ const char *fx_work_rel(const char *rel);
  * child's fx_failure(). */
 void fx_run_child(int (*fn)(void *arg), void *arg);
 
+/* Runs the program argv[0] (NULL-terminated argv) with stdout and stderr both captured
+ * into out (NUL-terminated, cut at size). Returns its exit status (128+N if signal N
+ * killed it), or -errno if it could not run. */
+int fx_run_program(const char *const argv[], char *out, size_t size);
+
 /* lstat(path), failing the test if it fails. */
 struct stat fx_lstat(const char *path);
 

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -124,23 +125,46 @@ static int is_mounted(const char *dir)
 	return find_mount(dir, NULL);
 }
 
+/* Takes on the daemon's credentials, if they are not ours. */
+static void become(const struct mnt *m)
+{
+	if (m->uid == geteuid() && m->gid == getegid())
+		return;
+	if (setgroups(0, NULL) < 0 || setresgid(m->gid, m->gid, m->gid) < 0 ||
+	    setresuid(m->uid, m->uid, m->uid) < 0) {
+		fprintf(stderr, "fixture: become %d:%d: %s\n", (int)m->uid, (int)m->gid,
+			strerror(errno));
+		_exit(127);
+	}
+}
+
 static void exec_daemon(const char *daemon, const struct mnt *m, const char *source,
 			const char *opts, bool is_foreground)
 {
+	const char *argv[7] = { daemon };
+	int fd = open("/dev/null", O_RDONLY), argc = 1;
 	char o[512];
-	int fd = open("/dev/null", O_RDONLY);
 
 	if (fd >= 0) {
 		dup2(fd, STDIN_FILENO);
 		close(fd);
 	}
-	/* If the test runner dies, the daemon unmounts (libfuse handles SIGTERM). */
+	become(m);
+	/* If the test runner dies, the daemon unmounts (libfuse handles SIGTERM). Set after
+	 * become(): a change of credentials clears it. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	snprintf(o, sizeof(o), "ctl=%s%s%s", m->ctl, opts ? "," : "", opts ? opts : "");
+	snprintf(o, sizeof(o), "%s%s%s%s", m->ctl[0] ? "ctl=" : "", m->ctl,
+		 m->ctl[0] && opts ? "," : "", opts ? opts : "");
 	if (is_foreground)
-		execl(daemon, daemon, "-f", "-o", o, source, m->dir, (char *)NULL);
-	else
-		execl(daemon, daemon, "-o", o, source, m->dir, (char *)NULL);
+		argv[argc++] = "-f";
+	if (o[0]) {
+		argv[argc++] = "-o";
+		argv[argc++] = o;
+	}
+	argv[argc++] = source;
+	argv[argc++] = m->dir;
+	argv[argc] = NULL;
+	execv(daemon, (char *const *)argv);
 	fprintf(stderr, "fixture: exec %s: %s\n", daemon, strerror(errno));
 	_exit(127);
 }
@@ -184,18 +208,39 @@ static int stop_daemon(const struct mnt *m)
 	return wait_pid_ms(m->pid, FX_EXIT_WAIT_MS);
 }
 
+/* stat(m->dir) as the daemon's user, the one user a mount without allow_other answers:
+ * it returns once the daemon has answered INIT. 0 or -errno. */
+static int stat_as_owner(const struct mnt *m)
+{
+	struct stat st;
+	pid_t pid;
+	int rc;
+
+	if (m->uid == geteuid())
+		return stat(m->dir, &st) < 0 ? -errno : 0;
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		become(m);
+		_exit(stat(m->dir, &st) < 0 ? errno : 0);
+	}
+	rc = wait_pid_ms(pid, FX_MOUNT_WAIT_MS);
+	if (rc == -ETIMEDOUT)
+		kill(pid, SIGKILL);
+	return rc > 0 ? -rc : rc;
+}
+
 /* Polls until m->dir is mounted: 0, -ETIMEDOUT, -ECHILD (the daemon exited), or -errno. */
 static int wait_mounted(struct mnt *m)
 {
-	struct stat st;
-
 	for (long waited = 0; waited < FX_MOUNT_WAIT_MS; waited += FX_POLL_MS) {
 		int rc = find_mount(m->dir, &m->conn);
 
 		if (rc < 0)
 			return rc;
 		if (rc > 0)
-			return stat(m->dir, &st) < 0 ? -errno : 0;
+			return stat_as_owner(m);
 		rc = wait_pid_ms(m->pid, 0);
 		if (rc != -ETIMEDOUT) {
 			fprintf(stderr, "fixture: daemon exited with %d before mounting %s\n", rc,
@@ -270,7 +315,8 @@ static int start_in_background(struct mnt *m, const char *daemon, const char *so
 	return m->pid < 0 ? m->pid : 0;
 }
 
-static int mount_as(struct mnt *m, const char *source, const char *opts, bool is_foreground)
+static int mount_as(struct mnt *m, const char *source, const char *opts, uid_t uid, gid_t gid,
+		    bool has_ctl, bool is_foreground)
 {
 	const char *daemon = getenv("SIGBUSFS");
 	int rc;
@@ -280,10 +326,18 @@ static int mount_as(struct mnt *m, const char *source, const char *opts, bool is
 		fprintf(stderr, "fixture: $SIGBUSFS (the daemon's path) is not set\n");
 		return -ENOENT;
 	}
+	m->uid = uid;
+	m->gid = gid;
 	snprintf(m->dir, sizeof(m->dir), "/tmp/sigbusfs-XXXXXX");
 	if (!mkdtemp(m->dir))
 		return -errno;
 	snprintf(m->ctl, sizeof(m->ctl), "%s.sock", m->dir);
+	if (!has_ctl)
+		m->ctl[0] = '\0';
+	if (chown(m->dir, uid, gid) < 0) {
+		rc = -errno;
+		goto out_rmdir;
+	}
 	fflush(stdout);
 	fflush(stderr);
 	if (is_foreground) {
@@ -309,12 +363,17 @@ out_rmdir:
 
 int fx_mount(struct mnt *m, const char *source, const char *opts)
 {
-	return mount_as(m, source, opts, true);
+	return mount_as(m, source, opts, geteuid(), getegid(), true, true);
 }
 
 int fx_mount_background(struct mnt *m, const char *source, const char *opts)
 {
-	return mount_as(m, source, opts, false);
+	return mount_as(m, source, opts, geteuid(), getegid(), true, false);
+}
+
+int fx_mount_as(struct mnt *m, const char *source, const char *opts, uid_t uid, gid_t gid)
+{
+	return mount_as(m, source, opts, uid, gid, false, true);
 }
 
 int fx_umount(struct mnt *m)

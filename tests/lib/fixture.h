@@ -11,9 +11,11 @@
 
 struct mnt {
 	char dir[64];  /* the mount point, from mkdtemp */
-	char ctl[128]; /* the control socket path passed with -o ctl= */
+	char ctl[128]; /* the control socket path passed with -o ctl=, or "" (fx_mount_as()) */
 	pid_t pid;     /* the daemon, run in the foreground (-f) unless said otherwise */
 	unsigned conn; /* its FUSE connection: /sys/fs/fuse/connections/<conn> */
+	uid_t uid;     /* the daemon's user and group */
+	gid_t gid;
 };
 
 /* Exits the process with 77 (skip) when /dev/fuse is unusable, unless CI=true, where that
@@ -30,6 +32,12 @@ int fx_mount(struct mnt *m, const char *source, const char *opts);
  * (PR_SET_CHILD_SUBREAPER), so that it inherits the daemon and fx_umount() can reap it;
  * m->pid is the daemon proper, found as the owner of its control socket. */
 int fx_mount_background(struct mnt *m, const char *source, const char *opts);
+
+/* fx_mount(), with the daemon run as uid:gid (no supplementary groups) on a mount point
+ * they own, so that it mounts through fusermount3 as that user would, and with its
+ * default control socket: m->ctl is "" and fx_ctl_request() finds the socket through the mount. Without
+ * allow_other only that user may enter the mount: the fixture waits for it as that user. */
+int fx_mount_as(struct mnt *m, const char *source, const char *opts, uid_t uid, gid_t gid);
 
 /* Unmounts (lazily if busy), terminates and reaps the daemon, removes the directory.
  * Returns the daemon's exit status (0 when it exited cleanly, 128+9 if it was killed with

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,14 @@
 struct tctx {
 	atomic_int streams_ended; /* log --follow handlers that saw the peer go */
 	atomic_int logged;	  /* messages from the server's log callback */
+	atomic_int flood_rc;	  /* what ended log --follow --since 7's flood, once it ended */
+	atomic_int flood_ended;
+	atomic_int blocked; /* truncate block: handlers waiting for release */
+	atomic_int release;
 };
+
+#define MANY	    100 /* idle connections, or followers, beyond every limit of the server */
+#define FLOOD_SINCE 7	/* log --follow --since 7 streams until the peer stops reading */
 
 static char dir[64], sock[128];
 static struct ctl_server *srv;
@@ -36,8 +44,16 @@ static int h_status(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 	return 0;
 }
 
+/* truncate block waits until the test sets release. */
 static int h_truncate(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 {
+	struct tctx *t = ctx;
+
+	if (!strcmp(req->path, "block")) {
+		atomic_fetch_add(&t->blocked, 1);
+		while (!atomic_load(&t->release))
+			usleep(1000);
+	}
 	if (!strcmp(req->path, "missing")) {
 		ctl_reply_errmsg(r, "no such file: %s", req->path);
 		return -ENOENT;
@@ -56,6 +72,21 @@ static int h_revoke(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 	return ctl_reply_kv(r, "bad key", "x");
 }
 
+/* log --follow --since FLOOD_SINCE: streams lines until sending fails. */
+static int flood(struct tctx *t, struct ctl_reply *r)
+{
+	char line[1024];
+	int rc;
+
+	memset(line, 'x', sizeof(line) - 1);
+	line[sizeof(line) - 1] = '\0';
+	while ((rc = ctl_reply_stream(r, line)) == 0)
+		;
+	atomic_store(&t->flood_rc, rc);
+	atomic_store(&t->flood_ended, 1);
+	return 0;
+}
+
 /* log: three events; with --follow, streams them and waits for the peer to go. */
 static int h_log(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 {
@@ -67,7 +98,12 @@ static int h_log(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 		ctl_reply_kv(r, "event", "%s", events[i]);
 	if (!req->follow)
 		return 0;
-	for (int i = 0; i < 3; i++)
+	if (req->has_since && req->since == FLOOD_SINCE)
+		return flood(t, r);
+	/* as the daemon's handler does: a refused stream is the err reply */
+	if (ctl_reply_stream(r, events[0]) < 0)
+		return 0;
+	for (int i = 1; i < 3; i++)
 		ck_assert_int_eq(ctl_reply_stream(r, events[i]), 0);
 	ck_assert_int_eq(ctl_reply_stream(r, "two\nlines"), -EINVAL);
 	for (int i = 0; i < 1000 && ctl_reply_alive(r) == 0; i++)
@@ -97,10 +133,21 @@ static void setup(void)
 {
 	atomic_store(&tctx.streams_ended, 0);
 	atomic_store(&tctx.logged, 0);
+	atomic_store(&tctx.flood_ended, 0);
+	atomic_store(&tctx.blocked, 0);
+	atomic_store(&tctx.release, 0);
 	strcpy(dir, "/tmp/check_ctl.XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	snprintf(sock, sizeof(sock), "%s/run/ctl.sock", dir);
-	ck_assert_int_eq(ctl_listen(sock, &handlers, &tctx, &srv), 0);
+	ck_assert_int_eq(ctl_listen(sock, &handlers, NULL, &tctx, &srv), 0);
+}
+
+/* Replaces the fixture's server by one with these limits, on the same socket. */
+static void relisten(const struct ctl_limits *lim)
+{
+	ctl_stop(srv);
+	srv = NULL;
+	ck_assert_int_eq(ctl_listen(sock, &handlers, lim, &tctx, &srv), 0);
 }
 
 static void teardown(void)
@@ -238,7 +285,7 @@ END_TEST
 
 static void wait_for(atomic_int *v, int want)
 {
-	for (int i = 0; i < 500 && atomic_load(v) < want; i++)
+	for (int i = 0; i < 2000 && atomic_load(v) < want; i++)
 		usleep(10 * 1000);
 	ck_assert_int_eq(atomic_load(v), want);
 }
@@ -313,18 +360,18 @@ START_TEST(test_socket_files)
 	snprintf(run, sizeof(run), "%s/run", dir);
 	ck_assert_int_eq(stat(run, &st), 0);
 	ck_assert_uint_eq(st.st_mode & 0777, 0700);
-	ck_assert_int_eq(ctl_listen(sock, &handlers, &tctx, &other), -EADDRINUSE);
+	ck_assert_int_eq(ctl_listen(sock, &handlers, NULL, &tctx, &other), -EADDRINUSE);
 	ck_assert_ptr_null(other);
 	ck_assert_int_ge(atomic_load(&tctx.logged), 1);
 	snprintf(run, sizeof(run), "%s/plain", dir);
 	fd = open(run, O_CREAT | O_WRONLY, 0600);
 	ck_assert_int_ge(fd, 0);
 	close(fd);
-	ck_assert_int_eq(ctl_listen(run, &handlers, &tctx, &other), -EEXIST);
+	ck_assert_int_eq(ctl_listen(run, &handlers, NULL, &tctx, &other), -EEXIST);
 	unlink(run);
 	ck_assert_int_eq(ctl_listen("/tmp/x/../../a/much/too/long/path/for/a/unix/socket/"
 				    "address/which/holds/only/one/hundred/and/eight/bytes/x.sock",
-				    &handlers, &tctx, &other),
+				    &handlers, NULL, &tctx, &other),
 			 -ENAMETOOLONG);
 }
 END_TEST
@@ -342,29 +389,189 @@ START_TEST(test_stale_socket)
 	fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	close(fd);
-	ck_assert_int_eq(ctl_listen(path, &handlers, &tctx, &other), 0);
+	ck_assert_int_eq(ctl_listen(path, &handlers, NULL, &tctx, &other), 0);
 	ctl_stop(other);
 	ck_assert_int_eq(access(path, F_OK), -1);
 }
 END_TEST
 
-START_TEST(test_too_many)
+/* Reads the reply the server left on c before closing it, then the end of the stream. */
+static void expect_closed(struct ctl_client *c, const char *errname, const char *text)
 {
-	struct ctl_client *c[CTL_MAX_CONNS], *extra;
-	char err[256];
+	struct ctl_result r;
+
+	ck_assert_int_eq(ctl_result_read(&c->lines, &r), 0);
+	ck_assert_str_eq(r.errname, errname);
+	ck_assert_msg(strstr(r.text, text), "%s", r.text);
+	ctl_result_free(&r);
+	ck_assert_int_eq(ctl_result_read(&c->lines, &r), -ECONNRESET);
+	ctl_result_free(&r);
+}
+
+/* log --follow on c, and its three lines: c is a follower until it closes. */
+static void follow(struct ctl_client *c)
+{
+	struct ctl_result r;
+	char *line;
+	size_t len;
+
+	ck_assert_int_eq(request(c, "log --follow", &r), 0);
+	ck_assert_msg(r.is_ok, "%s %s", r.errname, r.text);
+	ctl_result_free(&r);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(ctl_client_stream_line(c, &line, &len), 1);
+}
+
+static void expect_served(struct ctl_client *c)
+{
+	struct ctl_result r;
+
+	ck_assert_int_eq(request(c, "status", &r), 0);
+	ck_assert_msg(r.is_ok, "%s %s", r.errname, r.text);
+	ctl_result_free(&r);
+}
+
+/* More idle connections than command slots: each new one closes the one idle the longest,
+ * which is told why; a command is served, the newest idle connections stay usable. */
+START_TEST(test_idle_evicted)
+{
+	struct ctl_client *c[MANY], *cmd;
+	struct ctl_result r;
 	int i;
 
-	for (i = 0; i < CTL_MAX_CONNS; i++)
+	for (i = 0; i < MANY; i++)
 		c[i] = client();
-	ck_assert_int_eq(ctl_client_connect(sock, &extra, err, sizeof(err)), -EMFILE);
-	ck_assert_msg(strstr(err, "too many control connections"), "%s", err);
-	ctl_client_close(c[0]);
-	for (i = 0; i < 100 && ctl_client_connect(sock, &extra, err, sizeof(err)); i++)
-		usleep(10 * 1000);
-	ck_assert_ptr_nonnull(extra);
-	ctl_client_close(extra);
-	for (i = 1; i < CTL_MAX_CONNS; i++)
+	cmd = client();
+	expect_served(cmd);
+	expect_closed(c[0], "EMFILE", "idle connection closed: all 64 command slots were taken");
+	/* a request on an evicted connection gets the reason as its reply */
+	ck_assert_int_eq(request(c[1], "status", &r), 0);
+	ck_assert_str_eq(r.errname, "EMFILE");
+	ctl_result_free(&r);
+	expect_served(c[MANY - 1]);
+	expect_served(c[MANY - CTL_MAX_CMDS + 2]);
+	for (i = 0; i < MANY; i++)
 		ctl_client_close(c[i]);
+	ctl_client_close(cmd);
+}
+END_TEST
+
+/* Followers do not take command slots. */
+START_TEST(test_many_followers)
+{
+	struct ctl_client *c[MANY], *cmd;
+	int i;
+
+	for (i = 0; i < MANY; i++) {
+		c[i] = client();
+		follow(c[i]);
+	}
+	cmd = client();
+	expect_served(cmd);
+	ctl_client_close(cmd);
+	for (i = 0; i < MANY; i++)
+		ctl_client_close(c[i]);
+	wait_for(&tctx.streams_ended, MANY);
+}
+END_TEST
+
+/* Streams have their own cap; a follower beyond it is told, and its connection stays. */
+START_TEST(test_stream_cap)
+{
+	static const struct ctl_limits lim = { .max_streams = 2 };
+	struct ctl_client *f[2], *extra;
+	struct ctl_result r;
+
+	relisten(&lim);
+	for (int i = 0; i < 2; i++) {
+		f[i] = client();
+		follow(f[i]);
+	}
+	extra = client();
+	ck_assert_int_eq(request(extra, "log --follow", &r), 0);
+	ck_assert_str_eq(r.errname, "EMFILE");
+	ck_assert_str_eq(r.text, "too many streams: 2 clients follow already");
+	ctl_result_free(&r);
+	expect_served(extra);
+	ctl_client_close(f[0]);
+	wait_for(&tctx.streams_ended, 1);
+	follow(extra);
+	ctl_client_close(extra);
+	ctl_client_close(f[1]);
+	wait_for(&tctx.streams_ended, 3);
+}
+END_TEST
+
+/* Only when every command slot runs a command is a new connection refused. */
+START_TEST(test_all_busy)
+{
+	static const struct ctl_limits lim = { .max_cmds = 2 };
+	struct ctl_client *busy[2], *extra;
+	struct ctl_result r;
+	char err[256];
+
+	relisten(&lim);
+	for (int i = 0; i < 2; i++) {
+		busy[i] = client();
+		ck_assert_int_eq(ctl_write_all(busy[i]->fd, "truncate block 0\n", 17), 0);
+	}
+	wait_for(&tctx.blocked, 2);
+	ck_assert_int_eq(ctl_client_connect(sock, &extra, err, sizeof(err)), -EMFILE);
+	ck_assert_msg(
+		strstr(err, "too many control connections: all 2 command slots run a command"),
+		"%s", err);
+	atomic_store(&tctx.release, 1);
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(ctl_result_read(&busy[i]->lines, &r), 0);
+		ck_assert(r.is_ok);
+		ctl_result_free(&r);
+	}
+	/* done, they go idle and give their slots to newcomers */
+	for (int i = 0; i < 100 && ctl_client_connect(sock, &extra, err, sizeof(err)); i++)
+		usleep(10 * 1000);
+	ck_assert_msg(extra, "%s", err);
+	expect_served(extra);
+	ctl_client_close(extra);
+	for (int i = 0; i < 2; i++)
+		ctl_client_close(busy[i]);
+}
+END_TEST
+
+/* A connection that sends nothing is closed, and told why; requests keep it open. */
+START_TEST(test_idle_timeout)
+{
+	static const struct ctl_limits lim = { .idle_ms = 2000 };
+	struct ctl_client *c;
+
+	relisten(&lim);
+	c = client();
+	/* each request restarts the clock: 2.6 s in all, never 2 s without one */
+	usleep(1300 * 1000);
+	expect_served(c);
+	usleep(1300 * 1000);
+	expect_served(c);
+	expect_closed(c, "ETIMEDOUT", "no request for 2 s: connection closed");
+	ctl_client_close(c);
+}
+END_TEST
+
+/* A follower that reads nothing is dropped after the send timeout; others are served. */
+START_TEST(test_slow_reader)
+{
+	static const struct ctl_limits lim = { .send_ms = 300 };
+	struct ctl_client *slow, *c;
+	char line[32];
+
+	relisten(&lim);
+	slow = client();
+	snprintf(line, sizeof(line), "log --follow --since %d\n", FLOOD_SINCE);
+	ck_assert_int_eq(ctl_write_all(slow->fd, line, strlen(line)), 0);
+	wait_for(&tctx.flood_ended, 1);
+	ck_assert_int_eq(atomic_load(&tctx.flood_rc), -EPIPE);
+	c = client();
+	expect_served(c);
+	ctl_client_close(c);
+	ctl_client_close(slow);
 }
 END_TEST
 
@@ -416,6 +623,85 @@ START_TEST(test_default_path)
 }
 END_TEST
 
+/* The PID of a process that was and is no more. */
+static pid_t dead_pid(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(0);
+	ck_assert_int_gt(pid, 0);
+	ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+	return pid;
+}
+
+/* A socket file at dir/name: bound and closed (dead), or listening (returns its fd). */
+static int make_socket(const char *dir, const char *name, bool is_live)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", dir, name);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	if (is_live) {
+		ck_assert_int_eq(listen(fd, 1), 0);
+		return fd;
+	}
+	close(fd);
+	return -1;
+}
+
+static bool exists(const char *dir, const char *name)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return access(path, F_OK) == 0;
+}
+
+/* Only sockets named PID.sock, ours, of a dead PID and with no listener are removed. */
+START_TEST(test_remove_stale)
+{
+	char d[64] = "/tmp/check_ctl.XXXXXX", path[128], dead[5][32], alive[32], ours[32];
+	int live_fd, fd;
+
+	ck_assert_ptr_nonnull(mkdtemp(d));
+	snprintf(path, sizeof(path), "%s/x.sock", d);
+	ck_assert_int_eq(ctl_remove_stale(path), 0);
+	for (int i = 0; i < 5; i++)
+		snprintf(dead[i], sizeof(dead[i]), "%d.sock", (int)dead_pid());
+	snprintf(alive, sizeof(alive), "%d.sock", (int)getppid());
+	snprintf(ours, sizeof(ours), "%d.sock", (int)getpid());
+	make_socket(d, dead[0], false);			 /* removed */
+	make_socket(d, dead[1], false);			 /* removed */
+	live_fd = make_socket(d, dead[2], true);	 /* kept: someone listens */
+	make_socket(d, alive, false);			 /* kept: its PID lives */
+	make_socket(d, "x.sock", false);		 /* kept: not a PID */
+	make_socket(d, "0123.sock", false);		 /* kept: not a PID as we write them */
+	snprintf(path, sizeof(path), "%s.old", dead[3]); /* kept: not .sock */
+	make_socket(d, path, false);
+	snprintf(path, sizeof(path), "%s/%s", d, dead[3]); /* kept: not a socket */
+	fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	if (geteuid() == 0) { /* kept: another user's */
+		make_socket(d, dead[4], false);
+		snprintf(path, sizeof(path), "%s/%s", d, dead[4]);
+		ck_assert_int_eq(chown(path, 65534, 65534), 0);
+	}
+	snprintf(path, sizeof(path), "%s/%s", d, ours);
+	ck_assert_int_eq(ctl_remove_stale(path), 2);
+	ck_assert(!exists(d, dead[0]) && !exists(d, dead[1]));
+	ck_assert(exists(d, dead[2]) && exists(d, dead[3]) && exists(d, alive));
+	ck_assert(exists(d, "x.sock") && exists(d, "0123.sock"));
+	ck_assert(geteuid() != 0 || exists(d, dead[4]));
+	close(live_fd);
+	snprintf(path, sizeof(path), "rm -r %s", d);
+	ck_assert_int_eq(system(path), 0);
+	ck_assert_int_eq(ctl_remove_stale("/nonexistent/dir/1.sock"), -ENOENT);
+}
+END_TEST
+
 /* A reply built outside a connection, as the daemon's handler tests will use it. */
 START_TEST(test_reply_format)
 {
@@ -453,8 +739,10 @@ int main(void)
 	fx_unit_tcase(s, "server", 30, setup, teardown,
 		      FX_TESTS(test_ok_reply, test_err_replies, test_raw_socket, test_overlong_line,
 			       test_stream_and_concurrent, test_stop_ends_stream, test_socket_files,
-			       test_stale_socket, test_too_many, test_other_uid));
+			       test_stale_socket, test_idle_evicted, test_many_followers,
+			       test_stream_cap, test_all_busy, test_idle_timeout, test_slow_reader,
+			       test_other_uid));
 	fx_unit_tcase(s, "standalone", 0, NULL, NULL,
-		      FX_TESTS(test_default_path, test_reply_format));
+		      FX_TESTS(test_default_path, test_remove_stale, test_reply_format));
 	return fx_run_suite(s);
 }
