@@ -8,10 +8,13 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+struct kmsg;
+
 struct mnt {
-	char dir[64];  /* the mount point, from mkdtemp */
-	char ctl[128]; /* the control socket path passed with -o ctl= */
-	pid_t pid;     /* the daemon, run in the foreground (-f) */
+	char dir[64];	   /* the mount point, from mkdtemp */
+	char ctl[128];	   /* the control socket path passed with -o ctl= */
+	pid_t pid;	   /* the daemon, run in the foreground (-f) */
+	struct kmsg *kmsg; /* the kernel log from the mount on; NULL if it cannot be read */
 };
 
 /* Exits the process with 77 (skip) when /dev/fuse is unusable, unless CI=true, where that
@@ -20,11 +23,14 @@ void fx_require_fuse(void);
 
 /* Starts "$SIGBUSFS -f [-o opts] source dir" (opts may be NULL, e.g. "cache=auto") and
  * waits up to 10 s until dir is a fuse.sigbusfs mount. 0 or -errno; on failure nothing is
- * left mounted or running. */
+ * left mounted or running. From then on the kernel log is watched (contrib/kmsg); where
+ * it cannot be read, that is said once per process on stderr. */
 int fx_mount(struct mnt *m, const char *source, const char *opts);
 
 /* Unmounts (lazily if busy), terminates and reaps the daemon, removes the directory.
- * Returns the daemon's exit status (0 when it exited cleanly), or -errno. */
+ * Returns the daemon's exit status (0 when it exited cleanly), or -errno. Kernel reports
+ * (WARNING, BUG, lockdep...) printed while the mount lived go to stderr, prominently;
+ * they do not fail the test (contrib/check lists them and decides). */
 int fx_umount(struct mnt *m);
 
 /* m->dir + "/" + rel into buf; returns buf */
