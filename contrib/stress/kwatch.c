@@ -114,7 +114,7 @@ void kw_finish(struct run *r)
 
 void kw_summary_line(const struct run *r)
 {
-	const char *label = "kernel warnings (WARNING, BUG, lockdep...)";
+	const char *label = "kernel warnings";
 
 	if (!r->kw || !r->kw->k)
 		printf("  %-40s %12s (%s)\n", label, "not watched",
