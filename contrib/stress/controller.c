@@ -459,6 +459,7 @@ static void wait_until(struct run *r, uint64_t t)
 		if (now >= t)
 			return;
 		report_progress(r, false);
+		kw_poll(r);
 		sleep_ms(
 			(unsigned)((t - now) / 1000000 < 100 ? (t - now + 999999) / 1000000 : 100));
 	}

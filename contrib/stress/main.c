@@ -130,16 +130,19 @@ static int run(struct run *r, const char *sock)
 		fprintf(stderr, "sigbus-stress: creating the files: %s\n", strerror(-rc));
 		return 2;
 	}
+	kw_start(r);
 	r->t0_ns = now_ns();
 	rc = fork_clients(r, pids);
 	if (rc == 0)
 		rc = controller_run(r, sock);
 	bad = reap_clients(r, pids);
+	kw_finish(r);
 	if (rc < 0 && !atomic_load(&r->shm->violated))
 		fprintf(stderr, "sigbus-stress: the controller failed: %s\n", strerror(-rc));
-	rc = atomic_load(&r->shm->violated) || rc < 0 || bad ? 1 : 0;
+	rc = atomic_load(&r->shm->violated) || rc < 0 || bad || kw_fails(r) ? 1 : 0;
 	report_summary(r, rc);
 	report_print_violation(r, sock);
+	kw_stop(r);
 	return rc;
 }
 

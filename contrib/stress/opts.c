@@ -18,7 +18,8 @@ static const char usage[] =
 	"usage: sigbus-stress [OPTIONS] MOUNTPOINT\n"
 	"Forks client processes that map files on a sigbusfs mount and check every access\n"
 	"against the semantics matrix while a controller fires events through the control\n"
-	"socket. Exit status: 0 clean, 1 a violation (reported), 2 usage or setup error.\n"
+	"socket. Exit status: 0 clean, 1 a violation (reported) or a kernel warning (see\n"
+	"--kernel-warnings), 2 usage or setup error.\n"
 	"  -S, --socket PATH   control socket (default: the mount root's user.sigbusfs.ctl)\n"
 	"  --duration S        seconds to run (default 10)\n"
 	"  --procs N           client processes (default 4)\n"
@@ -38,6 +39,18 @@ static const char usage[] =
 	"  --hold-ms N         how long revoke, unplug and fail last before replug and\n"
 	"                      clear (30)\n"
 	"  --json              print the summary as one JSON object\n"
+	"  --kernel-warnings fail|report\n"
+	"                      the kernel log (/dev/kmsg) is watched during the run: its\n"
+	"                      reports (WARNING, BUG, Oops, lockdep, KASAN, UBSAN, hung\n"
+	"                      task, soft lockup) are listed after the summary with the\n"
+	"                      events of the second before each; with fail (the default)\n"
+	"                      one also stops the run and makes it exit 1, with report it\n"
+	"                      does not change the exit status. Reading /dev/kmsg needs\n"
+	"                      root where kernel.dmesg_restrict=1; without it the run goes\n"
+	"                      on unwatched and says so\n"
+	"  --kernel-log FILE   read kernel records from FILE (in /dev/kmsg's format, from\n"
+	"                      its end at the start) instead of /dev/kmsg: for replays and\n"
+	"                      tests\n"
 	"  -q, --quiet         no progress line\n";
 
 enum {
@@ -50,7 +63,9 @@ enum {
 	O_SEED,
 	O_SCENARIO,
 	O_HOLD,
-	O_JSON
+	O_JSON,
+	O_KWARN,
+	O_KLOG
 };
 
 static const struct option long_opts[] = {
@@ -65,6 +80,8 @@ static const struct option long_opts[] = {
 	{ "scenario", required_argument, NULL, O_SCENARIO },
 	{ "hold-ms", required_argument, NULL, O_HOLD },
 	{ "json", no_argument, NULL, O_JSON },
+	{ "kernel-warnings", required_argument, NULL, O_KWARN },
+	{ "kernel-log", required_argument, NULL, O_KLOG },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -129,6 +146,7 @@ static void defaults(struct opts *o)
 	o->size = 64 * 1024;
 	o->rate = 50;
 	o->hold_ms = 30;
+	o->kernel_warnings = KW_FAIL;
 	memcpy(o->mix, mix, sizeof(mix));
 	o->seed = ((uint64_t)time(NULL) << 16) ^ (uint64_t)getpid();
 }
@@ -175,6 +193,17 @@ static int one_opt(struct opts *o, int c, const char *arg)
 		break;
 	case O_JSON:
 		o->json = true;
+		break;
+	case O_KWARN:
+		if (strcmp(arg, "fail") == 0)
+			o->kernel_warnings = KW_FAIL;
+		else if (strcmp(arg, "report") == 0)
+			o->kernel_warnings = KW_REPORT;
+		else
+			rc = -EINVAL;
+		break;
+	case O_KLOG:
+		o->kernel_log = arg;
 		break;
 	case 'q':
 		o->quiet = true;

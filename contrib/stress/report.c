@@ -173,7 +173,7 @@ static double busy_share(const struct run *r)
 	return wall ? 100.0 * (double)busy / (double)wall : 0.0;
 }
 
-static void json_str(const char *s)
+void report_json_str(const char *s)
 {
 	putchar('"');
 	for (; *s; s++) {
@@ -203,9 +203,10 @@ static void summary_json(struct run *r, int rc, double secs)
 		printf(",\"%s\":%llu", rows[i].key, (unsigned long long)total(r, rows[i].c));
 	printf(",\"violations\":%llu,\"report\":", (unsigned long long)violations(r));
 	if (atomic_load(&r->shm->violated))
-		json_str(r->shm->report);
+		report_json_str(r->shm->report);
 	else
 		printf("null");
+	kw_json(r);
 	printf("}\n");
 }
 
@@ -230,5 +231,13 @@ void report_summary(struct run *r, int rc)
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
 		printf("  %-40s %12llu\n", rows[i].label, (unsigned long long)total(r, rows[i].c));
 	printf("  %-40s %11.1f%%\n", "client time in mount syscalls/faults", busy_share(r));
-	printf("result: %s\n", rc == 0 ? "PASS (no violations)" : "FAIL");
+	kw_summary_line(r);
+	if (rc == 0)
+		printf("result: PASS (no violations%s)\n",
+		       kw_count(r) ? "; kernel warnings reported, --kernel-warnings report" : "");
+	else if (!atomic_load(&r->shm->violated) && kw_fails(r))
+		printf("result: FAIL (kernel warnings; --kernel-warnings report would not fail)\n");
+	else
+		printf("result: FAIL\n");
+	kw_print(r);
 }

@@ -1,7 +1,8 @@
 /* sigbus-stress: the types shared by its modules. Controller and clients are forked
  * processes; everything they share lives in one anonymous MAP_SHARED region (struct shm)
  * laid out by shm_create() in main.c. Options are in opts.c, page stamps in stamp.c, the
- * oracle in oracle.c, events in controller.c, the workload in client.c, output in report.c. */
+ * oracle in oracle.c, events in controller.c, the workload in client.c, output in report.c,
+ * the kernel log in kwatch.c. */
 #ifndef SIGBUS_STRESS_H
 #define SIGBUS_STRESS_H
 
@@ -46,6 +47,9 @@ struct sc_event {
 	bool has_range;
 };
 
+/* --kernel-warnings: whether a kernel report (WARNING, BUG...) during the run fails it */
+enum kw_mode { KW_FAIL, KW_REPORT };
+
 struct opts {
 	double duration; /* seconds */
 	unsigned procs, files;
@@ -59,6 +63,8 @@ struct opts {
 	struct sc_event *sc;  /* parsed scenario, owned */
 	size_t nsc;
 	bool json, quiet;
+	enum kw_mode kernel_warnings;
+	const char *kernel_log; /* --kernel-log; NULL: /dev/kmsg */
 	const char *mountpoint;
 };
 
@@ -152,6 +158,7 @@ struct run {
 	struct shm *shm;
 	unsigned npages; /* pages per file */
 	uint64_t t0_ns;
+	struct kw *kw; /* kwatch.c's; the main process only */
 };
 
 /* A seeded generator (xorshift64*), so a seed repeats a run's event sequence. */
@@ -283,5 +290,29 @@ void report_violation(struct run *r, unsigned file, unsigned pg, unsigned client
 		      const struct window *w, const struct verdict *v);
 /* Prints the recorded violation and the events around it (also the daemon's log, from sock). */
 void report_print_violation(struct run *r, const char *sock);
+/* Prints s as a JSON string. */
+void report_json_str(const char *s);
+
+/* ---- the kernel log (kwatch.c), in the main process only ---- */
+
+/* Starts watching the kernel log (--kernel-log, or /dev/kmsg) from now. Where it cannot be
+ * read (dmesg_restrict for a user, no /dev/kmsg) it says so once on stderr and the run
+ * goes on unwatched. */
+void kw_start(struct run *r);
+/* Reads new kernel records. Each new report is kept with the events of the shared log
+ * that finished in the second before it (or after it, while it was being printed); with
+ * --kernel-warnings fail it also stops the run. Call often: the event log is a ring. */
+void kw_poll(struct run *r);
+/* The last kw_poll(), after which the open report counts as complete. */
+void kw_finish(struct run *r);
+/* Reports found, and whether they fail the run. */
+size_t kw_count(const struct run *r);
+bool kw_fails(const struct run *r);
+/* The summary's line, its JSON members (each starting with a comma), and the reports
+ * with their events, printed after the summary. */
+void kw_summary_line(const struct run *r);
+void kw_json(const struct run *r);
+void kw_print(const struct run *r);
+void kw_stop(struct run *r);
 
 #endif

@@ -1,7 +1,8 @@
 /* The integration fixture: runs the daemon named by $SIGBUSFS on a mkdtemp() mount point,
  * waits for the mount in /proc/self/mountinfo, tears it down in every case, and gives
- * forked client processes a way to report failures. What the tests check lives in
- * tests/integration/. */
+ * forked client processes a way to report failures. It also reports the kernel's warnings
+ * printed while a mount lived (contrib/kmsg does the reading and matching). What the tests
+ * check lives in tests/integration/. */
 #include "fixture.h"
 
 #include <errno.h>
@@ -22,6 +23,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "kmsg.h"
 
 #define FX_MOUNT_WAIT_MS 10000
 #define FX_EXIT_WAIT_MS	 5000
@@ -264,6 +267,47 @@ static void remove_mount_point(struct mnt *m)
 		fprintf(stderr, "fixture: unlink %s: %s\n", m->ctl, strerror(errno));
 }
 
+/* Starts watching the kernel log for m; says once per process when it cannot. */
+static void watch_kernel_log(struct mnt *m)
+{
+	static bool is_told;
+	int rc = kmsg_open(NULL, true, &m->kmsg);
+
+	if (rc < 0 && !is_told) {
+		is_told = true;
+		fprintf(stderr,
+			"fixture: cannot read %s (%s): kernel warnings during these tests are "
+			"not reported\n",
+			KMSG_DEFAULT_PATH, strerror(-rc));
+	}
+}
+
+/* Prints the kernel's reports since the mount to stderr, then stops watching. */
+static void report_kernel_log(struct mnt *m)
+{
+	static const char rule[] =
+		"=====================================================================";
+
+	if (!m->kmsg)
+		return;
+	kmsg_poll(m->kmsg);
+	kmsg_flush(m->kmsg);
+	for (size_t i = 0; i < kmsg_count(m->kmsg); i++) {
+		const struct kmsg_report *r = kmsg_report(m->kmsg, i);
+
+		fprintf(stderr,
+			"%s\nKERNEL WARNING while %s was mounted (kernel time %llu.%06llu, "
+			"seq %llu; reported, not failed):\n",
+			rule, m->dir, (unsigned long long)(r->ts_us / 1000000),
+			(unsigned long long)(r->ts_us % 1000000), (unsigned long long)r->seq);
+		for (unsigned j = 0; j < r->nlines; j++)
+			fprintf(stderr, "    %s\n", r->lines[j]);
+		fprintf(stderr, "%s\n", rule);
+	}
+	kmsg_close(m->kmsg);
+	m->kmsg = NULL;
+}
+
 /* The process serving the control socket at path (SO_PEERCRED of a connection), once it
  * listens, within FX_MOUNT_WAIT_MS: its pid, or -errno. */
 static pid_t socket_owner(const char *path)
@@ -351,8 +395,10 @@ static int mount_as(struct mnt *m, const char *source, const char *opts, uid_t u
 	if (rc < 0)
 		goto out_rmdir;
 	rc = wait_mounted(m);
-	if (rc == 0)
+	if (rc == 0) {
+		watch_kernel_log(m);
 		return 0;
+	}
 	if (m->pid > 0)
 		stop_daemon(m);
 out_rmdir:
@@ -398,6 +444,7 @@ int fx_umount(struct mnt *m)
 	}
 	remove_mount_point(m);
 	m->pid = 0;
+	report_kernel_log(m);
 	return rc;
 }
 

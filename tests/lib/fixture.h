@@ -9,13 +9,16 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+struct kmsg;
+
 struct mnt {
 	char dir[64];  /* the mount point, from mkdtemp */
-	char ctl[128]; /* the control socket path passed with -o ctl=, or "" (fx_mount_as()) */
+	char ctl[128]; /* the control socket passed with -o ctl=, or "" (fx_mount_as()) */
 	pid_t pid;     /* the daemon, run in the foreground (-f) unless said otherwise */
 	unsigned conn; /* its FUSE connection: /sys/fs/fuse/connections/<conn> */
 	uid_t uid;     /* the daemon's user and group */
 	gid_t gid;
+	struct kmsg *kmsg; /* the kernel log from the mount on; NULL if it cannot be read */
 };
 
 /* Exits the process with 77 (skip) when /dev/fuse is unusable, unless CI=true, where that
@@ -24,7 +27,8 @@ void fx_require_fuse(void);
 
 /* Starts "$SIGBUSFS -f [-o opts] source dir" (opts may be NULL, e.g. "cache=auto") and
  * waits up to 10 s until dir is a fuse.sigbusfs mount. 0 or -errno; on failure nothing is
- * left mounted or running. */
+ * left mounted or running. From then on the kernel log is watched (contrib/kmsg); where
+ * it cannot be read, that is said once per process on stderr. */
 int fx_mount(struct mnt *m, const char *source, const char *opts);
 
 /* fx_mount() without -f: the daemon forks itself into the background (fuse_daemonize())
@@ -35,14 +39,17 @@ int fx_mount_background(struct mnt *m, const char *source, const char *opts);
 
 /* fx_mount(), with the daemon run as uid:gid (no supplementary groups) on a mount point
  * they own, so that it mounts through fusermount3 as that user would, and with its
- * default control socket: m->ctl is "" and fx_ctl_request() finds the socket through the mount. Without
- * allow_other only that user may enter the mount: the fixture waits for it as that user. */
+ * default control socket: m->ctl is "" and fx_ctl_request() finds the socket through
+ * the mount. Without allow_other only that user may enter the mount: the fixture waits for it as
+ * that user. */
 int fx_mount_as(struct mnt *m, const char *source, const char *opts, uid_t uid, gid_t gid);
 
 /* Unmounts (lazily if busy), terminates and reaps the daemon, removes the directory.
  * Returns the daemon's exit status (0 when it exited cleanly, 128+9 if it was killed with
  * SIGKILL before), or -errno. A daemon that does not exit even after SIGKILL (a thread
- * stuck on a request of its own mount) has its connection aborted through fusectl. */
+ * stuck on a request of its own mount) has its connection aborted through fusectl.
+ * Kernel reports (WARNING, BUG, lockdep...) printed while the mount lived go to stderr,
+ * prominently; they do not fail the test (contrib/check lists them and decides). */
 int fx_umount(struct mnt *m);
 
 /* Aborts m's FUSE connection through fusectl (mounted if need be), as "sigbusctl abort"

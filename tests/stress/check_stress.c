@@ -1,15 +1,19 @@
 /* sigbus-stress against real mounts: a clean run that must find no violation, a timeline
- * of hot-unplugs whose every effect the oracle must have judged, and a run on the
+ * of hot-unplugs whose every effect the oracle must have judged, a run on the
  * planted-fault daemon (sigbusfs-planted skips one page invalidation) that must report the
- * stale read. SIGBUS_STRESS_DURATION sets the clean run's length (the soak suite runs it
- * for 10 minutes). */
+ * stale read, and kernel warnings fed through --kernel-log that must be reported (and,
+ * with --kernel-warnings fail, fail the run). SIGBUS_STRESS_DURATION sets the clean run's
+ * length (the soak suite runs it for 10 minutes). The project's own runs pass
+ * --kernel-warnings report: a warning of the kernel's is not a failure of sigbusfs. */
 #include <check.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fixture.h"
@@ -103,16 +107,31 @@ static void umount_clean(struct mnt *m)
 START_TEST(test_clean_run)
 {
 	const char *dur = getenv("SIGBUS_STRESS_DURATION");
-	char *args[] = { "-q",	   "-S",     NULL,	"--duration", (char *)(dur ? dur : "30"),
-			 "--seed", "1",	     "--procs", "4",	      "--files",
-			 "4",	   "--size", "64K",	"--rate",     "50",
-			 NULL,	   NULL };
+	char *args[] = { "-q",
+			 "-S",
+			 NULL,
+			 "--duration",
+			 (char *)(dur ? dur : "30"),
+			 "--seed",
+			 "1",
+			 "--procs",
+			 "4",
+			 "--files",
+			 "4",
+			 "--size",
+			 "64K",
+			 "--rate",
+			 "50",
+			 "--kernel-warnings",
+			 "report",
+			 NULL,
+			 NULL };
 	struct mnt m;
 	int rc = fx_mount(&m, "mem:256M", NULL);
 
 	ck_assert_msg(rc == 0, "fx_mount: %s", strerror(-rc));
 	args[2] = m.ctl;
-	args[15] = m.dir;
+	args[17] = m.dir;
 	rc = run_stress(args);
 	umount_clean(&m);
 	ck_assert_msg(rc == 0, "sigbus-stress exited %d on the normal daemon:\n%s", rc, out);
@@ -125,8 +144,8 @@ END_TEST
 static int run_scenario(const char *text, const char *source, const char *opts, char *const extra[])
 {
 	char scen[] = "/tmp/sigbus-stress-scenario.XXXXXX";
-	char *args[24] = { "-q", "-S", NULL, "--scenario", scen };
-	size_t n = 5;
+	char *args[24] = { "-q", "-S", NULL, "--scenario", scen, "--kernel-warnings", "report" };
+	size_t n = 7;
 	struct mnt m;
 	int rc;
 
@@ -177,11 +196,107 @@ START_TEST(test_planted_stale_read)
 }
 END_TEST
 
+/* Appends to path, after delay_ms, a WARNING as /dev/kmsg would give it, stamped with the
+ * monotonic clock like printk; in a child process, so the test can run sigbus-stress. */
+static pid_t plant_warning(const char *path, long delay_ms)
+{
+	struct timespec ts = { delay_ms / 1000, (delay_ms % 1000) * 1000000L };
+	pid_t pid = fork();
+	unsigned long long us;
+	FILE *f;
+
+	ck_assert_int_ge(pid, 0);
+	if (pid > 0)
+		return pid;
+	nanosleep(&ts, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	us = (unsigned long long)ts.tv_sec * 1000000 + (unsigned long long)ts.tv_nsec / 1000;
+	f = fopen(path, "a");
+	if (!f)
+		_exit(1);
+	fprintf(f,
+		"4,900,%llu,-;------------[ cut here ]------------\n"
+		"4,901,%llu,-;WARNING: CPU: 1 PID: 42 at mm/page-writeback.c:2724 "
+		"__folio_mark_dirty+0x1e0/0x260\n SUBSYSTEM=test\n"
+		"4,902,%llu,-;Call Trace:\n"
+		"4,903,%llu,-; filemap_dirty_folio+0x40/0x70\n"
+		"4,904,%llu,-;---[ end trace 0000000000000000 ]---\n"
+		"6,905,%llu,-;an unrelated line\n",
+		us, us, us, us, us, us);
+	_exit(fclose(f) == 0 ? 0 : 1);
+}
+
+/* Runs sigbus-stress for 3 s on mount m with a kernel log at path that gets a WARNING
+ * after 1 s; mode is fail or report, json adds --json. Its exit status. */
+static int run_with_warning(struct mnt *m, const char *path, char *mode, bool json)
+{
+	char *args[] = { "-q",
+			 "-S",
+			 m->ctl,
+			 "--duration",
+			 "3",
+			 "--rate",
+			 "50",
+			 "--kernel-log",
+			 (char *)path,
+			 "--kernel-warnings",
+			 mode,
+			 json ? "--json" : m->dir,
+			 json ? m->dir : NULL,
+			 NULL };
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644), status;
+	pid_t child;
+	int rc;
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	child = plant_warning(path, 1000);
+	rc = run_stress(args);
+	ck_assert_int_eq(waitpid(child, &status, 0), child);
+	ck_assert_int_eq(status, 0);
+	return rc;
+}
+
+START_TEST(test_kernel_warning)
+{
+	char path[] = "/tmp/sigbus-stress-kmsg.XXXXXX";
+	const char *w;
+	struct mnt m;
+	int rc = fx_mount(&m, "mem:64M", NULL), fd;
+
+	ck_assert_msg(rc == 0, "fx_mount: %s", strerror(-rc));
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	rc = run_with_warning(&m, path, "report", true);
+	ck_assert_msg(rc == 0, "sigbus-stress exited %d with --kernel-warnings report:\n%s", rc,
+		      out);
+	w = strstr(out, "\"kernel_warnings\":[{");
+	ck_assert_msg(w, "no kernel_warnings in the summary:\n%s", out);
+	ck_assert_ptr_nonnull(strstr(w, "\"lines\":[\"WARNING: CPU: 1 PID: 42 at "
+					"mm/page-writeback.c:2724"));
+	ck_assert_ptr_nonnull(strstr(w, "\" filemap_dirty_folio+0x40/0x70\",\"---[ end trace"));
+	/* events at 50/s: the second before the warning holds some, with the daemon's seq */
+	ck_assert_msg(strstr(w, "\"events_before\":[\"") && strstr(w, " seq="),
+		      "no events before the warning:\n%s", w);
+	ck_assert_ptr_nonnull(strstr(out, "\"kernel_log\":\"/tmp/sigbus-stress-kmsg."));
+
+	rc = run_with_warning(&m, path, "fail", false);
+	ck_assert_msg(rc == 1, "sigbus-stress exited %d with --kernel-warnings fail:\n%s", rc, out);
+	ck_assert_ptr_nonnull(
+		strstr(out, "  kernel warnings                                     1 "));
+	ck_assert_ptr_nonnull(strstr(out, "result: FAIL (kernel warnings"));
+	ck_assert_ptr_nonnull(strstr(out, "KERNEL WARNING 1 of 1, "));
+	unlink(path);
+	umount_clean(&m);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("stress");
 	TCase *clean = tcase_create("clean"), *unplug = tcase_create("unplug");
-	TCase *planted = tcase_create("planted");
+	TCase *planted = tcase_create("planted"), *kwarn = tcase_create("kernel_warnings");
 	SRunner *sr;
 	int failed;
 
@@ -189,12 +304,15 @@ int main(void)
 	tcase_set_timeout(clean, 900);
 	tcase_set_timeout(unplug, 60);
 	tcase_set_timeout(planted, 60);
+	tcase_set_timeout(kwarn, 60);
 	tcase_add_test(clean, test_clean_run);
 	tcase_add_test(unplug, test_unplug_timeline);
 	tcase_add_test(planted, test_planted_stale_read);
+	tcase_add_test(kwarn, test_kernel_warning);
 	suite_add_tcase(s, clean);
 	suite_add_tcase(s, unplug);
 	suite_add_tcase(s, planted);
+	suite_add_tcase(s, kwarn);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);
 	failed = srunner_ntests_failed(sr);
