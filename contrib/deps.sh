@@ -1,12 +1,15 @@
 # shellcheck shell=bash
-# Sourced by contrib/check and contrib/demo: installs the Debian packages sigbusfs needs
-# to build and test, when some are missing (root only; others get the apt-get line).
+# Sourced by contrib/check, contrib/demo and contrib/bench/run-bench: installs the Debian
+# packages sigbusfs needs to build and test (or those named), when some are missing (root
+# only; others get the apt-get line).
 SIGBUSFS_PACKAGES="gcc pkg-config meson ninja-build libfuse3-dev fuse3 check libsqlite3-dev
  libjson-c-dev python3 clang clang-format"
 
+# deps_install [PACKAGE...]: the packages named, or SIGBUSFS_PACKAGES.
 deps_install() {
   local missing="" p
-  for p in $SIGBUSFS_PACKAGES; do
+  [ $# -gt 0 ] || set -- $SIGBUSFS_PACKAGES
+  for p in "$@"; do
     dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' ||
       missing="$missing $p"
   done
@@ -16,9 +19,10 @@ deps_install() {
     return 1
   fi
   echo "installing:$missing"
-  apt-get update -qq &&
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing \
-      >/dev/null
+  # another apt-get may hold the lock for a while
+  apt-get -o DPkg::Lock::Timeout=300 update -qq &&
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
+      --no-install-recommends $missing >/dev/null
 }
 
 # Configures build/NAME with the extra meson options given (once; an existing build

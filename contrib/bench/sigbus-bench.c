@@ -1,7 +1,8 @@
-/* sigbus-bench: runs one benchmark in a mounted directory (sigbusfs or tmpfs) a few times
- * and prints the best run as "NAME VALUE UNIT" on stdout, every run on stderr. With -S it
- * drives the sigbusfs daemon through its control socket: cache drops before cold runs and
- * the timed revoke, unplug and replug. run-bench compares the two mounts. */
+/* sigbus-bench: one run of one benchmark that fio cannot express, in a mounted directory
+ * (sigbusfs, tmpfs or any other), printed as "METRIC VALUE UNIT" lines on stdout: page faults
+ * through a new mapping, small files, and the latency of revoke, unplug and replug as open
+ * files and mapped pages grow (with -S, the sigbusfs daemon's control socket). run-bench
+ * repeats it in interleaved rounds and keeps every figure. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -19,42 +20,40 @@
 
 #include "ctl_client.h"
 
-#define PAGE	     4096
-#define MIB	     (1024 * 1024)
-#define IO_SIZE	     MIB	 /* bytes per read(2) and write(2) */
-#define DATA_NAME    "bench.dat" /* the file of the read and mmap tests */
-#define DATA_BYTES   (256ull * MIB)
-#define WRITE_NAME   "bench-write.dat"
-#define SMALL_DIR    "small"
-#define SMALL_FILES  2000
-#define FILES_DIR    "files"
-#define MAPPED_NAME  "mapped.dat"
-#define DEFAULT_REPS 3
-#define CMD_MAX	     512
+#define PAGE		 4096
+#define MIB		 (1024 * 1024)
+#define IO_SIZE		 MIB	     /* bytes per write(2) when a file is made */
+#define DATA_NAME	 "bench.dat" /* the file of the mmap tests, shared with fio's jobs */
+#define DATA_BYTES	 (256ull * MIB)
+#define SMALL_DIR	 "small"
+#define SMALL_FILES	 10000
+#define FILES_DIR	 "files"
+#define MAPPED_NAME	 "mapped.dat"
+#define FD_SPARE	 64 /* descriptors kept free beside the files held open */
+#define CMD_MAX		 512
+#define DROP_CACHES_PATH "/proc/sys/vm/drop_caches"
 
 struct bench {
 	const char *dir; /* the mount's root */
 	int dirfd;
-	const char *sock;	/* NULL: no daemon to drive (tmpfs) */
+	const char *sock;	/* NULL: no daemon to drive (tmpfs, another filesystem) */
 	struct ctl_client *ctl; /* connected when sock is set */
-	int reps;
-	int rep;	/* the current run, from 0 */
-	long arg;	/* -n: files, pages or reads; 0 means the test's default */
-	char *buf;	/* IO_SIZE bytes of a non-zero pattern, page aligned */
-	uint32_t *perm; /* random test: page numbers in a random order */
-	char note[160]; /* what a run adds to its stderr line */
+	long files;		/* -n: files (small files tests, held open by the event tests) */
+	long pages;		/* -p: resident pages of the mapped file of the event tests */
+	char *buf;		/* IO_SIZE bytes of a non-zero pattern, page aligned */
+	int *fds;		/* the files held open, files entries; -1 where not open */
+	int map_fd;		/* MAPPED_NAME, open while mapped */
+	unsigned char *map;	/* pages * PAGE bytes of MAPPED_NAME, MAP_SHARED, or NULL */
+	char note[200];		/* what the run adds to its stderr line */
 };
 
 struct test {
 	const char *name;
-	const char *unit;
 	const char *help;
-	bool is_latency; /* the best run is the lowest, not the highest */
-	bool needs_ctl;
-	long def_arg;			 /* the default of -n */
-	int (*prepare)(struct bench *b); /* may be NULL */
-	int (*run)(struct bench *b, double *out);
-	void (*cleanup)(struct bench *b); /* may be NULL */
+	long def_files;			  /* the default of -n */
+	int (*prepare)(struct bench *b);  /* may be NULL */
+	int (*run)(struct bench *b);	  /* prints its metrics */
+	void (*cleanup)(struct bench *b); /* may be NULL; also after a failed prepare */
 };
 
 static double now(void)
@@ -65,14 +64,9 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static double mib_per_s(uint64_t bytes, double secs)
+static void metric_print(const char *metric, double value, const char *unit)
 {
-	return (double)bytes / MIB / secs;
-}
-
-static size_t data_pages(void)
-{
-	return DATA_BYTES / PAGE;
+	printf("%s %.3f %s\n", metric, value, unit);
 }
 
 /* Appends to what this run notes on its stderr line. */
@@ -121,11 +115,22 @@ static int ctl_cmd(struct bench *b, double *secs_out, const char *fmt, ...)
 	return rc;
 }
 
-/* Cold runs need the file's pages out of the page cache. tmpfs has no cold state: there
- * the run is warm, and run-bench says so. */
-static int cache_drop(struct bench *b, const char *name)
+/* Cold runs start from an empty page cache, as run-bench's cold fio jobs do: the mount's
+ * dirty pages are written, then the kernel drops every clean page, dentry and inode it can.
+ * Mapped pages stay; sigbusfs keeps its backend (memory), so only the kernel's cache is
+ * cold. A filesystem without syncfs (EOPNOTSUPP) keeps its dirty pages, if any. */
+static int cache_drop(struct bench *b)
 {
-	return b->ctl ? ctl_cmd(b, NULL, "inval %s", name) : 0;
+	int fd, rc = 0;
+
+	(void)syncfs(b->dirfd);
+	fd = open(DROP_CACHES_PATH, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, "3\n", 2) != 2)
+		rc = -errno;
+	close(fd);
+	return rc;
 }
 
 static int write_full(int fd, const char *buf, size_t len)
@@ -143,28 +148,19 @@ static int write_full(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-/* Writes size bytes of the pattern with IO_SIZE writes. */
-static int write_pattern(int fd, const char *buf, uint64_t size)
-{
-	int rc = 0;
-
-	for (uint64_t off = 0; rc == 0 && off < size; off += IO_SIZE)
-		rc = write_full(fd, buf, size - off < IO_SIZE ? size - off : IO_SIZE);
-	return rc;
-}
-
-/* Creates name with size bytes of the pattern, unless it has that size already. */
+/* Creates name with size bytes of the pattern (IO_SIZE writes), unless it has that size. */
 static int file_make(struct bench *b, const char *name, uint64_t size)
 {
 	struct stat st;
-	int fd, rc;
+	int fd, rc = 0;
 
 	if (fstatat(b->dirfd, name, &st, 0) == 0 && (uint64_t)st.st_size == size)
 		return 0;
 	fd = openat(b->dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -errno;
-	rc = write_pattern(fd, b->buf, size);
+	for (uint64_t off = 0; rc == 0 && off < size; off += IO_SIZE)
+		rc = write_full(fd, b->buf, size - off < IO_SIZE ? size - off : IO_SIZE);
 	if (close(fd) < 0 && rc == 0)
 		rc = -errno;
 	return rc;
@@ -177,150 +173,6 @@ static int unlink_quiet(struct bench *b, const char *name, int flags)
 	return 0;
 }
 
-/* Reads the whole file with IO_SIZE reads; *bytes_out counts what was read. */
-static int file_read(struct bench *b, const char *name, uint64_t *bytes_out)
-{
-	int fd = openat(b->dirfd, name, O_RDONLY | O_CLOEXEC);
-	uint64_t total = 0;
-	ssize_t n;
-	int rc = 0;
-
-	*bytes_out = 0;
-	if (fd < 0)
-		return -errno;
-	while ((n = read(fd, b->buf, IO_SIZE)) > 0)
-		total += (uint64_t)n;
-	if (n < 0)
-		rc = -errno;
-	close(fd);
-	*bytes_out = total;
-	return rc;
-}
-
-static int data_make(struct bench *b)
-{
-	return file_make(b, DATA_NAME, DATA_BYTES);
-}
-
-/* Makes the data file and reads it once, so that its pages are cached. */
-static int data_warm(struct bench *b)
-{
-	uint64_t bytes;
-	int rc = data_make(b);
-
-	return rc < 0 ? rc : file_read(b, DATA_NAME, &bytes);
-}
-
-static int seq_read(struct bench *b, bool is_cold, double *out)
-{
-	uint64_t bytes;
-	double t;
-	int rc = is_cold ? cache_drop(b, DATA_NAME) : 0;
-
-	if (rc < 0)
-		return rc;
-	t = now();
-	rc = file_read(b, DATA_NAME, &bytes);
-	*out = mib_per_s(bytes, now() - t);
-	if (rc == 0 && bytes != DATA_BYTES)
-		rc = -EIO;
-	return rc;
-}
-
-static int seq_read_cold(struct bench *b, double *out)
-{
-	return seq_read(b, true, out);
-}
-
-static int seq_read_warm(struct bench *b, double *out)
-{
-	return seq_read(b, false, out);
-}
-
-/* xorshift64: the same order in every run and on both mounts. */
-static uint64_t next_random(uint64_t *state)
-{
-	*state ^= *state << 13;
-	*state ^= *state >> 7;
-	*state ^= *state << 17;
-	return *state;
-}
-
-/* Fills b->perm with every page number of the data file, shuffled (Fisher-Yates). */
-static int perm_make(struct bench *b)
-{
-	uint64_t state = 0x9e3779b97f4a7c15ULL;
-	size_t n = data_pages();
-
-	b->perm = malloc(n * sizeof(*b->perm));
-	if (!b->perm)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++)
-		b->perm[i] = (uint32_t)i;
-	for (size_t i = n - 1; i > 0; i--) {
-		size_t j = (size_t)(next_random(&state) % (i + 1));
-		uint32_t tmp = b->perm[i];
-
-		b->perm[i] = b->perm[j];
-		b->perm[j] = tmp;
-	}
-	return 0;
-}
-
-static int random_prepare_cold(struct bench *b)
-{
-	int rc = data_make(b);
-
-	return rc < 0 ? rc : perm_make(b);
-}
-
-static int random_prepare_warm(struct bench *b)
-{
-	int rc = data_warm(b);
-
-	return rc < 0 ? rc : perm_make(b);
-}
-
-static void random_cleanup(struct bench *b)
-{
-	free(b->perm);
-	b->perm = NULL;
-}
-
-/* b->arg distinct pages, 4 KiB each, in the shuffled order. */
-static int random_reads(struct bench *b, bool is_cold, double *out)
-{
-	size_t count = (size_t)b->arg < data_pages() ? (size_t)b->arg : data_pages();
-	int fd, rc = is_cold ? cache_drop(b, DATA_NAME) : 0;
-	double t;
-
-	if (rc < 0)
-		return rc;
-	fd = openat(b->dirfd, DATA_NAME, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	t = now();
-	for (size_t i = 0; rc == 0 && i < count; i++) {
-		ssize_t n = pread(fd, b->buf, PAGE, (off_t)b->perm[i] * PAGE);
-
-		if (n != PAGE)
-			rc = n < 0 ? -errno : -EIO;
-	}
-	*out = (double)count / (now() - t);
-	close(fd);
-	return rc;
-}
-
-static int random_read_cold(struct bench *b, double *out)
-{
-	return random_reads(b, true, out);
-}
-
-static int random_read_warm(struct bench *b, double *out)
-{
-	return random_reads(b, false, out);
-}
-
 static long faults_now(void)
 {
 	struct rusage ru;
@@ -329,8 +181,8 @@ static long faults_now(void)
 	return ru.ru_minflt + ru.ru_majflt;
 }
 
-/* Touches one byte of every page: reads it, or writes it (a copy-on-write fault in a
- * private mapping). */
+/* Touches one byte of every page in order: reads it, or writes it (a copy-on-write fault
+ * in a private mapping). */
 static void pages_touch(unsigned char *map, size_t pages, bool is_write)
 {
 	volatile unsigned char *p = map;
@@ -359,15 +211,24 @@ static size_t pages_resident(void *map, size_t pages)
 	return n;
 }
 
-/* First touch of every page of the cold data file through a new mapping. */
-static int map_touch(struct bench *b, int flags, double *out)
+static int data_make(struct bench *b)
+{
+	return file_make(b, DATA_NAME, DATA_BYTES);
+}
+
+/* First touch of every page, in order, of the cold data file through a new mapping: the
+ * kernel's read-around and fault-around serve most pages, so this is not a random-fault
+ * rate (fio's mmap job is). Prints pages/s and the faults the touch took. */
+static int map_touch(struct bench *b, const char *metric, int flags)
 {
 	bool is_private = flags == MAP_PRIVATE;
 	int prot = is_private ? PROT_READ | PROT_WRITE : PROT_READ;
-	int fd, rc = cache_drop(b, DATA_NAME);
+	size_t pages = DATA_BYTES / PAGE;
+	char faults_metric[64];
 	unsigned char *map;
-	double t;
 	long faults;
+	double t;
+	int fd, rc = cache_drop(b);
 
 	if (rc < 0)
 		return rc;
@@ -381,47 +242,30 @@ static int map_touch(struct bench *b, int flags, double *out)
 	}
 	faults = faults_now();
 	t = now();
-	pages_touch(map, data_pages(), is_private);
-	*out = (double)data_pages() / (now() - t);
-	note_add(b, "%ld faults", faults_now() - faults);
+	pages_touch(map, pages, is_private);
+	t = now() - t;
+	faults = faults_now() - faults;
 	munmap(map, DATA_BYTES);
+	metric_print(metric, (double)pages / t, "pages/s");
+	snprintf(faults_metric, sizeof(faults_metric), "%s-faults", metric);
+	metric_print(faults_metric, (double)faults, "faults");
 out_close:
 	close(fd);
 	return rc;
 }
 
-static int map_shared(struct bench *b, double *out)
+static int map_seq_read(struct bench *b)
 {
-	return map_touch(b, MAP_SHARED, out);
+	return map_touch(b, "mmap-seq-read", MAP_SHARED);
 }
 
-static int map_private(struct bench *b, double *out)
+static int map_seq_cow(struct bench *b)
 {
-	return map_touch(b, MAP_PRIVATE, out);
+	return map_touch(b, "mmap-seq-cow", MAP_PRIVATE);
 }
 
-/* A new 256 MiB file with 1 MiB writes, open to close. */
-static int seq_write(struct bench *b, double *out)
-{
-	int fd, rc = unlink_quiet(b, WRITE_NAME, 0);
-	double t;
-
-	if (rc < 0)
-		return rc;
-	t = now();
-	fd = openat(b->dirfd, WRITE_NAME, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
-	rc = write_pattern(fd, b->buf, DATA_BYTES);
-	if (close(fd) < 0 && rc == 0)
-		rc = -errno;
-	*out = mib_per_s(DATA_BYTES, now() - t);
-	if (rc == 0)
-		rc = unlink_quiet(b, WRITE_NAME, 0);
-	return rc;
-}
-
-/* Creates dir/f0 .. dir/f(n-1), PAGE bytes each; *made_out counts those made. */
+/* Creates dir/f0 .. dir/f(n-1), PAGE bytes each, one open, write and close each;
+ * *made_out counts those made. */
 static int files_make(struct bench *b, const char *dir, long n, long *made_out)
 {
 	char name[CMD_MAX];
@@ -443,247 +287,255 @@ static int files_make(struct bench *b, const char *dir, long n, long *made_out)
 	return rc;
 }
 
-/* Removes dir/f0 .. dir/f(n-1) and dir. */
+/* Removes dir/f0 .. dir/f(n-1) and dir; the first failure stops it. */
 static int files_remove(struct bench *b, const char *dir, long n)
 {
 	char name[CMD_MAX];
 	int rc = 0;
 
-	for (long i = 0; i < n; i++) {
+	for (long i = 0; rc == 0 && i < n; i++) {
 		snprintf(name, sizeof(name), "%s/f%ld", dir, i);
-		if (rc == 0)
-			rc = unlink_quiet(b, name, 0);
+		rc = unlink_quiet(b, name, 0);
 	}
 	return rc == 0 ? unlink_quiet(b, dir, AT_REMOVEDIR) : rc;
 }
 
-/* Creates, writes 4 KiB to and closes b->arg new files; removing them is not timed. */
-static int small_files(struct bench *b, double *out)
+/* Creates, writes 4 KiB to and closes b->files new files, then unlinks them: both timed,
+ * separately, in files/s. */
+static int small_files(struct bench *b)
 {
 	long made;
 	double t = now();
-	int rc = files_make(b, SMALL_DIR, b->arg, &made), rm;
+	int rc = files_make(b, SMALL_DIR, b->files, &made), rm;
 
-	*out = (double)made / (now() - t);
+	t = now() - t;
+	if (rc == 0)
+		metric_print("create", (double)made / t, "files/s");
+	t = now();
 	rm = files_remove(b, SMALL_DIR, made);
+	t = now() - t;
+	if (rc == 0 && rm == 0)
+		metric_print("unlink", (double)made / t, "files/s");
 	return rc < 0 ? rc : rm;
 }
 
-static int files_prepare(struct bench *b)
+/* Lets this process hold b->files descriptors beside its own. */
+static int fd_limit_raise(struct bench *b)
 {
-	long made;
-	int rc = files_make(b, FILES_DIR, b->arg, &made);
+	rlim_t need = (rlim_t)b->files + FD_SPARE;
+	struct rlimit rl;
 
-	fprintf(stderr, "    made %ld files of %d bytes in %s/\n", made, PAGE, FILES_DIR);
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return -errno;
+	if (rl.rlim_cur >= need)
+		return 0;
+	rl.rlim_cur = need;
+	if (rl.rlim_max < need)
+		rl.rlim_max = need; /* root may */
+	return setrlimit(RLIMIT_NOFILE, &rl) < 0 ? -errno : 0;
+}
+
+/* Makes b->files files of 4 KiB in FILES_DIR and holds each open. */
+static int files_open(struct bench *b)
+{
+	char name[CMD_MAX];
+	long made;
+	int rc = fd_limit_raise(b);
+
+	if (rc == 0)
+		rc = files_make(b, FILES_DIR, b->files, &made);
+	for (long i = 0; rc == 0 && i < b->files; i++) {
+		snprintf(name, sizeof(name), "%s/f%ld", FILES_DIR, i);
+		b->fds[i] = openat(b->dirfd, name, O_RDONLY | O_CLOEXEC);
+		if (b->fds[i] < 0)
+			rc = -errno;
+	}
 	return rc;
 }
 
-static void files_cleanup(struct bench *b)
+/* Maps MAPPED_NAME (b->pages pages) MAP_SHARED and reads every page, so that all are
+ * resident and mapped. */
+static int map_arm(struct bench *b)
 {
-	int rc = files_remove(b, FILES_DIR, b->arg);
+	size_t len = (size_t)b->pages * PAGE;
+	int rc = file_make(b, MAPPED_NAME, len);
 
 	if (rc < 0)
-		fprintf(stderr, "sigbus-bench: cannot remove %s/: %s\n", FILES_DIR, strerror(-rc));
-}
-
-/* The number of inodes the kernel holds, as the daemon counts them; -1 if unknown. */
-static long long ctl_inodes(struct bench *b)
-{
-	struct ctl_result r;
-	long long n = -1;
-
-	if (ctl_client_request(b->ctl, "stats", 5, &r) == 0 && r.is_ok) {
-		for (size_t i = 0; i < r.nkv; i++)
-			if (strcmp(r.kv[i].key, "inodes") == 0)
-				n = atoll(r.kv[i].value);
+		return rc;
+	b->map_fd = openat(b->dirfd, MAPPED_NAME, O_RDWR | O_CLOEXEC);
+	if (b->map_fd < 0)
+		return -errno;
+	b->map = mmap(NULL, len, PROT_READ, MAP_SHARED, b->map_fd, 0);
+	if (b->map == MAP_FAILED) {
+		b->map = NULL;
+		return -errno;
 	}
-	ctl_result_free(&r);
-	return n;
-}
-
-/* Looks every file up, so that the kernel holds them all before the event (an unplug
- * makes it forget them), and notes how many inodes the daemon counts. */
-static int files_hold(struct bench *b)
-{
-	char name[CMD_MAX];
-	struct stat st;
-
-	for (long i = 0; i < b->arg; i++) {
-		snprintf(name, sizeof(name), "%s/f%ld", FILES_DIR, i);
-		if (fstatat(b->dirfd, name, &st, 0) < 0)
-			return -errno;
-	}
-	note_add(b, "kernel holds %lld inodes", ctl_inodes(b));
+	pages_touch(b->map, (size_t)b->pages, false);
 	return 0;
 }
 
-/* Revokes one file among b->arg (a different one each run), then replugs, untimed, to
- * revive it. */
-static int revoke_one(struct bench *b, double *out)
+static void map_disarm(struct bench *b)
 {
-	double secs = 0;
-	int rc = files_hold(b);
-
-	if (rc == 0)
-		rc = ctl_cmd(b, &secs, "revoke %s/f%d", FILES_DIR, b->rep % (int)b->arg);
-	*out = secs * 1e3;
-	if (rc == 0)
-		rc = ctl_cmd(b, NULL, "replug");
-	return rc;
+	if (b->map)
+		munmap(b->map, (size_t)b->pages * PAGE);
+	if (b->map_fd >= 0)
+		close(b->map_fd);
+	b->map = NULL;
+	b->map_fd = -1;
 }
 
-/* The whole backend goes and comes back; *out is the sum of both commands. */
-static int unplug_replug(struct bench *b, double *out)
+/* The event tests' state: b->files files held open, b->pages pages mapped and resident. */
+static int events_prepare(struct bench *b)
 {
-	double down = 0, up = 0;
-	int rc = ctl_cmd(b, &down, "unplug");
-
-	if (rc == 0)
-		rc = ctl_cmd(b, &up, "replug");
-	*out = (down + up) * 1e3;
-	note_add(b, "unplug %.3f ms + replug %.3f ms", down * 1e3, up * 1e3);
-	return rc;
-}
-
-static int unplug_files(struct bench *b, double *out)
-{
-	int rc = files_hold(b);
-
-	return rc < 0 ? rc : unplug_replug(b, out);
-}
-
-/* Maps the whole file MAP_SHARED and reads every page, so that b->arg pages are resident
- * and mapped; then times event and notes whether the pages went. */
-static int mapped_event(struct bench *b, int (*event)(struct bench *, int, double *), double *out)
-{
-	size_t pages = (size_t)b->arg, before, after;
-	int fd = openat(b->dirfd, MAPPED_NAME, O_RDWR | O_CLOEXEC);
-	unsigned char *map;
-	int rc;
-
-	if (fd < 0)
-		return -errno;
-	map = mmap(NULL, pages * PAGE, PROT_READ, MAP_SHARED, fd, 0);
-	if (map == MAP_FAILED) {
-		rc = -errno;
-		goto out_close;
-	}
-	pages_touch(map, pages, false);
-	before = pages_resident(map, pages);
-	rc = event(b, fd, out);
-	after = pages_resident(map, pages);
-	note_add(b, "resident pages %zu before, %zu after", before, after);
-	munmap(map, pages * PAGE);
-out_close:
-	close(fd);
-	return rc;
-}
-
-/* On tmpfs, which cannot revoke, the kernel's own cost of dropping the mapped pages: a
- * truncation to 0. */
-static int revoke_mapped_event(struct bench *b, int fd, double *out)
-{
-	double secs = 0, t = now();
 	int rc = 0;
 
-	if (b->ctl)
-		rc = ctl_cmd(b, &secs, "revoke %s", MAPPED_NAME);
-	else if (ftruncate(fd, 0) < 0)
-		rc = -errno;
-	else
-		secs = now() - t;
-	*out = secs * 1e3;
+	b->fds = malloc((size_t)(b->files ? b->files : 1) * sizeof(*b->fds));
+	if (!b->fds)
+		return -ENOMEM;
+	for (long i = 0; i < b->files; i++)
+		b->fds[i] = -1;
+	if (b->files > 0)
+		rc = files_open(b);
+	if (rc == 0 && b->pages > 0)
+		rc = map_arm(b);
+	note_add(b, "%ld files open, %zu of %ld pages resident", b->files,
+		 b->map ? pages_resident(b->map, (size_t)b->pages) : 0, b->pages);
 	return rc;
 }
 
-static int unplug_mapped_event(struct bench *b, int fd, double *out)
+static void events_cleanup(struct bench *b)
 {
-	(void)fd; /* the unplug covers every file */
-	return unplug_replug(b, out);
+	int rc = 0;
+
+	map_disarm(b);
+	for (long i = 0; b->fds && i < b->files; i++)
+		if (b->fds[i] >= 0)
+			close(b->fds[i]);
+	free(b->fds);
+	b->fds = NULL;
+	if (b->files > 0)
+		rc = files_remove(b, FILES_DIR, b->files);
+	if (rc == 0 && b->pages > 0)
+		rc = unlink_quiet(b, MAPPED_NAME, 0);
+	if (rc < 0)
+		fprintf(stderr, "sigbus-bench: cannot remove the event files: %s\n", strerror(-rc));
 }
 
-/* The file is made again where a run truncated it (tmpfs); revoked, it is revived. */
-static int revoke_mapped(struct bench *b, double *out)
+static void note_resident(struct bench *b, const char *when)
 {
-	int rc = file_make(b, MAPPED_NAME, (uint64_t)b->arg * PAGE);
+	if (b->map)
+		note_add(b, "%zu pages resident %s", pages_resident(b->map, (size_t)b->pages),
+			 when);
+}
 
+/* Revokes the mapped file, or the first open file when none is mapped, and replugs
+ * (untimed) to revive it. Without a daemon, the kernel's own cost of dropping those pages:
+ * ftruncate(fd, 0). */
+static int revoke_one(struct bench *b)
+{
+	const char *target = b->map ? MAPPED_NAME : FILES_DIR "/f0";
+	double secs = 0, t;
+	int rc;
+
+	if (!b->map && b->files == 0)
+		return -EINVAL; /* nothing to revoke */
+	if (b->ctl) {
+		rc = ctl_cmd(b, &secs, "revoke %s", target);
+	} else {
+		t = now();
+		rc = ftruncate(b->map ? b->map_fd : b->fds[0], 0) < 0 ? -errno : 0;
+		secs = now() - t;
+	}
+	note_resident(b, "after the revoke");
 	if (rc == 0)
-		rc = mapped_event(b, revoke_mapped_event, out);
+		metric_print("revoke", secs * 1e3, "ms");
 	if (rc == 0 && b->ctl)
 		rc = ctl_cmd(b, NULL, "replug");
 	return rc;
 }
 
-static int unplug_mapped(struct bench *b, double *out)
+/* Descriptors and mappings of a revoked file stay dead after the replug: opens and maps
+ * the revoked file again, so that every file is live before the unplug. */
+static int revoked_reopen(struct bench *b)
 {
-	int rc = file_make(b, MAPPED_NAME, (uint64_t)b->arg * PAGE);
+	char name[CMD_MAX];
 
-	return rc < 0 ? rc : mapped_event(b, unplug_mapped_event, out);
+	if (b->map) {
+		map_disarm(b);
+		return map_arm(b);
+	}
+	snprintf(name, sizeof(name), "%s/f0", FILES_DIR);
+	close(b->fds[0]);
+	b->fds[0] = openat(b->dirfd, name, O_RDONLY | O_CLOEXEC);
+	return b->fds[0] < 0 ? -errno : 0;
 }
 
-static void mapped_cleanup(struct bench *b)
+/* The whole backend goes and comes back, each command timed. */
+static int unplug_replug(struct bench *b)
 {
-	int rc = unlink_quiet(b, MAPPED_NAME, 0);
+	double down = 0, up = 0;
+	int rc = ctl_cmd(b, &down, "unplug");
 
-	if (rc < 0)
-		fprintf(stderr, "sigbus-bench: cannot remove %s: %s\n", MAPPED_NAME, strerror(-rc));
+	note_resident(b, "after the unplug");
+	if (rc == 0)
+		rc = ctl_cmd(b, &up, "replug");
+	if (rc == 0) {
+		metric_print("unplug", down * 1e3, "ms");
+		metric_print("replug", up * 1e3, "ms");
+	}
+	return rc;
 }
+
+/* A revoke, then (with a daemon) an unplug and a replug, with the same files open and
+ * pages mapped. */
+static int events_run(struct bench *b)
+{
+	int rc = revoke_one(b);
+
+	if (rc == 0 && b->ctl)
+		rc = revoked_reopen(b);
+	if (rc == 0 && b->ctl)
+		rc = unplug_replug(b);
+	return rc;
+}
+
+/* Help lines wrap to the column after the name. */
+#define HELP_WRAP "\n                 "
 
 static const struct test tests[] = {
-	{ "seqread-cold", "MiB/s", "sequential read of a 256 MiB file, cache dropped first", false,
-	  false, 0, data_make, seq_read_cold, NULL },
-	{ "seqread-warm", "MiB/s", "sequential read of a 256 MiB file, cached", false, false, 0,
-	  data_warm, seq_read_warm, NULL },
-	{ "randread-cold", "IOPS", "N random 4 KiB preads of distinct pages, cache dropped first",
-	  false, false, 16384, random_prepare_cold, random_read_cold, random_cleanup },
-	{ "randread-warm", "IOPS", "N random 4 KiB preads of distinct pages, cached", false, false,
-	  65536, random_prepare_warm, random_read_warm, random_cleanup },
-	{ "mmap-shared", "pages/s", "first read of every page, MAP_SHARED, cache dropped first",
-	  false, false, 0, data_make, map_shared, NULL },
-	{ "mmap-private", "pages/s", "first write of every page, MAP_PRIVATE, cache dropped first",
-	  false, false, 0, data_make, map_private, NULL },
-	{ "seqwrite", "MiB/s", "a new 256 MiB file in 1 MiB writes, open to close", false, false, 0,
-	  NULL, seq_write, NULL },
-	{ "smallfiles", "files/s", "N times create, write 4 KiB, close", false, false, SMALL_FILES,
-	  NULL, small_files, NULL },
-	{ "revoke-files", "ms", "revoke one file among N unmapped files (then replug, untimed)",
-	  true, true, 1000, files_prepare, revoke_one, files_cleanup },
-	{ "unplug-files", "ms", "unplug + replug with N unmapped files", true, true, 1000,
-	  files_prepare, unplug_files, files_cleanup },
-	{ "revoke-pages", "ms",
-	  "revoke a file mapped with N resident pages (without -S: truncate it to 0)", true, false,
-	  1000, NULL, revoke_mapped, mapped_cleanup },
-	{ "unplug-pages", "ms", "unplug + replug, a file mapped with N resident pages", true, true,
-	  1000, NULL, unplug_mapped, mapped_cleanup },
+	{ "mmap-seq-read",
+	  "first read of every page in order through a new MAP_SHARED mapping" HELP_WRAP
+	  "of " DATA_NAME " (256 MiB), cache dropped: read-around; pages/s, faults",
+	  0, data_make, map_seq_read, NULL },
+	{ "mmap-seq-cow",
+	  "the same through MAP_PRIVATE, writing every page: read-around, then" HELP_WRAP
+	  "a copy; pages/s, faults",
+	  0, data_make, map_seq_cow, NULL },
+	{ "smallfiles",
+	  "create + write 4 KiB + close -n files (default 10000), then unlink" HELP_WRAP
+	  "them; files/s each",
+	  SMALL_FILES, NULL, small_files, NULL },
+	{ "events",
+	  "with -n files of 4 KiB open and a file of -p pages mapped and resident:" HELP_WRAP
+	  "revoke the mapped file (else an open one), replug untimed, then unplug" HELP_WRAP
+	  "and replug; ms each. Without -S, ftruncate(fd, 0) of that file stands" HELP_WRAP
+	  "for the revoke, and nothing else runs",
+	  0, events_prepare, events_run, events_cleanup },
 };
 
 #define NTESTS (sizeof(tests) / sizeof(tests[0]))
 
-static bool is_better(const struct test *t, double v, double best)
-{
-	return t->is_latency ? v < best : v > best;
-}
-
-/* Prepares, runs b->reps times, prints each run and the best one, cleans up. */
+/* Prepares, runs once, cleans up; the run's note goes to stderr as "note: ...". */
 static int bench_run(struct bench *b, const struct test *t)
 {
-	double v = 0, best = 0;
 	int rc = t->prepare ? t->prepare(b) : 0;
 
-	for (b->rep = 0; rc == 0 && b->rep < b->reps; b->rep++) {
-		b->note[0] = '\0';
-		rc = t->run(b, &v);
-		if (rc < 0)
-			break;
-		fprintf(stderr, "    run %d: %.3f %s%s%s\n", b->rep + 1, v, t->unit,
-			*b->note ? ", " : "", b->note);
-		if (b->rep == 0 || is_better(t, v, best))
-			best = v;
-	}
+	if (rc == 0)
+		rc = t->run(b);
+	if (*b->note)
+		fprintf(stderr, "note: %s\n", b->note);
 	if (t->cleanup)
 		t->cleanup(b);
-	if (rc == 0)
-		printf("%s %.3f %s\n", t->name, best, t->unit);
 	return rc;
 }
 
@@ -719,16 +571,12 @@ static void bench_close(struct bench *b)
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"Usage: sigbus-bench [-S SOCKET] [-r REPS] [-n N] TEST DIR\n\n"
-		"Runs TEST in DIR, the root of a mount, REPS times (default %d), and prints the\n"
-		"best run as \"TEST VALUE UNIT\". -S SOCKET is the sigbusfs daemon's control\n"
-		"socket: cold tests drop the cache through it (without it they run warm), and\n"
-		"the revoke and unplug tests need it.\n\nTests:\n",
-		DEFAULT_REPS);
+	fprintf(f, "Usage: sigbus-bench [-S SOCKET] [-n FILES] [-p PAGES] TEST DIR\n\n"
+		   "Runs TEST once in DIR, the root of a mount, and prints \"METRIC VALUE UNIT\"\n"
+		   "lines. -S SOCKET is the sigbusfs daemon's control socket, which drives the\n"
+		   "events. Cold tests drop the page cache (as root). Tests:\n");
 	for (size_t i = 0; i < NTESTS; i++)
-		fprintf(f, "  %-14s %s%s (%s)\n", tests[i].name, tests[i].help,
-			tests[i].needs_ctl ? "; needs -S" : "", tests[i].unit);
+		fprintf(f, "  %-14s %s\n", tests[i].name, tests[i].help);
 }
 
 static const struct test *test_find(const char *name)
@@ -739,39 +587,45 @@ static const struct test *test_find(const char *name)
 	return NULL;
 }
 
-/* Fills b and *test_out from argv; 0, or -EINVAL after a message. */
+/* Fills b and *test_out from argv; 0, 1 for help, or -EINVAL after a message. */
 static int parse_args(int argc, char **argv, struct bench *b, const struct test **test_out)
 {
 	int c;
 
-	while ((c = getopt(argc, argv, "S:r:n:h")) != -1) {
-		if (c == 'S')
+	while ((c = getopt(argc, argv, "S:n:p:h")) != -1) {
+		switch (c) {
+		case 'S':
 			b->sock = optarg;
-		else if (c == 'r')
-			b->reps = atoi(optarg);
-		else if (c == 'n')
-			b->arg = atol(optarg);
-		else if (c == 'h')
-			return 1; /* help: main prints it */
-		else
+			break;
+		case 'n':
+			b->files = atol(optarg);
+			if (b->files < 0)
+				return -EINVAL;
+			break;
+		case 'p':
+			b->pages = atol(optarg);
+			if (b->pages < 0)
+				return -EINVAL;
+			break;
+		case 'h':
+			return 1;
+		default:
 			return -EINVAL;
+		}
 	}
-	if (argc - optind != 2 || b->reps < 1 || b->arg < 0)
+	if (argc - optind != 2)
 		return -EINVAL;
 	*test_out = test_find(argv[optind]);
 	b->dir = argv[optind + 1];
-	if (!*test_out)
-		fprintf(stderr, "sigbus-bench: no test %s\n", argv[optind]);
-	else if ((*test_out)->needs_ctl && !b->sock)
-		fprintf(stderr, "sigbus-bench: %s needs -S SOCKET\n", argv[optind]);
-	else
+	if (*test_out)
 		return 0;
+	fprintf(stderr, "sigbus-bench: no test %s\n", argv[optind]);
 	return -EINVAL;
 }
 
 int main(int argc, char **argv)
 {
-	struct bench b = { .dirfd = -1, .reps = DEFAULT_REPS };
+	struct bench b = { .dirfd = -1, .files = -1, .map_fd = -1 };
 	const struct test *t = NULL;
 	int rc = parse_args(argc, argv, &b, &t);
 
@@ -779,8 +633,8 @@ int main(int argc, char **argv)
 		usage(rc < 0 ? stderr : stdout);
 		return rc < 0 ? 2 : 0;
 	}
-	if (b.arg == 0)
-		b.arg = t->def_arg;
+	if (b.files < 0)
+		b.files = t->def_files;
 	rc = bench_open(&b);
 	if (rc == 0)
 		rc = bench_run(&b, t);
