@@ -3,6 +3,7 @@
  * answer for optional slots left NULL, and assert that results follow the -errno rule.
  * The backends themselves live in their own files (mem.c, ...). */
 #include "backend.h"
+#include "config.h"
 
 #include <assert.h>
 #include <ctype.h>
@@ -23,6 +24,9 @@ struct bk_entry {
 
 static const struct bk_entry registry[] = {
 	{ &bk_mem_ops, "mem:, mem:SIZE" },
+#if HAVE_SQLITE
+	{ &bk_sqlite_ops, "sqlite:PATH" },
+#endif
 	{ NULL, NULL },
 };
 
