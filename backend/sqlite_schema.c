@@ -199,6 +199,8 @@ static int schema_quick_check(sqlite3 *db, char *why, size_t size)
 	res = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
 	if (res && strcmp(res, "ok") != 0) {
 		snprintf(why, size, "%s", res);
+		for (char *nl = strchr(why, '\n'); nl; nl = strchr(nl, '\n'))
+			*nl = ' '; /* one message, one line */
 		rc = SQLITE_CORRUPT;
 	} else if (rc == SQLITE_ROW) {
 		rc = SQLITE_OK;

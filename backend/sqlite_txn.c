@@ -314,11 +314,15 @@ static void *txn_flusher(void *arg)
 
 void sqlite_txn_init(struct sqlite_bk *s)
 {
+	pthread_mutexattr_t mattr;
 	pthread_condattr_t attr;
 
+	pthread_mutexattr_init(&mattr);
+	pthread_mutexattr_settype(&mattr, PTHREAD_MUTEX_ADAPTIVE_NP);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_mutex_init(&s->w.lock, NULL);
+	pthread_mutex_init(&s->w.lock, &mattr);
+	pthread_mutexattr_destroy(&mattr);
 	pthread_cond_init(&s->w.wake, &attr);
 	pthread_condattr_destroy(&attr);
 	pthread_mutex_init(&s->pool.lock, NULL);
