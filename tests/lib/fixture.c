@@ -1,9 +1,11 @@
 /* The integration fixture: runs the daemon named by $SIGBUSFS on a mkdtemp() mount point,
  * waits for the mount in /proc/self/mountinfo, tears it down in every case, and gives
  * forked client processes a SIGBUS-safe way to touch mapped memory and to report failures.
- * What the tests check lives in tests/integration/. */
+ * SIGBUSFS_TEST_SOURCE=sqlite serves every well-formed mem: source from a fresh database
+ * beside the mount point instead. What the tests check lives in tests/integration/. */
 #include "fixture.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -113,10 +115,44 @@ static int is_mounted(const char *dir)
 	return found;
 }
 
+/* Whether source is "mem:" or "mem:SIZE" with a well-formed size. */
+static bool is_mem_source(const char *source)
+{
+	const char *p = source + 4;
+
+	if (strncmp(source, "mem:", 4) != 0)
+		return false;
+	while (isdigit((unsigned char)*p))
+		p++;
+	if (p > source + 4 && *p && strchr("KMGTkmgt", *p))
+		p++;
+	return *p == '\0' && (p == source + 4 || isdigit((unsigned char)source[4]));
+}
+
+/* The database that replaces a mem: source under SIGBUSFS_TEST_SOURCE=sqlite, with
+ * suffix ("", "-wal" or "-shm"). */
+static char *db_path(const struct mnt *m, const char *suffix, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s.db%s", m->dir, suffix);
+	return buf;
+}
+
+/* The SOURCE to mount: source itself, or the test database (see the top of the file). */
+static const char *pick_source(const struct mnt *m, const char *source, char *buf, size_t size)
+{
+	const char *which = getenv("SIGBUSFS_TEST_SOURCE");
+
+	if (!which || strcmp(which, "sqlite") != 0 || !is_mem_source(source))
+		return source;
+	snprintf(buf, size, "sqlite:");
+	db_path(m, "", buf + strlen(buf), size - strlen(buf));
+	return buf;
+}
+
 static void exec_daemon(const char *daemon, const struct mnt *m, const char *source,
 			const char *opts)
 {
-	char o[512];
+	char o[512], src[128];
 	int fd = open("/dev/null", O_RDONLY);
 
 	if (fd >= 0) {
@@ -126,6 +162,7 @@ static void exec_daemon(const char *daemon, const struct mnt *m, const char *sou
 	/* If the test runner dies, the daemon unmounts (libfuse handles SIGTERM). */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	snprintf(o, sizeof(o), "ctl=%s%s%s", m->ctl, opts ? "," : "", opts ? opts : "");
+	source = pick_source(m, source, src, sizeof(src));
 	execl(daemon, daemon, "-f", "-o", o, source, m->dir, (char *)NULL);
 	fprintf(stderr, "fixture: exec %s: %s\n", daemon, strerror(errno));
 	_exit(127);
@@ -172,6 +209,13 @@ static int wait_mounted(struct mnt *m)
 
 static void remove_mount_point(struct mnt *m)
 {
+	static const char *const suffixes[] = { "", "-wal", "-shm" };
+	char db[128];
+
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		if (unlink(db_path(m, suffixes[i], db, sizeof(db))) < 0 && errno != ENOENT)
+			fprintf(stderr, "fixture: unlink %s: %s\n", db, strerror(errno));
+	}
 	if (is_mounted(m->dir) > 0 && umount2(m->dir, MNT_DETACH) < 0)
 		fprintf(stderr, "fixture: umount2 %s: %s\n", m->dir, strerror(errno));
 	if (rmdir(m->dir) < 0)
