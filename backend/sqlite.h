@@ -35,10 +35,7 @@ enum sq_stmt {
 	SQ_BEGIN_IMMEDIATE,
 	SQ_COMMIT,
 	SQ_ROLLBACK,
-	SQ_SAVEPOINT,
-	SQ_RELEASE,
-	SQ_ROLLBACK_TO,
-	SQ_DATA_VERSION,
+	SQ_PAGE_SIZE_GET,
 	SQ_INODE_GET,
 	SQ_INODE_NEW,
 	SQ_INODE_PUT,
@@ -58,11 +55,16 @@ enum sq_stmt {
 	SQ_XATTR_DROP,
 	SQ_CHUNK_READ,
 	SQ_CHUNK_GET,
-	SQ_CHUNK_PUT,
+	SQ_CHUNK_ADD,
+	SQ_CHUNK_SET,
 	SQ_CHUNK_PAGES,
-	SQ_CHUNK_SET_PAGES,
 	SQ_CHUNK_DEL_RANGE,
 	SQ_CHUNK_DROP,
+	SQ_BLOB_ADD,
+	SQ_BLOB_SET,
+	SQ_BLOB_DEL,
+	SQ_BLOB_DEL_RANGE,
+	SQ_BLOB_DROP,
 	SQ_CHANGE_ADD,
 	SQ_CHANGE_EXTEND,
 	SQ_CHANGE_LAST,
@@ -84,6 +86,10 @@ struct sqlite_conn {
 	sqlite3 *db;
 	sqlite3_stmt *stmts[SQ_NSTMT]; /* prepared at first use, kept until close */
 	struct sqlite_bk *s;
+	bool has_failed;    /* a statement failed since sqlite_write_begin() */
+	int64_t op_changes; /* sqlite3_total_changes64() at sqlite_write_begin() */
+	sqlite3_blob *blob; /* the incremental I/O handle on blobs.data, or NULL */
+	bool is_blob_rw;    /* ... opened for writing */
 };
 
 /* A row of inodes. Times are CLOCK_REALTIME. */
@@ -102,19 +108,9 @@ struct sqlite_inode {
 	uint64_t dir_seq; /* directories: the last readdir position handed out */
 };
 
-/* The chunk cache: clean copies of recently written chunks, exactly as the writer's
- * transaction holds them, so that a partial write does not read its chunk back first.
- * Guarded by the writer's mutex; dropping any or all entries is always safe. */
-struct sqlite_chunk_entry;
-struct sqlite_cache {
-	struct sqlite_chunk_entry *head; /* most recently used first */
-	unsigned count;
-};
-
 /* The writer: one connection for every change, in batches. A batch is one transaction
- * that operations join, each inside its own savepoint; it commits at most SQ_BATCH_MS
- * after it began (the flusher thread sees to it), on fsync, when it grows past
- * SQ_BATCH_BYTES, and at close. */
+ * that operations join; it commits at most SQ_BATCH_MS after it began (the flusher thread
+ * sees to it), on fsync, when it grows past SQ_BATCH_BYTES, and at close. */
 struct sqlite_writer {
 	pthread_mutex_t lock; /* guards the connection and everything below */
 	pthread_cond_t wake;  /* the flusher waits on it for a batch or a stop */
@@ -128,10 +124,22 @@ struct sqlite_writer {
 	bool is_stopping;	/* close: the flusher exits */
 	bool has_flusher;	/* the flusher thread runs */
 	pthread_t flusher;	/* commits batches on time; heartbeats */
-	struct sqlite_cache cache;
-	int64_t last_change; /* the DATA change row the next one may extend, or 0 */
-	uint64_t last_ino;   /* ... its inode and range [last_off, last_end) */
+	int64_t last_change;	/* the DATA change row the next one may extend, or 0 */
+	uint64_t last_ino;	/* ... its inode and range [last_off, last_end) */
 	uint64_t last_off, last_end;
+};
+
+/* The checkpointer (sqlite_ckpt.c). */
+struct sqlite_ckpt {
+	pthread_mutex_t lock; /* guards is_due and is_stopping */
+	pthread_cond_t wake;
+	bool is_due;	  /* the WAL has grown past threshold */
+	bool is_stopping; /* close: the thread exits */
+	bool has_thread;
+	pthread_t thread;
+	struct sqlite_conn conn; /* used by the thread only */
+	uint64_t page_size;	 /* bytes; constant */
+	uint64_t threshold;	 /* WAL bytes that make a checkpoint due; constant */
 };
 
 /* The reader pool: connections that see the last committed state. */
@@ -153,6 +161,7 @@ struct sqlite_bk {
 	int64_t mount_id;      /* our row in mounts; constant once attached */
 	struct sqlite_writer w;
 	struct sqlite_pool pool;
+	struct sqlite_ckpt ckpt;
 };
 
 static inline struct sqlite_bk *sqlite_of(struct bk *b)
@@ -179,7 +188,7 @@ extern const char *const sqlite_sql[SQ_NSTMT];
 int sqlite_schema_prepare(sqlite3 *db, const char *path);
 
 /* sqlite_conn.c */
-enum sq_role { SQ_VALIDATE, SQ_WRITER, SQ_READER };
+enum sq_role { SQ_VALIDATE, SQ_WRITER, SQ_READER, SQ_CHECKPOINTER };
 /* Opens path with the settings of role. 0 or -errno (logged). */
 int sqlite_conn_open(struct sqlite_bk *s, enum sq_role role, struct sqlite_conn *out);
 void sqlite_conn_close(struct sqlite_conn *c);
@@ -210,8 +219,10 @@ void sqlite_txn_stop(struct sqlite_bk *s);
  * transaction, or the writer while a batch is open. Release with sqlite_read_end(). */
 int sqlite_read_begin(struct sqlite_bk *s, struct sqlite_conn **out);
 void sqlite_read_end(struct sqlite_bk *s, struct sqlite_conn *c);
-/* The writer, inside the batch and a savepoint for one operation. sqlite_write_end(rc)
- * keeps the operation (rc >= 0) or undoes it alone (rc < 0) and returns rc. */
+/* The writer, inside the batch, for one operation. An operation checks everything that
+ * can refuse it before it changes a row, so one that fails has either changed nothing or
+ * failed in SQLite (I/O, disk full), and then sqlite_write_end() drops the whole batch.
+ * Returns rc, or the error of a commit it made. */
 int sqlite_write_begin(struct sqlite_bk *s, struct sqlite_conn **out);
 int sqlite_write_end(struct sqlite_bk *s, struct sqlite_conn *c, int rc);
 /* Adds bytes to the batch's size, for its early commit. Caller holds the writer. */
@@ -219,6 +230,11 @@ void sqlite_write_account(struct sqlite_bk *s, uint64_t bytes);
 /* Commits the batch and makes every commit durable: 0 or -errno, including the error of
  * an earlier batch whose commit failed (reported once). */
 int sqlite_sync(struct sqlite_bk *s);
+
+/* sqlite_ckpt.c */
+/* Opens the checkpointer's connection, starts its thread and hooks it to the writer. */
+int sqlite_ckpt_start(struct sqlite_bk *s, sqlite3 *writer);
+void sqlite_ckpt_stop(struct sqlite_bk *s);
 
 /* sqlite_mount.c */
 /* Caller holds the writer: adds our row to mounts, reclaims what dead mounts left. */
@@ -290,28 +306,26 @@ int sqlite_rename(struct bk *b, uint64_t parent, const char *name, uint64_t newp
 int sqlite_readdir(struct bk *b, uint64_t dir, uint64_t cookie, bk_emit_fn emit, void *ctx);
 
 /* sqlite_chunk.c: file data as chunk rows; offsets and lengths in bytes. The caller
- * holds the writer for everything but sqlite_chunk_read(). */
+ * holds the writer for everything but sqlite_chunk_read() and sqlite_chunk_seek(). */
 /* Copies [off, off + len) into buf; holes and missing tails read as zeros. */
 int sqlite_chunk_read(struct sqlite_conn *c, uint64_t ino, char *buf, uint64_t len, uint64_t off);
 /* Stores buf at off; returns the number of pages it added (>= 0) or -errno. */
-int64_t sqlite_chunk_write(struct sqlite_bk *s, struct sqlite_conn *c, uint64_t ino,
-			   const char *buf, uint64_t len, uint64_t off);
+int64_t sqlite_chunk_write(struct sqlite_conn *c, uint64_t ino, const char *buf, uint64_t len,
+			   uint64_t off);
 /* Marks the missing pages of [off, end) present (as zeros); returns pages added. */
-int64_t sqlite_chunk_alloc(struct sqlite_bk *s, struct sqlite_conn *c, uint64_t ino, uint64_t off,
-			   uint64_t end);
+int64_t sqlite_chunk_alloc(struct sqlite_conn *c, uint64_t ino, uint64_t off, uint64_t end);
 /* Zeroes [off, end): whole pages are freed, partial ones zeroed; returns pages freed. */
-int64_t sqlite_chunk_zero(struct sqlite_bk *s, struct sqlite_conn *c, uint64_t ino, uint64_t off,
-			  uint64_t end);
+int64_t sqlite_chunk_zero(struct sqlite_conn *c, uint64_t ino, uint64_t off, uint64_t end);
 /* The missing pages of [off, end), for a space check before sqlite_chunk_alloc(). */
 int64_t sqlite_chunk_missing(struct sqlite_conn *c, uint64_t ino, uint64_t off, uint64_t end);
 /* SEEK_DATA / SEEK_HOLE from off, inside size (already checked off < size). */
 off_t sqlite_chunk_seek(struct sqlite_conn *c, uint64_t ino, uint64_t off, uint64_t size,
 			int whence);
 /* Deletes every chunk of ino. */
-int sqlite_chunk_drop(struct sqlite_bk *s, struct sqlite_conn *c, uint64_t ino);
-/* The chunk cache: forget entries of one inode, or all. */
-void sqlite_cache_drop(struct sqlite_cache *cache, uint64_t ino);
-void sqlite_cache_clear(struct sqlite_cache *cache);
+int sqlite_chunk_drop(struct sqlite_conn *c, uint64_t ino);
+/* Closes c's blob handle: an operation ends with none open (it would hold its snapshot,
+ * and a commit fails while one is open for writing). */
+void sqlite_chunk_release(struct sqlite_conn *c);
 
 /* sqlite_file.c */
 /* Caller holds the writer. Sets the size of regular file in (updated in place, not

@@ -9,7 +9,6 @@
 
 #define SQ_WRITER_CACHE_KIB (64 * 1024) /* page cache of the writer, per connection */
 #define SQ_READER_CACHE_KIB (16 * 1024)
-#define SQ_CHECKPOINT_PAGES 16384 /* WAL frames after which a commit checkpoints */
 
 /* What every connection of a role runs once it is open. synchronous=NORMAL: in WAL mode
  * a commit writes the WAL without syncing it; fsync syncs it (sqlite_sync()) and a
@@ -19,6 +18,7 @@ static const char *const role_pragmas[] = {
 	[SQ_WRITER] = "PRAGMA trusted_schema = OFF; PRAGMA journal_mode = WAL;"
 		      " PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;",
 	[SQ_READER] = "PRAGMA trusted_schema = OFF; PRAGMA query_only = ON;",
+	[SQ_CHECKPOINTER] = "PRAGMA trusted_schema = OFF; PRAGMA synchronous = NORMAL;",
 };
 
 static int conn_settings(struct sqlite_conn *c, enum sq_role role)
@@ -33,9 +33,8 @@ static int conn_settings(struct sqlite_conn *c, enum sq_role role)
 	rc = sqlite3_exec(c->db, role_pragmas[role], NULL, NULL, NULL);
 	if (rc != SQLITE_OK || role == SQ_VALIDATE)
 		return rc;
-	snprintf(sql, sizeof(sql), "PRAGMA cache_size = -%d; PRAGMA wal_autocheckpoint = %d;",
-		 role == SQ_WRITER ? SQ_WRITER_CACHE_KIB : SQ_READER_CACHE_KIB,
-		 role == SQ_WRITER ? SQ_CHECKPOINT_PAGES : 0);
+	snprintf(sql, sizeof(sql), "PRAGMA cache_size = -%d;",
+		 role == SQ_WRITER ? SQ_WRITER_CACHE_KIB : SQ_READER_CACHE_KIB);
 	return sqlite3_exec(c->db, sql, NULL, NULL, NULL);
 }
 
@@ -60,6 +59,7 @@ int sqlite_conn_open(struct sqlite_bk *s, enum sq_role role, struct sqlite_conn 
 
 void sqlite_conn_close(struct sqlite_conn *c)
 {
+	sqlite_chunk_release(c);
 	for (int i = 0; i < SQ_NSTMT; i++)
 		sqlite3_finalize(c->stmts[i]);
 	memset(c->stmts, 0, sizeof(c->stmts));
@@ -71,6 +71,7 @@ int sqlite_err(struct sqlite_conn *c, int rc, const char *what)
 {
 	int err = sqlite_to_errno(rc);
 
+	c->has_failed = true;
 	if (err != -EEXIST)
 		sqlite_log("sqlite: %s: %s: %s", c->s->path, what, sqlite3_errmsg(c->db));
 	return err;

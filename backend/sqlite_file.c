@@ -29,7 +29,7 @@ int sqlite_file_truncate(struct sqlite_bk *s, struct sqlite_conn *c, struct sqli
 	int64_t freed = 0;
 
 	if (size < in->size)
-		freed = sqlite_chunk_zero(s, c, in->ino, size, SQ_SIZE_INFINITY);
+		freed = sqlite_chunk_zero(c, in->ino, size, SQ_SIZE_INFINITY);
 	if (freed < 0)
 		return (int)freed;
 	in->blocks -= (uint64_t)freed;
@@ -75,7 +75,7 @@ static int file_write_locked(struct sqlite_bk *s, struct sqlite_conn *c, uint64_
 		rc = file_data_check(&in);
 	if (rc < 0 || len == 0)
 		return rc;
-	added = sqlite_chunk_write(s, c, ino, buf, len, off);
+	added = sqlite_chunk_write(c, ino, buf, len, off);
 	if (added < 0)
 		return (int)added;
 	in.blocks += (uint64_t)added;
@@ -138,7 +138,7 @@ static int64_t file_alloc(struct sqlite_bk *s, struct sqlite_conn *c, uint64_t i
 		return -errno;
 	if ((uint64_t)missing > (uint64_t)host.f_bavail * host.f_frsize / SQ_PAGE_SIZE)
 		return -ENOSPC;
-	return sqlite_chunk_alloc(s, c, ino, off, end);
+	return sqlite_chunk_alloc(c, ino, off, end);
 }
 
 static int file_falloc_locked(struct sqlite_bk *s, struct sqlite_conn *c, uint64_t ino, int mode,
@@ -154,7 +154,7 @@ static int file_falloc_locked(struct sqlite_bk *s, struct sqlite_conn *c, uint64
 		rc = S_ISDIR(in.mode) ? -EISDIR : -ENODEV;
 	if (rc < 0)
 		return rc;
-	n = is_zeroing ? sqlite_chunk_zero(s, c, ino, off, end) : file_alloc(s, c, ino, off, end);
+	n = is_zeroing ? sqlite_chunk_zero(c, ino, off, end) : file_alloc(s, c, ino, off, end);
 	if (n < 0)
 		return (int)n;
 	in.blocks = is_zeroing ? in.blocks - (uint64_t)n : in.blocks + (uint64_t)n;

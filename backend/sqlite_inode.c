@@ -116,7 +116,7 @@ int sqlite_inode_new(struct sqlite_conn *c, struct sqlite_inode *in, const char 
 
 int sqlite_inode_delete(struct sqlite_conn *c, uint64_t ino)
 {
-	int rc = sqlite_chunk_drop(c->s, c, ino);
+	int rc = sqlite_chunk_drop(c, ino);
 
 	if (rc == 0)
 		rc = sqlite_exec(c, SQ_XATTR_DROP, SQ_ARGS((int64_t)ino));

@@ -6,10 +6,13 @@
  * uses the writer; once it has committed, reads go to the pool again. A read that
  * started before a write returned may see the old state, as with any concurrent read.
  *
- * Errors: an operation that fails is undone alone (ROLLBACK TO its savepoint). A batch
- * whose commit fails (disk full, I/O error) or that SQLite rolls back by itself is lost
- * as a whole: its operations had been acknowledged, like writes in a page cache, so the
- * next fsync reports the error (w->lost), once, and the log says what happened. */
+ * Errors: an operation refused by its checks has changed nothing. One that fails in
+ * SQLite after it changed rows (disk full, I/O error), a batch whose commit fails and a
+ * batch SQLite rolls back by itself are lost as a whole: the batch's operations had been
+ * acknowledged, like writes in a page cache, so the next fsync reports the error
+ * (w->lost), once, and the log says what happened. There are no savepoints per
+ * operation: with 64 KiB pages each would copy every page it touches to a statement
+ * journal (measured: most of the cost of a write). */
 #include "sqlite.h"
 
 #include <errno.h>
@@ -58,7 +61,6 @@ static void batch_lost(struct sqlite_bk *s, int rc)
 
 	if (!sqlite3_get_autocommit(w->conn.db))
 		sqlite_exec(&w->conn, SQ_ROLLBACK, NULL, 0);
-	sqlite_cache_clear(&w->cache);
 	w->lost = rc;
 	batch_closed(w);
 	sqlite_log("sqlite: %s: the changes of the last %lld ms are lost: %s", s->path,
@@ -69,20 +71,10 @@ static void batch_lost(struct sqlite_bk *s, int rc)
 static int batch_open(struct sqlite_bk *s)
 {
 	struct sqlite_writer *w = &s->w;
-	int64_t version;
 	int rc = sqlite_exec(&w->conn, SQ_BEGIN_IMMEDIATE, NULL, 0);
 
 	if (rc < 0)
 		return rc;
-	/* changes only when another connection committed: our cached chunks may be stale */
-	rc = sqlite_query_int(&w->conn, SQ_DATA_VERSION, NULL, 0, &version);
-	if (rc < 0) {
-		sqlite_exec(&w->conn, SQ_ROLLBACK, NULL, 0);
-		return rc;
-	}
-	if (version != w->data_version)
-		sqlite_cache_clear(&w->cache);
-	w->data_version = version;
 	txn_clock(&w->opened);
 	w->bytes = 0;
 	atomic_store(&w->is_open, true);
@@ -122,41 +114,25 @@ int sqlite_write_begin(struct sqlite_bk *s, struct sqlite_conn **out)
 		return rc;
 	pthread_mutex_lock(&w->lock);
 	rc = atomic_load(&w->is_open) ? 0 : batch_open(s);
-	if (rc == 0)
-		rc = sqlite_exec(&w->conn, SQ_SAVEPOINT, NULL, 0);
 	if (rc < 0) {
-		batch_vanished(s, rc);
 		pthread_mutex_unlock(&w->lock);
 		return rc;
 	}
+	w->conn.has_failed = false;
+	w->conn.op_changes = sqlite3_total_changes64(w->conn.db);
 	*out = &w->conn;
 	return 0;
-}
-
-/* Caller holds the writer: undoes the operation's savepoint. */
-static void write_undo(struct sqlite_bk *s, int rc)
-{
-	struct sqlite_writer *w = &s->w;
-
-	if (batch_vanished(s, rc))
-		return;
-	/* the cache and the log's extend point may describe what is being undone */
-	sqlite_cache_clear(&w->cache);
-	sqlite_change_batch_end(w);
-	if (sqlite_exec(&w->conn, SQ_ROLLBACK_TO, NULL, 0) < 0 ||
-	    sqlite_exec(&w->conn, SQ_RELEASE, NULL, 0) < 0)
-		batch_lost(s, -EIO);
 }
 
 int sqlite_write_end(struct sqlite_bk *s, struct sqlite_conn *c, int rc)
 {
 	struct sqlite_writer *w = &s->w;
+	bool has_changed = c->has_failed || sqlite3_total_changes64(c->db) != c->op_changes;
 
-	if (rc >= 0)
-		rc = sqlite_exec(c, SQ_RELEASE, NULL, 0);
-	if (rc < 0)
-		write_undo(s, rc);
-	else if (w->bytes >= SQ_BATCH_BYTES)
+	sqlite_chunk_release(c);
+	if (rc < 0 && has_changed && atomic_load(&w->is_open))
+		batch_lost(s, rc);
+	else if (rc >= 0 && w->bytes >= SQ_BATCH_BYTES)
 		rc = batch_commit(s);
 	pthread_mutex_unlock(&w->lock);
 	return rc;
@@ -217,6 +193,7 @@ int sqlite_read_begin(struct sqlite_bk *s, struct sqlite_conn **out)
 
 void sqlite_read_end(struct sqlite_bk *s, struct sqlite_conn *c)
 {
+	sqlite_chunk_release(c);
 	if (c == &s->w.conn) {
 		pthread_mutex_unlock(&s->w.lock);
 		return;
@@ -327,10 +304,14 @@ void sqlite_txn_init(struct sqlite_bk *s)
 	pthread_condattr_destroy(&attr);
 	pthread_mutex_init(&s->pool.lock, NULL);
 	pthread_cond_init(&s->pool.freed, NULL);
+	pthread_mutex_init(&s->ckpt.lock, NULL);
+	pthread_cond_init(&s->ckpt.wake, NULL);
 }
 
 void sqlite_txn_destroy(struct sqlite_bk *s)
 {
+	pthread_cond_destroy(&s->ckpt.wake);
+	pthread_mutex_destroy(&s->ckpt.lock);
 	pthread_cond_destroy(&s->pool.freed);
 	pthread_mutex_destroy(&s->pool.lock);
 	pthread_cond_destroy(&s->w.wake);
@@ -377,6 +358,8 @@ int sqlite_txn_start(struct sqlite_bk *s)
 {
 	int rc = sqlite_conn_open(s, SQ_WRITER, &s->w.conn);
 
+	if (rc == 0)
+		rc = sqlite_ckpt_start(s, s->w.conn.db);
 	if (rc == 0)
 		rc = txn_register(s);
 	for (unsigned i = 0; rc == 0 && i < SQ_READERS; i++) {
@@ -425,10 +408,10 @@ void sqlite_txn_stop(struct sqlite_bk *s)
 	w->has_flusher = false;
 	if (w->conn.db && s->mount_id > 0)
 		txn_unregister(s);
+	sqlite_ckpt_stop(s);
 	for (unsigned i = 0; i < s->pool.nconns; i++)
 		sqlite_conn_close(&s->pool.conns[i]);
 	s->pool.nconns = 0;
-	sqlite_cache_clear(&w->cache);
 	if (w->conn.db)
 		sqlite_conn_close(&w->conn);
 }

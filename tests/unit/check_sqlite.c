@@ -261,16 +261,20 @@ START_TEST(test_refuse_newer_schema)
 }
 END_TEST
 
-/* Overwrites the b-tree page header of the last page of the database with garbage. */
-static void damage_last_page(void)
+/* Overwrites the b-tree page header of page 2 (the root of the first table) with garbage:
+ * its page type byte becomes invalid. The page size is in the file header. */
+static void damage_page_2(void)
 {
 	static const char junk[16] = "\xff\xff\xff\xff\xff\xff\xff\xff\x0d\x0d\x0d\x0d";
-	struct stat st;
-	int fd = open(path, O_WRONLY);
+	unsigned char hdr[18];
+	off_t page;
+	int fd = open(path, O_RDWR);
 
 	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(fstat(fd, &st), 0);
-	ck_assert_int_eq(pwrite(fd, junk, sizeof(junk), st.st_size - PAGE), sizeof(junk));
+	ck_assert_int_eq(pread(fd, hdr, sizeof(hdr), 0), sizeof(hdr));
+	page = hdr[16] << 8 | hdr[17];
+	page = page == 1 ? 65536 : page;
+	ck_assert_int_eq(pwrite(fd, junk, sizeof(junk), page), sizeof(junk));
 	close(fd);
 }
 
@@ -281,7 +285,7 @@ START_TEST(test_refuse_corrupt)
 	struct bk *b;
 
 	make_db();
-	damage_last_page();
+	damage_page_2();
 	snprintf(expected, sizeof(expected), "%s%s: corrupt database: ", prefix, path);
 	ck_assert_int_eq(open_capture(source, &b), -EIO);
 	ck_assert_ptr_null(b);
@@ -502,6 +506,11 @@ static void crash_check_db(int r)
 		    " ON c.ino = d.ino WHERE d.parent = i.ino AND (c.mode & 61440) = 16384))");
 	EXPECT_NONE("SELECT count(*) FROM inodes i WHERE nlink = 0 AND NOT EXISTS"
 		    " (SELECT 1 FROM orphans o WHERE o.ino = i.ino)");
+	EXPECT_NONE("SELECT count(*) FROM chunks c WHERE NOT EXISTS"
+		    " (SELECT 1 FROM inodes i WHERE i.ino = c.ino) OR (blob <> 0 AND NOT EXISTS"
+		    " (SELECT 1 FROM blobs b WHERE b.id = c.blob))");
+	EXPECT_NONE("SELECT count(*) FROM blobs b WHERE NOT EXISTS"
+		    " (SELECT 1 FROM chunks c WHERE c.blob = b.id)");
 	snprintf(chain, sizeof(chain),
 		 "SELECT count(*) > 1 FROM dirents WHERE parent = 1 AND name GLOB 'chain%d_*'", r);
 	EXPECT_NONE(chain);
@@ -593,10 +602,12 @@ START_TEST(test_orphans_of_dead_mount)
 	ck_assert_int_eq(waitpid(pid, &(int){ 0 }, 0), pid);
 	ck_assert_int_eq(sql_int("SELECT count(*) FROM orphans"), 1);
 	ck_assert_int_gt(sql_int("SELECT count(*) FROM chunks"), 0);
+	ck_assert_int_gt(sql_int("SELECT count(*) FROM blobs"), 0);
 	b = open_ok();
 	ck_assert_int_eq(bk_getattr(b, ROOT, &a), 0);
 	EXPECT_NONE("SELECT count(*) FROM orphans");
 	EXPECT_NONE("SELECT count(*) FROM chunks");
+	EXPECT_NONE("SELECT count(*) FROM blobs");
 	ck_assert_int_eq(sql_int("SELECT count(*) FROM inodes"), 1);
 	ck_assert_int_eq(sql_int("SELECT count(*) FROM mounts"), 1);
 	bk_close(b);
@@ -639,7 +650,7 @@ START_TEST(test_fsync_commits)
 
 	ck_assert_int_eq(bk_write(b, f, "0123456789", 10, 0), 10);
 	ck_assert_int_eq(bk_fsync(b, f, true), 0);
-	ck_assert_int_eq(sql_int("SELECT length(data) FROM chunks"), 10);
+	ck_assert_int_eq(sql_int("SELECT length(data) FROM blobs"), 10);
 	ck_assert_int_eq(sql_int("SELECT count(*) FROM changes WHERE kind = 1"), 1);
 	bk_close(b);
 }
