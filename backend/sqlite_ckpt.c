@@ -28,6 +28,7 @@ static void *ckpt_thread(void *arg)
 	struct sqlite_ckpt *k = &s->ckpt;
 	int rc;
 
+	pthread_setname_np(pthread_self(), "sqlite-ckpt");
 	pthread_mutex_lock(&k->lock);
 	while (!k->is_stopping) {
 		if (!k->is_due) {

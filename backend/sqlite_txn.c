@@ -274,6 +274,7 @@ static void *txn_flusher(void *arg)
 	struct sqlite_bk *s = arg;
 	struct sqlite_writer *w = &s->w;
 
+	pthread_setname_np(pthread_self(), "sqlite-flusher");
 	pthread_mutex_lock(&w->lock);
 	while (!w->is_stopping) {
 		struct timespec deadline = flusher_deadline(w);
