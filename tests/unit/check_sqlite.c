@@ -204,17 +204,18 @@ static void make_db(void)
 
 START_TEST(test_refuse_source)
 {
+	char want[MSG_MAX];
 	struct bk *b;
 
 	ck_assert_int_eq(open_capture("sqlite:", &b), -EINVAL);
 	ck_assert_str_eq(msg, "sigbusfs: sqlite: missing PATH: expected sqlite:PATH\n");
 	snprintf(path, sizeof(path), "%s/no/such/dir/fs.db", dir);
 	snprintf(source, sizeof(source), "sqlite:%s", path);
-	snprintf(msg, sizeof(msg),
+	snprintf(want, sizeof(want),
 		 "sigbusfs: sqlite: %%s: cannot create the database in %s/no/such/dir: No such "
 		 "file or directory\n",
 		 dir);
-	expect_refused(-ENOENT, strdup(msg));
+	expect_refused(-ENOENT, want);
 }
 END_TEST
 
@@ -455,8 +456,8 @@ static void crash_step(struct bk *b, int r, int k, uint64_t d)
 	bk_setattr(b, f, &(struct bk_setattr){ .valid = BK_SET_ATIME_NOW }, &a);
 }
 
-/* The child: works until it is killed; after every third step it fsyncs and reports
- * the step, whose files are then durable. */
+/* The child: reports -1 once it has started, then works until it is killed; after
+ * every third step it fsyncs and reports the step, whose files are then durable. */
 static void crash_child(int r, int progress)
 {
 	char name[32];
@@ -472,6 +473,8 @@ static void crash_child(int r, int progress)
 		mk(b, ROOT, "big", F_REG);
 	crash_name(name, sizeof(name), "chain", r, 0);
 	mk(b, ROOT, name, F_REG);
+	if (write(progress, &(int){ -1 }, sizeof(int)) != sizeof(int))
+		_exit(2);
 	for (int k = 0;; k++) {
 		crash_step(b, r, k, d);
 		if (k % 3 == 2 &&
@@ -553,7 +556,8 @@ START_TEST(test_crash_recovery)
 			crash_child(r, progress[1]);
 		}
 		close(progress[1]);
-		usleep((useconds_t)(20 + rand_r(&seed) % KILL_MS) * 1000);
+		ck_assert_int_eq(read(progress[0], &k, sizeof(k)), sizeof(k));
+		usleep((useconds_t)(rand_r(&seed) % KILL_MS) * 1000);
 		kill(pid, SIGKILL);
 		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 		ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "child: %d",
