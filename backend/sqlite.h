@@ -26,7 +26,7 @@
 #define SQ_BUSY_MS	   5000	     /* how long an operation waits for it; then -EBUSY */
 #define SQ_BATCH_MS	   50	     /* a batch commits at most this long after it began */
 #define SQ_BATCH_BYTES	   (UINT64_C(32) << 20) /* ... or once it holds this much data */
-#define SQ_BEAT_MS	   2000			/* heartbeat (and change log trim) period */
+#define SQ_BEAT_MS	   10000		/* heartbeat (and change log trim) period */
 #define SQ_DEAD_MS	   30000 /* a mount silent this long is dead, whatever its pid */
 
 /* Every statement the backend runs; the text is in sqlite_schema.c. */

@@ -16,7 +16,8 @@
 static const char *const role_pragmas[] = {
 	[SQ_VALIDATE] = "PRAGMA trusted_schema = OFF;",
 	[SQ_WRITER] = "PRAGMA trusted_schema = OFF; PRAGMA journal_mode = WAL;"
-		      " PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;",
+		      " PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;"
+		      " PRAGMA journal_size_limit = 67108864;",
 	[SQ_READER] = "PRAGMA trusted_schema = OFF; PRAGMA query_only = ON;",
 	[SQ_CHECKPOINTER] = "PRAGMA trusted_schema = OFF; PRAGMA synchronous = NORMAL;",
 };
