@@ -47,9 +47,13 @@ static void setup(void)
 static void teardown(void)
 {
 	char p[sizeof(dir) + 256];
-	DIR *d = opendir(dir);
+	DIR *d;
 	struct dirent *e;
 
+	/* back to root after become_nobody(), to remove what root made */
+	if (setresuid(0, 0, 0) < 0 || setresgid(0, 0, 0) < 0)
+		fprintf(stderr, "check_sqlite: cannot become root again: %s\n", strerror(errno));
+	d = opendir(dir);
 	while (d && (e = readdir(d))) {
 		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
 		if (e->d_name[0] != '.')
@@ -295,13 +299,19 @@ START_TEST(test_refuse_corrupt)
 }
 END_TEST
 
-/* Opens the database as an unprivileged user: root writes read-only files. */
+/* Drops to an unprivileged user, root writes read-only files; the saved set-user-ID
+ * stays 0 so that teardown() can clean up as root. */
+static void become_nobody(void)
+{
+	ck_assert_int_eq(chmod(dir, 0755), 0);
+	ck_assert_int_eq(setresgid(NOBODY, NOBODY, 0), 0);
+	ck_assert_int_eq(setresuid(NOBODY, NOBODY, 0), 0);
+}
+
 START_TEST(test_refuse_read_only)
 {
 	make_db();
-	ck_assert_int_eq(chmod(dir, 0755), 0);
-	ck_assert_int_eq(setgid(NOBODY), 0);
-	ck_assert_int_eq(setuid(NOBODY), 0);
+	become_nobody();
 	expect_refused(-EACCES, "sigbusfs: sqlite: %s: read-only file: Permission denied\n");
 }
 END_TEST
@@ -311,10 +321,8 @@ START_TEST(test_refuse_read_only_dir)
 	char expected[MSG_MAX];
 
 	make_db();
-	ck_assert_int_eq(chmod(dir, 0755), 0);
 	ck_assert_int_eq(chown(path, NOBODY, NOBODY), 0);
-	ck_assert_int_eq(setgid(NOBODY), 0);
-	ck_assert_int_eq(setuid(NOBODY), 0);
+	become_nobody();
 	snprintf(expected, sizeof(expected),
 		 "sigbusfs: sqlite: %%s: read-only directory %s (the -wal and -shm files go "
 		 "there): Permission denied\n",
