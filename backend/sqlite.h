@@ -1,7 +1,8 @@
 /* Private to the sqlite backend: the objects its files share. sqlite.c owns the backend
  * object, opening and closing, errors and the ops table; sqlite_schema.c the schema and the
  * text of every statement; sqlite_conn.c connections and their statements; sqlite_txn.c the
- * writer, its batches and the reader pool; sqlite_mount.c mounts and orphans;
+ * writer, its batches and the reader pool; sqlite_ckpt.c the checkpointer thread;
+ * sqlite_mount.c mounts and orphans;
  * sqlite_change.c the change log; sqlite_chunk.c file data; sqlite_inode.c, sqlite_dir.c
  * and sqlite_file.c the slots. Macros use SQ_ (SQLITE_ is SQLite's). */
 #ifndef SIGBUSFS_SQLITE_H
