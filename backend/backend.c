@@ -3,6 +3,7 @@
  * NULL, and assert that results follow the -errno rule. The backends themselves live in
  * their own files (mem.c, ...); SOURCE text is parsed by fs/, never here. */
 #include "backend.h"
+#include "config.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -18,6 +19,9 @@
 
 static const struct bk_ops *const registry[] = {
 	&bk_mem_ops,
+#if HAVE_SQLITE
+	&bk_sqlite_ops,
+#endif
 	NULL,
 };
 

@@ -16,6 +16,7 @@
 #define BK_NAME_MAX	  255 /* longest name component, in bytes */
 #define BK_XATTR_SIZE_MAX 65536
 #define BK_F_THREADSAFE	  0x1u /* every slot may be called concurrently */
+#define BK_F_LIMIT	  0x2u /* enforces a byte limit: statfs counts charged bytes, -ENOSPC */
 
 struct bk {
 	const struct bk_ops *ops;
@@ -220,5 +221,6 @@ ssize_t bk_listxattr(struct bk *b, uint64_t ino, char *buf, size_t size);
 int bk_removexattr(struct bk *b, uint64_t ino, const char *name);
 
 extern const struct bk_ops bk_mem_ops;
+extern const struct bk_ops bk_sqlite_ops;
 
 #endif

@@ -1,8 +1,9 @@
 /* The integration fixture: runs the daemon named by $SIGBUSFS on a mkdtemp() mount point,
  * waits for the mount in /proc/self/mountinfo, tears it down in every case, and gives
  * forked client processes a way to report failures. It also reports the kernel's warnings
- * printed while a mount lived (contrib/kmsg does the reading and matching). What the tests
- * check lives in tests/integration/. */
+ * printed while a mount lived (contrib/kmsg does the reading and matching).
+ * SIGBUSFS_TEST_SOURCE=sqlite serves every well-formed mem: source from a fresh database
+ * beside the mount point instead. What the tests check lives in tests/integration/. */
 #include "fixture.h"
 
 #include <errno.h>
@@ -25,6 +26,7 @@
 #include <unistd.h>
 
 #include "kmsg.h"
+#include "units.h"
 
 #define FX_MOUNT_WAIT_MS 10000
 #define FX_EXIT_WAIT_MS	 5000
@@ -141,12 +143,41 @@ static void become(const struct mnt *m)
 	}
 }
 
+/* Whether source is "mem:" or "mem:SIZE" with a well-formed size. */
+static bool is_mem_source(const char *source)
+{
+	uint64_t size;
+
+	return strncmp(source, "mem:", 4) == 0 &&
+	       (source[4] == '\0' || units_parse_size(source + 4, &size) == 0);
+}
+
+/* The database that replaces a mem: source under SIGBUSFS_TEST_SOURCE=sqlite, with
+ * suffix ("", "-wal" or "-shm"). */
+static char *db_path(const struct mnt *m, const char *suffix, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s.db%s", m->dir, suffix);
+	return buf;
+}
+
+/* The SOURCE to mount: source itself, or the test database (see the top of the file). */
+static const char *pick_source(const struct mnt *m, const char *source, char *buf, size_t size)
+{
+	const char *which = getenv("SIGBUSFS_TEST_SOURCE");
+
+	if (!which || strcmp(which, "sqlite") != 0 || !is_mem_source(source))
+		return source;
+	snprintf(buf, size, "sqlite:");
+	db_path(m, "", buf + strlen(buf), size - strlen(buf));
+	return buf;
+}
+
 static void exec_daemon(const char *daemon, const struct mnt *m, const char *source,
 			const char *opts, bool is_foreground)
 {
 	const char *argv[7] = { daemon };
 	int fd = open("/dev/null", O_RDONLY), argc = 1;
-	char o[512];
+	char o[512], src[128];
 
 	if (fd >= 0) {
 		dup2(fd, STDIN_FILENO);
@@ -164,7 +195,7 @@ static void exec_daemon(const char *daemon, const struct mnt *m, const char *sou
 		argv[argc++] = "-o";
 		argv[argc++] = o;
 	}
-	argv[argc++] = source;
+	argv[argc++] = pick_source(m, source, src, sizeof(src));
 	argv[argc++] = m->dir;
 	argv[argc] = NULL;
 	execv(daemon, (char *const *)argv);
@@ -259,6 +290,13 @@ static int wait_mounted(struct mnt *m)
 
 static void remove_mount_point(struct mnt *m)
 {
+	static const char *const suffixes[] = { "", "-wal", "-shm" };
+	char db[128];
+
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		if (unlink(db_path(m, suffixes[i], db, sizeof(db))) < 0 && errno != ENOENT)
+			fprintf(stderr, "fixture: unlink %s: %s\n", db, strerror(errno));
+	}
 	if (is_mounted(m->dir) > 0 && umount2(m->dir, MNT_DETACH) < 0)
 		fprintf(stderr, "fixture: umount2 %s: %s\n", m->dir, strerror(errno));
 	if (rmdir(m->dir) < 0)

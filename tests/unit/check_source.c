@@ -49,15 +49,15 @@ START_TEST(test_unknown_scheme)
 
 		ck_assert_msg(source_parse(bad[i], &src, err, sizeof(err)) == -EINVAL,
 			      "'%s' accepted", bad[i]);
-		snprintf(want, sizeof(want), "unknown source '%s': expected mem:, mem:SIZE",
-			 bad[i]);
+		snprintf(want, sizeof(want), "unknown source '%s': expected %s", bad[i],
+			 bk_sources());
 		ck_assert_str_eq(err, want);
 		ck_assert_ptr_null(src.ops);
 	}
 }
 END_TEST
 
-/* A backend that takes a path, as sqlite:PATH will. */
+/* A backend that takes a path, as sqlite:PATH does. */
 static const struct bk_ops path_ops = {
 	.version = BK_OPS_VERSION,
 	.name = "db",
