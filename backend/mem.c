@@ -6,6 +6,7 @@
  * after the inode is freed. An inode stays in the table while it has links or until
  * fs/ forgets it, so an unlinked but open file keeps its data. */
 #include "mem.h"
+#include "common.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -369,17 +370,6 @@ static int mem_getattr(struct bk *b, uint64_t ino, struct bk_attr *out)
 	return 0;
 }
 
-static int mem_setattr_check(const struct mem_inode *in, const struct bk_setattr *s)
-{
-	if (!(s->valid & BK_SET_SIZE))
-		return 0;
-	if (S_ISDIR(in->mode))
-		return -EISDIR;
-	if (!S_ISREG(in->mode))
-		return -EINVAL;
-	return s->size > MEM_FILE_MAX ? -EFBIG : 0;
-}
-
 static void mem_setattr_apply(struct mem_bk *m, struct mem_inode *in, const struct bk_setattr *s)
 {
 	bool is_resized = false;
@@ -388,22 +378,9 @@ static void mem_setattr_apply(struct mem_bk *m, struct mem_inode *in, const stru
 	mem_now(&now);
 	if (s->valid & BK_SET_SIZE)
 		is_resized = mem_file_truncate(m, in, s->size);
-	if (s->valid & BK_SET_MODE)
-		in->mode = (in->mode & S_IFMT) | (s->mode & 07777);
-	if (s->valid & BK_SET_UID)
-		in->uid = s->uid;
-	if (s->valid & BK_SET_GID)
-		in->gid = s->gid;
-	if (s->valid & (BK_SET_ATIME | BK_SET_ATIME_NOW))
-		in->atime = s->valid & BK_SET_ATIME_NOW ? now : s->atime;
-	if (s->valid & (BK_SET_MTIME | BK_SET_MTIME_NOW))
-		in->mtime = s->valid & BK_SET_MTIME_NOW ? now : s->mtime;
-	else if (is_resized)
-		in->mtime = now;
-	if (s->valid & BK_SET_CTIME)
-		in->ctime = s->ctime;
-	else if (s->valid)
-		in->ctime = now;
+	bk_setattr_apply(s, &now, is_resized,
+			 &(struct bk_inode_fields){ &in->mode, &in->uid, &in->gid, &in->atime,
+						    &in->mtime, &in->ctime });
 }
 
 static int mem_setattr(struct bk *b, uint64_t ino, const struct bk_setattr *s, struct bk_attr *out)
@@ -414,7 +391,7 @@ static int mem_setattr(struct bk *b, uint64_t ino, const struct bk_setattr *s, s
 
 	if (rc < 0)
 		return rc;
-	rc = mem_setattr_check(in, s);
+	rc = bk_setattr_check(in->mode, s, MEM_FILE_MAX);
 	if (rc < 0)
 		goto out_unlock;
 	mem_setattr_apply(m, in, s);

@@ -8,6 +8,7 @@
  * exactly once, whatever is added or removed meanwhile. Replacing or exchanging a name
  * keeps its entry and seq; a rename to a new name gets a new seq. */
 #include "mem.h"
+#include "common.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -34,12 +35,6 @@ struct mem_dslot {
 };
 
 /* A copy of one entry, taken under ns_lock and emitted after it is released. */
-struct mem_rd_ent {
-	uint64_t seq;
-	struct bk_attr attr;
-	char name[BK_NAME_MAX + 1];
-};
-
 struct mem_rename {
 	struct mem_bk *m;
 	struct mem_inode *dir, *newdir;
@@ -693,13 +688,14 @@ out_unlock:
 	return rc;
 }
 
-/* Caller holds ns_lock for reading. Copies up to MEM_READDIR_BATCH entries after cookie
- * into batch and returns how many. */
-static size_t mem_dir_copy(const struct mem_dir *d, uint64_t cookie, struct mem_rd_ent *batch)
+/* Caller holds ns_lock for reading. Copies up to max entries after cookie into batch and
+ * returns how many. */
+static size_t mem_dir_copy(const struct mem_dir *d, uint64_t cookie, struct bk_dirent *batch,
+			   size_t max)
 {
 	size_t n = 0;
 
-	for (size_t i = mem_dir_seek(d, cookie); i < d->norder && n < MEM_READDIR_BATCH; i++) {
+	for (size_t i = mem_dir_seek(d, cookie); i < d->norder && n < max; i++) {
 		const struct mem_dirent *de = d->order[i].de;
 
 		if (!de)
@@ -712,9 +708,10 @@ static size_t mem_dir_copy(const struct mem_dir *d, uint64_t cookie, struct mem_
 	return n;
 }
 
-static int mem_readdir_batch(struct mem_bk *m, uint64_t ino, uint64_t cookie,
-			     struct mem_rd_ent *batch, size_t *n_out)
+static int mem_readdir_batch(struct bk *b, uint64_t ino, uint64_t cookie, struct bk_dirent *batch,
+			     size_t max, size_t *n_out)
 {
+	struct mem_bk *m = mem_of(b);
 	struct mem_inode *dir;
 	int rc;
 
@@ -722,7 +719,7 @@ static int mem_readdir_batch(struct mem_bk *m, uint64_t ino, uint64_t cookie,
 	pthread_rwlock_rdlock(&m->ns_lock);
 	rc = mem_dir_get(m, ino, &dir);
 	if (rc == 0)
-		*n_out = mem_dir_copy(&dir->dir, cookie, batch);
+		*n_out = mem_dir_copy(&dir->dir, cookie, batch, max);
 	pthread_rwlock_unlock(&m->ns_lock);
 	return rc;
 }
@@ -730,22 +727,5 @@ static int mem_readdir_batch(struct mem_bk *m, uint64_t ino, uint64_t cookie,
 /* Emits outside ns_lock, so emit may call back into the backend. */
 int mem_readdir(struct bk *b, uint64_t dir, uint64_t cookie, bk_emit_fn emit, void *ctx)
 {
-	struct mem_rd_ent *batch = malloc(MEM_READDIR_BATCH * sizeof(*batch));
-	bool is_stopped = false;
-	size_t n = 0;
-	int rc;
-
-	if (!batch)
-		return -ENOMEM;
-	do {
-		rc = mem_readdir_batch(mem_of(b), dir, cookie, batch, &n);
-		for (size_t i = 0; rc == 0 && i < n; i++) {
-			is_stopped = emit(ctx, batch[i].name, &batch[i].attr, batch[i].seq) != 0;
-			cookie = batch[i].seq;
-			if (is_stopped)
-				break;
-		}
-	} while (rc == 0 && !is_stopped && n == MEM_READDIR_BATCH);
-	free(batch);
-	return rc;
+	return bk_readdir_batched(b, dir, cookie, MEM_READDIR_BATCH, mem_readdir_batch, emit, ctx);
 }

@@ -8,6 +8,7 @@
  * nodes they need are charged after (mem.h, "Memory"). Pages come from m->store, which
  * hands them out zero-filled and gives their memory back to the kernel once freed. */
 #include "mem.h"
+#include "common.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -239,24 +240,7 @@ ssize_t mem_write(struct bk *b, uint64_t ino, const void *buf, size_t len, off_t
 	return rc;
 }
 
-static int mem_falloc_check(int mode, off_t off, off_t len)
-{
-	switch (mode) {
-	case 0:
-	case BK_FALLOC_KEEP_SIZE:
-	case BK_FALLOC_PUNCH_HOLE | BK_FALLOC_KEEP_SIZE:
-	case BK_FALLOC_ZERO_RANGE:
-	case BK_FALLOC_ZERO_RANGE | BK_FALLOC_KEEP_SIZE:
-		break;
-	default:
-		return -EOPNOTSUPP;
-	}
-	if (off < 0 || len <= 0)
-		return -EINVAL;
-	return len > MEM_FILE_MAX - off ? -EFBIG : 0;
-}
-
-/* Caller holds in->lock for writing; mode and range passed mem_falloc_check(). */
+/* Caller holds in->lock for writing; mode and range passed bk_falloc_check(). */
 static int mem_falloc_locked(struct mem_bk *m, struct mem_inode *in, int mode, uint64_t off,
 			     uint64_t end)
 {
@@ -283,7 +267,7 @@ int mem_fallocate(struct bk *b, uint64_t ino, int mode, off_t off, off_t len)
 {
 	struct mem_bk *m = mem_of(b);
 	struct mem_inode *in;
-	int rc = mem_falloc_check(mode, off, len);
+	int rc = bk_falloc_check(mode, off, len, MEM_FILE_MAX);
 
 	if (rc == 0)
 		rc = mem_inode_lock(m, ino, true, &in);

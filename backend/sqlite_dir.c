@@ -8,6 +8,7 @@
  * cookie in seq order. Replacing or exchanging a name keeps its entry and seq; a rename
  * to a new name gets a new seq. */
 #include "sqlite.h"
+#include "common.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -19,12 +20,6 @@
 #define SQ_READDIR_BATCH 64    /* entries read per turn on a connection */
 
 /* A copy of one entry, taken on a connection and emitted after it is released. */
-struct sq_rd_ent {
-	uint64_t seq;
-	struct bk_attr attr;
-	char name[BK_NAME_MAX + 1];
-};
-
 /* The inodes a rename touches. dir and newdir may be one object; dst is NULL when
  * newname is free. */
 struct sq_rename {
@@ -595,11 +590,11 @@ int sqlite_rename(struct bk *b, uint64_t parent, const char *name, uint64_t newp
 	return sqlite_write_end(s, c, rc);
 }
 
-/* Copies up to SQ_READDIR_BATCH entries of dir after cookie into batch; *n_out gets how
- * many. */
-static int readdir_batch(struct sqlite_bk *s, uint64_t ino, uint64_t cookie,
-			 struct sq_rd_ent *batch, size_t *n_out)
+/* Copies up to max entries of dir after cookie into batch; *n_out gets how many. */
+static int readdir_batch(struct bk *b, uint64_t ino, uint64_t cookie, struct bk_dirent *batch,
+			 size_t max, size_t *n_out)
 {
+	struct sqlite_bk *s = sqlite_of(b);
 	struct sqlite_inode dir, in;
 	struct sqlite_conn *c;
 	sqlite3_stmt *st;
@@ -614,9 +609,9 @@ static int readdir_batch(struct sqlite_bk *s, uint64_t ino, uint64_t cookie,
 	if (rc == 0) {
 		sqlite3_bind_int64(st, 1, (int64_t)ino);
 		sqlite3_bind_int64(st, 2, (int64_t)cookie);
-		sqlite3_bind_int64(st, 3, SQ_READDIR_BATCH);
+		sqlite3_bind_int64(st, 3, (int64_t)max);
 		while ((rc = sqlite_step(c, st, "list directory")) == SQLITE_ROW) {
-			struct sq_rd_ent *e = &batch[(*n_out)++];
+			struct bk_dirent *e = &batch[(*n_out)++];
 			const char *name = sqlite3_column_blob(st, 0);
 			size_t len = (size_t)sqlite3_column_bytes(st, 0);
 
@@ -636,22 +631,5 @@ static int readdir_batch(struct sqlite_bk *s, uint64_t ino, uint64_t cookie,
 /* Emits with no connection held, so emit may call back into the backend. */
 int sqlite_readdir(struct bk *b, uint64_t dir, uint64_t cookie, bk_emit_fn emit, void *ctx)
 {
-	struct sq_rd_ent *batch = malloc(SQ_READDIR_BATCH * sizeof(*batch));
-	bool is_stopped = false;
-	size_t n = 0;
-	int rc;
-
-	if (!batch)
-		return -ENOMEM;
-	do {
-		rc = readdir_batch(sqlite_of(b), dir, cookie, batch, &n);
-		for (size_t i = 0; rc == 0 && i < n; i++) {
-			is_stopped = emit(ctx, batch[i].name, &batch[i].attr, batch[i].seq) != 0;
-			cookie = batch[i].seq;
-			if (is_stopped)
-				break;
-		}
-	} while (rc == 0 && !is_stopped && n == SQ_READDIR_BATCH);
-	free(batch);
-	return rc;
+	return bk_readdir_batched(b, dir, cookie, SQ_READDIR_BATCH, readdir_batch, emit, ctx);
 }

@@ -7,6 +7,7 @@
  * data. There is no byte limit of our own: fallocate refuses what the filesystem that
  * holds the database could not store, and a write that fills it fails with -ENOSPC. */
 #include "sqlite.h"
+#include "common.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -108,23 +109,6 @@ ssize_t sqlite_write(struct bk *b, uint64_t ino, const void *buf, size_t len, of
 	return rc < 0 ? rc : (ssize_t)len;
 }
 
-static int file_falloc_check(int mode, off_t off, off_t len)
-{
-	switch (mode) {
-	case 0:
-	case BK_FALLOC_KEEP_SIZE:
-	case BK_FALLOC_PUNCH_HOLE | BK_FALLOC_KEEP_SIZE:
-	case BK_FALLOC_ZERO_RANGE:
-	case BK_FALLOC_ZERO_RANGE | BK_FALLOC_KEEP_SIZE:
-		break;
-	default:
-		return -EOPNOTSUPP;
-	}
-	if (off < 0 || len <= 0)
-		return -EINVAL;
-	return len > SQ_FILE_MAX - off ? -EFBIG : 0;
-}
-
 /* Allocates the missing pages of [off, end) if the filesystem could hold them. */
 static int64_t file_alloc(struct sqlite_bk *s, struct sqlite_conn *c, uint64_t ino, uint64_t off,
 			  uint64_t end)
@@ -174,7 +158,7 @@ int sqlite_fallocate(struct bk *b, uint64_t ino, int mode, off_t off, off_t len)
 {
 	struct sqlite_bk *s = sqlite_of(b);
 	struct sqlite_conn *c;
-	int rc = file_falloc_check(mode, off, len);
+	int rc = bk_falloc_check(mode, off, len, SQ_FILE_MAX);
 
 	if (rc == 0)
 		rc = sqlite_write_begin(s, &c);

@@ -2,6 +2,7 @@
  * statfs, getattr, setattr, forget and the extended attributes. Names are sqlite_dir.c's,
  * file data sqlite_file.c's and sqlite_chunk.c's. */
 #include "sqlite.h"
+#include "common.h"
 
 #include <errno.h>
 #include <string.h>
@@ -188,17 +189,6 @@ int sqlite_getattr(struct bk *b, uint64_t ino, struct bk_attr *out)
 	return rc;
 }
 
-static int setattr_check(const struct sqlite_inode *in, const struct bk_setattr *s)
-{
-	if (!(s->valid & BK_SET_SIZE))
-		return 0;
-	if (S_ISDIR(in->mode))
-		return -EISDIR;
-	if (!S_ISREG(in->mode))
-		return -EINVAL;
-	return s->size > SQ_FILE_MAX ? -EFBIG : 0;
-}
-
 /* Applies s to in; returns whether the size changed. */
 static int setattr_apply(struct sqlite_bk *sb, struct sqlite_conn *c, struct sqlite_inode *in,
 			 const struct bk_setattr *s)
@@ -212,22 +202,9 @@ static int setattr_apply(struct sqlite_bk *sb, struct sqlite_conn *c, struct sql
 		rc = sqlite_file_truncate(sb, c, in, s->size);
 	if (rc < 0)
 		return rc;
-	if (s->valid & BK_SET_MODE)
-		in->mode = (in->mode & S_IFMT) | (s->mode & 07777);
-	if (s->valid & BK_SET_UID)
-		in->uid = s->uid;
-	if (s->valid & BK_SET_GID)
-		in->gid = s->gid;
-	if (s->valid & (BK_SET_ATIME | BK_SET_ATIME_NOW))
-		in->atime = s->valid & BK_SET_ATIME_NOW ? now : s->atime;
-	if (s->valid & (BK_SET_MTIME | BK_SET_MTIME_NOW))
-		in->mtime = s->valid & BK_SET_MTIME_NOW ? now : s->mtime;
-	else if (in->size != old)
-		in->mtime = now;
-	if (s->valid & BK_SET_CTIME)
-		in->ctime = s->ctime;
-	else if (s->valid)
-		in->ctime = now;
+	bk_setattr_apply(s, &now, in->size != old,
+			 &(struct bk_inode_fields){ &in->mode, &in->uid, &in->gid, &in->atime,
+						    &in->mtime, &in->ctime });
 	return in->size != old;
 }
 
@@ -252,7 +229,7 @@ int sqlite_setattr(struct bk *b, uint64_t ino, const struct bk_setattr *set, str
 		return rc;
 	rc = sqlite_inode_get(c, ino, &in);
 	if (rc == 0)
-		rc = setattr_check(&in, set);
+		rc = bk_setattr_check(in.mode, set, SQ_FILE_MAX);
 	resized = rc == 0 ? setattr_apply(s, c, &in, set) : rc;
 	rc = resized < 0 ? resized : sqlite_inode_put(c, &in);
 	if (rc == 0)
