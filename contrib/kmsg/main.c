@@ -3,6 +3,7 @@
  * JSON lines; contrib/check runs it at its end. The matching is kmsg.c's. */
 #include <errno.h>
 #include <getopt.h>
+#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,32 +66,22 @@ static double clock_s(clockid_t id)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			printf("\\u%04x", (unsigned char)*s);
-		else
-			putchar(*s);
-	}
-	putchar('"');
-}
-
+/* One JSON object per line, built with json-c. */
 static void print_json(const struct kmsg_report *r, double wall)
 {
-	printf("{\"seq\":%llu,\"ts_us\":%llu,\"wall\":%.6f,\"kind\":", (unsigned long long)r->seq,
-	       (unsigned long long)r->ts_us, wall);
-	json_str(r->kind);
-	printf(",\"dropped\":%u,\"lines\":[", r->dropped);
-	for (unsigned i = 0; i < r->nlines; i++) {
-		if (i)
-			putchar(',');
-		json_str(r->lines[i]);
-	}
-	printf("]}\n");
+	struct json_object *o = json_object_new_object(), *lines = json_object_new_array();
+
+	json_object_object_add(o, "seq", json_object_new_uint64(r->seq));
+	json_object_object_add(o, "ts_us", json_object_new_uint64(r->ts_us));
+	json_object_object_add(o, "wall", json_object_new_double(wall));
+	json_object_object_add(o, "kind", json_object_new_string(r->kind));
+	json_object_object_add(o, "dropped", json_object_new_int64(r->dropped));
+	for (unsigned i = 0; i < r->nlines; i++)
+		json_object_array_add(lines, json_object_new_string(r->lines[i]));
+	json_object_object_add(o, "lines", lines);
+	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+						       JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
 }
 
 static void print_text(const struct kmsg_report *r, double wall)
