@@ -3,7 +3,26 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
+
+int bk_name_check(const char *name)
+{
+	size_t len = strnlen(name, BK_NAME_MAX + 1);
+
+	if (len > BK_NAME_MAX)
+		return -ENAMETOOLONG;
+	if (len == 0 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return -EINVAL;
+	return 0;
+}
+
+int bk_write_check(off_t off, size_t len, uint64_t max_size)
+{
+	if (off < 0)
+		return -EINVAL;
+	return (uint64_t)off > max_size || len > max_size - (uint64_t)off ? -EFBIG : 0;
+}
 
 int bk_setattr_check(mode_t mode, const struct bk_setattr *s, uint64_t max_size)
 {

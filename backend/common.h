@@ -12,6 +12,13 @@
 
 #include "backend.h"
 
+/* A name a directory entry may have: -ENAMETOOLONG past BK_NAME_MAX bytes, -EINVAL for
+ * "", "." and "..". */
+int bk_name_check(const char *name);
+
+/* A write of len bytes at off: -EINVAL for a negative off, -EFBIG past max_size. */
+int bk_write_check(off_t off, size_t len, uint64_t max_size);
+
 /* setattr's check for an inode of type mode: a size change needs a regular file
  * (-EISDIR for a directory, -EINVAL otherwise) and a size up to max_size (-EFBIG). */
 int bk_setattr_check(mode_t mode, const struct bk_setattr *s, uint64_t max_size);

@@ -261,17 +261,6 @@ static size_t mem_dir_seek(const struct mem_dir *d, uint64_t cookie)
 	return lo;
 }
 
-static int mem_name_check(const char *name)
-{
-	size_t len = strnlen(name, BK_NAME_MAX + 1);
-
-	if (len > BK_NAME_MAX)
-		return -ENAMETOOLONG;
-	if (len == 0 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-		return -EINVAL;
-	return 0;
-}
-
 /* Caller holds ns_lock. A directory that still has its name: 0, -ENOENT or -ENOTDIR. */
 static int mem_dir_get(struct mem_bk *m, uint64_t ino, struct mem_inode **out)
 {
@@ -314,7 +303,7 @@ int mem_lookup(struct bk *b, uint64_t parent, const char *name, struct bk_attr *
 	struct mem_bk *m = mem_of(b);
 	struct mem_inode *dir;
 	struct mem_dirent *de;
-	int rc = mem_name_check(name);
+	int rc = bk_name_check(name);
 
 	if (rc < 0)
 		return rc;
@@ -377,7 +366,7 @@ int mem_mknod(struct bk *b, uint64_t parent, const char *name, const struct bk_n
 {
 	struct mem_bk *m = mem_of(b);
 	struct mem_inode *in;
-	int rc = mem_name_check(name);
+	int rc = bk_name_check(name);
 
 	if (rc == 0)
 		rc = mem_type_check(n->mode);
@@ -394,7 +383,7 @@ int mem_mknod(struct bk *b, uint64_t parent, const char *name, const struct bk_n
 static int mem_symlink_check(const char *name, const char *target)
 {
 	size_t len = strnlen(target, MEM_SYMLINK_MAX + 1);
-	int rc = mem_name_check(name);
+	int rc = bk_name_check(name);
 
 	if (rc == 0 && len == 0)
 		rc = -ENOENT;
@@ -490,7 +479,7 @@ int mem_link(struct bk *b, uint64_t ino, uint64_t newparent, const char *newname
 {
 	struct mem_bk *m = mem_of(b);
 	struct mem_inode *in;
-	int rc = mem_name_check(newname);
+	int rc = bk_name_check(newname);
 
 	if (rc < 0)
 		return rc;
@@ -531,7 +520,7 @@ int mem_unlink(struct bk *b, uint64_t parent, const char *name)
 	struct mem_bk *m = mem_of(b);
 	struct mem_inode *dir;
 	struct mem_dirent *de;
-	int rc = mem_name_check(name);
+	int rc = bk_name_check(name);
 
 	if (rc < 0)
 		return rc;
@@ -550,7 +539,7 @@ int mem_rmdir(struct bk *b, uint64_t parent, const char *name)
 	struct mem_bk *m = mem_of(b);
 	struct mem_inode *dir;
 	struct mem_dirent *de;
-	int rc = mem_name_check(name);
+	int rc = bk_name_check(name);
 
 	if (rc < 0)
 		return rc;
@@ -665,10 +654,10 @@ int mem_rename(struct bk *b, uint64_t parent, const char *name, uint64_t newpare
 	struct mem_bk *m = mem_of(b);
 	struct mem_rename r = { .m = m, .newname = newname, .flags = flags };
 	const unsigned both = BK_RENAME_NOREPLACE | BK_RENAME_EXCHANGE;
-	int rc = mem_name_check(name);
+	int rc = bk_name_check(name);
 
 	if (rc == 0)
-		rc = mem_name_check(newname);
+		rc = bk_name_check(newname);
 	if (rc == 0 && ((flags & ~both) || flags == both))
 		rc = -EINVAL;
 	if (rc < 0)

@@ -219,13 +219,10 @@ ssize_t mem_write(struct bk *b, uint64_t ino, const void *buf, size_t len, off_t
 {
 	struct mem_bk *m = mem_of(b);
 	struct mem_inode *in;
-	ssize_t rc;
+	ssize_t rc = bk_write_check(off, len, MEM_FILE_MAX);
 
-	if (off < 0)
-		return -EINVAL;
-	if (len > (uint64_t)(MEM_FILE_MAX - off))
-		return -EFBIG;
-	rc = mem_inode_lock(m, ino, true, &in);
+	if (rc == 0)
+		rc = mem_inode_lock(m, ino, true, &in);
 	if (rc < 0)
 		return rc;
 	rc = mem_data_check(in);

@@ -29,17 +29,6 @@ struct sq_rename {
 	unsigned flags;
 };
 
-static int dir_name_check(const char *name)
-{
-	size_t len = strnlen(name, BK_NAME_MAX + 1);
-
-	if (len > BK_NAME_MAX)
-		return -ENAMETOOLONG;
-	if (len == 0 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-		return -EINVAL;
-	return 0;
-}
-
 /* A directory that still has its name: 0, -ENOENT or -ENOTDIR. */
 static int dir_get(struct sqlite_conn *c, uint64_t ino, struct sqlite_inode *out)
 {
@@ -143,7 +132,7 @@ int sqlite_lookup(struct bk *b, uint64_t parent, const char *name, struct bk_att
 	struct sqlite_inode dir, in;
 	struct sqlite_conn *c;
 	sqlite3_stmt *st;
-	int rc = dir_name_check(name);
+	int rc = bk_name_check(name);
 
 	if (rc == 0)
 		rc = sqlite_read_begin(s, &c);
@@ -230,7 +219,7 @@ int sqlite_mknod(struct bk *b, uint64_t parent, const char *name, const struct b
 	const struct sqlite_inode in = {
 		.mode = n->mode, .uid = n->uid, .gid = n->gid, .rdev = n->rdev
 	};
-	int rc = dir_name_check(name);
+	int rc = bk_name_check(name);
 
 	if (rc == 0)
 		rc = dir_type_check(n->mode);
@@ -244,7 +233,7 @@ int sqlite_symlink(struct bk *b, uint64_t parent, const char *name, const char *
 	const struct sqlite_inode in = {
 		.mode = S_IFLNK | 0777, .uid = n->uid, .gid = n->gid, .size = len
 	};
-	int rc = dir_name_check(name);
+	int rc = bk_name_check(name);
 
 	if (rc == 0 && len == 0)
 		rc = -ENOENT;
@@ -320,7 +309,7 @@ int sqlite_link(struct bk *b, uint64_t ino, uint64_t newparent, const char *newn
 	struct sqlite_bk *s = sqlite_of(b);
 	struct sqlite_inode in;
 	struct sqlite_conn *c;
-	int rc = dir_name_check(newname);
+	int rc = bk_name_check(newname);
 
 	if (rc == 0)
 		rc = sqlite_write_begin(s, &c);
@@ -384,7 +373,7 @@ static int dir_remove(struct bk *b, uint64_t parent, const char *name, bool is_r
 {
 	struct sqlite_bk *s = sqlite_of(b);
 	struct sqlite_conn *c;
-	int rc = dir_name_check(name);
+	int rc = bk_name_check(name);
 
 	if (rc == 0)
 		rc = sqlite_write_begin(s, &c);
@@ -576,10 +565,10 @@ int sqlite_rename(struct bk *b, uint64_t parent, const char *name, uint64_t newp
 	struct sq_rename r = { .name = name, .newname = newname, .flags = flags };
 	const unsigned both = BK_RENAME_NOREPLACE | BK_RENAME_EXCHANGE;
 	struct sqlite_conn *c;
-	int rc = dir_name_check(name);
+	int rc = bk_name_check(name);
 
 	if (rc == 0)
-		rc = dir_name_check(newname);
+		rc = bk_name_check(newname);
 	if (rc == 0 && ((flags & ~both) || flags == both))
 		rc = -EINVAL;
 	if (rc == 0)

@@ -95,13 +95,10 @@ ssize_t sqlite_write(struct bk *b, uint64_t ino, const void *buf, size_t len, of
 {
 	struct sqlite_bk *s = sqlite_of(b);
 	struct sqlite_conn *c;
-	int rc;
+	int rc = bk_write_check(off, len, SQ_FILE_MAX);
 
-	if (off < 0)
-		return -EINVAL;
-	if (len > (uint64_t)(SQ_FILE_MAX - off))
-		return -EFBIG;
-	rc = sqlite_write_begin(s, &c);
+	if (rc == 0)
+		rc = sqlite_write_begin(s, &c);
 	if (rc < 0)
 		return rc;
 	rc = file_write_locked(s, c, ino, buf, len, (uint64_t)off);
