@@ -17,6 +17,21 @@ int bk_name_check(const char *name)
 	return 0;
 }
 
+int bk_mknod_type_check(mode_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG:
+	case S_IFDIR:
+	case S_IFCHR:
+	case S_IFBLK:
+	case S_IFIFO:
+	case S_IFSOCK:
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
 int bk_write_check(off_t off, size_t len, uint64_t max_size)
 {
 	if (off < 0)

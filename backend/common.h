@@ -16,6 +16,9 @@
  * "", "." and "..". */
 int bk_name_check(const char *name);
 
+/* A file type mknod creates: regular, directory, device, FIFO or socket; else -EINVAL. */
+int bk_mknod_type_check(mode_t mode);
+
 /* A write of len bytes at off: -EINVAL for a negative off, -EFBIG past max_size. */
 int bk_write_check(off_t off, size_t len, uint64_t max_size);
 

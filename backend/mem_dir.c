@@ -346,21 +346,6 @@ out_delete:
 	return rc;
 }
 
-static int mem_type_check(mode_t mode)
-{
-	switch (mode & S_IFMT) {
-	case S_IFREG:
-	case S_IFDIR:
-	case S_IFCHR:
-	case S_IFBLK:
-	case S_IFIFO:
-	case S_IFSOCK:
-		return 0;
-	default:
-		return -EINVAL;
-	}
-}
-
 int mem_mknod(struct bk *b, uint64_t parent, const char *name, const struct bk_new *n,
 	      struct bk_attr *out)
 {
@@ -369,7 +354,7 @@ int mem_mknod(struct bk *b, uint64_t parent, const char *name, const struct bk_n
 	int rc = bk_name_check(name);
 
 	if (rc == 0)
-		rc = mem_type_check(n->mode);
+		rc = bk_mknod_type_check(n->mode);
 	if (rc < 0)
 		return rc;
 	pthread_rwlock_wrlock(&m->ns_lock);

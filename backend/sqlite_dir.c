@@ -181,21 +181,6 @@ static int dir_create(struct sqlite_bk *s, struct sqlite_conn *c, uint64_t paren
 	return rc == 0 ? dir_log(s, c, SQ_CH_NAME_ADD, in->ino, parent, name) : rc;
 }
 
-static int dir_type_check(mode_t mode)
-{
-	switch (mode & S_IFMT) {
-	case S_IFREG:
-	case S_IFDIR:
-	case S_IFCHR:
-	case S_IFBLK:
-	case S_IFIFO:
-	case S_IFSOCK:
-		return 0;
-	default:
-		return -EINVAL;
-	}
-}
-
 /* mknod and symlink: n (and target for a symlink) becomes name in parent. */
 static int dir_make(struct sqlite_bk *s, uint64_t parent, const char *name,
 		    const struct sqlite_inode *proto, const char *target, struct bk_attr *out)
@@ -222,7 +207,7 @@ int sqlite_mknod(struct bk *b, uint64_t parent, const char *name, const struct b
 	int rc = bk_name_check(name);
 
 	if (rc == 0)
-		rc = dir_type_check(n->mode);
+		rc = bk_mknod_type_check(n->mode);
 	return rc < 0 ? rc : dir_make(sqlite_of(b), parent, name, &in, NULL, out);
 }
 
