@@ -1,7 +1,8 @@
 /* open(O_TMPFILE) on a real mount, observed from forked client processes: a nameless file
  * that reads, writes and maps like any other and is freed on its last close; linkat()
- * giving it a name (then revoke reaches it by that name); and unplug and replug killing it
- * like every open file, except its COWed private pages, which no path can reach. */
+ * giving it a name (then revoke reaches it by that name; before, revoking its directory
+ * passes it by); and unplug and replug killing it like every open file, except its COWed
+ * private pages, which no path can reach. */
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
@@ -50,11 +51,11 @@ static void teardown(void)
 
 /* ---- checks run inside client processes: each returns 0 or FX_FAIL(...) ---- */
 
-/* A new nameless file in the test's directory holding the pattern: its descriptor, or -1
- * after FX_FAIL. */
-static int tmp_open(int flags)
+/* A new nameless file in directory dir holding the pattern: its descriptor, or -1 after
+ * FX_FAIL. */
+static int tmp_open_in(const char *dir, int flags)
 {
-	int fd = open(fx_workdir(), O_TMPFILE | O_RDWR | flags, TMP_MODE);
+	int fd = open(dir, O_TMPFILE | O_RDWR | flags, TMP_MODE);
 
 	if (fd < 0)
 		return -FX_FAIL("open(O_TMPFILE): %s", strerror(errno));
@@ -63,6 +64,12 @@ static int tmp_open(int flags)
 		return -FX_FAIL("pwrite to the tmpfile: %s", strerror(errno));
 	}
 	return fd;
+}
+
+/* tmp_open_in() the test's directory. */
+static int tmp_open(int flags)
+{
+	return tmp_open_in(fx_workdir(), flags);
 }
 
 /* A regular file of mode TMP_MODE and FILE_SIZE bytes with nlink links. */
@@ -206,9 +213,9 @@ struct view {
 	volatile char *pv; /* MAP_PRIVATE, every page read, page COW_PAGE written ('z') */
 };
 
-static int view_open(struct view *v)
+static int view_open(struct view *v, const char *dir)
 {
-	v->fd = tmp_open(0);
+	v->fd = tmp_open_in(dir, 0);
 	if (v->fd < 0)
 		return 1;
 	FX_TRY(map_shared(v->fd, &v->sh));
@@ -248,7 +255,7 @@ static int revoke_observer(int sock, const void *arg)
 	struct stat st;
 
 	(void)arg;
-	FX_TRY(view_open(&v));
+	FX_TRY(view_open(&v, fx_workdir()));
 	if (linkat(v.fd, "", AT_FDCWD, P("named"), AT_EMPTY_PATH) < 0)
 		return FX_FAIL("linkat: %s", strerror(errno));
 	FX_TRY(fx_peer_wait_go(sock));
@@ -270,6 +277,37 @@ START_TEST(test_tmpfile_revoke_by_name)
 }
 END_TEST
 
+/* Nothing reaches a nameless file through its directory: after a revoke of the directory
+ * it was made in, its views all work. */
+static int revoke_dir_observer(int sock, const void *arg)
+{
+	struct view v;
+
+	(void)arg;
+	FX_TRY(view_open(&v, P("d")));
+	FX_TRY(fx_peer_wait_go(sock));
+	for (int i = 0; i < NPAGES; i++)
+		FX_TRY(fx_expect_fill("shared", v.sh, (size_t)i * PG, PG, FILL(i)));
+	FX_TRY(fx_expect_fill("COWed private", v.pv, COW_PAGE * PG, 1, 'z'));
+	FX_TRY(fx_expect_pread("the tmpfile", v.fd, pattern, 0, FILE_SIZE));
+	return expect_stat(v.fd, 0);
+}
+
+START_TEST(test_tmpfile_revoke_dir)
+{
+	struct ctl_result res = { 0 };
+	struct fx_peer o;
+
+	ck_assert_int_eq(mkdir(P("d"), 0755), 0);
+	fx_peer_start(&o, revoke_dir_observer, NULL);
+	CTL_OK(&res, "revoke", R("d"));
+	ck_assert_int_eq(fx_ctl_num(&res, "files"), 0);
+	fx_peer_step(&o);
+	fx_peer_finish(&o);
+	ctl_result_free(&res);
+}
+END_TEST
+
 /* Unplug kills a nameless file's views but its COWed private page (README, "Known
  * limitations"); after replug they stay dead (fstat aside: with no name to look up again,
  * the kernel never learns the new generation) and new tmpfiles work. */
@@ -280,7 +318,7 @@ static int unplug_observer(int sock, const void *arg)
 	int fd;
 
 	(void)arg;
-	FX_TRY(view_open(&v));
+	FX_TRY(view_open(&v, fx_workdir()));
 	FX_TRY(fx_peer_wait_go(sock));
 	FX_TRY(view_dead(&v, false));
 	FX_TRY(fx_expect_err(fstat(v.fd, &st), EIO, "fstat"));
@@ -317,7 +355,8 @@ static Suite *tmpfile_suite(void)
 	Suite *s = suite_create("tmpfile");
 	TCase *tc = fx_tcase(s, "tmpfile", 60, setup, teardown, fx_enter_workdir);
 
-	FX_ADD_TESTS(tc, test_tmpfile_io, test_tmpfile_link, test_tmpfile_revoke_by_name);
+	FX_ADD_TESTS(tc, test_tmpfile_io, test_tmpfile_link, test_tmpfile_revoke_by_name,
+		     test_tmpfile_revoke_dir);
 	/* unplug is for the whole mount: its own, after the others */
 	tc = fx_tcase(s, "unplug", 60, setup, teardown, fx_enter_workdir);
 	FX_ADD_TESTS(tc, test_tmpfile_unplug);
