@@ -43,26 +43,40 @@ void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_open(req, fi);
 }
 
+/* A new regular file in parent named name, or nameless if name is NULL. */
+static int make_file(struct sfs *fs, const struct fuse_ctx *ctx, fuse_ino_t parent,
+		     const char *name, mode_t mode, struct bk_attr *out)
+{
+	struct bk_new n;
+	int rc = new_inode_as(fs, ctx, parent, S_IFREG | (mode & 07777), 0, &n);
+
+	if (rc < 0)
+		return rc;
+	return name ? bk_mknod(fs->bk, parent, name, &n, out) : bk_tmpfile(fs->bk, parent, &n, out);
+}
+
 int create_file(struct sfs *fs, const struct fuse_ctx *ctx, fuse_ino_t parent, const char *name,
 		mode_t mode, struct fuse_file_info *fi, struct fuse_entry_param *e)
 {
-	struct bk_new n;
 	struct bk_attr a;
 	int rc = gate(fs, parent, GATE_META, GATE_NO_HANDLE, 0, 0);
 
 	if (rc == 0)
-		rc = new_inode_as(fs, ctx, parent, S_IFREG | (mode & 07777), 0, &n);
-	if (rc == 0 && name)
-		rc = bk_mknod(fs->bk, parent, name, &n, &a);
-	else if (rc == 0)
-		rc = bk_tmpfile(fs->bk, parent, &n, &a);
-	if (rc == 0)
-		rc = inode_ref(fs->itab, a.ino);
+		rc = make_file(fs, ctx, parent, name, mode, &a);
 	if (rc < 0)
 		return rc;
+	rc = inode_ref(fs->itab, a.ino);
+	if (rc < 0)
+		goto out_forget;
 	fill_entry(fs, &a, e);
 	set_open_flags(fs, fi);
 	return 0;
+
+out_forget:
+	/* no FORGET will ever come for a nameless file the kernel never got */
+	if (!name)
+		bk_forget(fs->bk, a.ino);
+	return rc;
 }
 
 void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
