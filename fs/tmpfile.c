@@ -63,22 +63,22 @@ static void open_to_out(const struct fuse_file_info *fi, struct fuse_open_out *o
 		out->open_flags |= FOPEN_KEEP_CACHE;
 }
 
-/* The reply to request unique: rc < 0 an error, else the entry and open handle. Returns
- * whether the kernel took it (it refuses replies to requests it gave up, ENOENT). */
-static bool reply(int fd, uint64_t unique, int rc, const struct fuse_entry_out *entry,
-		  const struct fuse_open_out *open)
+/* The reply to request unique: rc < 0 an error, else the entry and open handle. 0, or
+ * -errno if the kernel did not take it (ENOENT: it gave the request up). */
+static int reply(int fd, uint64_t unique, int rc, const struct fuse_entry_out *entry,
+		 const struct fuse_open_out *handle)
 {
 	struct fuse_out_header h = { .error = rc < 0 ? rc : 0, .unique = unique };
 	struct iovec iov[] = {
 		{ &h, sizeof(h) },
 		{ (void *)entry, sizeof(*entry) },
-		{ (void *)open, sizeof(*open) },
+		{ (void *)handle, sizeof(*handle) },
 	};
 	int n = rc < 0 ? 1 : 3;
 
 	for (int i = 0; i < n; i++)
 		h.len += (uint32_t)iov[i].iov_len;
-	return writev(fd, iov, n) == (ssize_t)h.len;
+	return writev(fd, iov, n) < 0 ? -errno : 0;
 }
 
 /* Serves one FUSE_TMPFILE request of len bytes at h; its arguments are CREATE's. */
@@ -88,7 +88,7 @@ static void serve(struct sfs *fs, int fd, const struct fuse_in_header *h, size_t
 	struct fuse_file_info fi = { 0 };
 	struct fuse_entry_param e;
 	struct fuse_entry_out entry;
-	struct fuse_open_out open;
+	struct fuse_open_out handle;
 	struct fuse_ctx ctx = { .uid = h->uid, .gid = h->gid, .pid = (pid_t)h->pid };
 	int rc = -EINVAL;
 
@@ -101,9 +101,9 @@ static void serve(struct sfs *fs, int fd, const struct fuse_in_header *h, size_t
 		  rc < 0 ? strerror(-rc) : "made");
 	if (rc == 0) {
 		entry_to_out(&e, &entry);
-		open_to_out(&fi, &open);
+		open_to_out(&fi, &handle);
 	}
-	if (!reply(fd, h->unique, rc, &entry, &open) && rc == 0)
+	if (reply(fd, h->unique, rc, &entry, &handle) < 0 && rc == 0)
 		forget_inode(fs, e.ino, 1);
 }
 
