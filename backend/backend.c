@@ -343,3 +343,11 @@ int bk_removexattr(struct bk *b, uint64_t ino, const char *name)
 	BK_CALL(rc, b, removexattr, -ENOSYS, b, ino, name);
 	return rc;
 }
+
+int bk_tmpfile(struct bk *b, uint64_t parent, const struct bk_new *n, struct bk_attr *out)
+{
+	int rc;
+
+	BK_CALL(rc, b, tmpfile, -ENOSYS, b, parent, n, out);
+	return rc;
+}

@@ -137,7 +137,9 @@ struct bk_ops {
 		       const struct bk_new *n, struct bk_attr *out);
 	/* readlink copies at most size bytes, without a NUL; returns the target's length */
 	ssize_t (*readlink)(struct bk *b, uint64_t ino, char *buf, size_t size);
-	/* -EEXIST, -EPERM for a directory, -EMLINK */
+	/* -EEXIST, -EPERM for a directory, -EMLINK. A regular file with no names left (a
+	 * tmpfile, or a file unlinked while open) gets its first name back: fs/ leaves to the
+	 * kernel which of those may be linked (O_TMPFILE without O_EXCL). */
 	int (*link)(struct bk *b, uint64_t ino, uint64_t newparent, const char *newname,
 		    struct bk_attr *out);
 	int (*unlink)(struct bk *b, uint64_t parent, const char *name); /* -EISDIR */
@@ -173,6 +175,11 @@ struct bk_ops {
 	ssize_t (*getxattr)(struct bk *b, uint64_t ino, const char *name, void *buf, size_t size);
 	ssize_t (*listxattr)(struct bk *b, uint64_t ino, char *buf, size_t size);
 	int (*removexattr)(struct bk *b, uint64_t ino, const char *name);
+
+	/* A regular file with no name (nlink 0) in directory parent, as open(O_TMPFILE) makes:
+	 * it lives until forget, as a file unlinked while open does, unless link gives it a
+	 * name. n->mode includes S_IFREG. -ENOENT, -ENOTDIR, -ENOSPC. May be NULL: -ENOSYS. */
+	int (*tmpfile)(struct bk *b, uint64_t parent, const struct bk_new *n, struct bk_attr *out);
 };
 
 /* Registry. The backend whose scheme (bk_ops.name) is the len bytes at scheme, or NULL. */
@@ -219,6 +226,7 @@ int bk_setxattr(struct bk *b, uint64_t ino, const char *name, const void *value,
 ssize_t bk_getxattr(struct bk *b, uint64_t ino, const char *name, void *buf, size_t size);
 ssize_t bk_listxattr(struct bk *b, uint64_t ino, char *buf, size_t size);
 int bk_removexattr(struct bk *b, uint64_t ino, const char *name);
+int bk_tmpfile(struct bk *b, uint64_t parent, const struct bk_new *n, struct bk_attr *out);
 
 extern const struct bk_ops bk_mem_ops;
 extern const struct bk_ops bk_sqlite_ops;

@@ -616,4 +616,5 @@ const struct bk_ops bk_mem_ops = {
 	.getxattr = mem_getxattr,
 	.listxattr = mem_listxattr,
 	.removexattr = mem_removexattr,
+	.tmpfile = mem_tmpfile,
 };

@@ -125,6 +125,7 @@ int mem_symlink(struct bk *b, uint64_t parent, const char *name, const char *tar
 ssize_t mem_readlink(struct bk *b, uint64_t ino, char *buf, size_t size);
 int mem_link(struct bk *b, uint64_t ino, uint64_t newparent, const char *newname,
 	     struct bk_attr *out);
+int mem_tmpfile(struct bk *b, uint64_t parent, const struct bk_new *n, struct bk_attr *out);
 int mem_unlink(struct bk *b, uint64_t parent, const char *name);
 int mem_rmdir(struct bk *b, uint64_t parent, const char *name);
 int mem_rename(struct bk *b, uint64_t parent, const char *name, uint64_t newparent,

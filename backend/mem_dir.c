@@ -1,5 +1,6 @@
 /* The mem backend's namespace: directory entries and the slots that change or list them
- * (lookup, mknod, symlink, link, unlink, rmdir, rename, readdir, readlink). Inodes and
+ * (lookup, mknod, symlink, link, unlink, rmdir, rename, readdir, readlink) and tmpfile,
+ * which makes an inode without one. Inodes and
  * their attributes belong to mem.c.
  *
  * Readdir cookies: each entry gets a sequence number one above the directory's last on
@@ -438,7 +439,7 @@ static int mem_link_locked(struct mem_bk *m, uint64_t ino, uint64_t newparent, c
 	struct mem_inode *in = mem_inode_find(m, ino), *dir;
 	int rc = 0;
 
-	if (!in || in->nlink == 0)
+	if (!in)
 		rc = -ENOENT;
 	else if (S_ISDIR(in->mode))
 		rc = -EPERM;
@@ -470,6 +471,24 @@ int mem_link(struct bk *b, uint64_t ino, uint64_t newparent, const char *newname
 		return rc;
 	pthread_rwlock_wrlock(&m->ns_lock);
 	rc = mem_link_locked(m, ino, newparent, newname, &in);
+	if (rc == 0)
+		mem_inode_fill(in, out);
+	pthread_rwlock_unlock(&m->ns_lock);
+	return rc;
+}
+
+int mem_tmpfile(struct bk *b, uint64_t parent, const struct bk_new *n, struct bk_attr *out)
+{
+	struct mem_bk *m = mem_of(b);
+	struct mem_inode *dir, *in;
+	int rc;
+
+	if (!S_ISREG(n->mode))
+		return -EINVAL;
+	pthread_rwlock_wrlock(&m->ns_lock);
+	rc = mem_dir_get(m, parent, &dir);
+	if (rc == 0)
+		rc = mem_inode_new(m, n, &in);
 	if (rc == 0)
 		mem_inode_fill(in, out);
 	pthread_rwlock_unlock(&m->ns_lock);

@@ -264,4 +264,5 @@ const struct bk_ops bk_sqlite_ops = {
 	.getxattr = sqlite_getxattr,
 	.listxattr = sqlite_listxattr,
 	.removexattr = sqlite_removexattr,
+	.tmpfile = sqlite_tmpfile,
 };

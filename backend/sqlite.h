@@ -303,6 +303,7 @@ int sqlite_symlink(struct bk *b, uint64_t parent, const char *name, const char *
 ssize_t sqlite_readlink(struct bk *b, uint64_t ino, char *buf, size_t size);
 int sqlite_link(struct bk *b, uint64_t ino, uint64_t newparent, const char *newname,
 		struct bk_attr *out);
+int sqlite_tmpfile(struct bk *b, uint64_t parent, const struct bk_new *n, struct bk_attr *out);
 int sqlite_unlink(struct bk *b, uint64_t parent, const char *name);
 int sqlite_rmdir(struct bk *b, uint64_t parent, const char *name);
 int sqlite_rename(struct bk *b, uint64_t parent, const char *name, uint64_t newparent,

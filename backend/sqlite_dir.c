@@ -1,5 +1,6 @@
 /* The sqlite backend's namespace: directory entries and the slots that change or list
- * them (lookup, mknod, symlink, link, unlink, rmdir, rename, readdir, readlink). Each slot
+ * them (lookup, mknod, symlink, link, unlink, rmdir, rename, readdir, readlink), and
+ * tmpfile, which makes an inode without one: this mount's orphan from the start. Each slot
  * reads the rows it needs into struct sqlite_inode, changes them in memory and writes
  * them back, inside one operation of the writer's batch.
  *
@@ -265,9 +266,7 @@ static int dir_link_locked(struct sqlite_bk *s, struct sqlite_conn *c, uint64_t 
 	uint64_t existing;
 	int rc = sqlite_inode_get(c, ino, in);
 
-	if (rc == 0 && in->nlink == 0)
-		rc = -ENOENT;
-	else if (rc == 0 && S_ISDIR(in->mode))
+	if (rc == 0 && S_ISDIR(in->mode))
 		rc = -EPERM;
 	else if (rc == 0 && in->nlink >= SQ_LINK_MAX)
 		rc = -EMLINK;
@@ -301,6 +300,36 @@ int sqlite_link(struct bk *b, uint64_t ino, uint64_t newparent, const char *newn
 	if (rc < 0)
 		return rc;
 	rc = dir_link_locked(s, c, ino, newparent, newname, &in);
+	rc = sqlite_write_end(s, c, rc);
+	if (rc == 0)
+		sqlite_inode_fill(&in, out);
+	return rc;
+}
+
+static int dir_tmpfile_locked(struct sqlite_bk *s, struct sqlite_conn *c, uint64_t parent,
+			      struct sqlite_inode *in)
+{
+	struct sqlite_inode dir;
+	int rc = dir_get(c, parent, &dir);
+
+	if (rc < 0)
+		return rc;
+	sqlite_now(&in->ctime);
+	in->atime = in->mtime = in->ctime;
+	rc = sqlite_inode_new(c, in, NULL);
+	return rc == 0 ? sqlite_orphan_add(s, c, in->ino) : rc;
+}
+
+int sqlite_tmpfile(struct bk *b, uint64_t parent, const struct bk_new *n, struct bk_attr *out)
+{
+	struct sqlite_bk *s = sqlite_of(b);
+	struct sqlite_inode in = { .mode = n->mode, .uid = n->uid, .gid = n->gid };
+	struct sqlite_conn *c;
+	int rc = S_ISREG(n->mode) ? sqlite_write_begin(s, &c) : -EINVAL;
+
+	if (rc < 0)
+		return rc;
+	rc = dir_tmpfile_locked(s, c, parent, &in);
 	rc = sqlite_write_end(s, c, rc);
 	if (rc == 0)
 		sqlite_inode_fill(&in, out);

@@ -53,8 +53,14 @@ void reply_entry(fuse_req_t req, const struct bk_attr *a)
 		reply_err(req, rc);
 		return;
 	}
-	if (fuse_reply_entry(req, &e) != 0 && inode_forget(fs->itab, a->ino, 1) == 0)
-		bk_forget(fs->bk, a->ino);
+	if (fuse_reply_entry(req, &e) != 0)
+		forget_inode(fs, a->ino, 1);
+}
+
+void forget_inode(struct sfs *fs, uint64_t ino, uint64_t n)
+{
+	if (inode_forget(fs->itab, ino, n) == 0)
+		bk_forget(fs->bk, ino);
 }
 
 void reply_attr(fuse_req_t req, const struct bk_attr *a, double timeout)
@@ -67,13 +73,13 @@ void reply_attr(fuse_req_t req, const struct bk_attr *a, double timeout)
 
 /* The kernel has already applied the umask and stripped S_ISGID where the caller may not
  * set it; what FUSE leaves to the server is the owner and setgid-directory inheritance. */
-int new_inode(fuse_req_t req, fuse_ino_t parent, mode_t mode, dev_t rdev, struct bk_new *out)
+int new_inode_as(struct sfs *fs, const struct fuse_ctx *ctx, fuse_ino_t parent, mode_t mode,
+		 dev_t rdev, struct bk_new *out)
 {
-	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	struct bk_attr dir;
 	int rc;
 
-	rc = bk_getattr(ll_fs(req)->bk, parent, &dir);
+	rc = bk_getattr(fs->bk, parent, &dir);
 	if (rc < 0)
 		return rc;
 	out->mode = mode;
@@ -86,6 +92,11 @@ int new_inode(fuse_req_t req, fuse_ino_t parent, mode_t mode, dev_t rdev, struct
 			out->mode |= S_ISGID;
 	}
 	return 0;
+}
+
+int new_inode(fuse_req_t req, fuse_ino_t parent, mode_t mode, dev_t rdev, struct bk_new *out)
+{
+	return new_inode_as(ll_fs(req), fuse_req_ctx(req), parent, mode, rdev, out);
 }
 
 /* cache=strict: the kernel changes its view of a file only when told. No automatic

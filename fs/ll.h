@@ -29,8 +29,20 @@ void reply_entry(fuse_req_t req, const struct bk_attr *a);
 /* timeout: how long the kernel may trust the attributes, seconds */
 void reply_attr(fuse_req_t req, const struct bk_attr *a, double timeout);
 void fill_entry(struct sfs *fs, const struct bk_attr *a, struct fuse_entry_param *e);
-/* Ownership and mode of a new inode in parent, as POSIX and setgid directories say. */
+/* The kernel dropped n references to ino; the backend is told once none is left. */
+void forget_inode(struct sfs *fs, uint64_t ino, uint64_t n);
+/* Ownership and mode of a new inode in parent, as POSIX and setgid directories say, for
+ * the caller ctx describes (uid, gid). 0 or -errno. */
+int new_inode_as(struct sfs *fs, const struct fuse_ctx *ctx, fuse_ino_t parent, mode_t mode,
+		 dev_t rdev, struct bk_new *out);
+/* new_inode_as() for the caller of req. */
 int new_inode(fuse_req_t req, fuse_ino_t parent, mode_t mode, dev_t rdev, struct bk_new *out);
+/* create and tmpfile (tmpfile.h): a regular file in parent, named name or, if name is NULL,
+ * nameless (nlink 0), for the caller ctx describes; counted as the kernel's reference and
+ * opened. Fills e and fi's handle and flags. 0 or -errno (nothing counted). The caller
+ * replies, and calls forget_inode(fs, e->ino, 1) if the reply was not delivered. */
+int create_file(struct sfs *fs, const struct fuse_ctx *ctx, fuse_ino_t parent, const char *name,
+		mode_t mode, struct fuse_file_info *fi, struct fuse_entry_param *e);
 
 void ll_init(void *userdata, struct fuse_conn_info *conn);
 

@@ -33,22 +33,16 @@ void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	reply_entry(req, &a);
 }
 
-static void forget_one(struct sfs *fs, uint64_t ino, uint64_t n)
-{
-	if (inode_forget(fs->itab, ino, n) == 0)
-		bk_forget(fs->bk, ino);
-}
-
 void ll_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	forget_one(ll_fs(req), ino, nlookup);
+	forget_inode(ll_fs(req), ino, nlookup);
 	fuse_reply_none(req);
 }
 
 void ll_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
 	for (size_t i = 0; i < count; i++)
-		forget_one(ll_fs(req), forgets[i].ino, forgets[i].nlookup);
+		forget_inode(ll_fs(req), forgets[i].ino, forgets[i].nlookup);
 	fuse_reply_none(req);
 }
 

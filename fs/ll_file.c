@@ -1,4 +1,5 @@
-/* Handlers for open regular files: open and create, data I/O, sync, fallocate and lseek.
+/* Handlers for open regular files: open and create (whose core tmpfile.c shares), data
+ * I/O, sync, fallocate and lseek.
  * The cache mode decides what an open tells the kernel about its cached pages. */
 #include <errno.h>
 #include <fcntl.h>
@@ -42,29 +43,53 @@ void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_open(req, fi);
 }
 
+/* A new regular file in parent named name, or nameless if name is NULL. */
+static int make_file(struct sfs *fs, const struct fuse_ctx *ctx, fuse_ino_t parent,
+		     const char *name, mode_t mode, struct bk_attr *out)
+{
+	struct bk_new n;
+	int rc = new_inode_as(fs, ctx, parent, S_IFREG | (mode & 07777), 0, &n);
+
+	if (rc < 0)
+		return rc;
+	return name ? bk_mknod(fs->bk, parent, name, &n, out) : bk_tmpfile(fs->bk, parent, &n, out);
+}
+
+int create_file(struct sfs *fs, const struct fuse_ctx *ctx, fuse_ino_t parent, const char *name,
+		mode_t mode, struct fuse_file_info *fi, struct fuse_entry_param *e)
+{
+	struct bk_attr a;
+	int rc = gate(fs, parent, GATE_META, GATE_NO_HANDLE, 0, 0);
+
+	if (rc == 0)
+		rc = make_file(fs, ctx, parent, name, mode, &a);
+	if (rc < 0)
+		return rc;
+	rc = inode_ref(fs->itab, a.ino);
+	if (rc < 0)
+		goto out_forget;
+	fill_entry(fs, &a, e);
+	set_open_flags(fs, fi);
+	return 0;
+
+out_forget:
+	/* no FORGET will ever come for a nameless file the kernel never got */
+	if (!name)
+		bk_forget(fs->bk, a.ino);
+	return rc;
+}
+
 void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	       struct fuse_file_info *fi)
 {
 	struct sfs *fs = ll_fs(req);
 	struct fuse_entry_param e;
-	struct bk_new n;
-	struct bk_attr a;
-	int rc = gate(fs, parent, GATE_META, GATE_NO_HANDLE, 0, 0);
+	int rc = create_file(fs, fuse_req_ctx(req), parent, name, mode, fi, &e);
 
-	if (rc == 0)
-		rc = new_inode(req, parent, S_IFREG | (mode & 07777), 0, &n);
-	if (rc == 0)
-		rc = bk_mknod(fs->bk, parent, name, &n, &a);
-	if (rc == 0)
-		rc = inode_ref(fs->itab, a.ino);
-	if (rc < 0) {
+	if (rc < 0)
 		reply_err(req, rc);
-		return;
-	}
-	fill_entry(fs, &a, &e);
-	set_open_flags(fs, fi);
-	if (fuse_reply_create(req, &e, fi) != 0 && inode_forget(fs->itab, a.ino, 1) == 0)
-		bk_forget(fs->bk, a.ino);
+	else if (fuse_reply_create(req, &e, fi) != 0)
+		forget_inode(fs, e.ino, 1);
 }
 
 void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)

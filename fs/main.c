@@ -14,6 +14,7 @@
 #include "notify.h"
 #include "opts.h"
 #include "sfs.h"
+#include "tmpfile.h"
 
 #define EXIT_USAGE 2
 
@@ -50,6 +51,9 @@ static int serve(struct sfs *fs, const struct opts *o)
 		rc = -EIO;
 		goto out_signals;
 	}
+	rc = tmpfile_install(fs);
+	if (rc < 0)
+		goto out_unmount;
 	fuse_daemonize(o->cmd.foreground);
 	if (!o->cmd.foreground)
 		log_use_syslog();

@@ -283,6 +283,46 @@ START_TEST(test_unlink_open_file)
 }
 END_TEST
 
+/* An inode that never had a name: nlink 0, listed nowhere, alive until forget unless a
+ * link gives it a name; a file unlinked while open may get its name back the same way. */
+START_TEST(test_tmpfile)
+{
+	const struct bk_new n = { .mode = S_IFREG | 0600, .uid = 1000, .gid = 100 };
+	uint64_t d = mk(ROOT, "d", F_DIR), f = mk(ROOT, "f", F_REG), before;
+	struct bk_attr a, t, u;
+	char buf[8] = { 0 };
+
+	ck_assert_int_eq(bk_tmpfile(be, ROOT, &n, &t), 0);
+	ck_assert_uint_eq(t.nlink, 0);
+	ck_assert_uint_eq(t.mode, S_IFREG | 0600);
+	ck_assert_uint_eq(t.uid, 1000);
+	ck_assert_uint_eq(attr_of(ROOT).nlink, 3);
+	put(t.ino, 0, "tmp", 3);
+	ck_assert_int_eq(bk_read(be, t.ino, buf, sizeof(buf), 0), 3);
+	ck_assert_str_eq(buf, "tmp");
+	ck_assert_int_eq(bk_link(be, t.ino, d, "t", &a), 0);
+	ck_assert_uint_eq(a.nlink, 1);
+	ck_assert_uint_eq(ino_of(d, "t"), t.ino);
+	bk_forget(be, t.ino);
+	ck_assert_uint_eq(attr_of(t.ino).size, 3);
+
+	before = free_blocks();
+	ck_assert_int_eq(bk_tmpfile(be, d, &n, &u), 0);
+	ck_assert_uint_ne(u.ino, t.ino);
+	fill(u.ino, 0, 'u', 2 * PAGE);
+	bk_forget(be, u.ino);
+	ck_assert_int_eq(bk_getattr(be, u.ino, &a), -ENOENT);
+	if (has_limit())
+		ck_assert_uint_eq(free_blocks(), before);
+
+	ck_assert_int_eq(bk_unlink(be, ROOT, "f"), 0);
+	ck_assert_int_eq(bk_link(be, f, ROOT, "f2", &a), 0);
+	ck_assert_uint_eq(a.nlink, 1);
+	ck_assert_int_eq(bk_tmpfile(be, f, &n, &u), -ENOTDIR);
+	ck_assert_int_eq(bk_tmpfile(be, 999999, &n, &u), -ENOENT);
+}
+END_TEST
+
 START_TEST(test_rename_basic)
 {
 	uint64_t d = mk(ROOT, "d", F_DIR), e = mk(ROOT, "e", F_DIR), f = mk(d, "f", F_REG), s;
@@ -890,7 +930,7 @@ static int contract(const char *name, contract_open_fn open)
 	s = suite_create(title);
 	fx_unit_tcase(s, "namespace", 60, setup, teardown,
 		      FX_TESTS(test_root_and_lookup, test_mknod_and_symlink, test_name_max,
-			       test_links_and_removal, test_unlink_open_file));
+			       test_links_and_removal, test_unlink_open_file, test_tmpfile));
 	fx_unit_tcase(s, "rename", 60, setup, teardown,
 		      FX_TESTS(test_rename_basic, test_rename_replace, test_rename_flags,
 			       test_rename_into_subtree));
