@@ -63,6 +63,18 @@ static int reply_result(struct ctl_reply *r, struct ev_result *res, int rc)
 	return rc;
 }
 
+/* With -o powercut: what ino (0: the mount) changed since it was last made durable. */
+static void reply_unsynced(struct sfs *fs, uint64_t ino, struct ctl_reply *r)
+{
+	struct durable_count c;
+
+	if (!fs->durable)
+		return;
+	c = durable_pending(fs->durable, fs->bk, ino);
+	reply_u64(r, "unsynced_files", c.files);
+	reply_u64(r, "unsynced_bytes", c.bytes);
+}
+
 static int stats_file(struct sfs *fs, const char *rel, struct ctl_reply *r)
 {
 	static const char *const states[] = { "live", "revoking", "revoked" };
@@ -84,6 +96,7 @@ static int stats_file(struct sfs *fs, const char *rel, struct ctl_reply *r)
 	ctl_reply_kv(r, "state", "%s", states[info.state]);
 	for (int i = 0; i < IC_NR; i++)
 		reply_u64(r, names[i], info.count[i]);
+	reply_unsynced(fs, a.ino, r);
 	return 0;
 }
 
@@ -102,6 +115,7 @@ static int cmd_stats(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 	reply_u64(r, "errors", atomic_load(&fs->stats.errors));
 	reply_u64(r, "lost_bytes", atomic_load(&fs->stats.lost_bytes));
 	reply_u64(r, "inodes", itab_count(fs->itab));
+	reply_unsynced(fs, 0, r);
 	if (bk_statfs(fs->bk, &sv) == 0) {
 		reply_u64(r, "space_bytes", (uint64_t)sv.f_blocks * sv.f_frsize);
 		reply_u64(r, "free_bytes", (uint64_t)sv.f_bfree * sv.f_frsize);
@@ -242,6 +256,20 @@ static int cmd_abort(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 	return reply_result(r, &res, ev_abort(ctx, &res));
 }
 
+static int cmd_powercut(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
+{
+	struct ev_result res = { 0 };
+
+	return reply_result(r, &res, ev_powercut(ctx, &res, req->path));
+}
+
+static int cmd_sync(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
+{
+	struct ev_result res = { 0 };
+
+	return reply_result(r, &res, ev_sync(ctx, &res, req->path));
+}
+
 static int rule_from_req(const struct ctl_req *req, enum rule_kind kind, struct rule *out)
 {
 	static const enum rule_op ops[] = {
@@ -359,6 +387,8 @@ static const struct ctl_handlers handlers = {
 		[CTL_STORE] = cmd_store,
 		[CTL_AUDIT] = cmd_audit,
 		[CTL_ABORT] = cmd_abort,
+		[CTL_POWERCUT] = cmd_powercut,
+		[CTL_SYNC] = cmd_sync,
 	},
 	.log = ctl_cmds_log,
 };

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "ctl_proto.h"
+#include "durable.h"
 #include "events.h"
 #include "path.h"
 
@@ -128,6 +129,15 @@ int ev_end(struct ev *e, int rc)
 		 rc < 0 ? strerrorname_np(-rc) : "ok");
 	evlog_end(e->fs->evlog, e->seq, &e->start, e->text);
 	pthread_mutex_unlock(&e->fs->event_lock);
+	return rc;
+}
+
+int ev_file_changing(struct ev *e, const char *rel, struct bk_attr *out)
+{
+	int rc = ev_file(e, rel, out);
+
+	if (rc == 0 && e->fs->durable)
+		durable_sync(e->fs->durable, out->ino);
 	return rc;
 }
 

@@ -60,7 +60,7 @@ int ev_write(struct sfs *fs, struct ev_result *res, const char *rel, uint64_t of
 	int rc;
 
 	ev_begin(&e, fs, res, notify ? "write" : "write-no-notify", rel);
-	rc = ev_file(&e, rel, &a);
+	rc = ev_file_changing(&e, rel, &a);
 	if (rc < 0)
 		return ev_end(&e, rc);
 	n = len ? bk_write(fs->bk, a.ino, data, len, (off_t)off) : 0;
@@ -101,7 +101,7 @@ int ev_truncate(struct sfs *fs, struct ev_result *res, const char *rel, uint64_t
 	int rc, sync = 0;
 
 	ev_begin(&e, fs, res, "truncate", rel);
-	rc = ev_file(&e, rel, &a);
+	rc = ev_file_changing(&e, rel, &a);
 	if (rc == 0)
 		k.ino = a.ino;
 	/* a shrink truncates the kernel's page cache past the new end, private copies
@@ -133,7 +133,7 @@ int ev_punch(struct sfs *fs, struct ev_result *res, const char *rel, uint64_t of
 	int rc;
 
 	ev_begin(&e, fs, res, "punch", rel);
-	rc = ev_file(&e, rel, &a);
+	rc = ev_file_changing(&e, rel, &a);
 	if (rc == 0)
 		rc = bk_fallocate(fs->bk, a.ino, BK_FALLOC_PUNCH_HOLE | BK_FALLOC_KEEP_SIZE,
 				  (off_t)off, (off_t)len);

@@ -60,6 +60,10 @@ int ev_end(struct ev *e, int rc);
 
 /* Resolves rel to a regular file for an event: 0 or -errno with the result's message. */
 int ev_file(struct ev *e, const char *rel, struct bk_attr *out);
+/* ev_file() for an event that changes the file in the backend (write, truncate, punch):
+ * with -o powercut, the file's present state becomes durable first, as storage that
+ * flushes its cache before it obeys (durable.h). */
+int ev_file_changing(struct ev *e, const char *rel, struct bk_attr *out);
 
 /* events.c. len 0: to the end of the file */
 int ev_inval(struct sfs *fs, struct ev_result *res, const char *rel, uint64_t off, uint64_t len);
@@ -78,10 +82,19 @@ int ev_rule_add(struct sfs *fs, struct ev_result *res, const char *rel, struct r
 int ev_rule_clear(struct sfs *fs, struct ev_result *res, bool has_id, uint64_t id);
 int ev_rules_list(struct sfs *fs, struct ev_result *res);
 
-/* revoke.c */
+/* revoke.c; the _in forms do the work inside an event already begun (the power cut's) */
 int ev_revoke(struct sfs *fs, struct ev_result *res, const char *rel, int err);
+int ev_revoke_in(struct ev *e, const char *rel, int err);
 int ev_unplug(struct sfs *fs, struct ev_result *res, bool vanish);
+int ev_unplug_in(struct ev *e, bool vanish);
 int ev_replug(struct sfs *fs, struct ev_result *res);
 int ev_abort(struct sfs *fs, struct ev_result *res);
+
+/* powercut.c: with -o powercut (else -EOPNOTSUPP) */
+/* rel (a regular file) or, NULL, the whole mount loses what was not made durable: revoked
+ * or unplugged first, then reverted in the backend. */
+int ev_powercut(struct sfs *fs, struct ev_result *res, const char *rel);
+/* rel's (NULL: every file's) present state becomes durable. */
+int ev_sync(struct sfs *fs, struct ev_result *res, const char *rel);
 
 #endif

@@ -85,7 +85,11 @@ void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	/* ftruncate: the kernel leaves mtime to the server, see truncate_open() */
 	if (fi && (s.valid & BK_SET_SIZE) && !(s.valid & BK_SET_MTIME))
 		s.valid |= BK_SET_MTIME_NOW;
-	rc = bk_setattr(ll_fs(req)->bk, ino, &s, &a);
+	if ((s.valid & BK_SET_SIZE) && ll_fs(req)->durable)
+		rc = durable_before_change(ll_fs(req)->durable, ll_fs(req)->bk, ino, s.size,
+					   UINT64_MAX);
+	if (rc == 0)
+		rc = bk_setattr(ll_fs(req)->bk, ino, &s, &a);
 	if (rc < 0)
 		reply_err(req, rc);
 	else

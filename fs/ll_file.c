@@ -20,12 +20,13 @@ static void set_open_flags(struct sfs *fs, struct fuse_file_info *fi)
 
 /* open(O_TRUNC) and ftruncate() leave the new mtime to the server (the kernel sends it
  * only for truncate(2) and utimes), and POSIX wants it updated even at the same size. */
-static int truncate_open(struct bk *b, uint64_t ino)
+static int truncate_open(struct sfs *fs, uint64_t ino)
 {
 	struct bk_setattr s = { .valid = BK_SET_SIZE | BK_SET_MTIME_NOW, .size = 0 };
 	struct bk_attr a;
+	int rc = fs->durable ? durable_before_change(fs->durable, fs->bk, ino, 0, UINT64_MAX) : 0;
 
-	return bk_setattr(b, ino, &s, &a);
+	return rc < 0 ? rc : bk_setattr(fs->bk, ino, &s, &a);
 }
 
 void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -34,7 +35,7 @@ void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int rc = gate(fs, ino, GATE_OPEN, GATE_NO_HANDLE, 0, 0);
 
 	if (rc == 0 && (fi->flags & O_TRUNC))
-		rc = truncate_open(fs->bk, ino);
+		rc = truncate_open(fs, ino);
 	if (rc < 0) {
 		reply_err(req, rc);
 		return;
@@ -120,6 +121,8 @@ void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_
 	struct sfs *fs = ll_fs(req);
 	ssize_t n = gate(fs, ino, GATE_WRITE, ll_fh(fi), (uint64_t)off, size);
 
+	if (n == 0 && fs->durable)
+		n = durable_before_change(fs->durable, fs->bk, ino, (uint64_t)off, size);
 	if (n == 0)
 		n = bk_write(fs->bk, ino, buf, size, off);
 	if (n >= 0) {
@@ -140,17 +143,25 @@ void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	int rc = gate(ll_fs(req), ino, GATE_FSYNC, ll_fh(fi), 0, 0);
+	struct sfs *fs = ll_fs(req);
+	int rc = gate(fs, ino, GATE_FSYNC, ll_fh(fi), 0, 0);
 
-	reply_err(req, rc < 0 ? rc : bk_fsync(ll_fs(req)->bk, ino, datasync));
+	if (rc == 0)
+		rc = bk_fsync(fs->bk, ino, datasync);
+	if (rc == 0 && fs->durable)
+		durable_sync(fs->durable, ino);
+	reply_err(req, rc);
 }
 
 void ll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
 		  struct fuse_file_info *fi)
 {
-	int rc = gate(ll_fs(req), ino, GATE_WRITE, ll_fh(fi), (uint64_t)off, (uint64_t)len);
+	struct sfs *fs = ll_fs(req);
+	int rc = gate(fs, ino, GATE_WRITE, ll_fh(fi), (uint64_t)off, (uint64_t)len);
 
-	reply_err(req, rc < 0 ? rc : bk_fallocate(ll_fs(req)->bk, ino, mode, off, len));
+	if (rc == 0 && fs->durable)
+		rc = durable_before_change(fs->durable, fs->bk, ino, (uint64_t)off, (uint64_t)len);
+	reply_err(req, rc < 0 ? rc : bk_fallocate(fs->bk, ino, mode, off, len));
 }
 
 void ll_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)

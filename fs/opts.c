@@ -17,9 +17,10 @@
 		t, offsetof(struct opts, p), 1 \
 	}
 
-static const struct fuse_opt opts_table[] = { OPT("cache=%s", cache), OPT("ctl=%s", ctl),
-					      OPT("uid=%s", uid),     OPT("gid=%s", gid),
-					      OPT("mode=%s", mode),   FUSE_OPT_END };
+static const struct fuse_opt opts_table[] = {
+	OPT("cache=%s", cache), OPT("ctl=%s", ctl),	   OPT("uid=%s", uid), OPT("gid=%s", gid),
+	OPT("mode=%s", mode),	OPT("powercut", powercut), FUSE_OPT_END
+};
 
 void opts_help(const char *prog)
 {
@@ -41,7 +42,9 @@ void opts_help(const char *prog)
 	       "                           who mounts)\n"
 	       "    -o gid=N               group of the root directory (default: that\n"
 	       "                           user's group)\n"
-	       "    -o mode=OCTAL          permissions of the root directory (default 0755)\n\n",
+	       "    -o mode=OCTAL          permissions of the root directory (default 0755)\n"
+	       "    -o powercut            track what clients made durable (fsync), so that\n"
+	       "                           sigbusctl powercut can lose the rest\n\n",
 	       prog, bk_sources());
 	fuse_cmdline_help();
 	fuse_lowlevel_help();

@@ -1,4 +1,4 @@
-/* Command-line options: sigbusfs's own (-o cache=, -o ctl=, -o uid=, gid=, mode=) and the
+/* Command-line options: sigbusfs's own (-o cache=, ctl=, uid=, gid=, mode=, powercut) and the
  * two positional arguments, parsed before libfuse sees the rest. */
 #ifndef SIGBUSFS_OPTS_H
 #define SIGBUSFS_OPTS_H
@@ -14,6 +14,7 @@ struct opts {
 	struct source src; /* SOURCE parsed; borrows from source */
 	char *cache;	   /* -o cache=: as given, checked by opts_validate() */
 	char *ctl;	   /* -o ctl=: control socket path, or NULL for the default */
+	int powercut;	   /* -o powercut: track what is durable (durable.h) */
 	enum cache_mode cache_mode;
 	int nonopts;		      /* positional arguments seen */
 	struct fuse_cmdline_opts cmd; /* libfuse's: mountpoint, foreground, debug, ... */

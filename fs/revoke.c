@@ -102,16 +102,15 @@ static int inval_known(struct sfs *fs, off_t off)
 	return rc;
 }
 
-int ev_revoke(struct sfs *fs, struct ev_result *res, const char *rel, int err)
+int ev_revoke_in(struct ev *e, const char *rel, int err)
 {
-	struct revocation v = { .fs = fs, .err = err, .state = INODE_REVOKING };
+	struct sfs *fs = e->fs;
+	struct ev_result *res = e->res;
+	struct revocation v = { .fs = fs, .err = err, .state = INODE_REVOKING, .seq = e->seq };
 	uint64_t parent, lost = atomic_load(&fs->stats.lost_bytes);
 	int junk, rc;
 	struct bk_attr a;
-	struct ev e;
 
-	ev_begin(&e, fs, res, "revoke", rel);
-	v.seq = e.seq;
 	rc = path_resolve(fs, rel, &parent, &a);
 	if (rc == 0 && a.ino == BK_ROOT_INO)
 		rc = -EINVAL; /* the whole backend: that is unplug */
@@ -122,7 +121,7 @@ int ev_revoke(struct sfs *fs, struct ev_result *res, const char *rel, int err)
 			       rc == -EINVAL	 ? "the root cannot be revoked; use unplug"
 			       : rc == -EALREADY ? "already revoked"
 						 : strerror(-rc));
-		return ev_end(&e, rc);
+		return rc;
 	}
 	rc = path_walk(fs, rel, mark, &v);
 	if (rc == 0)
@@ -131,12 +130,20 @@ int ev_revoke(struct sfs *fs, struct ev_result *res, const char *rel, int err)
 	v.state = INODE_REVOKED;
 	if (rc == 0)
 		rc = path_walk(fs, rel, mark, &v);
-	ev_note(&e, "errno", "%s", strerrorname_np(err));
-	ev_note(&e, "files", "%llu", (unsigned long long)v.files);
-	ev_note(&e, "dirs", "%llu", (unsigned long long)v.dirs);
-	ev_note(&e, "lost_bytes", "%llu",
+	ev_note(e, "errno", "%s", strerrorname_np(err));
+	ev_note(e, "files", "%llu", (unsigned long long)v.files);
+	ev_note(e, "dirs", "%llu", (unsigned long long)v.dirs);
+	ev_note(e, "lost_bytes", "%llu",
 		(unsigned long long)(atomic_load(&fs->stats.lost_bytes) - lost));
-	return ev_end(&e, rc);
+	return rc;
+}
+
+int ev_revoke(struct sfs *fs, struct ev_result *res, const char *rel, int err)
+{
+	struct ev e;
+
+	ev_begin(&e, fs, res, "revoke", rel);
+	return ev_end(&e, ev_revoke_in(&e, rel, err));
 }
 
 /* Drops a name from the kernel's cache if the kernel holds its inode. */
@@ -153,19 +160,18 @@ static int vanish_name(void *ctx, const char *rel, uint64_t parent, const char *
 	return drop_name(ctx, parent, name, a->ino);
 }
 
-int ev_unplug(struct sfs *fs, struct ev_result *res, bool vanish)
+int ev_unplug_in(struct ev *e, bool vanish)
 {
+	struct sfs *fs = e->fs;
 	struct revocation v = { .fs = fs, .err = EIO };
 	uint64_t lost = atomic_load(&fs->stats.lost_bytes);
-	struct ev e;
 	int rc = 0;
 
-	ev_begin(&e, fs, res, vanish ? "unplug-vanish" : "unplug", NULL);
 	if (atomic_load(&fs->plug) != PLUG_ON) {
-		ev_result_text(res, EV_ERRMSG, "the backend is already unplugged");
-		return ev_end(&e, -EALREADY);
+		ev_result_text(e->res, EV_ERRMSG, "the backend is already unplugged");
+		return -EALREADY;
 	}
-	atomic_store(&fs->unplugged_at, e.seq);
+	atomic_store(&fs->unplugged_at, e->seq);
 	atomic_store(&fs->plug, PLUG_GOING);
 	rc = path_walk(fs, "", truncate_cache, &v);
 	finish_batch(&v);
@@ -176,9 +182,17 @@ int ev_unplug(struct sfs *fs, struct ev_result *res, bool vanish)
 		rc = path_walk(fs, "", vanish_name, fs);
 	if (rc == 0)
 		rc = inval_known(fs, -1);
-	ev_note(&e, "lost_bytes", "%llu",
+	ev_note(e, "lost_bytes", "%llu",
 		(unsigned long long)(atomic_load(&fs->stats.lost_bytes) - lost));
-	return ev_end(&e, rc);
+	return rc;
+}
+
+int ev_unplug(struct sfs *fs, struct ev_result *res, bool vanish)
+{
+	struct ev e;
+
+	ev_begin(&e, fs, res, vanish ? "unplug-vanish" : "unplug", NULL);
+	return ev_end(&e, ev_unplug_in(&e, vanish));
 }
 
 struct replug {

@@ -72,6 +72,8 @@ int sfs_init(struct sfs *fs, const struct opts *o)
 		rc = rules_new(&fs->rules);
 	if (rc == 0)
 		rc = evlog_new(EVLOG_CAPACITY, &fs->evlog);
+	if (rc == 0 && o->powercut)
+		rc = durable_new(fs->page_size, &fs->durable);
 	return rc;
 }
 
@@ -79,6 +81,7 @@ void sfs_destroy(struct sfs *fs)
 {
 	if (fs->se)
 		fuse_session_destroy(fs->se);
+	durable_free(fs->durable);
 	evlog_free(fs->evlog);
 	rules_free(fs->rules);
 	itab_free(fs->itab);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "backend.h"
+#include "durable.h"
 #include "evlog.h"
 #include "inode.h"
 #include "opts.h"
@@ -47,6 +48,7 @@ struct sfs {
 	struct selfstat *self;	    /* the processes that stat the mount for us */
 	bool aborted;		    /* the connection was cut: leave the mount as it is */
 	struct notify *notify;	    /* notify.h's state, set by main() */
+	struct durable *durable;    /* -o powercut: what is durable (durable.h); else NULL */
 };
 
 /* Opens the backend and everything the mount needs, from validated options. 0 or -errno

@@ -242,6 +242,33 @@ static const struct ctl_cmd_desc cmds[CTL_CMD_COUNT] = {
 			"operation fails with ENOTCONN.",
 		.example = "sigbusctl -m /mnt/sbfs abort",
 	},
+	[CTL_POWERCUT] = {
+		.name = "powercut",
+		.cmd = CTL_POWERCUT,
+		.args = { CTL_A_PATH },
+		.nargs_ok = NARGS(0) | NARGS(1),
+		.usage = "powercut [PATH]",
+		.brief = "lose what was not made durable, then unplug",
+		.help = "Cuts the power of the whole mount, or of the file PATH, on a mount "
+			"made with -o powercut: every write since the file's last fsync, "
+			"fdatasync or msync(MS_SYNC), or the last sync command, is lost, content "
+			"and size, dirty pages in the kernel included. The mount is then "
+			"unplugged (PATH: revoked) until replug, after which new opens see the "
+			"durable state. Names are durable once created, renamed or removed.",
+		.example = "sigbusctl -m /mnt/sbfs powercut",
+	},
+	[CTL_SYNC] = {
+		.name = "sync",
+		.cmd = CTL_SYNC,
+		.args = { CTL_A_PATH },
+		.nargs_ok = NARGS(0) | NARGS(1),
+		.usage = "sync [PATH]",
+		.brief = "make everything durable now",
+		.help = "On a mount made with -o powercut, makes every file's present state, or "
+			"PATH's, durable, as fsync of each would: a later powercut keeps it. "
+			"Reports the files and bytes that were not durable yet.",
+		.example = "sigbusctl -m /mnt/sbfs sync",
+	},
 };
 
 /* Options by enum ctl_opt; meta names an option's value, NULL for a flag. */

@@ -39,6 +39,8 @@ enum ctl_cmd {
 	CTL_STORE,
 	CTL_AUDIT,
 	CTL_ABORT,
+	CTL_POWERCUT,
+	CTL_SYNC,
 	CTL_CMD_COUNT
 };
 

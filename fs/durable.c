@@ -1,0 +1,226 @@
+/* The undo copies of the power cut (durable.h): a map from inode to the file's durable
+ * size and its saved pages, under one lock, taken only on mounts with -o powercut. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "durable.h"
+#include "pagemap.h"
+
+/* A page as the last sync left it: len bytes (short at the end of the file). */
+struct dur_page {
+	uint32_t len;
+	bool is_zero; /* all zeros: given back as a hole */
+	char data[];
+};
+
+/* A file changed since its last sync. */
+struct dur_file {
+	uint64_t ino;
+	uint64_t size;	      /* at the last sync */
+	struct pagemap pages; /* page index -> struct dur_page */
+};
+
+struct durable {
+	pthread_mutex_t lock;
+	uint64_t page_size;
+	struct pagemap files; /* ino -> struct dur_file */
+};
+
+int durable_new(uint64_t page_size, struct durable **out)
+{
+	struct durable *d = calloc(1, sizeof(*d));
+
+	*out = d;
+	if (!d)
+		return -ENOMEM;
+	pthread_mutex_init(&d->lock, NULL);
+	d->page_size = page_size;
+	pagemap_init(&d->files);
+	return 0;
+}
+
+static void page_free(void *item, void *ctx)
+{
+	free(item);
+}
+
+static void file_free(void *item, void *ctx)
+{
+	struct dur_file *f = item;
+
+	pagemap_destroy(&f->pages, page_free, NULL);
+	free(f);
+}
+
+void durable_free(struct durable *d)
+{
+	if (!d)
+		return;
+	pagemap_destroy(&d->files, file_free, NULL);
+	pthread_mutex_destroy(&d->lock);
+	free(d);
+}
+
+/* Caller holds the lock. ino's record, made with the present size on first use; NULL
+ * with *rc 0 for what is not a regular file (nothing to undo), or -errno. */
+static struct dur_file *file_get(struct durable *d, struct bk *b, uint64_t ino, int *rc)
+{
+	struct dur_file *f = pagemap_lookup(&d->files, ino);
+	struct bk_attr a;
+
+	*rc = 0;
+	if (f)
+		return f;
+	*rc = bk_getattr(b, ino, &a);
+	if (*rc < 0 || !S_ISREG(a.mode))
+		return NULL;
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		*rc = -ENOMEM;
+		return NULL;
+	}
+	f->ino = ino;
+	f->size = a.size;
+	pagemap_init(&f->pages);
+	*rc = pagemap_insert(&d->files, ino, f);
+	if (*rc < 0) {
+		free(f);
+		return NULL;
+	}
+	return f;
+}
+
+static bool is_all_zero(const char *p, size_t len)
+{
+	return len == 0 || (p[0] == 0 && memcmp(p, p + 1, len - 1) == 0);
+}
+
+/* Caller holds the lock. Saves page idx of f as the backend has it now. */
+static int page_save(struct durable *d, struct bk *b, struct dur_file *f, uint64_t idx)
+{
+	uint64_t off = idx * d->page_size, len = f->size - off; /* off < f->size */
+	struct dur_page *p = malloc(sizeof(*p) + d->page_size);
+	ssize_t n;
+	int rc;
+
+	/* not past the durable size: bytes appended since are not durable */
+	len = len < d->page_size ? len : d->page_size;
+	n = p ? bk_read(b, f->ino, p->data, len, (off_t)off) : -ENOMEM;
+	rc = n < 0 ? (int)n : 0;
+
+	if (rc == 0) {
+		p->len = (uint32_t)n;
+		p->is_zero = is_all_zero(p->data, (size_t)n);
+		rc = pagemap_insert(&f->pages, idx, p);
+	}
+	if (rc < 0)
+		free(p);
+	return rc;
+}
+
+int durable_before_change(struct durable *d, struct bk *b, uint64_t ino, uint64_t off, uint64_t len)
+{
+	struct dur_file *f;
+	uint64_t end;
+	int rc;
+
+	pthread_mutex_lock(&d->lock);
+	f = file_get(d, b, ino, &rc);
+	end = !f || len > f->size || off > f->size - len ? (f ? f->size : 0) : off + len;
+	for (uint64_t idx = off / d->page_size; rc == 0 && idx * d->page_size < end; idx++) {
+		if (!pagemap_lookup(&f->pages, idx))
+			rc = page_save(d, b, f, idx);
+	}
+	pthread_mutex_unlock(&d->lock);
+	return rc;
+}
+
+void durable_sync(struct durable *d, uint64_t ino)
+{
+	pthread_mutex_lock(&d->lock);
+	if (ino == 0)
+		pagemap_remove_range(&d->files, 0, PAGEMAP_INDEX_MAX, file_free, NULL);
+	else
+		pagemap_remove_range(&d->files, ino, ino, file_free, NULL);
+	pthread_mutex_unlock(&d->lock);
+}
+
+/* Caller holds the lock. What f changed: its saved pages, and what it grew by. */
+static uint64_t file_pending_bytes(struct durable *d, struct bk *b, const struct dur_file *f)
+{
+	struct bk_attr a;
+	uint64_t grown = bk_getattr(b, f->ino, &a) == 0 && a.size > f->size ? a.size - f->size : 0;
+
+	return f->pages.count * d->page_size + grown;
+}
+
+struct durable_count durable_pending(struct durable *d, struct bk *b, uint64_t ino)
+{
+	struct durable_count c = { 0 };
+	uint64_t first = ino ? ino : 0, last = ino ? ino : PAGEMAP_INDEX_MAX;
+
+	pthread_mutex_lock(&d->lock);
+	for (uint64_t i = pagemap_next_present(&d->files, first); i <= last && i != PAGEMAP_NONE;
+	     i = i == PAGEMAP_INDEX_MAX ? PAGEMAP_NONE : pagemap_next_present(&d->files, i + 1)) {
+		c.files++;
+		c.bytes += file_pending_bytes(d, b, pagemap_lookup(&d->files, i));
+	}
+	pthread_mutex_unlock(&d->lock);
+	return c;
+}
+
+/* Writes f's saved state back: the size of its last sync, then its pages. 0, or -errno
+ * of the backend (-ENOENT: the file is gone, nothing to undo). */
+static int file_revert(struct durable *d, struct bk *b, struct dur_file *f)
+{
+	const struct bk_setattr size = { .valid = BK_SET_SIZE, .size = f->size };
+	struct bk_attr a;
+	int rc = bk_setattr(b, f->ino, &size, &a);
+
+	for (uint64_t i = pagemap_next_present(&f->pages, 0); rc == 0 && i != PAGEMAP_NONE;
+	     i = pagemap_next_present(&f->pages, i + 1)) {
+		const struct dur_page *p = pagemap_lookup(&f->pages, i);
+		off_t off = (off_t)(i * d->page_size);
+		ssize_t n = 0;
+
+		if (p->is_zero && p->len)
+			n = bk_fallocate(b, f->ino, BK_FALLOC_PUNCH_HOLE | BK_FALLOC_KEEP_SIZE, off,
+					 p->len);
+		else if (p->len)
+			n = bk_write(b, f->ino, p->data, p->len, off);
+		rc = n < 0 ? (int)n : 0;
+	}
+	return rc;
+}
+
+struct durable_count durable_revert(struct durable *d, struct bk *b, uint64_t ino, int *err)
+{
+	struct durable_count c = { 0 };
+	uint64_t i = ino ? ino : 0, last = ino ? ino : PAGEMAP_INDEX_MAX;
+	struct dur_file *f;
+
+	*err = 0;
+	pthread_mutex_lock(&d->lock);
+	while ((i = pagemap_next_present(&d->files, i)) != PAGEMAP_NONE && i <= last) {
+		int rc;
+
+		f = pagemap_remove(&d->files, i);
+		rc = file_revert(d, b, f);
+		if (rc == 0) {
+			c.files++;
+			c.bytes += f->pages.count * d->page_size;
+		} else if (rc != -ENOENT && *err == 0) {
+			*err = rc;
+		}
+		file_free(f, NULL);
+		if (i == PAGEMAP_INDEX_MAX)
+			break;
+		i++;
+	}
+	pthread_mutex_unlock(&d->lock);
+	return c;
+}

@@ -1,0 +1,264 @@
+/* The power cut on a mount made with -o powercut: what clients had not made durable
+ * (fsync, fdatasync, msync(MS_SYNC), the sync command) is lost, content and size, dirty
+ * mapped pages included; the mount (or the file) behaves as unplugged (revoked) until
+ * replug; then new opens see the durable state. Names are durable at once: a file created
+ * and written but never synced comes back empty. Also sync, the unsynced counters of stats,
+ * and the refusal on a mount that does not track durability. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "ctlreq.h"
+#include "fixture.h"
+
+#define PG 4096
+
+static struct mnt mnt;
+
+#define P(rel)		       fx_work_path(rel)
+#define R(rel)		       fx_work_rel(rel)
+#define CTL_OK(res, ...)       fx_ctl_ok(&mnt, (res), __VA_ARGS__, (char *)NULL)
+#define CTL_ERR(res, err, ...) fx_ctl_err(&mnt, (res), (err), __VA_ARGS__, (char *)NULL)
+
+static void setup_tracking(void)
+{
+	fx_mount_or_fail(&mnt, "mem:64M", "powercut");
+}
+
+static void setup_plain(void)
+{
+	fx_mount_or_fail(&mnt, "mem:64M", NULL);
+}
+
+static void teardown(void)
+{
+	fx_teardown(&mnt);
+}
+
+/* path holds npages pages of val, made durable with fsync. */
+static void make_durable(const char *path, int npages, char val)
+{
+	char page[PG];
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	ck_assert_msg(fd >= 0, "open %s: %s", path, strerror(errno));
+	memset(page, val, sizeof(page));
+	for (int i = 0; i < npages; i++)
+		ck_assert_int_eq(pwrite(fd, page, PG, (off_t)i * PG), PG);
+	ck_assert_int_eq(fsync(fd), 0);
+	close(fd);
+}
+
+/* Writes len bytes of val at off of path, not synced. */
+static void write_unsynced(const char *path, off_t off, size_t len, char val)
+{
+	char *buf = malloc(len);
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+
+	ck_assert_msg(buf && fd >= 0, "open %s: %s", path, strerror(errno));
+	memset(buf, val, len);
+	ck_assert_int_eq(pwrite(fd, buf, len, off), (ssize_t)len);
+	close(fd);
+	free(buf);
+}
+
+static off_t size_of(const char *path)
+{
+	return fx_lstat(path).st_size;
+}
+
+/* ---- the whole mount ---- */
+
+/* A client with a shared mapping of c, dirtied and never synced, and a descriptor of a:
+ * after the power cut, the mapping raises SIGBUS and the descriptor fails with EIO. */
+static int cut_observer(int sock, const void *arg)
+{
+	int fd = open(P("a"), O_RDONLY | O_CLOEXEC), cfd = open(P("c"), O_RDWR | O_CLOEXEC);
+	volatile char *map;
+	char buf[16];
+
+	if (fd < 0 || cfd < 0)
+		return FX_FAIL("open a, c: %s", strerror(errno));
+	map = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, cfd, 0);
+	if (map == MAP_FAILED)
+		return FX_FAIL("mmap c: %s", strerror(errno));
+	FX_TRY(fx_write_bytes("c shared", map, PG, "ZZZZ", 4));
+	FX_TRY(fx_peer_wait_go(sock));
+	FX_TRY(fx_expect_sigbus("c shared, after the power cut", map, 0, false));
+	FX_TRY(fx_expect_sigbus("c shared, after the power cut", map, PG, false));
+	return fx_expect_err(pread(fd, buf, sizeof(buf), 0), EIO, "pread of a after the cut");
+}
+
+START_TEST(test_mount_loses_unsynced)
+{
+	struct ctl_result res = { 0 };
+	struct fx_peer o;
+
+	make_durable(P("a"), 2, 'a');
+	write_unsynced(P("a"), 0, 100, 'X');	 /* an overwrite */
+	write_unsynced(P("a"), 2 * PG, PG, 'Y'); /* an append */
+	write_unsynced(P("b"), 0, 10, 'b');	 /* a new file, never synced */
+	make_durable(P("c"), 2, 'c');
+	fx_peer_start(&o, cut_observer, NULL);
+	CTL_OK(&res, "stats");
+	ck_assert_int_ge(fx_ctl_num(&res, "unsynced_files"), 2);
+	ck_assert_int_ge(fx_ctl_num(&res, "unsynced_bytes"), PG + PG);
+	CTL_OK(&res, "powercut");
+	ck_assert_int_ge(fx_ctl_num(&res, "files"), 2);
+	fx_peer_step(&o);
+	fx_peer_finish(&o);
+	CTL_OK(&res, "stats");
+	ck_assert_int_eq(fx_ctl_num(&res, "unsynced_files"), 0);
+	CTL_OK(&res, "replug");
+	ck_assert_int_eq(size_of(P("a")), 2 * PG);
+	fx_expect_range(P("a"), 0, 2 * PG, 'a');
+	ck_assert_int_eq(size_of(P("b")), 0); /* the name survives, its data does not */
+	fx_expect_range(P("c"), 0, 2 * PG, 'c');
+	ctl_result_free(&res);
+}
+END_TEST
+
+/* msync(MS_SYNC) of a shared mapping makes its pages durable; a shrink not synced is
+ * undone, bytes and size. */
+static int map_and_msync(void *arg)
+{
+	int fd = open(P("d"), O_RDWR | O_CLOEXEC);
+	volatile char *map =
+		fd < 0 ? MAP_FAILED : mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+	(void)arg;
+	if (map == MAP_FAILED)
+		return FX_FAIL("map d: %s", strerror(errno));
+	FX_TRY(fx_write_bytes("d shared", map, 0, "MMMM", 4));
+	if (msync((void *)map, PG, MS_SYNC) < 0)
+		return FX_FAIL("msync: %s", strerror(errno));
+	munmap((void *)map, PG);
+	close(fd);
+	return 0;
+}
+
+START_TEST(test_msync_and_shrink)
+{
+	struct ctl_result res = { 0 };
+	char want[PG];
+
+	make_durable(P("d"), 1, 'd');
+	fx_run_child(map_and_msync, NULL);
+	make_durable(P("e"), 3, 'e');
+	ck_assert_int_eq(truncate(P("e"), PG), 0);
+	CTL_OK(&res, "powercut");
+	CTL_OK(&res, "replug");
+	memset(want, 'd', sizeof(want));
+	memcpy(want, "MMMM", 4);
+	ck_assert_mem_eq(fx_slurp(P("d")), want, 4);
+	fx_expect_range(P("d"), 4, PG - 4, 'd');
+	ck_assert_int_eq(size_of(P("e")), 3 * PG);
+	fx_expect_range(P("e"), 0, 3 * PG, 'e');
+	ctl_result_free(&res);
+}
+END_TEST
+
+/* ---- one file; sync ---- */
+
+START_TEST(test_file_cut_leaves_others)
+{
+	struct ctl_result res = { 0 };
+	char buf[8];
+	int fd;
+
+	make_durable(P("f"), 1, 'f');
+	make_durable(P("g"), 1, 'g');
+	write_unsynced(P("f"), 0, PG, 'F');
+	write_unsynced(P("g"), 0, PG, 'G');
+	fd = open(P("f"), O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	CTL_OK(&res, "stats", R("f"));
+	ck_assert_int_eq(fx_ctl_num(&res, "unsynced_files"), 1);
+	ck_assert_int_eq(fx_ctl_num(&res, "unsynced_bytes"), PG);
+	CTL_OK(&res, "powercut", R("f"));
+	ck_assert_int_eq(fx_ctl_num(&res, "files"), 1);
+	ck_assert_int_eq(pread(fd, buf, sizeof(buf), 0), -1);
+	ck_assert_int_eq(errno, EIO);
+	close(fd);
+	fx_expect_range(P("g"), 0, PG, 'G'); /* the rest of the mount kept its power */
+	CTL_OK(&res, "replug");
+	fx_expect_range(P("f"), 0, PG, 'f');
+	ctl_result_free(&res);
+}
+END_TEST
+
+START_TEST(test_sync_is_a_checkpoint)
+{
+	struct ctl_result res = { 0 };
+
+	make_durable(P("h"), 1, 'h');
+	write_unsynced(P("h"), 0, PG, 'H');
+	write_unsynced(P("h"), PG, 10, 'H');
+	CTL_OK(&res, "sync");
+	ck_assert_int_ge(fx_ctl_num(&res, "files"), 1);
+	ck_assert_int_ge(fx_ctl_num(&res, "bytes"), PG + 10);
+	CTL_OK(&res, "stats", R("h"));
+	ck_assert_int_eq(fx_ctl_num(&res, "unsynced_files"), 0);
+	write_unsynced(P("h"), 0, 1, 'z');
+	CTL_OK(&res, "powercut");
+	CTL_OK(&res, "replug");
+	ck_assert_int_eq(size_of(P("h")), PG + 10);
+	fx_expect_range(P("h"), 0, PG + 10, 'H');
+	ctl_result_free(&res);
+}
+END_TEST
+
+/* An out-of-band write is the storage's own: it makes the file durable first. */
+START_TEST(test_event_write_is_durable)
+{
+	struct ctl_result res = { 0 };
+
+	make_durable(P("k"), 1, 'k');
+	write_unsynced(P("k"), 0, 10, 'K');
+	CTL_OK(&res, "write", R("k"), "100", "--pattern", "w", "--len", "10");
+	CTL_OK(&res, "stats", R("k"));
+	ck_assert_int_eq(fx_ctl_num(&res, "unsynced_files"), 0);
+	CTL_OK(&res, "powercut");
+	CTL_OK(&res, "replug");
+	fx_expect_range(P("k"), 0, 10, 'K');
+	fx_expect_range(P("k"), 100, 10, 'w');
+	ctl_result_free(&res);
+}
+END_TEST
+
+/* ---- without -o powercut ---- */
+
+START_TEST(test_untracked_mount_refuses)
+{
+	struct ctl_result res = { 0 };
+
+	CTL_ERR(&res, EOPNOTSUPP, "powercut");
+	ck_assert_ptr_nonnull(strstr(res.text, "-o powercut"));
+	CTL_ERR(&res, EOPNOTSUPP, "sync");
+	CTL_OK(&res, "stats");
+	ck_assert_ptr_null(ctl_result_get(&res, "unsynced_files"));
+	ctl_result_free(&res);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("powercut");
+	TCase *tc;
+
+	fx_require_fuse();
+	tc = fx_tcase(s, "powercut", 120, setup_tracking, teardown, fx_enter_workdir);
+	FX_ADD_TESTS(tc, test_mount_loses_unsynced, test_msync_and_shrink,
+		     test_file_cut_leaves_others, test_sync_is_a_checkpoint,
+		     test_event_write_is_durable);
+	tc = fx_tcase(s, "untracked", 60, setup_plain, teardown, fx_enter_workdir);
+	FX_ADD_TESTS(tc, test_untracked_mount_refuses);
+	return fx_run_suite(s);
+}
