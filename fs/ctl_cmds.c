@@ -308,6 +308,47 @@ static int cmd_delay(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 	return reply_result(r, &res, ev_rule_add(ctx, &res, req->path, &rule));
 }
 
+/* on OP PATH ... do ACTION: the trigger, and the rule it arms (THEN_RULE). */
+static int trigger_from_req(const struct ctl_req *req, struct rule *t, struct rule *then)
+{
+	const struct ctl_req *a = req->action;
+
+	rule_from_req(req, RULE_TRIGGER, t);
+	t->count = req->has_after ? req->after : 1;
+	switch (a->cmd) {
+	case CTL_UNPLUG:
+		t->then = a->vanish ? THEN_UNPLUG_VANISH : THEN_UNPLUG;
+		return 0;
+	case CTL_POWERCUT:
+		t->then = THEN_POWERCUT;
+		return a->path ? -EINVAL : 0;
+	case CTL_FAIL:
+	case CTL_DELAY:
+		t->then = THEN_RULE;
+		return rule_from_req(a, a->cmd == CTL_FAIL ? RULE_FAIL : RULE_DELAY, then);
+	default:
+		return -EINVAL;
+	}
+}
+
+static int cmd_on(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
+{
+	struct ev_result res = { 0 };
+	struct rule t, then;
+
+	if (trigger_from_req(req, &t, &then) < 0) {
+		ctl_reply_errmsg(r,
+				 "a trigger can do unplug [--vanish], powercut (of the whole "
+				 "mount), fail or delay; %s would have to wait for the kernel "
+				 "while the request that fired it holds its pages",
+				 ctl_cmd_get(req->action->cmd)->name);
+		return -EOPNOTSUPP;
+	}
+	return reply_result(r, &res,
+			    ev_trigger_add(ctx, &res, req->path, &t,
+					   t.then == THEN_RULE ? &then : NULL, req->action->path));
+}
+
 static int cmd_rules(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 {
 	struct ev_result res = { 0 };
@@ -389,6 +430,7 @@ static const struct ctl_handlers handlers = {
 		[CTL_ABORT] = cmd_abort,
 		[CTL_POWERCUT] = cmd_powercut,
 		[CTL_SYNC] = cmd_sync,
+		[CTL_ON] = cmd_on,
 	},
 	.log = ctl_cmds_log,
 };

@@ -7,6 +7,7 @@
 
 #include "events.h"
 #include "kern.h"
+#include "trigger.h"
 
 static void note_rule(struct ev *e, const struct rule *r)
 {
@@ -50,6 +51,52 @@ int ev_rule_add(struct sfs *fs, struct ev_result *res, const char *rel, struct r
 	return ev_end(&e, rc);
 }
 
+/* Installs the rule a trigger arms, waiting: 0 or -errno with the result's message. */
+static int add_waiting(struct ev *e, struct rule *then, const char *then_rel)
+{
+	struct bk_attr a;
+	int rc = ev_file(e, then_rel, &a);
+
+	if (rc < 0)
+		return rc;
+	then->ino = a.ino;
+	then->armed_by = UINT64_MAX; /* waits for the trigger */
+	snprintf(then->path, sizeof(then->path), "%s", then_rel);
+	return rules_add(e->fs->rules, then, &then->id);
+}
+
+int ev_trigger_add(struct sfs *fs, struct ev_result *res, const char *rel, struct rule *t,
+		   struct rule *then, const char *then_rel)
+{
+	struct bk_attr a;
+	struct ev e;
+	int rc;
+
+	ev_begin(&e, fs, res, "on", rel);
+	rc = ev_file(&e, rel, &a);
+	if (rc == 0 && t->then == THEN_POWERCUT && !fs->durable) {
+		ev_result_text(res, EV_ERRMSG, "a power cut needs a mount made with -o powercut");
+		rc = -EOPNOTSUPP;
+	}
+	if (rc == 0)
+		rc = trigger_start(fs);
+	if (rc == 0 && then)
+		rc = add_waiting(&e, then, then_rel);
+	if (rc < 0)
+		return ev_end(&e, rc);
+	t->ino = a.ino;
+	t->then_id = then ? then->id : 0;
+	snprintf(t->path, sizeof(t->path), "%s", rel);
+	rc = rules_add(fs->rules, t, &t->id);
+	if (rc == 0) {
+		ev_note(&e, "id", "%llu", (unsigned long long)t->id);
+		ev_note(&e, "after", "%llu", (unsigned long long)t->count);
+		if (then)
+			ev_note(&e, "arms", "%llu", (unsigned long long)then->id);
+	}
+	return ev_end(&e, rc);
+}
+
 int ev_rule_clear(struct sfs *fs, struct ev_result *res, bool has_id, uint64_t id)
 {
 	struct rule rule;
@@ -82,17 +129,35 @@ struct listing {
 	unsigned n;
 };
 
+/* "on write f off=0 len=0 after=3 hits=1 do powercut" */
+static void list_trigger(struct listing *l, const char *key, const struct rule *t)
+{
+	static const char *const thens[] = { "unplug", "unplug --vanish", "powercut", "rule" };
+
+	ev_result_note(l->res, key,
+		       "on %s op=%s off=%llu len=%llu after=%llu hits=%llu do %s%s%.0llu", t->path,
+		       rule_op_name(t->op), (unsigned long long)t->off, (unsigned long long)t->len,
+		       (unsigned long long)t->count, (unsigned long long)t->hits, thens[t->then],
+		       t->then_id ? " " : "", (unsigned long long)t->then_id);
+	l->n++;
+}
+
 static void list_one(void *ctx, const struct rule *rule)
 {
 	struct listing *l = ctx;
 	char key[32], what[48];
 
 	snprintf(key, sizeof(key), "rule%llu", (unsigned long long)rule->id);
+	if (rule->kind == RULE_TRIGGER) {
+		list_trigger(l, key, rule);
+		return;
+	}
 	if (rule->kind == RULE_FAIL)
 		snprintf(what, sizeof(what), "errno=%s", strerrorname_np(rule->err));
 	else
 		snprintf(what, sizeof(what), "ms=%u", rule->ms);
-	ev_result_note(l->res, key, "%s %s op=%s off=%llu len=%llu %s count=%llu hits=%llu",
+	ev_result_note(l->res, key, "%s%s %s op=%s off=%llu len=%llu %s count=%llu hits=%llu",
+		       rule->armed_by ? "(waiting for its trigger) " : "",
 		       rule->kind == RULE_FAIL ? "fail" : "delay", rule->path,
 		       rule_op_name(rule->op), (unsigned long long)rule->off,
 		       (unsigned long long)rule->len, what, (unsigned long long)rule->count,

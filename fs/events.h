@@ -79,6 +79,11 @@ int ev_audit(struct sfs *fs, struct ev_result *res, const char *rel);
 /* ev_rules.c: rule->kind, op, off, len, err or ms and count set by the caller; fills
  * rule->ino, path and id */
 int ev_rule_add(struct sfs *fs, struct ev_result *res, const char *rel, struct rule *rule);
+/* on: installs trigger t on rel (t->kind, op, range, count and then set by the caller);
+ * for THEN_RULE, the rule then on then_rel first, waiting for t. Starts the trigger
+ * thread. A power cut needs -o powercut. */
+int ev_trigger_add(struct sfs *fs, struct ev_result *res, const char *rel, struct rule *t,
+		   struct rule *then, const char *then_rel);
 int ev_rule_clear(struct sfs *fs, struct ev_result *res, bool has_id, uint64_t id);
 int ev_rules_list(struct sfs *fs, struct ev_result *res);
 
@@ -86,7 +91,10 @@ int ev_rules_list(struct sfs *fs, struct ev_result *res);
 int ev_revoke(struct sfs *fs, struct ev_result *res, const char *rel, int err);
 int ev_revoke_in(struct ev *e, const char *rel, int err);
 int ev_unplug(struct sfs *fs, struct ev_result *res, bool vanish);
-int ev_unplug_in(struct ev *e, bool vanish);
+/* is_flipped: a trigger set the plug state to unplugging already (trigger.h) */
+int ev_unplug_in(struct ev *e, bool vanish, bool is_flipped);
+/* The unplug a trigger fired; cause names the request, for the log. */
+int ev_unplug_fired(struct sfs *fs, struct ev_result *res, bool vanish, const char *cause);
 int ev_replug(struct sfs *fs, struct ev_result *res);
 int ev_abort(struct sfs *fs, struct ev_result *res);
 
@@ -94,6 +102,8 @@ int ev_abort(struct sfs *fs, struct ev_result *res);
 /* rel (a regular file) or, NULL, the whole mount loses what was not made durable: revoked
  * or unplugged first, then reverted in the backend. */
 int ev_powercut(struct sfs *fs, struct ev_result *res, const char *rel);
+/* The power cut of the whole mount that a trigger fired, as ev_unplug_fired(). */
+int ev_powercut_fired(struct sfs *fs, struct ev_result *res, const char *cause);
 /* rel's (NULL: every file's) present state becomes durable. */
 int ev_sync(struct sfs *fs, struct ev_result *res, const char *rel);
 

@@ -4,9 +4,11 @@
  * descriptors never come back. All state read here is atomic or taken under short locks
  * that no notification is ever sent under. */
 #include <errno.h>
+#include <stdbool.h>
 #include <time.h>
 
 #include "gate.h"
+#include "trigger.h"
 
 /* While a revocation truncates the kernel's cache: the forced stat (no handle) learns size
  * 0, but read(2) on an open descriptor, which asks for attributes with its handle before
@@ -62,7 +64,9 @@ static int inode_verdict(struct sfs *fs, uint64_t ino, enum gate_op op, uint64_t
 	return 0;
 }
 
-static int rule_verdict(struct sfs *fs, uint64_t ino, enum gate_op op, uint64_t off, uint64_t len)
+/* The fault rules and triggers. *is_fired says a trigger turned the mount's state. */
+static int rule_verdict(struct sfs *fs, uint64_t ino, enum gate_op op, uint64_t off, uint64_t len,
+			bool *is_fired)
 {
 	static const int rule_of[] = {
 		[GATE_OPEN] = RULE_OPEN,
@@ -71,11 +75,19 @@ static int rule_verdict(struct sfs *fs, uint64_t ino, enum gate_op op, uint64_t 
 		[GATE_FSYNC] = RULE_FSYNC,
 	};
 	unsigned delay_ms = 0;
+	struct rule fired;
 	int rc;
 
 	if (op < GATE_OPEN)
 		return 0;
-	rc = rules_match(fs->rules, ino, (enum rule_op)rule_of[op], off, len, &delay_ms);
+	rc = rules_match(fs->rules, ino, (enum rule_op)rule_of[op], off, len, &delay_ms, &fired);
+	if (fired.id) {
+		const struct trigger_cause c = { ino, (enum rule_op)rule_of[op], off, len };
+		int armed = trigger_fire(fs, &fired, &c, &delay_ms);
+
+		rc = rc < 0 ? rc : armed;
+		*is_fired = fired.then != THEN_RULE;
+	}
 	if (delay_ms > 0) {
 		struct timespec ts = { delay_ms / 1000, (long)(delay_ms % 1000) * 1000000L };
 
@@ -85,7 +97,8 @@ static int rule_verdict(struct sfs *fs, uint64_t ino, enum gate_op op, uint64_t 
 	return rc;
 }
 
-int gate(struct sfs *fs, uint64_t ino, enum gate_op op, uint64_t fh, uint64_t off, uint64_t len)
+/* The plug state and the inode's; a refused write is data lost. */
+static int state_verdict(struct sfs *fs, uint64_t ino, enum gate_op op, uint64_t fh, uint64_t len)
 {
 	int rc = plug_verdict(fs, ino, op, fh);
 
@@ -96,8 +109,19 @@ int gate(struct sfs *fs, uint64_t ino, enum gate_op op, uint64_t fh, uint64_t of
 		atomic_fetch_add(&fs->stats.lost_bytes, len);
 		inode_count(fs->itab, ino, IC_LOST_BYTES, len);
 	}
+	return rc;
+}
+
+int gate(struct sfs *fs, uint64_t ino, enum gate_op op, uint64_t fh, uint64_t off, uint64_t len)
+{
+	bool is_fired = false;
+	int rc = state_verdict(fs, ino, op, fh, len);
+
 	if (rc == 0)
-		rc = rule_verdict(fs, ino, op, off, len);
+		rc = rule_verdict(fs, ino, op, off, len, &is_fired);
+	/* the request that fired an unplug or a power cut meets it */
+	if (rc == 0 && is_fired)
+		rc = state_verdict(fs, ino, op, fh, len);
 	if (rc < 0) {
 		atomic_fetch_add(&fs->stats.errors, 1);
 		inode_count(fs->itab, ino, IC_ERRORS, 1);

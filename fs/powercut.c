@@ -23,27 +23,43 @@ static void note_count(struct ev *e, struct durable_count c)
 	ev_note(e, "bytes", "%llu", (unsigned long long)c.bytes);
 }
 
-int ev_powercut(struct sfs *fs, struct ev_result *res, const char *rel)
+/* The power cut in event e: of rel, or of the whole mount (is_flipped: a trigger set it
+ * unplugging already). */
+static int powercut(struct ev *e, const char *rel, bool is_flipped)
 {
 	struct durable_count lost;
 	struct bk_attr a = { 0 };
-	struct ev e;
-	int rc, err;
+	int rc = need_tracking(e), err;
 
-	ev_begin(&e, fs, res, "powercut", rel);
-	rc = need_tracking(&e);
 	if (rc == 0 && rel)
-		rc = ev_file(&e, rel, &a);
+		rc = ev_file(e, rel, &a);
 	/* first no client may reach the files, so the dirty pages in the kernel are lost */
 	if (rc == 0)
-		rc = rel ? ev_revoke_in(&e, rel, EIO) : ev_unplug_in(&e, false);
+		rc = rel ? ev_revoke_in(e, rel, EIO) : ev_unplug_in(e, false, is_flipped);
 	if (rc < 0)
-		return ev_end(&e, rc);
-	lost = durable_revert(fs->durable, fs->bk, rel ? a.ino : 0, &err);
-	note_count(&e, lost);
+		return rc;
+	lost = durable_revert(e->fs->durable, e->fs->bk, rel ? a.ino : 0, &err);
+	note_count(e, lost);
 	if (err < 0)
-		ev_result_text(res, EV_ERRMSG, "reverting the backend: %s", strerror(-err));
-	return ev_end(&e, err);
+		ev_result_text(e->res, EV_ERRMSG, "reverting the backend: %s", strerror(-err));
+	return err;
+}
+
+int ev_powercut(struct sfs *fs, struct ev_result *res, const char *rel)
+{
+	struct ev e;
+
+	ev_begin(&e, fs, res, "powercut", rel);
+	return ev_end(&e, powercut(&e, rel, false));
+}
+
+int ev_powercut_fired(struct sfs *fs, struct ev_result *res, const char *cause)
+{
+	struct ev e;
+
+	ev_begin(&e, fs, res, "powercut", NULL);
+	ev_note(&e, "cause", "%s", cause);
+	return ev_end(&e, powercut(&e, NULL, true));
 }
 
 int ev_sync(struct sfs *fs, struct ev_result *res, const char *rel)

@@ -30,6 +30,7 @@
 #include "kern.h"
 #include "path.h"
 #include "selfstat.h"
+#include "trigger.h"
 
 struct revocation {
 	struct sfs *fs;
@@ -160,19 +161,19 @@ static int vanish_name(void *ctx, const char *rel, uint64_t parent, const char *
 	return drop_name(ctx, parent, name, a->ino);
 }
 
-int ev_unplug_in(struct ev *e, bool vanish)
+int ev_unplug_in(struct ev *e, bool vanish, bool is_flipped)
 {
 	struct sfs *fs = e->fs;
 	struct revocation v = { .fs = fs, .err = EIO };
 	uint64_t lost = atomic_load(&fs->stats.lost_bytes);
-	int rc = 0;
+	int on = PLUG_ON, rc = 0;
 
-	if (atomic_load(&fs->plug) != PLUG_ON) {
+	/* a trigger turned the state already, in the request that fired it */
+	if (!is_flipped && !atomic_compare_exchange_strong(&fs->plug, &on, PLUG_GOING)) {
 		ev_result_text(e->res, EV_ERRMSG, "the backend is already unplugged");
 		return -EALREADY;
 	}
 	atomic_store(&fs->unplugged_at, e->seq);
-	atomic_store(&fs->plug, PLUG_GOING);
 	rc = path_walk(fs, "", truncate_cache, &v);
 	finish_batch(&v);
 	if (rc == 0)
@@ -192,7 +193,16 @@ int ev_unplug(struct sfs *fs, struct ev_result *res, bool vanish)
 	struct ev e;
 
 	ev_begin(&e, fs, res, vanish ? "unplug-vanish" : "unplug", NULL);
-	return ev_end(&e, ev_unplug_in(&e, vanish));
+	return ev_end(&e, ev_unplug_in(&e, vanish, false));
+}
+
+int ev_unplug_fired(struct sfs *fs, struct ev_result *res, bool vanish, const char *cause)
+{
+	struct ev e;
+
+	ev_begin(&e, fs, res, vanish ? "unplug-vanish" : "unplug", NULL);
+	ev_note(&e, "cause", "%s", cause);
+	return ev_end(&e, ev_unplug_in(&e, vanish, true));
 }
 
 struct replug {
@@ -245,11 +255,13 @@ static void relookup(struct replug *p)
 
 int ev_replug(struct sfs *fs, struct ev_result *res)
 {
-	struct replug p = { .fs = fs, .all = atomic_load(&fs->plug) != PLUG_ON };
+	struct replug p = { .fs = fs };
 	uint64_t revived;
 	struct ev e;
 	int rc;
 
+	trigger_drain(fs); /* an unplug a trigger fired comes first */
+	p.all = atomic_load(&fs->plug) != PLUG_ON;
 	ev_begin(&e, fs, res, "replug", NULL);
 	rc = path_walk(fs, "", forget_name, &p);
 	revived = itab_revive(fs->itab, p.all);

@@ -121,31 +121,65 @@ static bool overlaps(const struct rule *r, uint64_t off, uint64_t len)
 	return end > r->off && (r->len == 0 || off < r->off + r->len);
 }
 
+/* Called with rs->lock held: what r does to a request it matches. Returns whether r is
+ * used up. */
+static bool apply_locked(struct rule *r, int *rc, unsigned *delay_ms, struct rule *fired)
+{
+	r->hits++;
+	if (r->kind == RULE_FAIL && *rc == 0)
+		*rc = -r->err;
+	if (r->kind == RULE_DELAY)
+		*delay_ms += r->ms;
+	if (r->kind == RULE_TRIGGER && r->count == 1 && fired->id != 0)
+		return false; /* one trigger per request: the next request fires this one */
+	if (r->count == 0 || --r->count != 0)
+		return false;
+	if (r->kind == RULE_TRIGGER)
+		*fired = *r;
+	return true;
+}
+
+static bool matches(const struct rule *r, uint64_t ino, enum rule_op op, uint64_t off, uint64_t len)
+{
+	return r->armed_by == 0 && r->ino == ino && r->op == op && overlaps(r, off, len);
+}
+
 int rules_match(struct rules *rs, uint64_t ino, enum rule_op op, uint64_t off, uint64_t len,
-		unsigned *delay_ms)
+		unsigned *delay_ms, struct rule *fired)
 {
 	struct rule_node **p;
 	int rc = 0;
 
+	fired->id = 0;
 	if (atomic_load(&rs->count) == 0)
 		return 0;
 	pthread_mutex_lock(&rs->lock);
 	for (p = &rs->head; *p;) {
-		struct rule *r = &(*p)->r;
-
-		if (r->ino != ino || r->op != op || !overlaps(r, off, len)) {
-			p = &(*p)->next;
-			continue;
-		}
-		r->hits++;
-		if (r->kind == RULE_FAIL && rc == 0)
-			rc = -r->err;
-		if (r->kind == RULE_DELAY)
-			*delay_ms += r->ms;
-		if (r->count != 0 && --r->count == 0)
+		if (matches(&(*p)->r, ino, op, off, len) &&
+		    apply_locked(&(*p)->r, &rc, delay_ms, fired))
 			unlink_locked(rs, p, NULL);
 		else
 			p = &(*p)->next;
+	}
+	pthread_mutex_unlock(&rs->lock);
+	return rc;
+}
+
+int rules_arm(struct rules *rs, uint64_t id, uint64_t ino, enum rule_op op, uint64_t off,
+	      uint64_t len, unsigned *delay_ms)
+{
+	struct rule none = { 0 };
+	struct rule_node **p;
+	int rc = 0;
+
+	pthread_mutex_lock(&rs->lock);
+	for (p = &rs->head; *p && (*p)->r.id != id; p = &(*p)->next)
+		;
+	if (*p) {
+		(*p)->r.armed_by = 0;
+		if (matches(&(*p)->r, ino, op, off, len) &&
+		    apply_locked(&(*p)->r, &rc, delay_ms, &none))
+			unlink_locked(rs, p, NULL);
 	}
 	pthread_mutex_unlock(&rs->lock);
 	return rc;

@@ -1,6 +1,7 @@
 /* Fault rules: requests on a file (optionally a byte range of it) that fail with an errno
- * or are delayed, for a number of times or until cleared. Installed by the control thread,
- * consulted by every FUSE handler that does I/O. */
+ * or are delayed, for a number of times or until cleared; and triggers, which fire an
+ * action at the Nth matching request. Installed by the control thread, consulted by every
+ * FUSE handler that does I/O. */
 #ifndef SIGBUSFS_RULES_H
 #define SIGBUSFS_RULES_H
 
@@ -8,7 +9,10 @@
 #include <stdint.h>
 
 enum rule_op { RULE_READ, RULE_WRITE, RULE_FSYNC, RULE_OPEN, RULE_OP_NR };
-enum rule_kind { RULE_FAIL, RULE_DELAY };
+enum rule_kind { RULE_FAIL, RULE_DELAY, RULE_TRIGGER };
+
+/* What a trigger does when it fires. */
+enum rule_then { THEN_UNPLUG, THEN_UNPLUG_VANISH, THEN_POWERCUT, THEN_RULE };
 
 struct rule {
 	uint64_t id; /* assigned by rules_add() */
@@ -19,8 +23,12 @@ struct rule {
 	uint64_t off, len; /* len 0: to the end of the file */
 	int err;	   /* RULE_FAIL: positive errno */
 	unsigned ms;	   /* RULE_DELAY: milliseconds */
-	uint64_t count;	   /* times left to fire; 0: unlimited */
-	uint64_t hits;	   /* times fired */
+	uint64_t count;	   /* times left to fire; 0: unlimited. RULE_TRIGGER: requests
+			    * left until it fires (the last one fires it), >= 1 */
+	uint64_t hits;	   /* times fired; RULE_TRIGGER: requests matched */
+	uint64_t armed_by; /* 0: active; else the trigger that arms it (it waits) */
+	enum rule_then then;
+	uint64_t then_id; /* THEN_RULE: the rule the trigger arms */
 };
 
 struct rules;
@@ -39,9 +47,16 @@ void rules_each(struct rules *rs, void (*fn)(void *ctx, const struct rule *r), v
 
 /* Applies the rules to a request of op on [off, off+len) of ino: returns 0 or the -errno
  * of a firing fail rule, and adds the delays of firing delay rules to *delay_ms. Rules
- * whose count runs out are removed. Lock-free when no rule is installed. */
+ * whose count runs out are removed. A trigger whose count runs out is removed and copied
+ * to *fired (fired->id 0 if none fired; one per request, the lowest id). Lock-free when no
+ * rule is installed. */
 int rules_match(struct rules *rs, uint64_t ino, enum rule_op op, uint64_t off, uint64_t len,
-		unsigned *delay_ms);
+		unsigned *delay_ms, struct rule *fired);
+/* Arms rule id (its trigger fired) and applies it alone to the request that fired it, as
+ * rules_match() would. 0 or the -errno of the armed fail rule; -ENOENT is never returned
+ * for a rule cleared meanwhile (0). */
+int rules_arm(struct rules *rs, uint64_t id, uint64_t ino, enum rule_op op, uint64_t off,
+	      uint64_t len, unsigned *delay_ms);
 
 /* Number of rules installed. */
 unsigned rules_count(struct rules *rs);

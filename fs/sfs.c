@@ -10,6 +10,7 @@
 #include "log.h"
 #include "notify.h"
 #include "sfs.h"
+#include "trigger.h"
 
 #define STRICT_TIMEOUT 86400.0 /* seconds: the kernel's view changes only on events */
 #define EVLOG_CAPACITY 4096
@@ -79,6 +80,7 @@ int sfs_init(struct sfs *fs, const struct opts *o)
 
 void sfs_destroy(struct sfs *fs)
 {
+	trigger_stop(fs);
 	if (fs->se)
 		fuse_session_destroy(fs->se);
 	durable_free(fs->durable);

@@ -49,6 +49,7 @@ struct sfs {
 	bool aborted;		    /* the connection was cut: leave the mount as it is */
 	struct notify *notify;	    /* notify.h's state, set by main() */
 	struct durable *durable;    /* -o powercut: what is durable (durable.h); else NULL */
+	struct trigger *trigger;    /* trigger.h's thread, started by the first trigger */
 };
 
 /* Opens the backend and everything the mount needs, from validated options. 0 or -errno

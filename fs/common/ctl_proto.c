@@ -269,6 +269,23 @@ static const struct ctl_cmd_desc cmds[CTL_CMD_COUNT] = {
 			"Reports the files and bytes that were not durable yet.",
 		.example = "sigbusctl -m /mnt/sbfs sync",
 	},
+	[CTL_ON] = {
+		.name = "on",
+		.cmd = CTL_ON,
+		.args = { CTL_A_OP, CTL_A_PATH, CTL_A_OFF, CTL_A_LEN },
+		.nargs_ok = NARGS(2) | NARGS(4),
+		.opts = O(AFTER),
+		.usage = "on OP PATH [OFF LEN] [--after N] do COMMAND [ARGS]",
+		.brief = "add a trigger: an event at the Nth request",
+		.help = "Adds a trigger: when the Nth request OP (read, write, fsync or open) "
+			"on PATH (in the range OFF, OFF+LEN) arrives, COMMAND runs: unplug "
+			"[--vanish], powercut, or a fail or delay rule, which then applies from "
+			"that request on. That request is answered as after the event (unplug "
+			"and powercut: EIO), and no later request is served before. N is 1 "
+			"without --after. rules lists triggers with the requests left; the log "
+			"names the request that fired each.",
+		.example = "sigbusctl -m /mnt/sbfs on write db.sqlite-wal --after 100 do powercut",
+	},
 };
 
 /* Options by enum ctl_opt; meta names an option's value, NULL for a flag. */
@@ -281,10 +298,10 @@ static const struct opt_desc {
 	[CTL_O_FROM] = { "--from", "FILE" },	[CTL_O_NO_NOTIFY] = { "--no-notify", NULL },
 	[CTL_O_ERRNO] = { "--errno", "E" },	[CTL_O_VANISH] = { "--vanish", NULL },
 	[CTL_O_OP] = { "--op", "OP" },		[CTL_O_COUNT] = { "--count", "N" },
-	[CTL_O_MS] = { "--ms", "N" },
+	[CTL_O_MS] = { "--ms", "N" },		[CTL_O_AFTER] = { "--after", "N" },
 };
 
-static const char *const arg_names[] = { "", "PATH", "OFF", "LEN", "SIZE", "DATA", "ID" };
+static const char *const arg_names[] = { "", "PATH", "OFF", "LEN", "SIZE", "DATA", "ID", "OP" };
 static const char *const op_names[] = { NULL, "read", "write", "fsync", "open" };
 
 /* Parsing state: the request, the command, and where messages go. */
@@ -421,6 +438,22 @@ static int bytes_dup(struct parse *ps, const struct ctl_token *tok, uint8_t **ou
 	return 0;
 }
 
+static int op_value(struct parse *ps, const char *what, const char *tok)
+{
+	struct ctl_buf b = { 0 };
+
+	for (int op = CTL_OP_READ; op <= CTL_OP_OPEN; op++) {
+		if (!strcmp(tok, op_names[op])) {
+			ps->req->op = (enum ctl_op)op;
+			return 0;
+		}
+	}
+	fail(ps, -EINVAL, "%s '%s' is not an operation (accepted: read, write, fsync, open)", what,
+	     shown(tok, &b));
+	ctl_buf_free(&b);
+	return -EINVAL;
+}
+
 static int positional(struct parse *ps, const struct ctl_token *tok)
 {
 	struct ctl_req *r = ps->req;
@@ -442,6 +475,8 @@ static int positional(struct parse *ps, const struct ctl_token *tok)
 	case CTL_A_ID:
 		r->has_id = true;
 		return number(ps, "ID", tok->s, false, UINT64_MAX, &r->id);
+	case CTL_A_OP:
+		return op_value(ps, "OP", tok->s);
 	case CTL_A_END:
 		break;
 	}
@@ -489,22 +524,6 @@ static int errno_value(struct parse *ps, const char *name, const char *tok, int 
 	return e < 0 ? -EINVAL : 0;
 }
 
-static int op_value(struct parse *ps, const char *tok)
-{
-	struct ctl_buf b = { 0 };
-
-	for (int op = CTL_OP_READ; op <= CTL_OP_OPEN; op++) {
-		if (!strcmp(tok, op_names[op])) {
-			ps->req->op = (enum ctl_op)op;
-			return 0;
-		}
-	}
-	fail(ps, -EINVAL, "--op '%s' is not an operation (accepted: read, write, fsync, open)",
-	     shown(tok, &b));
-	ctl_buf_free(&b);
-	return -EINVAL;
-}
-
 static int from_value(struct parse *ps, const struct ctl_token *tok)
 {
 	struct ctl_buf b = { 0 };
@@ -541,7 +560,10 @@ static int option_value(struct parse *ps, enum ctl_opt id, const struct ctl_toke
 		r->has_errno = true;
 		return errno_value(ps, "--errno", tok->s, &r->error);
 	case CTL_O_OP:
-		return op_value(ps, tok->s);
+		return op_value(ps, "--op", tok->s);
+	case CTL_O_AFTER:
+		r->has_after = true;
+		return number(ps, "--after", tok->s, false, UINT64_MAX, &r->after);
 	case CTL_O_COUNT:
 		r->has_count = true;
 		return number(ps, "--count", tok->s, false, UINT64_MAX, &r->count);
@@ -726,6 +748,8 @@ static int semantics(struct parse *ps)
 			    "file)");
 	if (r->has_count && r->count == 0)
 		return fail(ps, -EINVAL, "--count must be at least 1 (leave it out for no limit)");
+	if (r->has_after && r->after == 0)
+		return fail(ps, -EINVAL, "--after must be at least 1 (1: the first request)");
 	if (r->src == CTL_SRC_DATA && r->data_len == 0)
 		return fail(ps, -EINVAL, "DATA is empty");
 	if (r->cmd == CTL_WRITE)
@@ -773,6 +797,57 @@ static int line_check(struct parse *ps, const char *line, size_t *len)
 	return 0;
 }
 
+/* The tokens of one request, the command first, into ps->req. */
+static int request(struct parse *ps, const struct ctl_tokens *toks)
+{
+	int rc = command(ps, toks);
+
+	if (!rc)
+		rc = arguments(ps, toks);
+	if (!rc)
+		rc = completeness(ps);
+	if (!rc)
+		rc = semantics(ps);
+	return rc;
+}
+
+/* Where on's "do" is: the first unquoted "do" token, or toks->n. */
+static size_t do_index(const struct ctl_tokens *toks)
+{
+	size_t i = 1;
+
+	while (i < toks->n && (toks->v[i].is_quoted || strcmp(toks->v[i].s, "do")))
+		i++;
+	return i;
+}
+
+/* on OP PATH [OFF LEN] [--after N] do COMMAND [ARGS]: the trigger, then its action, a
+ * request of its own (errors in it are prefixed "do: "). */
+static int trigger_request(struct parse *ps, const struct ctl_tokens *toks)
+{
+	size_t k = do_index(toks);
+	struct ctl_tokens head = { .v = toks->v, .n = k };
+	struct ctl_tokens tail = { .v = toks->v + k + 1, .n = k < toks->n ? toks->n - k - 1 : 0 };
+	struct parse sub = { .err = ps->err, .errsize = ps->errsize };
+	int rc = request(ps, &head);
+
+	if (!rc && tail.n == 0)
+		return fail(ps, -EINVAL, "missing 'do COMMAND [ARGS]' (usage: %s)", ps->d->usage);
+	if (!rc && !strcmp(tail.v[0].s, "on"))
+		return fail(ps, -EINVAL, "a trigger's action cannot be another trigger");
+	if (!rc && !(sub.req = ps->req->action = calloc(1, sizeof(*sub.req))))
+		return -ENOMEM;
+	if (!rc)
+		rc = request(&sub, &tail);
+	if (rc && sub.req && ps->errsize) {
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "do: %s", ps->err);
+		snprintf(ps->err, ps->errsize, "%s", msg);
+	}
+	return rc;
+}
+
 int ctl_parse(const char *line, size_t len, struct ctl_req *out, char *err, size_t errsize)
 {
 	struct parse ps = { .req = out, .err = err, .errsize = errsize };
@@ -786,14 +861,10 @@ int ctl_parse(const char *line, size_t len, struct ctl_req *out, char *err, size
 	if (rc)
 		return rc;
 	rc = ctl_tokenize(line, len, &toks, err, errsize);
-	if (!rc)
-		rc = command(&ps, &toks);
-	if (!rc)
-		rc = arguments(&ps, &toks);
-	if (!rc)
-		rc = completeness(&ps);
-	if (!rc)
-		rc = semantics(&ps);
+	if (!rc && toks.n > 0 && !toks.v[0].is_quoted && !strcmp(toks.v[0].s, "on"))
+		rc = trigger_request(&ps, &toks);
+	else if (!rc)
+		rc = request(&ps, &toks);
 	ctl_tokens_free(&toks);
 	if (rc)
 		ctl_req_free(out);
@@ -802,6 +873,10 @@ int ctl_parse(const char *line, size_t len, struct ctl_req *out, char *err, size
 
 void ctl_req_free(struct ctl_req *req)
 {
+	if (req->action) {
+		ctl_req_free(req->action);
+		free(req->action);
+	}
 	free(req->path);
 	free(req->data);
 	free(req->pattern);

@@ -41,6 +41,7 @@ enum ctl_cmd {
 	CTL_ABORT,
 	CTL_POWERCUT,
 	CTL_SYNC,
+	CTL_ON,
 	CTL_CMD_COUNT
 };
 
@@ -74,11 +75,14 @@ struct ctl_req {
 	uint64_t since;
 	bool has_errno; /* --errno E (revoke, fail) */
 	int error;	/* E as a positive errno, 1..CTL_ERRNO_MAX */
-	enum ctl_op op; /* --op: fail, delay; CTL_OP_NONE elsewhere */
+	enum ctl_op op; /* --op: fail, delay; on's OP; CTL_OP_NONE elsewhere */
 	bool has_count; /* --count N (>= 1); without it a rule stays until cleared */
 	uint64_t count;
-	uint64_t ms; /* delay --ms N, milliseconds */
-	bool has_id; /* clear ID */
+	uint64_t ms;	/* delay --ms N, milliseconds */
+	bool has_after; /* on --after N (>= 1) */
+	uint64_t after;
+	struct ctl_req *action; /* owned: on's "do COMMAND [ARGS]", never itself an on */
+	bool has_id;		/* clear ID */
 	uint64_t id;
 };
 
@@ -87,7 +91,16 @@ struct ctl_req {
 #define CTL_F_STREAM   (1u << 1) /* may stream lines after its reply (log --follow) */
 
 /* What a positional argument is. */
-enum ctl_arg { CTL_A_END, CTL_A_PATH, CTL_A_OFF, CTL_A_LEN, CTL_A_SIZE, CTL_A_DATA, CTL_A_ID };
+enum ctl_arg {
+	CTL_A_END,
+	CTL_A_PATH,
+	CTL_A_OFF,
+	CTL_A_LEN,
+	CTL_A_SIZE,
+	CTL_A_DATA,
+	CTL_A_ID,
+	CTL_A_OP /* read, write, fsync, open: into op */
+};
 
 /* Options, as bits of ctl_cmd_desc.opts: CTL_OPT(CTL_O_FOLLOW). */
 enum ctl_opt {
@@ -102,6 +115,7 @@ enum ctl_opt {
 	CTL_O_OP,
 	CTL_O_COUNT,
 	CTL_O_MS,
+	CTL_O_AFTER,
 	CTL_O_COUNT_ALL
 };
 #define CTL_OPT(o) (1u << (o))

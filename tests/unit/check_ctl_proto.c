@@ -140,6 +140,29 @@ START_TEST(test_revoke_plug)
 }
 END_TEST
 
+START_TEST(test_triggers)
+{
+	parse_ok("on write db-wal do powercut");
+	ck_assert_int_eq(req.cmd, CTL_ON);
+	ck_assert_int_eq(req.op, CTL_OP_WRITE);
+	ck_assert_str_eq(req.path, "db-wal");
+	ck_assert(!req.has_after && !req.has_range);
+	ck_assert_ptr_nonnull(req.action);
+	ck_assert_int_eq(req.action->cmd, CTL_POWERCUT);
+	parse_ok("on read f 4K 4K --after 100 do fail f --op read --errno EIO --count 2");
+	ck_assert_int_eq(req.op, CTL_OP_READ);
+	ck_assert(req.has_after && req.after == 100 && req.has_range);
+	ck_assert_uint_eq(req.off, 4096);
+	ck_assert_int_eq(req.action->cmd, CTL_FAIL);
+	ck_assert_int_eq(req.action->op, CTL_OP_READ);
+	ck_assert_uint_eq(req.action->count, 2);
+	parse_ok("on fsync f do unplug --vanish");
+	ck_assert(req.action->vanish);
+	parse_ok("on open \"do\" do replug"); /* a quoted "do" is a name */
+	ck_assert_str_eq(req.path, "do");
+}
+END_TEST
+
 START_TEST(test_rules)
 {
 	parse_ok("fail f --op read --errno EIO");
@@ -200,6 +223,13 @@ static const struct bad {
 	{ "frobnicate", -EINVAL, "unknown command 'frobnicate' (commands: status, stats" },
 	{ "\"\"", -EINVAL, "unknown command '' (commands:" }, /* found by the fuzzer */
 	{ "truncate f", -EINVAL, "truncate: missing SIZE (usage: truncate PATH SIZE)" },
+	{ "on write f", -EINVAL, "missing 'do COMMAND [ARGS]'" },
+	{ "on write f do", -EINVAL, "missing 'do COMMAND [ARGS]'" },
+	{ "on scribble f do unplug", -EINVAL, "OP 'scribble' is not an operation" },
+	{ "on write f --after 0 do unplug", -EINVAL, "--after must be at least 1" },
+	{ "on write f do frob", -EINVAL, "do: unknown command 'frob'" },
+	{ "on write f do fail f --op read", -EINVAL, "do: fail: missing option --errno" },
+	{ "on write f do on read f do unplug", -EINVAL, "cannot be another trigger" },
 	{ "truncate", -EINVAL, "truncate: missing PATH" },
 	{ "truncate f 1 2", -EINVAL, "truncate: unexpected argument '2'" },
 	{ "truncate f 12Q", -EINVAL,
@@ -602,8 +632,8 @@ int main(void)
 
 	fx_unit_tcase(s, "commands", 0, NULL, teardown,
 		      FX_TESTS(test_status_stats_log, test_inval_truncate_punch, test_write,
-			       test_revoke_plug, test_rules, test_store_audit_paths, test_table,
-			       test_argv_index));
+			       test_revoke_plug, test_triggers, test_rules, test_store_audit_paths,
+			       test_table, test_argv_index));
 	tc = fx_unit_tcase(s, "rejects", 0, NULL, teardown,
 			   FX_TESTS(test_nul_and_size, test_path_limits));
 	tcase_add_loop_test(tc, test_malformed, 0, sizeof(bad) / sizeof(bad[0]));

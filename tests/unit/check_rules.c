@@ -41,9 +41,11 @@ static uint64_t add(enum rule_kind kind, enum rule_op op, uint64_t ino, uint64_t
 static int match(uint64_t ino, enum rule_op op, uint64_t off, uint64_t len)
 {
 	unsigned delay = 0;
-	int rc = rules_match(rs, ino, op, off, len, &delay);
+	struct rule fired;
+	int rc = rules_match(rs, ino, op, off, len, &delay, &fired);
 
 	ck_assert_uint_eq(delay, 0);
+	ck_assert_uint_eq(fired.id, 0);
 	return rc;
 }
 
@@ -131,17 +133,52 @@ END_TEST
 
 START_TEST(test_delays_and_errnos)
 {
+	struct rule fired;
 	unsigned delay = 0;
 
 	add(RULE_DELAY, RULE_READ, 5, 0, 0, 100, 0);
 	add(RULE_FAIL, RULE_READ, 5, 0, 0, EIO, 0);
 	add(RULE_DELAY, RULE_READ, 5, 0, 0, 50, 1);
 	add(RULE_FAIL, RULE_READ, 5, 0, 0, ENOSPC, 0);
-	ck_assert_int_eq(rules_match(rs, 5, RULE_READ, 0, 1, &delay), -EIO);
+	ck_assert_int_eq(rules_match(rs, 5, RULE_READ, 0, 1, &delay, &fired), -EIO);
 	ck_assert_uint_eq(delay, 150);
 	delay = 0;
-	ck_assert_int_eq(rules_match(rs, 5, RULE_READ, 0, 1, &delay), -EIO);
+	ck_assert_int_eq(rules_match(rs, 5, RULE_READ, 0, 1, &delay, &fired), -EIO);
 	ck_assert_uint_eq(delay, 100); /* the 50 ms rule had --count 1 */
+}
+END_TEST
+
+/* A trigger fires at its Nth matching request, once, and is gone; the rule it arms waits
+ * until then and applies from the firing request on. */
+START_TEST(test_trigger_arms_rule)
+{
+	struct rule t = { .kind = RULE_TRIGGER,
+			  .op = RULE_WRITE,
+			  .ino = 5,
+			  .count = 3,
+			  .then = THEN_RULE },
+		    r = { .kind = RULE_FAIL, .op = RULE_WRITE, .ino = 5, .err = ENOSPC }, fired;
+	unsigned delay = 0;
+	uint64_t tid, rid;
+
+	ck_assert_int_eq(rules_add(rs, &r, &rid), 0);
+	t.then_id = rid;
+	ck_assert_int_eq(rules_add(rs, &t, &tid), 0);
+	ck_assert_int_eq(rules_remove(rs, rid, &r), 0); /* re-added waiting for the trigger */
+	r.armed_by = tid;
+	ck_assert_int_eq(rules_add(rs, &r, &rid), 0);
+	for (int i = 1; i <= 2; i++) {
+		ck_assert_int_eq(rules_match(rs, 5, RULE_WRITE, 0, 1, &delay, &fired), 0);
+		ck_assert_uint_eq(fired.id, 0);
+	}
+	ck_assert_int_eq(rules_match(rs, 6, RULE_WRITE, 0, 1, &delay, &fired), 0); /* not 5 */
+	ck_assert_int_eq(rules_match(rs, 5, RULE_WRITE, 0, 1, &delay, &fired), 0);
+	ck_assert_uint_eq(fired.id, tid);
+	ck_assert_uint_eq(fired.hits, 3);
+	ck_assert_int_eq(rules_arm(rs, rid, 5, RULE_WRITE, 0, 1, &delay), -ENOSPC);
+	ck_assert_int_eq(rules_match(rs, 5, RULE_WRITE, 0, 1, &delay, &fired), -ENOSPC);
+	ck_assert_uint_eq(fired.id, 0);
+	ck_assert_uint_eq(rules_count(rs), 1); /* the trigger is gone, the rule stays */
 }
 END_TEST
 
@@ -162,6 +199,6 @@ int main(void)
 	fx_unit_tcase(s, "rules", 0, setup, teardown,
 		      FX_TESTS(test_ids_and_order, test_match_inode_and_op, test_match_range,
 			       test_rangeless_ops, test_count_runs_out, test_delays_and_errnos,
-			       test_op_names));
+			       test_trigger_arms_rule, test_op_names));
 	return fx_run_suite(s);
 }
