@@ -257,7 +257,7 @@ static int rule_from_req(const struct ctl_req *req, enum rule_kind kind, struct 
 	out->off = req->has_range ? req->off : 0;
 	out->len = req->has_range ? req->len : 0;
 	out->err = req->has_errno ? req->error : EIO;
-	out->ms = req->ms > UINT32_MAX ? UINT32_MAX : (unsigned)req->ms;
+	out->ms = (unsigned)req->ms;
 	out->count = req->has_count ? req->count : 0;
 	return 0;
 }

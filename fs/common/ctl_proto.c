@@ -181,7 +181,7 @@ static const struct ctl_cmd_desc cmds[CTL_CMD_COUNT] = {
 		.brief = "add a rule: slow requests",
 		.help = "Adds a delay rule: the next N (or, without --count, all) OP requests "
 			"on PATH, or on its range OFF, OFF+LEN, are answered N milliseconds "
-			"late. Prints the rule's id, for clear.",
+			"late (N at most 86400000, one day). Prints the rule's id, for clear.",
 		.example = "sigbusctl -m /mnt/sbfs delay data.bin --op fsync --ms 2000",
 	},
 	[CTL_RULES] = {
@@ -244,17 +244,33 @@ static const struct ctl_cmd_desc cmds[CTL_CMD_COUNT] = {
 	},
 };
 
-/* Options by enum ctl_opt; meta names an option's value, NULL for a flag. */
+/* How an option's value is read. */
+enum opt_kind {
+	OPT_FLAG,   /* no value */
+	OPT_TEXT,   /* read by option_value() */
+	OPT_NUMBER, /* decimal digits, 0..max */
+	OPT_SIZE,   /* a size with an optional K, M, G or T suffix, 0..max */
+};
+
+/* Options by enum ctl_opt; meta names an option's value, NULL for a flag; numbers are
+ * refused past max, never clamped. */
 static const struct opt_desc {
 	const char *name;
 	const char *meta;
+	enum opt_kind kind;
+	uint64_t max;
 } opts[CTL_O_COUNT_ALL] = {
-	[CTL_O_FOLLOW] = { "--follow", NULL },	[CTL_O_SINCE] = { "--since", "SEQ" },
-	[CTL_O_PATTERN] = { "--pattern", "P" }, [CTL_O_LEN] = { "--len", "N" },
-	[CTL_O_FROM] = { "--from", "FILE" },	[CTL_O_NO_NOTIFY] = { "--no-notify", NULL },
-	[CTL_O_ERRNO] = { "--errno", "E" },	[CTL_O_VANISH] = { "--vanish", NULL },
-	[CTL_O_OP] = { "--op", "OP" },		[CTL_O_COUNT] = { "--count", "N" },
-	[CTL_O_MS] = { "--ms", "N" },
+	[CTL_O_FOLLOW] = { "--follow", NULL, OPT_FLAG, 0 },
+	[CTL_O_SINCE] = { "--since", "SEQ", OPT_NUMBER, UINT64_MAX },
+	[CTL_O_PATTERN] = { "--pattern", "P", OPT_TEXT, 0 },
+	[CTL_O_LEN] = { "--len", "N", OPT_SIZE, INT64_MAX },
+	[CTL_O_FROM] = { "--from", "FILE", OPT_TEXT, 0 },
+	[CTL_O_NO_NOTIFY] = { "--no-notify", NULL, OPT_FLAG, 0 },
+	[CTL_O_ERRNO] = { "--errno", "E", OPT_TEXT, 0 },
+	[CTL_O_VANISH] = { "--vanish", NULL, OPT_FLAG, 0 },
+	[CTL_O_OP] = { "--op", "OP", OPT_TEXT, 0 },
+	[CTL_O_COUNT] = { "--count", "N", OPT_NUMBER, UINT64_MAX },
+	[CTL_O_MS] = { "--ms", "N", OPT_NUMBER, CTL_MS_MAX },
 };
 
 static const char *const arg_names[] = { "", "PATH", "OFF", "LEN", "SIZE", "DATA", "ID" };
@@ -495,19 +511,36 @@ static int from_value(struct parse *ps, const struct ctl_token *tok)
 	return 0;
 }
 
-/* Stores the value tok of option id. */
-static int option_value(struct parse *ps, enum ctl_opt id, const struct ctl_token *tok)
+/* Where the number of a numeric option goes; NULL for the others. */
+static uint64_t *number_slot(struct ctl_req *r, enum ctl_opt id)
 {
-	struct ctl_req *r = ps->req;
-
 	switch (id) {
 	case CTL_O_SINCE:
 		r->has_since = true;
-		return number(ps, "--since", tok->s, false, UINT64_MAX, &r->since);
+		return &r->since;
+	case CTL_O_LEN:
+		return &r->len;
+	case CTL_O_COUNT:
+		r->has_count = true;
+		return &r->count;
+	case CTL_O_MS:
+		return &r->ms;
+	default:
+		return NULL;
+	}
+}
+
+/* Stores the value tok of option id. */
+static int option_value(struct parse *ps, enum ctl_opt id, const struct ctl_token *tok)
+{
+	const struct opt_desc *o = &opts[id];
+	struct ctl_req *r = ps->req;
+
+	if (o->kind == OPT_NUMBER || o->kind == OPT_SIZE)
+		return number(ps, o->name, tok->s, o->kind == OPT_SIZE, o->max, number_slot(r, id));
+	switch (id) {
 	case CTL_O_PATTERN:
 		return pattern_value(ps, tok);
-	case CTL_O_LEN:
-		return number(ps, "--len", tok->s, true, INT64_MAX, &r->len);
 	case CTL_O_FROM:
 		return from_value(ps, tok);
 	case CTL_O_ERRNO:
@@ -515,11 +548,6 @@ static int option_value(struct parse *ps, enum ctl_opt id, const struct ctl_toke
 		return errno_value(ps, "--errno", tok->s, &r->error);
 	case CTL_O_OP:
 		return op_value(ps, tok->s);
-	case CTL_O_COUNT:
-		r->has_count = true;
-		return number(ps, "--count", tok->s, false, UINT64_MAX, &r->count);
-	case CTL_O_MS:
-		return number(ps, "--ms", tok->s, false, UINT64_MAX, &r->ms);
 	default:
 		return 0;
 	}

@@ -20,6 +20,7 @@
 #define CTL_LINE_MAX	   65536	       /* a request line, newline included */
 #define CTL_REPLY_LINE_MAX (16u * 1024 * 1024) /* a reply line, as a client accepts it */
 #define CTL_ERRNO_MAX	   4095		       /* --errno E accepts 1..CTL_ERRNO_MAX */
+#define CTL_MS_MAX	   86400000u	       /* delay --ms N accepts 0..CTL_MS_MAX (one day) */
 
 enum ctl_cmd {
 	CTL_STATUS,
@@ -75,7 +76,7 @@ struct ctl_req {
 	enum ctl_op op; /* --op: fail, delay; CTL_OP_NONE elsewhere */
 	bool has_count; /* --count N (>= 1); without it a rule stays until cleared */
 	uint64_t count;
-	uint64_t ms; /* delay --ms N, milliseconds */
+	uint64_t ms; /* delay --ms N, milliseconds, <= CTL_MS_MAX */
 	bool has_id; /* clear ID */
 	uint64_t id;
 };

@@ -64,6 +64,8 @@ START_TEST(test_malformed)
 	MX_CTL_ERR(EINVAL, "fail", mx_rel, "--op", "frob", "--errno", "EIO");
 	MX_CTL_ERR(EINVAL, "fail", mx_rel, "--op", "read", "--errno", "ENOTANERRNO");
 	MX_CTL_ERR(EINVAL, "delay", mx_rel, "--op", "read", "--ms", "abc");
+	MX_CTL_ERR(ERANGE, "delay", mx_rel, "--op", "read", "--ms", "99999999999");
+	ck_assert_msg(strstr(mx_res.text, "out of range"), "no range in: %s", mx_res.text);
 	MX_CTL_OK("status");
 	MX_CTL_OK("inval", mx_rel);
 	fx_run_child(reads_original, NULL);
