@@ -3,6 +3,7 @@
  * are here. Every handler runs on a control connection's thread, never a FUSE worker. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -340,6 +341,24 @@ static int cmd_log(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 	return 0;
 }
 
+/* PATH, as given, becomes its canonical form (fs/path.h) before any handler sees it. */
+static int prepare(void *ctx, struct ctl_req *req, struct ctl_reply *r)
+{
+	char err[PATH_MAX + 128], *canon;
+	int rc;
+
+	if (!req->path)
+		return 0;
+	rc = path_normalize(ctx, req->path, &canon, err, sizeof(err));
+	if (rc < 0) {
+		ctl_reply_errmsg(r, "%s", err);
+		return rc;
+	}
+	free(req->path);
+	req->path = canon;
+	return 0;
+}
+
 static const struct ctl_handlers handlers = {
 	.cmd = {
 		[CTL_STATUS] = cmd_status,
@@ -360,6 +379,7 @@ static const struct ctl_handlers handlers = {
 		[CTL_AUDIT] = cmd_audit,
 		[CTL_ABORT] = cmd_abort,
 	},
+	.prepare = prepare,
 	.log = ctl_cmds_log,
 };
 

@@ -366,37 +366,29 @@ static int number(struct parse *ps, const char *what, const char *tok, bool is_s
 	return rc;
 }
 
-/* Cleans a PATH: no leading, trailing or repeated "/", no "." component; ".." refused. */
-static int path_clean(struct parse *ps, const char *tok)
+/* Checks a PATH's length, its own and its components', and keeps it as given: the daemon
+ * normalises it (fs/path.h, path_normalize()), where "." and ".." can be resolved
+ * against its directories. */
+static int path_value(struct parse *ps, const struct ctl_token *tok)
 {
-	struct ctl_buf b = { 0 }, shown_buf = { 0 };
-	const char *p = tok, *end;
-	size_t n;
+	struct ctl_buf b = { 0 };
+	const char *p = tok->s, *end;
 	int rc = 0;
 
-	while (*p && !rc) {
+	for (; *p && !rc; p = *end ? end + 1 : end) {
 		end = strchrnul(p, '/');
-		n = (size_t)(end - p);
-		if (n == 2 && !memcmp(p, "..", 2))
-			rc = fail(ps, -EINVAL, "PATH '%s' has a '..' component",
-				  shown(tok, &shown_buf));
-		else if (n > NAME_MAX)
+		if (end - p > NAME_MAX)
 			rc = fail(ps, -ENAMETOOLONG,
 				  "PATH '%s' has a component longer than %d bytes",
-				  shown(tok, &shown_buf), NAME_MAX);
-		else if (n && !(n == 1 && *p == '.'))
-			ctl_buf_addf(&b, "%s%.*s", b.len ? "/" : "", (int)n, p);
-		p = *end ? end + 1 : end;
+				  shown(tok->s, &b), NAME_MAX);
 	}
-	if (!rc && b.len >= PATH_MAX)
+	if (!rc && tok->len >= PATH_MAX)
 		rc = fail(ps, -ENAMETOOLONG, "PATH is longer than %d bytes", PATH_MAX - 1);
-	if (!rc && ctl_buf_add(&b, "", 0))
-		rc = fail(ps, -ENOMEM, "out of memory");
-	ctl_buf_free(&shown_buf);
+	ctl_buf_free(&b);
 	if (!rc)
-		ps->req->path = b.p;
-	else
-		ctl_buf_free(&b);
+		ps->req->path = strdup(tok->s);
+	if (!rc && !ps->req->path)
+		rc = fail(ps, -ENOMEM, "out of memory");
 	return rc;
 }
 
@@ -417,7 +409,7 @@ static int positional(struct parse *ps, const struct ctl_token *tok)
 
 	switch (a) {
 	case CTL_A_PATH:
-		return path_clean(ps, tok->s);
+		return path_value(ps, tok);
 	case CTL_A_OFF:
 		return number(ps, "OFF", tok->s, true, INT64_MAX, &r->off);
 	case CTL_A_LEN:

@@ -52,9 +52,10 @@ enum ctl_src { CTL_SRC_NONE, CTL_SRC_DATA, CTL_SRC_PATTERN, CTL_SRC_FILE };
  * off + len does not pass INT64_MAX. Freed with ctl_req_free(). */
 struct ctl_req {
 	enum ctl_cmd cmd;
-	char *path;	    /* owned; relative to the mount root, no leading, trailing or double
-			     * "/", no "." or ".." component; "" is the root. NULL when the
-			     * command takes no PATH or it was left out (stats) */
+	char *path;	    /* owned; relative to the mount root, as given: shorter than
+			     * PATH_MAX, no component past NAME_MAX. The daemon normalises it
+			     * before its handler runs (fs/path.h). NULL when the command
+			     * takes no PATH or it was left out (stats) */
 	bool has_range;	    /* OFF LEN given: inval, fail, delay; always set for punch */
 	uint64_t off;	    /* bytes: OFF of the range, or of write and store */
 	uint64_t len;	    /* bytes: LEN of the range; for write and store the number of

@@ -72,6 +72,39 @@ START_TEST(test_malformed)
 }
 END_TEST
 
+/* A PATH is normalised once, by the daemon: "." and ".." resolve against its directories,
+ * never above the root; "" and a "/" after a file are refused. The same ino each time. */
+START_TEST(test_paths)
+{
+	char dir[64], p[160];
+	long long ino;
+
+	snprintf(dir, sizeof(dir), "%.*s", (int)(strrchr(mx_rel, '/') - mx_rel), mx_rel);
+	MX_CTL_OK("stats", mx_rel);
+	ino = mx_val("ino");
+	snprintf(p, sizeof(p), "%s/../%s", dir, mx_rel);
+	MX_CTL_OK("stats", p);
+	ck_assert_int_eq(mx_val("ino"), ino);
+	snprintf(p, sizeof(p), "/.//%s/./%s", dir, strrchr(mx_rel, '/') + 1);
+	MX_CTL_OK("stats", p);
+	ck_assert_int_eq(mx_val("ino"), ino);
+	MX_CTL_ERR(ENOENT, "stats", "");
+	ck_assert_msg(strstr(mx_res.text, "PATH is empty"), "%s", mx_res.text);
+	snprintf(p, sizeof(p), "%s/", mx_rel);
+	MX_CTL_ERR(ENOTDIR, "stats", p);
+	snprintf(p, sizeof(p), "%s/../x", mx_rel);
+	MX_CTL_ERR(ENOTDIR, "inval", p);
+	snprintf(p, sizeof(p), "../%s", mx_rel);
+	MX_CTL_ERR(EINVAL, "stats", p);
+	ck_assert_msg(strstr(mx_res.text, "climbs above the mount's root"), "%s", mx_res.text);
+	snprintf(p, sizeof(p), "%s/../../%s", dir, mx_rel);
+	MX_CTL_ERR(EINVAL, "truncate", p, "0");
+	MX_CTL_OK("stats", "/");
+	ck_assert_int_eq(mx_val("ino"), 1);
+	fx_run_child(reads_original, NULL);
+}
+END_TEST
+
 /* counter key of `stats` (path NULL) or `stats PATH` */
 static long long counter(const char *path, const char *key)
 {
@@ -138,7 +171,7 @@ END_TEST
 int main(void)
 {
 	const struct mx_tcase tcs[] = {
-		{ "errors", { test_missing_path, test_malformed } },
+		{ "errors", { test_missing_path, test_malformed, test_paths } },
 		{ "stats_log", { test_stats, test_log } },
 	};
 

@@ -84,6 +84,16 @@ check "truncate: the old size" 0 "^old_size: 1\$" "$C" -S "$SOCK" truncate f 5
 check "an absolute path inside the -m mount" 0 "^size: 2\$" "$C" -m "$DIR" truncate "$DIR/f" 2
 check "a path outside the -m mount: usage error" 2 "outside the mount point" \
   "$C" -m "$DIR" truncate /etc/passwd 2
+mkdir "$DIR/d"
+check "a '..' inside the mount is resolved by the daemon" 0 "^size: 2\$" \
+  "$C" -m "$DIR" stats "$DIR/d/../f"
+check "a relative PATH with '..' too" 0 "^size: 2\$" "$C" -m "$DIR" stats d/../f
+check "a '..' out of the mount's root and back: refused" 1 "climbs above the mount's root" \
+  "$C" -m "$DIR" stats "$DIR/../$(basename "$DIR")/f"
+check "a deeper one: refused the same way" 1 "climbs above the mount's root" \
+  "$C" -m "$DIR" stats "$DIR/d/../../$(basename "$DIR")/f"
+check "an empty PATH is not the root" 1 "ENOENT: PATH is empty" "$C" -m "$DIR" stats ""
+check "a trailing / after a file" 1 "ENOTDIR: f/: f is not a directory" "$C" -m "$DIR" stats f/
 json_check "--json: one object, numbers as numbers" \
   'o["ok"] is True and o["data"]["size"] == 2 and o["data"]["ino"] > 1' \
   "$C" -m "$DIR" --json stats f

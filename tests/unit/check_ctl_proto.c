@@ -42,7 +42,7 @@ START_TEST(test_status_stats_log)
 	ck_assert_int_eq(req.cmd, CTL_STATS);
 	ck_assert_ptr_null(req.path);
 	parse_ok("stats /a//b/./c/");
-	ck_assert_str_eq(req.path, "a/b/c");
+	ck_assert_str_eq(req.path, "/a//b/./c/");
 	parse_ok("log");
 	ck_assert(!req.follow && !req.has_since);
 	parse_ok("log --since 41 --follow");
@@ -174,12 +174,13 @@ START_TEST(test_store_audit_paths)
 	ck_assert_uint_eq(req.off, 8192);
 	parse_ok("audit f");
 	ck_assert_int_eq(req.cmd, CTL_AUDIT);
+	/* kept as given: the daemon normalises (fs/path.c, tests/unit/check_path.c) */
 	parse_ok("audit .");
-	ck_assert_str_eq(req.path, "");
+	ck_assert_str_eq(req.path, ".");
 	parse_ok("audit \"\"");
 	ck_assert_str_eq(req.path, "");
-	parse_ok("audit /");
-	ck_assert_str_eq(req.path, "");
+	parse_ok("audit /a//b/../c/");
+	ck_assert_str_eq(req.path, "/a//b/../c/");
 	parse_ok("audit \"a b/\\n/c\"");
 	ck_assert_str_eq(req.path, "a b/\n/c");
 	parse_ok("audit ...");
@@ -229,10 +230,7 @@ static const struct bad {
 	{ "revoke f --errno 0", -EINVAL, "is not an errno" },
 	{ "revoke f --errno 4096", -EINVAL, "is not an errno" },
 	{ "revoke f --errno eio", -EINVAL, "is not an errno" },
-	{ "revoke a/../b", -EINVAL, "PATH 'a/../b' has a '..' component" },
-	{ "revoke ..", -EINVAL, "'..' component" },
 	{ "revoke a/" C256, -ENAMETOOLONG, "has a component longer than 255 bytes" },
-	{ "revoke /a/..", -EINVAL, "'..' component" },
 	{ "write f 0", -EINVAL, "write: no data: give DATA, --pattern P --len N or --from FILE" },
 	{ "write f 0 x --from /a", -EINVAL, "DATA and --from are exclusive" },
 	{ "write f 0 x --pattern a --len 1", -EINVAL, "DATA and --pattern are exclusive" },
