@@ -2,7 +2,6 @@
  * the event engine (events.c, revoke.c); the read-only ones (status, stats, log, rules)
  * are here. Every handler runs on a control connection's thread, never a FUSE worker. */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,11 +12,10 @@
 #include "config.h"
 #include "ctl_cmds.h"
 #include "events.h"
+#include "fromfile.h"
 #include "kern.h"
 #include "log.h"
 #include "path.h"
-
-#define WRITE_FROM_MAX (256u << 20) /* bytes a write --from may carry */
 
 static const char *const plug_names[] = { "on", "unplugging", "off", "vanished" };
 
@@ -130,34 +128,14 @@ static uint8_t *pattern_bytes(const struct ctl_req *req)
 }
 
 /* The bytes of write --from FILE, read by the daemon (same user as the client). */
-static int read_whole(int fd, uint8_t **out, size_t *len_out)
+static int file_bytes(struct sfs *fs, const struct ctl_req *req, uint8_t **out, size_t *len_out,
+		      struct ctl_reply *r)
 {
-	struct stat st;
-	ssize_t n;
+	char err[PATH_MAX + 256];
+	int rc = fromfile_read(req->from, fs->mountpoint, req->len, out, len_out, err, sizeof(err));
 
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if (st.st_size > WRITE_FROM_MAX)
-		return -EFBIG;
-	*out = malloc(st.st_size ? (size_t)st.st_size : 1);
-	if (!*out)
-		return -ENOMEM;
-	n = pread(fd, *out, (size_t)st.st_size, 0);
-	if (n < 0)
-		return -errno;
-	*len_out = (size_t)n;
-	return 0;
-}
-
-static int file_bytes(const char *path, uint8_t **out, size_t *len_out, struct ctl_reply *r)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	int rc = fd < 0 ? -errno : read_whole(fd, out, len_out);
-
-	if (fd >= 0)
-		close(fd);
 	if (rc < 0)
-		ctl_reply_errmsg(r, "--from %s: %s", path, strerror(-rc));
+		ctl_reply_errmsg(r, "%s", err);
 	return rc;
 }
 
@@ -174,7 +152,7 @@ static int cmd_write(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 		len = req->len;
 		rc = owned ? 0 : -ENOMEM;
 	} else if (req->src == CTL_SRC_FILE) {
-		rc = file_bytes(req->from, &owned, &len, r);
+		rc = file_bytes(ctx, req, &owned, &len, r);
 		data = owned;
 	}
 	if (rc == 0)

@@ -76,14 +76,17 @@ static const struct ctl_cmd_desc cmds[CTL_CMD_COUNT] = {
 		.args = { CTL_A_PATH, CTL_A_OFF, CTL_A_DATA },
 		.nargs_ok = NARGS(2) | NARGS(3),
 		.opts = O(PATTERN) | O(LEN) | O(FROM) | O(NO_NOTIFY),
-		.usage = "write PATH OFF (DATA | --pattern P --len N | --from FILE) [--no-notify]",
+		.usage = "write PATH OFF (DATA | --pattern P --len N | --from FILE [--len N]) "
+			 "[--no-notify]",
 		.brief = "change bytes out of band, then invalidate",
 		.help = "Changes the bytes of PATH at OFF in the backend, behind the kernel's "
 			"back, then invalidates the kernel's cache of that range, so that reads "
 			"and mappings see the new bytes. The bytes are DATA, taken byte for "
 			"byte from the argument (after '--' when they start with '--'), or the "
 			"text P repeated over N bytes (--pattern 0xHH repeats one byte), or the "
-			"content of the local FILE. With --no-notify the kernel is not told: "
+			"content of the local FILE, read by the daemon: all of it, or its first N "
+			"bytes with --len N, which a FILE that is not a regular file (a device, "
+			"a pipe) needs; a FILE inside the mount itself is refused. With --no-notify the kernel is not told: "
 			"cached pages stay stale on purpose, and audit reports them. Writing "
 			"past the end grows the file.",
 		.example = "sigbusctl -m /mnt/sbfs write data.bin 4K --pattern 0xff --len 4K",
@@ -679,12 +682,12 @@ static int range_check(struct parse *ps, const char *what)
 	return 0;
 }
 
-/* write: exactly one data source; --len goes with --pattern. */
+/* write: exactly one data source; --len goes with --pattern, and may go with --from. */
 static int write_check(struct parse *ps)
 {
 	struct ctl_req *r = ps->req;
 	bool has_data = ps->npos == 3, has_pattern = ps->opts_seen & O(PATTERN);
-	bool has_from = ps->opts_seen & O(FROM);
+	bool has_from = ps->opts_seen & O(FROM), has_len = ps->opts_seen & O(LEN);
 
 	if (has_data + has_pattern + has_from == 0)
 		return fail(ps, -EINVAL,
@@ -694,13 +697,13 @@ static int write_check(struct parse *ps)
 	if (has_data + has_pattern + has_from > 1)
 		return fail(ps, -EINVAL, "%s and %s are exclusive: give exactly one data source",
 			    has_data ? "DATA" : "--pattern", has_from ? "--from" : "--pattern");
-	if (has_pattern != !!(ps->opts_seen & O(LEN)))
-		return fail(ps, -EINVAL,
-			    has_pattern ? "--pattern needs --len N"
-					: "--len goes only with --pattern");
+	if (has_pattern && !has_len)
+		return fail(ps, -EINVAL, "--pattern needs --len N");
+	if (has_len && has_data)
+		return fail(ps, -EINVAL, "--len goes only with --pattern or --from");
 	if (has_pattern && r->pattern_len == 0)
 		return fail(ps, -EINVAL, "--pattern is empty");
-	if (has_pattern && r->len == 0)
+	if (has_len && r->len == 0)
 		return fail(ps, -EINVAL, "--len must be at least 1");
 	if (has_data)
 		r->len = r->data_len;

@@ -59,7 +59,8 @@ struct ctl_req {
 	bool has_range;	    /* OFF LEN given: inval, fail, delay; always set for punch */
 	uint64_t off;	    /* bytes: OFF of the range, or of write and store */
 	uint64_t len;	    /* bytes: LEN of the range; for write and store the number of
-			     * bytes written (data_len or --len N; 0 with --from FILE) */
+			     * bytes written (data_len or --len N; 0 with --from FILE
+			     * without --len) */
 	uint64_t size;	    /* bytes: truncate SIZE */
 	enum ctl_src src;   /* write, store */
 	uint8_t *data;	    /* owned: DATA (CTL_SRC_DATA); NUL-terminated for convenience */

@@ -105,6 +105,28 @@ START_TEST(test_paths)
 }
 END_TEST
 
+/* write --from: a device needs --len; a FILE inside the mount itself, named directly or
+ * through a symlink outside it, is refused (the daemon never reads through its own
+ * mount), and the mount serves on. */
+START_TEST(test_write_from)
+{
+	char link[64];
+
+	MX_CTL_ERR(EINVAL, "write", mx_rel, "0", "--from", "/dev/zero");
+	ck_assert_msg(strstr(mx_res.text, "/dev/zero: not a regular file"), "%s", mx_res.text);
+	MX_CTL_OK("write", mx_rel, "0", "--from", "/dev/zero", "--len", "100");
+	ck_assert_int_eq(mx_val("bytes"), 100);
+	MX_CTL_ERR(EXDEV, "write", mx_rel, "0", "--from", mx_path);
+	ck_assert_msg(strstr(mx_res.text, "own mount"), "%s", mx_res.text);
+	snprintf(link, sizeof(link), "/tmp/check_events_ctl-%d", (int)getpid());
+	ck_assert_int_eq(symlink(mx_path, link), 0);
+	MX_CTL_ERR(EXDEV, "write", mx_rel, "0", "--from", link);
+	unlink(link);
+	MX_CTL_OK("stats", mx_rel);
+	ck_assert_int_eq(mx_val("size"), MX_FSIZE);
+}
+END_TEST
+
 /* counter key of `stats` (path NULL) or `stats PATH` */
 static long long counter(const char *path, const char *key)
 {
@@ -172,7 +194,7 @@ int main(void)
 {
 	const struct mx_tcase tcs[] = {
 		{ "errors", { test_missing_path, test_malformed, test_paths } },
-		{ "stats_log", { test_stats, test_log } },
+		{ "stats_log", { test_stats, test_log, test_write_from } },
 	};
 
 	return mx_run("events_ctl", tcs, sizeof(tcs) / sizeof(tcs[0]));

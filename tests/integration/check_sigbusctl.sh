@@ -93,6 +93,12 @@ check "a '..' out of the mount's root and back: refused" 1 "climbs above the mou
 check "a deeper one: refused the same way" 1 "climbs above the mount's root" \
   "$C" -m "$DIR" stats "$DIR/d/../../$(basename "$DIR")/f"
 check "an empty PATH is not the root" 1 "ENOENT: PATH is empty" "$C" -m "$DIR" stats ""
+check "write --from a device without --len: refused" 1 "/dev/zero: not a regular file.*--len N" \
+  "$C" -m "$DIR" write f 0 --from /dev/zero
+: >"$DIR/g"
+check "write --from a device with --len" 0 "^bytes: 3\$" "$C" -m "$DIR" write g 0 --from /dev/zero --len 3
+check "write --from a file in the mount itself: refused" 1 "EXDEV: .*own mount" \
+  "$C" -m "$DIR" write f 0 --from "$DIR/f"
 check "a trailing / after a file" 1 "ENOTDIR: f/: f is not a directory" "$C" -m "$DIR" stats f/
 json_check "--json: one object, numbers as numbers" \
   'o["ok"] is True and o["data"]["size"] == 2 and o["data"]["ino"] > 1' \

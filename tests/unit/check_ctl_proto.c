@@ -110,6 +110,9 @@ START_TEST(test_write)
 	ck_assert_int_eq(req.src, CTL_SRC_FILE);
 	ck_assert_str_eq(req.from, "/tmp/x");
 	ck_assert_uint_eq(req.len, 0);
+	parse_ok("write f 0 --from /dev/zero --len 4K");
+	ck_assert_int_eq(req.src, CTL_SRC_FILE);
+	ck_assert_uint_eq(req.len, 4096);
 	parse_ok("write f 0 -- --follow");
 	ck_assert_mem_eq(req.data, "--follow", 8);
 	parse_ok("write f 0 \"--follow\"");
@@ -237,7 +240,8 @@ static const struct bad {
 	{ "write f 0 --pattern a --len 1 --from /a", -EINVAL,
 	  "--pattern and --from are exclusive" },
 	{ "write f 0 --pattern a", -EINVAL, "--pattern needs --len N" },
-	{ "write f 0 --len 5 --from /a", -EINVAL, "--len goes only with --pattern" },
+	{ "write f 0 x --len 5", -EINVAL, "--len goes only with --pattern or --from" },
+	{ "write f 0 --from /dev/zero --len 0", -EINVAL, "--len must be at least 1" },
 	{ "write f 0 --pattern \"\" --len 5", -EINVAL, "--pattern is empty" },
 	{ "write f 0 --pattern a --len 0", -EINVAL, "--len must be at least 1" },
 	{ "write f 0 --from rel/x", -EINVAL, "--from 'rel/x' is not an absolute path" },
