@@ -52,11 +52,15 @@ static const struct ctl_cmd_desc cmds[CTL_CMD_COUNT] = {
 		.usage = "log [--follow] [--since SEQ]",
 		.brief = "the event log",
 		.help = "Prints the event log, one event per line: seq=N start=S.NNNNNNNNN "
-			"end=S.NNNNNNNNN cmd=... target=... result=..., times on the "
-			"monotonic clock. Every event has a sequence number; "
-			"--since SEQ prints only the events after SEQ. --follow keeps going and "
-			"prints each new event as it happens, until interrupted.",
+			"end=S.NNNNNNNNN cmd=... target=... result=... and the event's own "
+			"keys (off=, bytes=, size=...), times on the monotonic clock, result ok "
+			"or an errno name, values with spaces in double quotes. With --json, "
+			"the events are objects with those keys, numbers as numbers. Every "
+			"event has a sequence number; --since SEQ prints only the events after "
+			"SEQ. --follow keeps going and prints each new event as it happens, "
+			"until interrupted.",
 		.example = "sigbusctl -m /mnt/sbfs log --follow --since 41",
+		.records = "event",
 	},
 	[CTL_INVAL] = {
 		.name = "inval",
@@ -231,8 +235,12 @@ static const struct ctl_cmd_desc cmds[CTL_CMD_COUNT] = {
 		.brief = "compare the page cache with the backend",
 		.help = "Compares the kernel's cached pages of PATH with the backend and "
 			"reports the ranges that differ (stale pages after write --no-notify, "
-			"bytes pushed with store).",
+			"bytes pushed with store), in bytes: cached_bytes and stale_bytes count "
+			"them, and each stale range, neighbouring pages merged, is a line "
+			"stale: off=N len=N; every range is listed (with --json, \"stale\" is "
+			"an array of {\"off\", \"len\"} objects, empty when none differ).",
 		.example = "sigbusctl -m /mnt/sbfs audit data.bin",
+		.records = "stale",
 	},
 	[CTL_ABORT] = {
 		.name = "abort",

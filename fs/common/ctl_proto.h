@@ -121,6 +121,9 @@ struct ctl_cmd_desc {
 	const char *brief;    /* one line for the command list */
 	const char *help;     /* one paragraph, not wrapped */
 	const char *example;  /* a sigbusctl command line */
+	const char *records;  /* NULL, or the reply key whose values are records: one per
+			       * line, each "k=v k=v ..." quoted as on the wire, a list even
+			       * when one or none came (JSON: an array of objects) */
 };
 
 /* The command named name (exact match), or NULL. */

@@ -316,7 +316,7 @@ static int talk(struct cli *c, const char *sock, const char *line, size_t len)
 		rc = EXIT_ERR;
 		goto out_free;
 	}
-	output_reply(&r, c->d->name, c->is_json);
+	output_reply(&r, c->d, c->is_json);
 	rc = r.is_ok ? 0 : EXIT_ERR;
 	if (r.is_ok && c->is_follow)
 		rc = follow(c, cl);

@@ -190,11 +190,45 @@ START_TEST(test_log)
 }
 END_TEST
 
+/* audit lists every stale range, in bytes, however many: 40 stale pages apart, then two
+ * neighbours, which make one range. */
+START_TEST(test_audit_complete)
+{
+	char path[PATH_MAX + 8], rel[96], off[32], buf[MX_PG];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s.big", mx_path);
+	snprintf(rel, sizeof(rel), "%s.big", mx_rel);
+	fd = open(path, O_RDWR | O_CREAT, 0644);
+	ck_assert_int_ge(fd, 0);
+	memset(buf, 'a', sizeof(buf));
+	for (int i = 0; i < 80; i++)
+		ck_assert_int_eq(pwrite(fd, buf, sizeof(buf), (off_t)i * MX_PG), MX_PG);
+	for (int i = 0; i < 80; i++) /* every page cached */
+		ck_assert_int_eq(pread(fd, buf, sizeof(buf), (off_t)i * MX_PG), MX_PG);
+	for (int i = 0; i < 80; i += 2) {
+		snprintf(off, sizeof(off), "%d", i * MX_PG);
+		MX_CTL_OK("write", rel, off, "b", "--no-notify");
+	}
+	MX_CTL_OK("audit", rel);
+	ck_assert_int_eq(mx_val("cached_bytes"), 80 * MX_PG);
+	ck_assert_int_eq(mx_val("stale_bytes"), 40 * MX_PG);
+	ck_assert_msg(mx_record_has("stale", "off=0 len=4096") &&
+			      mx_record_has("stale", "off=319488 len=4096"),
+		      "first or last range missing: %s", ctl_result_get(&mx_res, "stale"));
+	MX_CTL_OK("write", rel, "4096", "b", "--no-notify");
+	MX_CTL_OK("audit", rel);
+	ck_assert_msg(mx_record_has("stale", "off=0 len=12288"), "pages 0-2 not one range");
+	close(fd);
+}
+END_TEST
+
 int main(void)
 {
 	const struct mx_tcase tcs[] = {
 		{ "errors", { test_missing_path, test_malformed, test_paths } },
 		{ "stats_log", { test_stats, test_log, test_write_from } },
+		{ "audit", { test_audit_complete } },
 	};
 
 	return mx_run("events_ctl", tcs, sizeof(tcs) / sizeof(tcs[0]));

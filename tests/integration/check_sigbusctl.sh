@@ -106,7 +106,22 @@ json_check "--json: one object, numbers as numbers" \
 json_check "--json err: errno and message" \
   'o["ok"] is False and o["errno"] == "ENOENT" and "missing" in o["message"]' \
   "$C" -m "$DIR" --json truncate missing 1
-check "log lists the events, quoted" 0 "^event: \"seq=[0-9]+ .*cmd=truncate target=f " "$C" -m "$DIR" log
+check "log prints one event per line, as --follow does" 0 "^seq=[0-9]+ start=[0-9.]+ .*cmd=truncate target=f " \
+  "$C" -m "$DIR" log
+json_check "log --json: objects with typed fields" \
+  'all(isinstance(e["seq"], int) and isinstance(e["start"], float) and e["cmd"] and e["result"] for e in o["data"]["event"]) and any(e["cmd"] == "truncate" and e["target"] == "f" and e["result"] == "ok" and e["size"] == 2 for e in o["data"]["event"])' \
+  "$C" -m "$DIR" --json log
+head -c 12288 /dev/zero >"$DIR/h"
+cat "$DIR/h" >/dev/null
+json_check "audit --json: no stale range is an empty array" \
+  'o["data"]["stale"] == [] and o["data"]["cached_bytes"] == 12288 and o["data"]["stale_bytes"] == 0' \
+  "$C" -m "$DIR" --json audit h
+"$C" -m "$DIR" write h 4097 x --no-notify >/dev/null
+json_check "audit --json: one stale range is an array of one object, in bytes" \
+  'o["data"]["stale"] == [{"off": 4096, "len": 4096}] and o["data"]["stale_bytes"] == 4096' \
+  "$C" -m "$DIR" --json audit h
+"$C" -m "$DIR" write h 8192 x --no-notify >/dev/null
+check "audit: ranges as text, neighbours merged" 0 "^stale: off=4096 len=8192\$" "$C" -m "$DIR" audit h
 
 echo "$((tests - failures)) of $tests passed"
 [ "$failures" -eq 0 ]
