@@ -139,6 +139,27 @@ static int file_bytes(struct sfs *fs, const struct ctl_req *req, uint8_t **out, 
 	return rc;
 }
 
+/* Fails fast, before a byte is made, a write of len bytes that cannot fit: more than the
+ * backend has free beyond what the file holds already (all of which it might overwrite).
+ * 0 when it may fit, or when the backend cannot tell (no statfs, no limit); the write
+ * itself has the last word. */
+static int space_check(struct sfs *fs, const char *rel, uint64_t len, struct ctl_reply *r)
+{
+	struct statvfs sv;
+	struct bk_attr a;
+	uint64_t parent, held, avail;
+
+	if (bk_statfs(fs->bk, &sv) < 0 || sv.f_blocks == 0 || path_resolve(fs, rel, &parent, &a))
+		return 0;
+	held = a.blocks * 512;
+	avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	if (len <= held || len - held <= avail)
+		return 0;
+	ctl_reply_errmsg(r, "%s: %llu bytes cannot fit: the backend has %llu bytes free", rel,
+			 (unsigned long long)len, (unsigned long long)avail);
+	return -ENOSPC;
+}
+
 static int cmd_write(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 {
 	struct ev_result res = { 0 };
@@ -148,9 +169,11 @@ static int cmd_write(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 	int rc = 0;
 
 	if (req->src == CTL_SRC_PATTERN) {
-		data = owned = pattern_bytes(req);
+		rc = space_check(ctx, req->path, req->len, r);
+		data = owned = rc == 0 ? pattern_bytes(req) : NULL;
 		len = req->len;
-		rc = owned ? 0 : -ENOMEM;
+		if (rc == 0 && !owned)
+			rc = -ENOMEM;
 	} else if (req->src == CTL_SRC_FILE) {
 		rc = file_bytes(ctx, req, &owned, &len, r);
 		data = owned;

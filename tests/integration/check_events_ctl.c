@@ -127,6 +127,19 @@ START_TEST(test_write_from)
 }
 END_TEST
 
+/* A write --pattern that cannot fit fails with ENOSPC before the daemon makes its bytes,
+ * and the file stays as it was. The mount is mem:64M. */
+START_TEST(test_pattern_enospc)
+{
+	MX_CTL_ERR(ENOSPC, "write", mx_rel, "0", "--pattern", "x", "--len", "1T");
+	ck_assert_msg(strstr(mx_res.text, "cannot fit"), "%s", mx_res.text);
+	MX_CTL_ERR(ENOSPC, "write", mx_rel, "4K", "--pattern", "0xff", "--len", "65M");
+	ck_assert_msg(strstr(mx_res.text, "bytes free"), "%s", mx_res.text);
+	MX_CTL_OK("write", mx_rel, "0", "--pattern", "0x41", "--len", "4K");
+	fx_run_child(reads_original, NULL);
+}
+END_TEST
+
 /* counter key of `stats` (path NULL) or `stats PATH` */
 static long long counter(const char *path, const char *key)
 {
@@ -228,7 +241,7 @@ int main(void)
 	const struct mx_tcase tcs[] = {
 		{ "errors", { test_missing_path, test_malformed, test_paths } },
 		{ "stats_log", { test_stats, test_log, test_write_from } },
-		{ "audit", { test_audit_complete } },
+		{ "audit", { test_audit_complete, test_pattern_enospc } },
 	};
 
 	return mx_run("events_ctl", tcs, sizeof(tcs) / sizeof(tcs[0]));
