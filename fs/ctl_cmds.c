@@ -86,6 +86,29 @@ static int stats_file(struct sfs *fs, const char *rel, struct ctl_reply *r)
 	return 0;
 }
 
+/* The notifications sent, by kind and in all, and one "op" record per operation that was
+ * requested at least once. */
+static void stats_ops(struct sfs *fs, struct ctl_reply *r)
+{
+	uint64_t total = 0, n, errs;
+	char key[32];
+
+	for (int i = 0; i < SFS_N_NR; i++) {
+		n = atomic_load(&fs->stats.notifications[i]);
+		snprintf(key, sizeof(key), "notify_%s", sfs_notify_names[i]);
+		reply_u64(r, key, n);
+		total += n;
+	}
+	reply_u64(r, "notifications", total);
+	for (int i = 0; i < SFS_OP_NR; i++) {
+		n = atomic_load(&fs->stats.requests[i]);
+		errs = atomic_load(&fs->stats.op_errors[i]);
+		if (n)
+			ctl_reply_kv(r, "op", "name=%s requests=%llu errors=%llu", sfs_op_names[i],
+				     (unsigned long long)n, (unsigned long long)errs);
+	}
+}
+
 static int cmd_stats(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 {
 	struct sfs *fs = ctx;
@@ -101,6 +124,7 @@ static int cmd_stats(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 	reply_u64(r, "errors", atomic_load(&fs->stats.errors));
 	reply_u64(r, "lost_bytes", atomic_load(&fs->stats.lost_bytes));
 	reply_u64(r, "inodes", itab_count(fs->itab));
+	stats_ops(fs, r);
 	if (bk_statfs(fs->bk, &sv) == 0) {
 		reply_u64(r, "space_bytes", (uint64_t)sv.f_blocks * sv.f_frsize);
 		reply_u64(r, "free_bytes", (uint64_t)sv.f_bfree * sv.f_frsize);

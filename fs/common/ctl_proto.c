@@ -38,10 +38,16 @@ static const struct ctl_cmd_desc cmds[CTL_CMD_COUNT] = {
 		.nargs_ok = NARGS(0) | NARGS(1),
 		.usage = "stats [PATH]",
 		.brief = "counters of the mount, or of one file",
-		.help = "Without PATH, shows the mount's counters: requests and errors per "
-			"operation, notifications sent to the kernel, and dirty pages lost to "
-			"revocation. With PATH, shows the counters and state of that file.",
+		.help = "Without PATH, shows the mount's counters: reads and writes with their "
+			"bytes, requests failed by fault rules, revocation or unplug (errors), "
+			"dirty bytes lost to revocation (lost_bytes), the notifications sent to "
+			"the kernel, by kind (notify_inval_inode, notify_inval_entry, "
+			"notify_store, notify_retrieve) and in all, and a line op: name=OP "
+			"requests=N errors=M for each FUSE operation requested so far (errors: "
+			"error replies of any kind, ENOENT of a lookup included). With PATH, "
+			"shows the counters and state of that file.",
 		.example = "sigbusctl -m /mnt/sbfs stats data.bin",
+		.records = "op",
 	},
 	[CTL_LOG] = {
 		.name = "log",

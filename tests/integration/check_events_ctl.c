@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "matrix.h"
@@ -151,6 +152,59 @@ static long long counter(const char *path, const char *key)
 	return mx_val(key);
 }
 
+/* field (requests, errors) of operation op in the op records of the last stats, 0 if
+ * it has none yet */
+static long long op_count(const char *op, const char *field)
+{
+	char want[64];
+	const char *v, *f;
+
+	snprintf(want, sizeof(want), "name=%s ", op);
+	for (size_t i = 0; i < mx_res.nkv; i++) {
+		v = mx_res.kv[i].value;
+		if (strcmp(mx_res.kv[i].key, "op") || strncmp(v, want, strlen(want)))
+			continue;
+		f = strstr(v, field);
+		ck_assert_msg(f && f[strlen(field)] == '=', "no %s in op record %s", field, v);
+		return strtoll(f + strlen(field) + 1, NULL, 10);
+	}
+	return 0;
+}
+
+static int stat_missing(void *arg)
+{
+	struct stat st;
+
+	return stat(arg, &st) < 0 && errno == ENOENT ? 0 : FX_FAIL("stat %s", (char *)arg);
+}
+
+/* Requests and error replies per FUSE operation, and notifications by kind. */
+START_TEST(test_stats_per_op)
+{
+	char miss[PATH_MAX + 16];
+	long long lookups, lookup_errs, reads, notes;
+
+	snprintf(miss, sizeof(miss), "%s-missing", mx_path);
+	MX_CTL_OK("stats");
+	lookups = op_count("lookup", "requests");
+	lookup_errs = op_count("lookup", "errors");
+	reads = op_count("read", "requests");
+	notes = mx_val("notify_inval_inode");
+	ck_assert_int_eq(mx_val("notifications"), notes + mx_val("notify_inval_entry") +
+							  mx_val("notify_store") +
+							  mx_val("notify_retrieve"));
+	fx_run_child(stat_missing, miss);
+	MX_CTL_OK("inval", mx_rel);
+	fx_run_child(reads_original, NULL);
+	MX_CTL_OK("stats");
+	ck_assert_int_gt(op_count("lookup", "requests"), lookups);
+	ck_assert_int_gt(op_count("lookup", "errors"), lookup_errs);
+	ck_assert_int_gt(op_count("read", "requests"), reads);
+	ck_assert_int_eq(op_count("read", "errors"), 0);
+	ck_assert_int_gt(mx_val("notify_inval_inode"), notes);
+}
+END_TEST
+
 START_TEST(test_stats)
 {
 	const char *paths[2] = { NULL, mx_rel }, *keys[2] = { "reads", "invals" };
@@ -242,6 +296,7 @@ int main(void)
 		{ "errors", { test_missing_path, test_malformed, test_paths } },
 		{ "stats_log", { test_stats, test_log, test_write_from } },
 		{ "audit", { test_audit_complete, test_pattern_enospc } },
+		{ "stats_per_op", { test_stats_per_op } },
 	};
 
 	return mx_run("events_ctl", tcs, sizeof(tcs) / sizeof(tcs[0]));

@@ -103,6 +103,9 @@ check "a trailing / after a file" 1 "ENOTDIR: f/: f is not a directory" "$C" -m 
 json_check "--json: one object, numbers as numbers" \
   'o["ok"] is True and o["data"]["size"] == 2 and o["data"]["ino"] > 1' \
   "$C" -m "$DIR" --json stats f
+json_check "stats --json: requests and errors per operation, notifications" \
+  'any(op["name"] == "getattr" and op["requests"] > 0 and op["errors"] >= 0 for op in o["data"]["op"]) and o["data"]["notifications"] >= o["data"]["notify_inval_inode"] > 0' \
+  "$C" -m "$DIR" --json stats
 json_check "--json err: errno and message" \
   'o["ok"] is False and o["errno"] == "ENOENT" and "missing" in o["message"]' \
   "$C" -m "$DIR" --json truncate missing 1
