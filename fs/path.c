@@ -82,17 +82,22 @@ static int norm_error(const struct norm *w, const char *given, int rc, char *err
 
 int path_normalize(struct sfs *fs, const char *given, char **out, char *err, size_t errsize)
 {
-	struct norm *w = calloc(1, sizeof(*w));
+	struct norm *w;
 	const char *p = given, *end;
-	int rc = w ? bk_getattr(fs->bk, BK_ROOT_INO, &w->a) : -ENOMEM;
+	int rc;
 
 	*out = NULL;
-	if (rc == 0 && !*given) {
+	if (!*given) {
 		snprintf(err, errsize, "PATH is empty (the mount's root is \"/\")");
-		rc = -ENOENT;
-		goto out_free;
+		return -ENOENT;
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w) {
+		snprintf(err, errsize, "%s: %s", given, strerror(ENOMEM));
+		return -ENOMEM;
 	}
 	w->fs = fs;
+	rc = bk_getattr(fs->bk, BK_ROOT_INO, &w->a);
 	for (; rc == 0 && *p; p = *end ? end + 1 : end) {
 		end = strchrnul(p, '/');
 		rc = norm_step(w, p, (size_t)(end - p));
@@ -100,13 +105,12 @@ int path_normalize(struct sfs *fs, const char *given, char **out, char *err, siz
 	/* a trailing "/" names a directory */
 	if (rc == 0 && p > given && p[-1] == '/')
 		rc = norm_step(w, p, 0);
-	if (rc == 0)
+	if (rc == 0) {
 		*out = strdup(w->buf);
-	if (rc == 0 && !*out)
-		rc = -ENOMEM;
-	else if (rc < 0 && w)
+		rc = *out ? 0 : -ENOMEM;
+	}
+	if (rc < 0)
 		rc = norm_error(w, given, rc, err, errsize);
-out_free:
 	free(w);
 	return rc;
 }
