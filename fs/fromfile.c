@@ -99,27 +99,29 @@ static int step(struct walk *w)
 /* Opens path for reading, walked as fromfile_read() says: a descriptor, or -errno. */
 static int open_outside(const char *path, dev_t avoid)
 {
-	struct walk *w = calloc(1, sizeof(*w));
+	struct walk *w;
 	char self[64];
-	int rc = w ? 0 : -ENOMEM, fd = -1;
+	int rc, fd = -1;
 
-	if (rc == 0 && (size_t)snprintf(w->left, sizeof(w->left), "%s", path) >= PATH_MAX)
-		rc = -ENAMETOOLONG;
-	if (rc == 0) {
-		w->p = w->left;
-		w->avoid = avoid;
-		w->dir = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-		rc = w->dir < 0 ? -errno : 1;
-	}
+	if (strlen(path) >= PATH_MAX)
+		return -ENAMETOOLONG;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	strcpy(w->left, path);
+	w->p = w->left;
+	w->avoid = avoid;
+	w->dir = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	rc = w->dir < 0 ? -errno : 1;
 	while (rc == 1)
 		rc = step(w);
 	/* the walk's end, reopened through its descriptor: no new lookup */
-	snprintf(self, sizeof(self), "/proc/self/fd/%d", w ? w->dir : -1);
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", w->dir);
 	if (rc == 0)
 		fd = open(self, O_RDONLY | O_CLOEXEC);
 	if (rc == 0 && fd < 0)
 		rc = -errno;
-	if (w && w->dir >= 0)
+	if (w->dir >= 0)
 		close(w->dir);
 	free(w);
 	return rc < 0 ? rc : fd;
