@@ -342,17 +342,17 @@ static int send_text(int fd, int rc, const char *msg)
 }
 
 /* Calls the handler for req and sends its reply; or ends its stream. */
-static int dispatch(struct ctl_conn *c, const struct ctl_req *req)
+static int dispatch(struct ctl_conn *c, struct ctl_req *req)
 {
 	struct ctl_server *s = c->srv;
 	ctl_handler_fn fn = s->h->cmd[req->cmd];
 	struct ctl_reply r = { .fd = c->fd, .conn = c };
 	struct ctl_buf out = { 0 };
-	int rc;
+	int rc = s->h->prepare ? s->h->prepare(s->ctx, req, &r) : 0;
 
-	if (fn) {
+	if (rc == 0 && fn) {
 		rc = fn(s->ctx, req, &r);
-	} else {
+	} else if (rc == 0) {
 		rc = -ENOSYS;
 		ctl_reply_errmsg(&r, "this daemon does not implement %s",
 				 ctl_cmd_get(req->cmd)->name);

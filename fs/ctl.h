@@ -49,9 +49,14 @@ struct ctl_reply {
 typedef int (*ctl_handler_fn)(void *ctx, const struct ctl_req *req, struct ctl_reply *r);
 /* Receives a message about a failure no client can be told of ("ctl: accept: ..."). */
 typedef void (*ctl_log_fn)(void *ctx, const char *msg);
+/* Runs before every handler, on its thread, and may rewrite what req owns (the daemon
+ * normalises PATH there). 0 to call the handler, or -errno to answer err at once, the
+ * message set with ctl_reply_errmsg(). */
+typedef int (*ctl_prepare_fn)(void *ctx, struct ctl_req *req, struct ctl_reply *r);
 
 struct ctl_handlers {
 	ctl_handler_fn cmd[CTL_CMD_COUNT]; /* by enum ctl_cmd; NULL answers ENOSYS */
+	ctl_prepare_fn prepare;		   /* may be NULL */
 	ctl_log_fn log;			   /* may be NULL */
 };
 

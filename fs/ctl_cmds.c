@@ -2,7 +2,7 @@
  * the event engine (events.c, revoke.c); the read-only ones (status, stats, log, rules)
  * are here. Every handler runs on a control connection's thread, never a FUSE worker. */
 #include <errno.h>
-#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,11 +12,10 @@
 #include "config.h"
 #include "ctl_cmds.h"
 #include "events.h"
+#include "fromfile.h"
 #include "kern.h"
 #include "log.h"
 #include "path.h"
-
-#define WRITE_FROM_MAX (256u << 20) /* bytes a write --from may carry */
 
 static const char *const plug_names[] = { "on", "unplugging", "off", "vanished" };
 
@@ -100,6 +99,29 @@ static int stats_file(struct sfs *fs, const char *rel, struct ctl_reply *r)
 	return 0;
 }
 
+/* The notifications sent, by kind and in all, and one "op" record per operation that was
+ * requested at least once. */
+static void stats_ops(struct sfs *fs, struct ctl_reply *r)
+{
+	uint64_t total = 0, n, errs;
+	char key[32];
+
+	for (int i = 0; i < SFS_N_NR; i++) {
+		n = atomic_load(&fs->stats.notifications[i]);
+		snprintf(key, sizeof(key), "notify_%s", sfs_notify_names[i]);
+		reply_u64(r, key, n);
+		total += n;
+	}
+	reply_u64(r, "notifications", total);
+	for (int i = 0; i < SFS_OP_NR; i++) {
+		n = atomic_load(&fs->stats.requests[i]);
+		errs = atomic_load(&fs->stats.op_errors[i]);
+		if (n)
+			ctl_reply_kv(r, "op", "name=%s requests=%llu errors=%llu", sfs_op_names[i],
+				     (unsigned long long)n, (unsigned long long)errs);
+	}
+}
+
 static int cmd_stats(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 {
 	struct sfs *fs = ctx;
@@ -116,6 +138,7 @@ static int cmd_stats(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 	reply_u64(r, "lost_bytes", atomic_load(&fs->stats.lost_bytes));
 	reply_u64(r, "inodes", itab_count(fs->itab));
 	reply_unsynced(fs, 0, r);
+	stats_ops(fs, r);
 	if (bk_statfs(fs->bk, &sv) == 0) {
 		reply_u64(r, "space_bytes", (uint64_t)sv.f_blocks * sv.f_frsize);
 		reply_u64(r, "free_bytes", (uint64_t)sv.f_bfree * sv.f_frsize);
@@ -143,35 +166,36 @@ static uint8_t *pattern_bytes(const struct ctl_req *req)
 }
 
 /* The bytes of write --from FILE, read by the daemon (same user as the client). */
-static int read_whole(int fd, uint8_t **out, size_t *len_out)
+static int file_bytes(struct sfs *fs, const struct ctl_req *req, uint8_t **out, size_t *len_out,
+		      struct ctl_reply *r)
 {
-	struct stat st;
-	ssize_t n;
+	char err[PATH_MAX + 256];
+	int rc = fromfile_read(req->from, fs->mountpoint, req->len, out, len_out, err, sizeof(err));
 
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if (st.st_size > WRITE_FROM_MAX)
-		return -EFBIG;
-	*out = malloc(st.st_size ? (size_t)st.st_size : 1);
-	if (!*out)
-		return -ENOMEM;
-	n = pread(fd, *out, (size_t)st.st_size, 0);
-	if (n < 0)
-		return -errno;
-	*len_out = (size_t)n;
-	return 0;
+	if (rc < 0)
+		ctl_reply_errmsg(r, "%s", err);
+	return rc;
 }
 
-static int file_bytes(const char *path, uint8_t **out, size_t *len_out, struct ctl_reply *r)
+/* Fails fast, before a byte is made, a write of len bytes that cannot fit: more than the
+ * backend has free beyond what the file holds already (all of which it might overwrite).
+ * 0 when it may fit, or when the backend cannot tell (no statfs, no limit); the write
+ * itself has the last word. */
+static int space_check(struct sfs *fs, const char *rel, uint64_t len, struct ctl_reply *r)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	int rc = fd < 0 ? -errno : read_whole(fd, out, len_out);
+	struct statvfs sv;
+	struct bk_attr a;
+	uint64_t parent, held, avail;
 
-	if (fd >= 0)
-		close(fd);
-	if (rc < 0)
-		ctl_reply_errmsg(r, "--from %s: %s", path, strerror(-rc));
-	return rc;
+	if (bk_statfs(fs->bk, &sv) < 0 || sv.f_blocks == 0 || path_resolve(fs, rel, &parent, &a))
+		return 0;
+	held = a.blocks * 512;
+	avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	if (len <= held || len - held <= avail)
+		return 0;
+	ctl_reply_errmsg(r, "%s: %llu bytes cannot fit: the backend has %llu bytes free", rel,
+			 (unsigned long long)len, (unsigned long long)avail);
+	return -ENOSPC;
 }
 
 static int cmd_write(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
@@ -183,11 +207,13 @@ static int cmd_write(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 	int rc = 0;
 
 	if (req->src == CTL_SRC_PATTERN) {
-		data = owned = pattern_bytes(req);
+		rc = space_check(ctx, req->path, req->len, r);
+		data = owned = rc == 0 ? pattern_bytes(req) : NULL;
 		len = req->len;
-		rc = owned ? 0 : -ENOMEM;
+		if (rc == 0 && !owned)
+			rc = -ENOMEM;
 	} else if (req->src == CTL_SRC_FILE) {
-		rc = file_bytes(req->from, &owned, &len, r);
+		rc = file_bytes(ctx, req, &owned, &len, r);
 		data = owned;
 	}
 	if (rc == 0)
@@ -285,7 +311,7 @@ static int rule_from_req(const struct ctl_req *req, enum rule_kind kind, struct 
 	out->off = req->has_range ? req->off : 0;
 	out->len = req->has_range ? req->len : 0;
 	out->err = req->has_errno ? req->error : EIO;
-	out->ms = req->ms > UINT32_MAX ? UINT32_MAX : (unsigned)req->ms;
+	out->ms = (unsigned)req->ms;
 	out->count = req->has_count ? req->count : 0;
 	return 0;
 }
@@ -409,6 +435,29 @@ static int cmd_log(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 	return 0;
 }
 
+/* PATH, as given, becomes its canonical form (fs/path.h) before any handler sees it. */
+static int prepare(void *ctx, struct ctl_req *req, struct ctl_reply *r)
+{
+	char err[PATH_MAX + 128], *canon;
+	int rc;
+
+	if (req->action) { /* on ... do COMMAND PATH: the action's path too */
+		rc = prepare(ctx, req->action, r);
+		if (rc < 0)
+			return rc;
+	}
+	if (!req->path)
+		return 0;
+	rc = path_normalize(ctx, req->path, &canon, err, sizeof(err));
+	if (rc < 0) {
+		ctl_reply_errmsg(r, "%s", err);
+		return rc;
+	}
+	free(req->path);
+	req->path = canon;
+	return 0;
+}
+
 static const struct ctl_handlers handlers = {
 	.cmd = {
 		[CTL_STATUS] = cmd_status,
@@ -432,6 +481,7 @@ static const struct ctl_handlers handlers = {
 		[CTL_SYNC] = cmd_sync,
 		[CTL_ON] = cmd_on,
 	},
+	.prepare = prepare,
 	.log = ctl_cmds_log,
 };
 

@@ -14,8 +14,7 @@
 #include "kern.h"
 #include "path.h"
 
-#define AUDIT_CHUNK    (64 * 1024) /* a multiple of every page size */
-#define AUDIT_LIST_MAX 32	   /* stale pages listed in a reply */
+#define AUDIT_CHUNK (64 * 1024) /* a multiple of every page size */
 
 static uint64_t page_down(const struct sfs *fs, uint64_t off)
 {
@@ -198,28 +197,48 @@ int ev_store(struct sfs *fs, struct ev_result *res, const char *rel, uint64_t of
 	return ev_end(&e, rc);
 }
 
+/* What audit found, in bytes: the stale ranges, neighbours merged, all of them. */
 struct audit_result {
-	uint64_t cached, stale, first_stale;
-	char list[AUDIT_LIST_MAX * 21];
-	unsigned listed;
+	uint64_t cached, stale;
+	struct audit_range {
+		uint64_t off, len;
+	} * v;
+	size_t n, cap;
 };
 
-static void audit_compare(struct audit_result *res, size_t page, uint64_t off, const char *cache,
-			  const char *backend, size_t n)
+static int audit_stale(struct audit_result *res, uint64_t off, uint64_t len)
 {
-	for (size_t done = 0; done < n; done += page) {
-		size_t len = n - done < page ? n - done : page;
-		size_t used = strlen(res->list);
+	struct audit_range *last = res->n ? &res->v[res->n - 1] : NULL, *v;
 
-		res->cached++;
-		if (memcmp(cache + done, backend + done, len) == 0)
-			continue;
-		if (res->stale++ == 0)
-			res->first_stale = off + done;
-		if (res->listed++ < AUDIT_LIST_MAX)
-			snprintf(res->list + used, sizeof(res->list) - used, "%s%llu",
-				 used ? "," : "", (unsigned long long)((off + done) / page));
+	res->stale += len;
+	if (last && last->off + last->len == off) {
+		last->len += len;
+		return 0;
 	}
+	if (res->n == res->cap) {
+		v = realloc(res->v, (res->cap ? res->cap * 2 : 16) * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		res->v = v;
+		res->cap = res->cap ? res->cap * 2 : 16;
+	}
+	res->v[res->n++] = (struct audit_range){ off, len };
+	return 0;
+}
+
+static int audit_compare(struct audit_result *res, size_t page, uint64_t off, const char *cache,
+			 const char *backend, size_t n)
+{
+	int rc = 0;
+
+	for (size_t done = 0; done < n && rc == 0; done += page) {
+		size_t len = n - done < page ? n - done : page;
+
+		res->cached += len;
+		if (memcmp(cache + done, backend + done, len) != 0)
+			rc = audit_stale(res, off + done, len);
+	}
+	return rc;
 }
 
 static int audit_file(struct sfs *fs, const struct bk_attr *a, struct audit_result *res)
@@ -236,7 +255,7 @@ static int audit_file(struct sfs *fs, const struct bk_attr *a, struct audit_resu
 			rc = n < 0 ? (int)n : (int)m;
 			break;
 		}
-		audit_compare(res, fs->page_size, off, cache, backend, (size_t)m);
+		rc = audit_compare(res, fs->page_size, off, cache, backend, (size_t)m);
 		/* a short answer stops before a page that is not cached: skip that page */
 		off += (uint64_t)n == AUDIT_CHUNK ? AUDIT_CHUNK
 						  : page_down(fs, (uint64_t)n) + fs->page_size;
@@ -259,16 +278,18 @@ int ev_audit(struct sfs *fs, struct ev_result *res, const char *rel)
 		rc = audit_file(fs, &a, &found);
 	if (rc < 0) {
 		ev_result_text(res, EV_ERRMSG, "%s: audit: %s", rel, strerror(-rc));
-		return rc;
+		goto out_free;
 	}
-	ev_result_text(res, EV_SUMMARY, "%llu cached pages, %llu differ from the backend",
+	ev_result_text(res, EV_SUMMARY, "%llu bytes cached, %llu of them differ from the backend",
 		       (unsigned long long)found.cached, (unsigned long long)found.stale);
 	ev_result_note(res, "size", "%llu", (unsigned long long)a.size);
-	ev_result_note(res, "cached_pages", "%llu", (unsigned long long)found.cached);
-	ev_result_note(res, "stale_pages", "%llu", (unsigned long long)found.stale);
-	if (found.stale) {
-		ev_result_note(res, "first_stale", "%llu", (unsigned long long)found.first_stale);
-		ev_result_note(res, "stale_list", "%s", found.list);
-	}
-	return 0;
+	ev_result_note(res, "cached_bytes", "%llu", (unsigned long long)found.cached);
+	ev_result_note(res, "stale_bytes", "%llu", (unsigned long long)found.stale);
+	for (size_t i = 0; i < found.n; i++)
+		ev_result_note(res, "stale", "off=%llu len=%llu",
+			       (unsigned long long)found.v[i].off,
+			       (unsigned long long)found.v[i].len);
+out_free:
+	free(found.v);
+	return rc;
 }

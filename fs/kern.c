@@ -47,6 +47,7 @@ int kern_inval(struct sfs *fs, uint64_t ino, off_t off, off_t len)
 	int rc = notify_inval_inode(fs->notify, fs->se, ino, off, len);
 
 	atomic_fetch_add(&fs->stats.invals, 1);
+	atomic_fetch_add(&fs->stats.notifications[SFS_N_INVAL_INODE], 1);
 	inode_count(fs->itab, ino, IC_INVALS, 1);
 	return quiet_errors(rc);
 }
@@ -221,6 +222,7 @@ void kern_zero_reset(struct kern_zero *z)
 
 int kern_inval_entry(struct sfs *fs, uint64_t parent, const char *name)
 {
+	atomic_fetch_add(&fs->stats.notifications[SFS_N_INVAL_ENTRY], 1);
 	return quiet_errors(fuse_lowlevel_notify_inval_entry(fs->se, parent, name, strlen(name)));
 }
 
@@ -229,6 +231,7 @@ int kern_store(struct sfs *fs, uint64_t ino, off_t off, const void *buf, size_t 
 	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(len);
 
 	bv.buf[0].mem = (void *)buf;
+	atomic_fetch_add(&fs->stats.notifications[SFS_N_STORE], 1);
 	return fuse_lowlevel_notify_store(fs->se, ino, off, &bv, 0);
 }
 
@@ -286,6 +289,7 @@ ssize_t kern_retrieve(struct sfs *fs, uint64_t ino, off_t off, void *buf, size_t
 	t->len = len;
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_cond_init(&t->done_cond, NULL);
+	atomic_fetch_add(&fs->stats.notifications[SFS_N_RETRIEVE], 1);
 	rc = fuse_lowlevel_notify_retrieve(fs->se, ino, len, off, t);
 	if (rc == 0)
 		rc = wait_retrieve(t);

@@ -1,5 +1,5 @@
-/* What every handler shares: the reply helpers, session setup (init) and the table of
- * handlers handed to libfuse. */
+/* What every handler shares: the reply helpers and session setup (init). The table of
+ * handlers handed to libfuse is ll_count.c's. */
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -11,6 +11,8 @@
 
 void reply_err(fuse_req_t req, int rc)
 {
+	if (rc < 0)
+		ll_count_error(req);
 	fuse_reply_err(req, -rc);
 }
 
@@ -115,39 +117,3 @@ void ll_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_EXPLICIT_INVAL_DATA)
 		conn->want |= FUSE_CAP_EXPLICIT_INVAL_DATA;
 }
-
-const struct fuse_lowlevel_ops sfs_ll_ops = {
-	.init = ll_init,
-	.lookup = ll_lookup,
-	.forget = ll_forget,
-	.forget_multi = ll_forget_multi,
-	.getattr = ll_getattr,
-	.setattr = ll_setattr,
-	.readlink = ll_readlink,
-	.mknod = ll_mknod,
-	.mkdir = ll_mkdir,
-	.unlink = ll_unlink,
-	.rmdir = ll_rmdir,
-	.symlink = ll_symlink,
-	.rename = ll_rename,
-	.link = ll_link,
-	.open = ll_open,
-	.read = ll_read,
-	.write = ll_write,
-	.release = ll_release,
-	.fsync = ll_fsync,
-	.opendir = ll_opendir,
-	.readdir = ll_readdir,
-	.releasedir = ll_releasedir,
-	.fsyncdir = ll_fsyncdir,
-	.statfs = ll_statfs,
-	.setxattr = ll_setxattr,
-	.getxattr = ll_getxattr,
-	.listxattr = ll_listxattr,
-	.removexattr = ll_removexattr,
-	.create = ll_create,
-	.fallocate = ll_fallocate,
-	.readdirplus = ll_readdirplus,
-	.lseek = ll_lseek,
-	.retrieve_reply = ll_retrieve_reply,
-};

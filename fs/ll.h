@@ -8,7 +8,11 @@
 #include "opts.h"
 #include "sfs.h"
 
+/* The handlers, each counted by operation in fs->stats (ll_count.c). */
 extern const struct fuse_lowlevel_ops sfs_ll_ops;
+
+/* Counts an error reply to the request the calling thread serves (reply_err() calls it). */
+void ll_count_error(fuse_req_t req);
 
 static inline struct sfs *ll_fs(fuse_req_t req)
 {

@@ -1,5 +1,6 @@
-/* Path resolution and subtree walks over the backend. A walk lists one directory fully
- * before descending, so no backend lock is held across the callback. */
+/* Paths of control commands: their one normalisation (path_normalize()), resolution and
+ * subtree walks over the backend. A walk lists one directory fully before descending, so
+ * no backend lock is held across the callback. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -27,6 +28,90 @@ int path_resolve(struct sfs *fs, const char *rel, uint64_t *parent_out, struct b
 		rc = bk_lookup(fs->bk, parent, name, out);
 	}
 	*parent_out = parent;
+	return rc;
+}
+
+/* path_normalize()'s walk: buf is the canonical path so far, a its inode. */
+struct norm {
+	struct sfs *fs;
+	char buf[PATH_MAX];
+	size_t len;
+	struct bk_attr a;
+};
+
+/* Applies the component name[0..n) (n == 0 for an empty one, between two "/"). */
+static int norm_step(struct norm *w, const char *name, size_t n)
+{
+	uint64_t parent;
+	char *slash;
+
+	if (!S_ISDIR(w->a.mode))
+		return -ENOTDIR;
+	if (n == 0 || (n == 1 && name[0] == '.'))
+		return 0;
+	if (n == 2 && !memcmp(name, "..", 2)) {
+		if (w->len == 0)
+			return -EXDEV;
+		slash = strrchr(w->buf, '/');
+		w->len = slash ? (size_t)(slash - w->buf) : 0;
+		w->buf[w->len] = '\0';
+		return path_resolve(w->fs, w->buf, &parent, &w->a);
+	}
+	if (w->len + 1 + n >= sizeof(w->buf))
+		return -ENAMETOOLONG;
+	if (w->len)
+		w->buf[w->len++] = '/';
+	memcpy(w->buf + w->len, name, n);
+	w->len += n;
+	w->buf[w->len] = '\0';
+	return bk_lookup(w->fs->bk, w->a.ino, w->buf + w->len - n, &w->a);
+}
+
+static int norm_error(const struct norm *w, const char *given, int rc, char *err, size_t size)
+{
+	if (rc == -EXDEV)
+		snprintf(err, size, "%s: '..' climbs above the mount's root", given);
+	else if (rc == -ENOTDIR)
+		snprintf(err, size, "%s: %s is not a directory", given, w->buf);
+	else if (strcmp(given, w->buf))
+		snprintf(err, size, "%s: %s: %s", given, w->buf, strerror(-rc));
+	else
+		snprintf(err, size, "%s: %s", given, strerror(-rc));
+	return rc == -EXDEV ? -EINVAL : rc;
+}
+
+int path_normalize(struct sfs *fs, const char *given, char **out, char *err, size_t errsize)
+{
+	struct norm *w;
+	const char *p = given, *end;
+	int rc;
+
+	*out = NULL;
+	if (!*given) {
+		snprintf(err, errsize, "PATH is empty (the mount's root is \"/\")");
+		return -ENOENT;
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w) {
+		snprintf(err, errsize, "%s: %s", given, strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	w->fs = fs;
+	rc = bk_getattr(fs->bk, BK_ROOT_INO, &w->a);
+	for (; rc == 0 && *p; p = *end ? end + 1 : end) {
+		end = strchrnul(p, '/');
+		rc = norm_step(w, p, (size_t)(end - p));
+	}
+	/* a trailing "/" names a directory */
+	if (rc == 0 && p > given && p[-1] == '/')
+		rc = norm_step(w, p, 0);
+	if (rc == 0) {
+		*out = strdup(w->buf);
+		rc = *out ? 0 : -ENOMEM;
+	}
+	if (rc < 0)
+		rc = norm_error(w, given, rc, err, errsize);
+	free(w);
 	return rc;
 }
 

@@ -8,8 +8,18 @@
 
 #include "sfs.h"
 
-/* Resolves rel ("", "." and "/" are the root; a leading "/" is ignored) to its inode and
- * its parent directory (the root's parent is itself). 0 or -errno (-ENOENT, -ENOTDIR). */
+/* The one normalisation of a PATH given in a control command: relative to the mount's
+ * root (a leading "/" too), "." and empty components dropped, ".." resolved against the
+ * backend's directories, as the kernel would without symlinks. Every component before
+ * the last, and the last when followed by "/", "." or "..", must be a directory; every
+ * component must exist. Sets *out to the canonical form, malloc'ed: no leading, trailing
+ * or double "/", no "." or "..", "" for the root. 0, or -errno with a one-line message
+ * naming given in err: -ENOENT for "" or a missing component, -ENOTDIR, -EINVAL for a
+ * ".." above the root, -ENAMETOOLONG, -ENOMEM, or the backend's -errno. */
+int path_normalize(struct sfs *fs, const char *given, char **out, char *err, size_t errsize);
+/* Resolves rel, a canonical path ("" is the root; "." and a leading "/" are ignored), to
+ * its inode and its parent directory (the root's parent is itself). 0 or -errno
+ * (-ENOENT, -ENOTDIR, -EINVAL for a ".." component). */
 int path_resolve(struct sfs *fs, const char *rel, uint64_t *parent_out, struct bk_attr *out);
 /* The absolute path of rel inside the mount. 0 or -ENAMETOOLONG. */
 int path_in_mount(struct sfs *fs, const char *rel, char *buf, size_t size);

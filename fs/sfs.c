@@ -13,6 +13,46 @@
 #include "trigger.h"
 
 #define STRICT_TIMEOUT 86400.0 /* seconds: the kernel's view changes only on events */
+
+const char *const sfs_op_names[SFS_OP_NR] = {
+	[SFS_OP_LOOKUP] = "lookup",
+	[SFS_OP_FORGET] = "forget",
+	[SFS_OP_GETATTR] = "getattr",
+	[SFS_OP_SETATTR] = "setattr",
+	[SFS_OP_READLINK] = "readlink",
+	[SFS_OP_MKNOD] = "mknod",
+	[SFS_OP_MKDIR] = "mkdir",
+	[SFS_OP_UNLINK] = "unlink",
+	[SFS_OP_RMDIR] = "rmdir",
+	[SFS_OP_SYMLINK] = "symlink",
+	[SFS_OP_RENAME] = "rename",
+	[SFS_OP_LINK] = "link",
+	[SFS_OP_OPEN] = "open",
+	[SFS_OP_READ] = "read",
+	[SFS_OP_WRITE] = "write",
+	[SFS_OP_RELEASE] = "release",
+	[SFS_OP_FSYNC] = "fsync",
+	[SFS_OP_OPENDIR] = "opendir",
+	[SFS_OP_READDIR] = "readdir",
+	[SFS_OP_RELEASEDIR] = "releasedir",
+	[SFS_OP_FSYNCDIR] = "fsyncdir",
+	[SFS_OP_STATFS] = "statfs",
+	[SFS_OP_SETXATTR] = "setxattr",
+	[SFS_OP_GETXATTR] = "getxattr",
+	[SFS_OP_LISTXATTR] = "listxattr",
+	[SFS_OP_REMOVEXATTR] = "removexattr",
+	[SFS_OP_CREATE] = "create",
+	[SFS_OP_FALLOCATE] = "fallocate",
+	[SFS_OP_READDIRPLUS] = "readdirplus",
+	[SFS_OP_LSEEK] = "lseek",
+};
+
+const char *const sfs_notify_names[SFS_N_NR] = {
+	[SFS_N_INVAL_INODE] = "inval_inode",
+	[SFS_N_INVAL_ENTRY] = "inval_entry",
+	[SFS_N_STORE] = "store",
+	[SFS_N_RETRIEVE] = "retrieve",
+};
 #define EVLOG_CAPACITY 4096
 
 static const double cache_timeouts[] = {

@@ -23,9 +23,55 @@ enum plug_state {
 	PLUG_VANISHED /* unplugged with --vanish: names are gone (ENOENT) */
 };
 
+/* The FUSE operations the daemon serves, as stats counts them (ll_count.c). */
+enum sfs_op {
+	SFS_OP_LOOKUP,
+	SFS_OP_FORGET,
+	SFS_OP_GETATTR,
+	SFS_OP_SETATTR,
+	SFS_OP_READLINK,
+	SFS_OP_MKNOD,
+	SFS_OP_MKDIR,
+	SFS_OP_UNLINK,
+	SFS_OP_RMDIR,
+	SFS_OP_SYMLINK,
+	SFS_OP_RENAME,
+	SFS_OP_LINK,
+	SFS_OP_OPEN,
+	SFS_OP_READ,
+	SFS_OP_WRITE,
+	SFS_OP_RELEASE,
+	SFS_OP_FSYNC,
+	SFS_OP_OPENDIR,
+	SFS_OP_READDIR,
+	SFS_OP_RELEASEDIR,
+	SFS_OP_FSYNCDIR,
+	SFS_OP_STATFS,
+	SFS_OP_SETXATTR,
+	SFS_OP_GETXATTR,
+	SFS_OP_LISTXATTR,
+	SFS_OP_REMOVEXATTR,
+	SFS_OP_CREATE,
+	SFS_OP_FALLOCATE,
+	SFS_OP_READDIRPLUS,
+	SFS_OP_LSEEK,
+	SFS_OP_NR
+};
+/* "lookup"... by enum sfs_op; forget counts FORGET and BATCH_FORGET requests. */
+extern const char *const sfs_op_names[SFS_OP_NR];
+
+/* The notifications the daemon sends the kernel (kern.c). */
+enum sfs_notify { SFS_N_INVAL_INODE, SFS_N_INVAL_ENTRY, SFS_N_STORE, SFS_N_RETRIEVE, SFS_N_NR };
+/* "inval_inode"... by enum sfs_notify */
+extern const char *const sfs_notify_names[SFS_N_NR];
+
+/* Counters, atomic, taken without a lock. */
 struct sfs_stats {
 	atomic_uint_fast64_t reads, writes, read_bytes, write_bytes;
 	atomic_uint_fast64_t invals, errors, lost_bytes;
+	atomic_uint_fast64_t requests[SFS_OP_NR];     /* requests served, by operation */
+	atomic_uint_fast64_t op_errors[SFS_OP_NR];    /* of those, answered with an error */
+	atomic_uint_fast64_t notifications[SFS_N_NR]; /* sent, whatever the kernel answered */
 };
 
 struct sfs {

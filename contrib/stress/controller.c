@@ -443,8 +443,10 @@ int controller_setup(struct run *r)
 
 	snprintf(r->shm->dir, sizeof(r->shm->dir), "sigbus-stress.%d", (int)getpid());
 	snprintf(path, sizeof(path), "%s/%s", r->o->mountpoint, r->shm->dir);
-	if (mkdir(path, 0755) < 0)
+	if (mkdir(path, 0755) < 0) {
+		r->shm->dir[0] = '\0';
 		return -errno;
+	}
 	for (unsigned f = 0; rc == 0 && f < r->o->files; f++)
 		rc = stamp_file(r, f);
 	return rc;

@@ -146,6 +146,30 @@ static int run(struct run *r, const char *sock)
 	return rc;
 }
 
+/* Removes the run's directory and files, however the run ended, unless --keep; says
+ * where they are when they stay. */
+static void remove_files(const struct run *r)
+{
+	char path[PATH_MAX_STRESS];
+	int rc = 0;
+
+	if (!r->shm->dir[0])
+		return;
+	for (unsigned f = 0; !r->o->keep && f < r->o->files; f++) {
+		file_abs(r, f, path, sizeof(path));
+		if (unlink(path) < 0 && errno != ENOENT && rc == 0)
+			rc = -errno;
+	}
+	snprintf(path, sizeof(path), "%s/%s", r->o->mountpoint, r->shm->dir);
+	if (r->o->keep)
+		fprintf(stderr, "sigbus-stress: the files are kept in %s (--keep)\n", path);
+	else if (rmdir(path) < 0 && rc == 0)
+		rc = -errno;
+	if (rc < 0)
+		fprintf(stderr, "sigbus-stress: cannot remove %s: %s; remove it by hand\n", path,
+			strerror(-rc));
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o;
@@ -164,6 +188,7 @@ int main(int argc, char **argv)
 		       o.scenario ? o.scenario : "random events", o.duration);
 	fflush(stdout);
 	rc = run(&r, sock);
+	remove_files(&r);
 	opts_free(&o);
 	return rc;
 }

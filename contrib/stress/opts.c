@@ -39,6 +39,8 @@ static const char usage[] =
 	"  --hold-ms N         how long revoke, unplug and fail last before replug and\n"
 	"                      clear (30)\n"
 	"  --json              print the summary as one JSON object\n"
+	"  --keep              keep the run's directory MOUNTPOINT/sigbus-stress.PID and\n"
+	"                      its files at the end (removed otherwise, failed or not)\n"
 	"  --kernel-warnings fail|report\n"
 	"                      the kernel log (/dev/kmsg) is watched during the run: its\n"
 	"                      reports (WARNING, BUG, Oops, lockdep, KASAN, UBSAN, hung\n"
@@ -64,6 +66,7 @@ enum {
 	O_SCENARIO,
 	O_HOLD,
 	O_JSON,
+	O_KEEP,
 	O_KWARN,
 	O_KLOG
 };
@@ -80,6 +83,7 @@ static const struct option long_opts[] = {
 	{ "scenario", required_argument, NULL, O_SCENARIO },
 	{ "hold-ms", required_argument, NULL, O_HOLD },
 	{ "json", no_argument, NULL, O_JSON },
+	{ "keep", no_argument, NULL, O_KEEP },
 	{ "kernel-warnings", required_argument, NULL, O_KWARN },
 	{ "kernel-log", required_argument, NULL, O_KLOG },
 	{ "quiet", no_argument, NULL, 'q' },
@@ -193,6 +197,9 @@ static int one_opt(struct opts *o, int c, const char *arg)
 		break;
 	case O_JSON:
 		o->json = true;
+		break;
+	case O_KEEP:
+		o->keep = true;
 		break;
 	case O_KWARN:
 		if (strcmp(arg, "fail") == 0)

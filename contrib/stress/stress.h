@@ -63,6 +63,7 @@ struct opts {
 	struct sc_event *sc;  /* parsed scenario, owned */
 	size_t nsc;
 	bool json, quiet;
+	bool keep; /* --keep: leave the run's directory and files behind */
 	enum kw_mode kernel_warnings;
 	const char *kernel_log; /* --kernel-log; NULL: /dev/kmsg */
 	const char *mountpoint;
@@ -148,7 +149,7 @@ struct shm {
 	uint64_t vseq;	/* per-file seq at the violation */
 	_Atomic uint64_t evlog_n;
 	struct evrec evlog[EVLOG_MAX];
-	char dir[64]; /* the run's directory, relative to the mount root */
+	char dir[64]; /* the run's directory, relative to the mount root; "" until made */
 	struct cstats cs[MAX_PROCS];
 	struct fmodel f[MAX_FILES];
 };

@@ -38,10 +38,16 @@ static const struct ctl_cmd_desc cmds[CTL_CMD_COUNT] = {
 		.nargs_ok = NARGS(0) | NARGS(1),
 		.usage = "stats [PATH]",
 		.brief = "counters of the mount, or of one file",
-		.help = "Without PATH, shows the mount's counters: requests and errors per "
-			"operation, notifications sent to the kernel, and dirty pages lost to "
-			"revocation. With PATH, shows the counters and state of that file.",
+		.help = "Without PATH, shows the mount's counters: reads and writes with their "
+			"bytes, requests failed by fault rules, revocation or unplug (errors), "
+			"dirty bytes lost to revocation (lost_bytes), the notifications sent to "
+			"the kernel, by kind (notify_inval_inode, notify_inval_entry, "
+			"notify_store, notify_retrieve) and in all, and a line op: name=OP "
+			"requests=N errors=M for each FUSE operation requested so far (errors: "
+			"error replies of any kind, ENOENT of a lookup included). With PATH, "
+			"shows the counters and state of that file.",
 		.example = "sigbusctl -m /mnt/sbfs stats data.bin",
+		.records = "op",
 	},
 	[CTL_LOG] = {
 		.name = "log",
@@ -52,11 +58,15 @@ static const struct ctl_cmd_desc cmds[CTL_CMD_COUNT] = {
 		.usage = "log [--follow] [--since SEQ]",
 		.brief = "the event log",
 		.help = "Prints the event log, one event per line: seq=N start=S.NNNNNNNNN "
-			"end=S.NNNNNNNNN cmd=... target=... result=..., times on the "
-			"monotonic clock. Every event has a sequence number; "
-			"--since SEQ prints only the events after SEQ. --follow keeps going and "
-			"prints each new event as it happens, until interrupted.",
+			"end=S.NNNNNNNNN cmd=... target=... result=... and the event's own "
+			"keys (off=, bytes=, size=...), times on the monotonic clock, result ok "
+			"or an errno name, values with spaces in double quotes. With --json, "
+			"the events are objects with those keys, numbers as numbers. Every "
+			"event has a sequence number; --since SEQ prints only the events after "
+			"SEQ. --follow keeps going and prints each new event as it happens, "
+			"until interrupted.",
 		.example = "sigbusctl -m /mnt/sbfs log --follow --since 41",
+		.records = "event",
 	},
 	[CTL_INVAL] = {
 		.name = "inval",
@@ -76,14 +86,17 @@ static const struct ctl_cmd_desc cmds[CTL_CMD_COUNT] = {
 		.args = { CTL_A_PATH, CTL_A_OFF, CTL_A_DATA },
 		.nargs_ok = NARGS(2) | NARGS(3),
 		.opts = O(PATTERN) | O(LEN) | O(FROM) | O(NO_NOTIFY),
-		.usage = "write PATH OFF (DATA | --pattern P --len N | --from FILE) [--no-notify]",
+		.usage = "write PATH OFF (DATA | --pattern P --len N | --from FILE [--len N]) "
+			 "[--no-notify]",
 		.brief = "change bytes out of band, then invalidate",
 		.help = "Changes the bytes of PATH at OFF in the backend, behind the kernel's "
 			"back, then invalidates the kernel's cache of that range, so that reads "
 			"and mappings see the new bytes. The bytes are DATA, taken byte for "
 			"byte from the argument (after '--' when they start with '--'), or the "
 			"text P repeated over N bytes (--pattern 0xHH repeats one byte), or the "
-			"content of the local FILE. With --no-notify the kernel is not told: "
+			"content of the local FILE, read by the daemon: all of it, or its first N "
+			"bytes with --len N, which a FILE that is not a regular file (a device, "
+			"a pipe) needs; a FILE inside the mount itself is refused. With --no-notify the kernel is not told: "
 			"cached pages stay stale on purpose, and audit reports them. Writing "
 			"past the end grows the file.",
 		.example = "sigbusctl -m /mnt/sbfs write data.bin 4K --pattern 0xff --len 4K",
@@ -181,7 +194,7 @@ static const struct ctl_cmd_desc cmds[CTL_CMD_COUNT] = {
 		.brief = "add a rule: slow requests",
 		.help = "Adds a delay rule: the next N (or, without --count, all) OP requests "
 			"on PATH, or on its range OFF, OFF+LEN, are answered N milliseconds "
-			"late. Prints the rule's id, for clear.",
+			"late (N at most 86400000, one day). Prints the rule's id, for clear.",
 		.example = "sigbusctl -m /mnt/sbfs delay data.bin --op fsync --ms 2000",
 	},
 	[CTL_RULES] = {
@@ -228,8 +241,12 @@ static const struct ctl_cmd_desc cmds[CTL_CMD_COUNT] = {
 		.brief = "compare the page cache with the backend",
 		.help = "Compares the kernel's cached pages of PATH with the backend and "
 			"reports the ranges that differ (stale pages after write --no-notify, "
-			"bytes pushed with store).",
+			"bytes pushed with store), in bytes: cached_bytes and stale_bytes count "
+			"them, and each stale range, neighbouring pages merged, is a line "
+			"stale: off=N len=N; every range is listed (with --json, \"stale\" is "
+			"an array of {\"off\", \"len\"} objects, empty when none differ).",
 		.example = "sigbusctl -m /mnt/sbfs audit data.bin",
+		.records = "stale",
 	},
 	[CTL_ABORT] = {
 		.name = "abort",
@@ -288,17 +305,34 @@ static const struct ctl_cmd_desc cmds[CTL_CMD_COUNT] = {
 	},
 };
 
-/* Options by enum ctl_opt; meta names an option's value, NULL for a flag. */
+/* How an option's value is read. */
+enum opt_kind {
+	OPT_FLAG,   /* no value */
+	OPT_TEXT,   /* read by option_value() */
+	OPT_NUMBER, /* decimal digits, 0..max */
+	OPT_SIZE,   /* a size with an optional K, M, G or T suffix, 0..max */
+};
+
+/* Options by enum ctl_opt; meta names an option's value, NULL for a flag; numbers are
+ * refused past max, never clamped. */
 static const struct opt_desc {
 	const char *name;
 	const char *meta;
+	enum opt_kind kind;
+	uint64_t max;
 } opts[CTL_O_COUNT_ALL] = {
-	[CTL_O_FOLLOW] = { "--follow", NULL },	[CTL_O_SINCE] = { "--since", "SEQ" },
-	[CTL_O_PATTERN] = { "--pattern", "P" }, [CTL_O_LEN] = { "--len", "N" },
-	[CTL_O_FROM] = { "--from", "FILE" },	[CTL_O_NO_NOTIFY] = { "--no-notify", NULL },
-	[CTL_O_ERRNO] = { "--errno", "E" },	[CTL_O_VANISH] = { "--vanish", NULL },
-	[CTL_O_OP] = { "--op", "OP" },		[CTL_O_COUNT] = { "--count", "N" },
-	[CTL_O_MS] = { "--ms", "N" },		[CTL_O_AFTER] = { "--after", "N" },
+	[CTL_O_FOLLOW] = { "--follow", NULL, OPT_FLAG, 0 },
+	[CTL_O_SINCE] = { "--since", "SEQ", OPT_NUMBER, UINT64_MAX },
+	[CTL_O_PATTERN] = { "--pattern", "P", OPT_TEXT, 0 },
+	[CTL_O_LEN] = { "--len", "N", OPT_SIZE, INT64_MAX },
+	[CTL_O_FROM] = { "--from", "FILE", OPT_TEXT, 0 },
+	[CTL_O_NO_NOTIFY] = { "--no-notify", NULL, OPT_FLAG, 0 },
+	[CTL_O_ERRNO] = { "--errno", "E", OPT_TEXT, 0 },
+	[CTL_O_VANISH] = { "--vanish", NULL, OPT_FLAG, 0 },
+	[CTL_O_OP] = { "--op", "OP", OPT_TEXT, 0 },
+	[CTL_O_COUNT] = { "--count", "N", OPT_NUMBER, UINT64_MAX },
+	[CTL_O_MS] = { "--ms", "N", OPT_NUMBER, CTL_MS_MAX },
+	[CTL_O_AFTER] = { "--after", "N", OPT_NUMBER, UINT64_MAX },
 };
 
 static const char *const arg_names[] = { "", "PATH", "OFF", "LEN", "SIZE", "DATA", "ID", "OP" };
@@ -394,37 +428,29 @@ static int number(struct parse *ps, const char *what, const char *tok, bool is_s
 	return rc;
 }
 
-/* Cleans a PATH: no leading, trailing or repeated "/", no "." component; ".." refused. */
-static int path_clean(struct parse *ps, const char *tok)
+/* Checks a PATH's length, its own and its components', and keeps it as given: the daemon
+ * normalises it (fs/path.h, path_normalize()), where "." and ".." can be resolved
+ * against its directories. */
+static int path_value(struct parse *ps, const struct ctl_token *tok)
 {
-	struct ctl_buf b = { 0 }, shown_buf = { 0 };
-	const char *p = tok, *end;
-	size_t n;
+	struct ctl_buf b = { 0 };
+	const char *p = tok->s, *end;
 	int rc = 0;
 
-	while (*p && !rc) {
+	for (; *p && !rc; p = *end ? end + 1 : end) {
 		end = strchrnul(p, '/');
-		n = (size_t)(end - p);
-		if (n == 2 && !memcmp(p, "..", 2))
-			rc = fail(ps, -EINVAL, "PATH '%s' has a '..' component",
-				  shown(tok, &shown_buf));
-		else if (n > NAME_MAX)
+		if (end - p > NAME_MAX)
 			rc = fail(ps, -ENAMETOOLONG,
 				  "PATH '%s' has a component longer than %d bytes",
-				  shown(tok, &shown_buf), NAME_MAX);
-		else if (n && !(n == 1 && *p == '.'))
-			ctl_buf_addf(&b, "%s%.*s", b.len ? "/" : "", (int)n, p);
-		p = *end ? end + 1 : end;
+				  shown(tok->s, &b), NAME_MAX);
 	}
-	if (!rc && b.len >= PATH_MAX)
+	if (!rc && tok->len >= PATH_MAX)
 		rc = fail(ps, -ENAMETOOLONG, "PATH is longer than %d bytes", PATH_MAX - 1);
-	if (!rc && ctl_buf_add(&b, "", 0))
-		rc = fail(ps, -ENOMEM, "out of memory");
-	ctl_buf_free(&shown_buf);
+	ctl_buf_free(&b);
 	if (!rc)
-		ps->req->path = b.p;
-	else
-		ctl_buf_free(&b);
+		ps->req->path = strdup(tok->s);
+	if (!rc && !ps->req->path)
+		rc = fail(ps, -ENOMEM, "out of memory");
 	return rc;
 }
 
@@ -461,7 +487,7 @@ static int positional(struct parse *ps, const struct ctl_token *tok)
 
 	switch (a) {
 	case CTL_A_PATH:
-		return path_clean(ps, tok->s);
+		return path_value(ps, tok);
 	case CTL_A_OFF:
 		return number(ps, "OFF", tok->s, true, INT64_MAX, &r->off);
 	case CTL_A_LEN:
@@ -541,19 +567,39 @@ static int from_value(struct parse *ps, const struct ctl_token *tok)
 	return 0;
 }
 
-/* Stores the value tok of option id. */
-static int option_value(struct parse *ps, enum ctl_opt id, const struct ctl_token *tok)
+/* Where the number of a numeric option goes; NULL for the others. */
+static uint64_t *number_slot(struct ctl_req *r, enum ctl_opt id)
 {
-	struct ctl_req *r = ps->req;
-
 	switch (id) {
 	case CTL_O_SINCE:
 		r->has_since = true;
-		return number(ps, "--since", tok->s, false, UINT64_MAX, &r->since);
+		return &r->since;
+	case CTL_O_LEN:
+		return &r->len;
+	case CTL_O_COUNT:
+		r->has_count = true;
+		return &r->count;
+	case CTL_O_MS:
+		return &r->ms;
+	case CTL_O_AFTER:
+		r->has_after = true;
+		return &r->after;
+	default:
+		return NULL;
+	}
+}
+
+/* Stores the value tok of option id. */
+static int option_value(struct parse *ps, enum ctl_opt id, const struct ctl_token *tok)
+{
+	const struct opt_desc *o = &opts[id];
+	struct ctl_req *r = ps->req;
+
+	if (o->kind == OPT_NUMBER || o->kind == OPT_SIZE)
+		return number(ps, o->name, tok->s, o->kind == OPT_SIZE, o->max, number_slot(r, id));
+	switch (id) {
 	case CTL_O_PATTERN:
 		return pattern_value(ps, tok);
-	case CTL_O_LEN:
-		return number(ps, "--len", tok->s, true, INT64_MAX, &r->len);
 	case CTL_O_FROM:
 		return from_value(ps, tok);
 	case CTL_O_ERRNO:
@@ -561,14 +607,6 @@ static int option_value(struct parse *ps, enum ctl_opt id, const struct ctl_toke
 		return errno_value(ps, "--errno", tok->s, &r->error);
 	case CTL_O_OP:
 		return op_value(ps, "--op", tok->s);
-	case CTL_O_AFTER:
-		r->has_after = true;
-		return number(ps, "--after", tok->s, false, UINT64_MAX, &r->after);
-	case CTL_O_COUNT:
-		r->has_count = true;
-		return number(ps, "--count", tok->s, false, UINT64_MAX, &r->count);
-	case CTL_O_MS:
-		return number(ps, "--ms", tok->s, false, UINT64_MAX, &r->ms);
 	default:
 		return 0;
 	}
@@ -708,12 +746,12 @@ static int range_check(struct parse *ps, const char *what)
 	return 0;
 }
 
-/* write: exactly one data source; --len goes with --pattern. */
+/* write: exactly one data source; --len goes with --pattern, and may go with --from. */
 static int write_check(struct parse *ps)
 {
 	struct ctl_req *r = ps->req;
 	bool has_data = ps->npos == 3, has_pattern = ps->opts_seen & O(PATTERN);
-	bool has_from = ps->opts_seen & O(FROM);
+	bool has_from = ps->opts_seen & O(FROM), has_len = ps->opts_seen & O(LEN);
 
 	if (has_data + has_pattern + has_from == 0)
 		return fail(ps, -EINVAL,
@@ -723,13 +761,13 @@ static int write_check(struct parse *ps)
 	if (has_data + has_pattern + has_from > 1)
 		return fail(ps, -EINVAL, "%s and %s are exclusive: give exactly one data source",
 			    has_data ? "DATA" : "--pattern", has_from ? "--from" : "--pattern");
-	if (has_pattern != !!(ps->opts_seen & O(LEN)))
-		return fail(ps, -EINVAL,
-			    has_pattern ? "--pattern needs --len N"
-					: "--len goes only with --pattern");
+	if (has_pattern && !has_len)
+		return fail(ps, -EINVAL, "--pattern needs --len N");
+	if (has_len && has_data)
+		return fail(ps, -EINVAL, "--len goes only with --pattern or --from");
 	if (has_pattern && r->pattern_len == 0)
 		return fail(ps, -EINVAL, "--pattern is empty");
-	if (has_pattern && r->len == 0)
+	if (has_len && r->len == 0)
 		return fail(ps, -EINVAL, "--len must be at least 1");
 	if (has_data)
 		r->len = r->data_len;

@@ -20,6 +20,7 @@
 #define CTL_LINE_MAX	   65536	       /* a request line, newline included */
 #define CTL_REPLY_LINE_MAX (16u * 1024 * 1024) /* a reply line, as a client accepts it */
 #define CTL_ERRNO_MAX	   4095		       /* --errno E accepts 1..CTL_ERRNO_MAX */
+#define CTL_MS_MAX	   86400000u	       /* delay --ms N accepts 0..CTL_MS_MAX (one day) */
 
 enum ctl_cmd {
 	CTL_STATUS,
@@ -54,13 +55,15 @@ enum ctl_src { CTL_SRC_NONE, CTL_SRC_DATA, CTL_SRC_PATTERN, CTL_SRC_FILE };
  * off + len does not pass INT64_MAX. Freed with ctl_req_free(). */
 struct ctl_req {
 	enum ctl_cmd cmd;
-	char *path;	    /* owned; relative to the mount root, no leading, trailing or double
-			     * "/", no "." or ".." component; "" is the root. NULL when the
-			     * command takes no PATH or it was left out (stats) */
+	char *path;	    /* owned; relative to the mount root, as given: shorter than
+			     * PATH_MAX, no component past NAME_MAX. The daemon normalises it
+			     * before its handler runs (fs/path.h). NULL when the command
+			     * takes no PATH or it was left out (stats) */
 	bool has_range;	    /* OFF LEN given: inval, fail, delay; always set for punch */
 	uint64_t off;	    /* bytes: OFF of the range, or of write and store */
 	uint64_t len;	    /* bytes: LEN of the range; for write and store the number of
-			     * bytes written (data_len or --len N; 0 with --from FILE) */
+			     * bytes written (data_len or --len N; 0 with --from FILE
+			     * without --len) */
 	uint64_t size;	    /* bytes: truncate SIZE */
 	enum ctl_src src;   /* write, store */
 	uint8_t *data;	    /* owned: DATA (CTL_SRC_DATA); NUL-terminated for convenience */
@@ -78,7 +81,7 @@ struct ctl_req {
 	enum ctl_op op; /* --op: fail, delay; on's OP; CTL_OP_NONE elsewhere */
 	bool has_count; /* --count N (>= 1); without it a rule stays until cleared */
 	uint64_t count;
-	uint64_t ms;	/* delay --ms N, milliseconds */
+	uint64_t ms;	/* delay --ms N, milliseconds, <= CTL_MS_MAX */
 	bool has_after; /* on --after N (>= 1) */
 	uint64_t after;
 	struct ctl_req *action; /* owned: on's "do COMMAND [ARGS]", never itself an on */
@@ -134,6 +137,9 @@ struct ctl_cmd_desc {
 	const char *brief;    /* one line for the command list */
 	const char *help;     /* one paragraph, not wrapped */
 	const char *example;  /* a sigbusctl command line */
+	const char *records;  /* NULL, or the reply key whose values are records: one per
+			       * line, each "k=v k=v ..." quoted as on the wire, a list even
+			       * when one or none came (JSON: an array of objects) */
 };
 
 /* The command named name (exact match), or NULL. */

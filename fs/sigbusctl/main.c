@@ -145,41 +145,62 @@ static int lexical_abs(const char *path, struct ctl_buf *b)
 	return ctl_buf_add(b, "", 0);
 }
 
-/* The part of abs below root, or NULL if abs is not inside root. */
-static const char *below(const char *abs, const char *root)
+/* The next component of *p that is neither empty nor ".", with its length (0 at the
+ * end); advances *p past it. */
+static size_t next_name(const char **p, const char **name)
 {
-	size_t n = strlen(root);
+	size_t n;
 
-	if (strncmp(abs, root, n) || (abs[n] && abs[n] != '/'))
-		return NULL;
-	return abs[n] ? abs + n + 1 : ".";
+	do {
+		*p += strspn(*p, "/");
+		*name = *p;
+		n = strcspn(*p, "/");
+		*p += n;
+	} while (n == 1 && **name == '.');
+	return n;
 }
 
-/* An absolute PATH inside the -m mount point becomes relative to its root. */
+/* What follows root in path, comparing components ("//" and "." do not count, ".." is
+ * the daemon's to resolve): "." for root itself, or NULL if path does not start with
+ * root. */
+static const char *below(const char *path, const char *root)
+{
+	const char *name, *rname;
+	size_t n, rn;
+
+	while ((rn = next_name(&root, &rname)) > 0) {
+		n = next_name(&path, &name);
+		if (n != rn || memcmp(name, rname, n))
+			return NULL;
+	}
+	path += strspn(path, "/");
+	return *path ? path : ".";
+}
+
+/* An absolute PATH that starts with the -m mount point becomes relative to its root; the
+ * daemon normalises the rest (fs/path.h). */
 static int rewrite_path(struct cli *c)
 {
-	struct ctl_buf mnt = { 0 }, abs = { 0 };
+	struct ctl_buf mnt = { 0 };
 	int i = ctl_argv_path_index(c->argc, c->argv);
 	const char *rel = NULL;
 	char *real = NULL;
 
 	if (i < 0 || c->argv[i][0] != '/' || !c->mount)
 		return -1;
-	lexical_abs(c->mount, &mnt);
-	lexical_abs(c->argv[i], &abs);
-	if (mnt.p && abs.p)
-		rel = below(abs.p, mnt.p);
-	real = rel || !abs.p ? NULL : realpath(c->mount, NULL);
+	if (lexical_abs(c->mount, &mnt) == 0)
+		rel = below(c->argv[i], mnt.p);
+	real = rel ? NULL : realpath(c->mount, NULL);
 	if (real)
-		rel = below(abs.p, real);
+		rel = below(c->argv[i], real);
 	if (rel)
 		c->argv[i] = c->owned[0] = strdup(rel);
 	ctl_buf_free(&mnt);
-	ctl_buf_free(&abs);
 	free(real);
 	if (!rel)
-		return usage_error("%s: PATH '%s' is outside the mount point %s", c->d->name,
-				   c->argv[i], c->mount);
+		return usage_error("%s: PATH '%s' is outside the mount point %s (an absolute "
+				   "PATH starts with it)",
+				   c->d->name, c->argv[i], c->mount);
 	return c->argv[i] ? -1 : usage_error("out of memory");
 }
 
@@ -295,7 +316,7 @@ static int talk(struct cli *c, const char *sock, const char *line, size_t len)
 		rc = EXIT_ERR;
 		goto out_free;
 	}
-	output_reply(&r, c->d->name, c->is_json);
+	output_reply(&r, c->d, c->is_json);
 	rc = r.is_ok ? 0 : EXIT_ERR;
 	if (r.is_ok && c->is_follow)
 		rc = follow(c, cl);

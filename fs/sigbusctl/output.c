@@ -38,7 +38,8 @@ void output_help_all(FILE *f)
 	      "once the backend has changed and the kernel has been told.\n\n"
 	      "Options:\n"
 	      "  -m MOUNTPOINT  the daemon of this mount (its socket is the user.sigbusfs.ctl\n"
-	      "                 attribute of the mount's root); absolute PATHs inside it work\n"
+	      "                 attribute of the mount's root); absolute PATHs starting with\n"
+	      "                 it work\n"
 	      "  -S SOCKET      the control socket itself (wins over -m)\n"
 	      "  --json         print the reply as one JSON object (one per line with --follow)\n"
 	      "  -h, --help     this help; 'sigbusctl COMMAND --help' for a command's\n"
@@ -80,13 +81,24 @@ static bool is_decimal(const char *v)
 	return n && !d[n] && (n == 1 || d[0] != '0');
 }
 
-/* A decimal integer value becomes a JSON number; anything else a string. */
+/* "12.000345678": decimal digits, one '.', more digits (the log's times). */
+static bool is_fraction(const char *v)
+{
+	size_t n = strspn(v, "0123456789");
+
+	return n && v[n] == '.' && strspn(v + n + 1, "0123456789") == strlen(v + n + 1) && v[n + 1];
+}
+
+/* A decimal integer value becomes a JSON number, and so does a decimal fraction (written
+ * as it came, every digit kept); anything else a string. */
 static json_object *json_value(const struct ctl_kv *kv)
 {
 	const char *v = kv->value;
 	bool is_int = is_decimal(v);
 	char *end;
 
+	if (is_fraction(v))
+		return json_object_new_double_s(strtod(v, NULL), v);
 	errno = 0;
 	if (is_int && v[0] == '-') {
 		long long x = strtoll(v, &end, 10);
@@ -102,14 +114,39 @@ static json_object *json_value(const struct ctl_kv *kv)
 	return json_object_new_string_len(v, (int)kv->value_len);
 }
 
-/* {key: value}; a key that repeats gets an array of its values, in order. */
-static json_object *json_data(const struct ctl_kv *kv, size_t n)
+static json_object *json_data(const struct ctl_kv *kv, size_t n, const char *records);
+
+/* A record ("off=0 len=4096") as an object; a value that is not one, as a string. */
+static json_object *json_record(const struct ctl_kv *kv)
+{
+	struct ctl_kv *fields;
+	json_object *o;
+	size_t n;
+
+	if (ctl_kv_split(kv->value, kv->value_len, &fields, &n) < 0)
+		return json_object_new_string_len(kv->value, (int)kv->value_len);
+	o = json_data(fields, n, NULL);
+	ctl_kv_free(fields, n);
+	return o;
+}
+
+/* {key: value}; a key that repeats gets an array of its values, in order; the key
+ * records (may be NULL) an array of objects, empty when it is absent. */
+static json_object *json_data(const struct ctl_kv *kv, size_t n, const char *records)
 {
 	json_object *data = json_object_new_object(), *old, *arr;
 
+	if (records)
+		json_object_object_add(data, records, json_object_new_array());
 	for (size_t i = 0; i < n; i++) {
+		bool is_record = records && !strcmp(kv[i].key, records);
+
 		if (!json_object_object_get_ex(data, kv[i].key, &old)) {
 			json_object_object_add(data, kv[i].key, json_value(&kv[i]));
+			continue;
+		}
+		if (is_record) {
+			json_object_array_add(old, json_record(&kv[i]));
 			continue;
 		}
 		if (!json_object_is_type(old, json_type_array)) {
@@ -132,7 +169,7 @@ static void json_print(json_object *o)
 }
 
 /* {"ok": ..., "summary" or "errno" and "message", "data": {...}} */
-static void print_json(const struct ctl_result *r)
+static void print_json(const struct ctl_result *r, const char *records)
 {
 	json_object *o = json_object_new_object();
 
@@ -145,7 +182,8 @@ static void print_json(const struct ctl_result *r)
 		json_object_object_add(o, "message", json_object_new_string(r->text));
 	}
 	if (r->is_ok || r->nkv)
-		json_object_object_add(o, "data", json_data(r->kv, r->nkv));
+		json_object_object_add(o, "data",
+				       json_data(r->kv, r->nkv, r->is_ok ? records : NULL));
 	json_print(o);
 }
 
@@ -157,27 +195,36 @@ static const char *own_message(const char *msg, const char *cmd)
 	return !strncmp(msg, cmd, n) && !strncmp(msg + n, ": ", 2) ? msg + n + 2 : msg;
 }
 
-/* The summary, then "key: value" lines; an err and its lines go to stderr. */
-static void print_text(const struct ctl_result *r, const char *cmd)
+/* The summary, then "key: value" lines, records as output_reply() says; an err and its
+ * lines go to stderr. */
+static void print_text(const struct ctl_result *r, const struct ctl_cmd_desc *d)
 {
 	FILE *f = r->is_ok ? stdout : stderr;
+	const struct ctl_kv *kv;
 
 	if (!r->is_ok)
-		fprintf(stderr, "sigbusctl: %s: %s: %s\n", cmd, r->errname,
-			*r->text ? own_message(r->text, cmd) : "failed");
+		fprintf(stderr, "sigbusctl: %s: %s: %s\n", d->name, r->errname,
+			*r->text ? own_message(r->text, d->name) : "failed");
 	else if (*r->text)
 		printf("%s\n", r->text);
-	for (size_t i = 0; i < r->nkv; i++)
-		fprintf(f, "%s: %s\n", r->kv[i].key, r->kv[i].raw);
+	for (size_t i = 0; i < r->nkv; i++) {
+		kv = &r->kv[i];
+		if (!d->records || strcmp(kv->key, d->records))
+			fprintf(f, "%s: %s\n", kv->key, kv->raw);
+		else if (d->flags & CTL_F_STREAM)
+			fprintf(f, "%s\n", kv->value);
+		else
+			fprintf(f, "%s: %s\n", kv->key, kv->value);
+	}
 	fflush(f);
 }
 
-void output_reply(const struct ctl_result *r, const char *cmd, bool is_json)
+void output_reply(const struct ctl_result *r, const struct ctl_cmd_desc *d, bool is_json)
 {
 	if (is_json)
-		print_json(r);
+		print_json(r, d->records);
 	else
-		print_text(r, cmd);
+		print_text(r, d);
 }
 
 void output_stream_line(const char *line, size_t len, bool is_json)
@@ -192,7 +239,7 @@ void output_stream_line(const char *line, size_t len, bool is_json)
 		return;
 	}
 	if (ctl_kv_split(line, len, &kv, &n) == 0) {
-		json_print(json_data(kv, n));
+		json_print(json_data(kv, n, NULL));
 		ctl_kv_free(kv, n);
 		return;
 	}

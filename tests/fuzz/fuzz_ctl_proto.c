@@ -1,6 +1,7 @@
 /* libFuzzer target for the control protocol's parser: ctl_parse() on arbitrary bytes must
  * neither crash nor leak, and what it accepts must be consistent; the same bytes, cut at
  * NULs into argv, must survive ctl_build_line() and ctl_tokenize() unchanged. */
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +12,8 @@ static void check_req(const struct ctl_req *r)
 {
 	if (r->cmd >= CTL_CMD_COUNT || r->off > INT64_MAX || r->len > INT64_MAX - r->off)
 		abort();
-	if (r->path && (r->path[0] == '/' || strstr(r->path, "//")))
+	/* PATH is kept as given, within the limits (the daemon normalises it) */
+	if (r->path && strlen(r->path) >= PATH_MAX)
 		abort();
 	if (r->src == CTL_SRC_DATA && (!r->data || !r->data_len))
 		abort();

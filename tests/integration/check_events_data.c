@@ -105,12 +105,14 @@ START_TEST(test_write_no_notify)
 	MX_CTL_OK("write", mx_rel, "8292", "STALE", "--no-notify");
 	fx_peer_step(&p);
 	MX_CTL_OK("audit", mx_rel);
-	ck_assert_msg(mx_val("stale_pages") >= 1, "audit after write --no-notify: %s", mx_res.text);
-	ck_assert_msg(mx_list_has("stale_list", STALE_OFF / MX_PG), "page 2 not in stale_list %s",
-		      ctl_result_get(&mx_res, "stale_list"));
+	ck_assert_msg(mx_val("stale_bytes") == MX_PG, "audit after write --no-notify: %s",
+		      mx_res.text);
+	ck_assert_msg(mx_record_has("stale", "off=8192 len=4096"), "page 2 not stale: %s",
+		      ctl_result_get(&mx_res, "stale"));
 	mx_inval_last_step(&p);
 	MX_CTL_OK("audit", mx_rel);
-	ck_assert_msg(mx_val("stale_pages") == 0, "audit after inval: %s", mx_res.text);
+	ck_assert_msg(mx_val("stale_bytes") == 0, "audit after inval: %s", mx_res.text);
+	ck_assert_ptr_null(ctl_result_get(&mx_res, "stale"));
 }
 END_TEST
 
@@ -135,9 +137,9 @@ START_TEST(test_store)
 	ck_assert_int_eq(mx_val("bytes"), 6);
 	fx_peer_step(&p);
 	MX_CTL_OK("audit", mx_rel);
-	ck_assert_msg(mx_val("stale_pages") >= 1, "audit after store: %s", mx_res.text);
-	ck_assert_msg(mx_list_has("stale_list", STORE_OFF / MX_PG), "page 1 not in stale_list %s",
-		      ctl_result_get(&mx_res, "stale_list"));
+	ck_assert_msg(mx_val("stale_bytes") == MX_PG, "audit after store: %s", mx_res.text);
+	ck_assert_msg(mx_record_has("stale", "off=4096 len=4096"), "page 1 not stale: %s",
+		      ctl_result_get(&mx_res, "stale"));
 	mx_inval_last_step(&p);
 }
 END_TEST

@@ -84,13 +84,47 @@ check "truncate: the old size" 0 "^old_size: 1\$" "$C" -S "$SOCK" truncate f 5
 check "an absolute path inside the -m mount" 0 "^size: 2\$" "$C" -m "$DIR" truncate "$DIR/f" 2
 check "a path outside the -m mount: usage error" 2 "outside the mount point" \
   "$C" -m "$DIR" truncate /etc/passwd 2
+mkdir "$DIR/d"
+check "a '..' inside the mount is resolved by the daemon" 0 "^size: 2\$" \
+  "$C" -m "$DIR" stats "$DIR/d/../f"
+check "a relative PATH with '..' too" 0 "^size: 2\$" "$C" -m "$DIR" stats d/../f
+check "a '..' out of the mount's root and back: refused" 1 "climbs above the mount's root" \
+  "$C" -m "$DIR" stats "$DIR/../$(basename "$DIR")/f"
+check "a deeper one: refused the same way" 1 "climbs above the mount's root" \
+  "$C" -m "$DIR" stats "$DIR/d/../../$(basename "$DIR")/f"
+check "an empty PATH is not the root" 1 "ENOENT: PATH is empty" "$C" -m "$DIR" stats ""
+check "write --from a device without --len: refused" 1 "/dev/zero: not a regular file.*--len N" \
+  "$C" -m "$DIR" write f 0 --from /dev/zero
+: >"$DIR/g"
+check "write --from a device with --len" 0 "^bytes: 3\$" "$C" -m "$DIR" write g 0 --from /dev/zero --len 3
+check "write --from a file in the mount itself: refused" 1 "EXDEV: .*own mount" \
+  "$C" -m "$DIR" write f 0 --from "$DIR/f"
+check "a trailing / after a file" 1 "ENOTDIR: f/: f is not a directory" "$C" -m "$DIR" stats f/
 json_check "--json: one object, numbers as numbers" \
   'o["ok"] is True and o["data"]["size"] == 2 and o["data"]["ino"] > 1' \
   "$C" -m "$DIR" --json stats f
+json_check "stats --json: requests and errors per operation, notifications" \
+  'any(op["name"] == "getattr" and op["requests"] > 0 and op["errors"] >= 0 for op in o["data"]["op"]) and o["data"]["notifications"] >= o["data"]["notify_inval_inode"] > 0' \
+  "$C" -m "$DIR" --json stats
 json_check "--json err: errno and message" \
   'o["ok"] is False and o["errno"] == "ENOENT" and "missing" in o["message"]' \
   "$C" -m "$DIR" --json truncate missing 1
-check "log lists the events, quoted" 0 "^event: \"seq=[0-9]+ .*cmd=truncate target=f " "$C" -m "$DIR" log
+check "log prints one event per line, as --follow does" 0 "^seq=[0-9]+ start=[0-9.]+ .*cmd=truncate target=f " \
+  "$C" -m "$DIR" log
+json_check "log --json: objects with typed fields" \
+  'all(isinstance(e["seq"], int) and isinstance(e["start"], float) and e["cmd"] and e["result"] for e in o["data"]["event"]) and any(e["cmd"] == "truncate" and e["target"] == "f" and e["result"] == "ok" and e["size"] == 2 for e in o["data"]["event"])' \
+  "$C" -m "$DIR" --json log
+head -c 12288 /dev/zero >"$DIR/h"
+cat "$DIR/h" >/dev/null
+json_check "audit --json: no stale range is an empty array" \
+  'o["data"]["stale"] == [] and o["data"]["cached_bytes"] == 12288 and o["data"]["stale_bytes"] == 0' \
+  "$C" -m "$DIR" --json audit h
+"$C" -m "$DIR" write h 4097 x --no-notify >/dev/null
+json_check "audit --json: one stale range is an array of one object, in bytes" \
+  'o["data"]["stale"] == [{"off": 4096, "len": 4096}] and o["data"]["stale_bytes"] == 4096' \
+  "$C" -m "$DIR" --json audit h
+"$C" -m "$DIR" write h 8192 x --no-notify >/dev/null
+check "audit: ranges as text, neighbours merged" 0 "^stale: off=4096 len=8192\$" "$C" -m "$DIR" audit h
 
 echo "$((tests - failures)) of $tests passed"
 [ "$failures" -eq 0 ]

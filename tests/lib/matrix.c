@@ -44,16 +44,11 @@ long long mx_val(const char *key)
 	return fx_ctl_num(&mx_res, key);
 }
 
-bool mx_list_has(const char *key, long long n)
+bool mx_record_has(const char *key, const char *record)
 {
-	const char *p = ctl_result_get(&mx_res, key);
-	char *end;
-
-	while (p && *p) {
-		if (strtoll(p, &end, 10) == n && end != p && (*end == ',' || !*end))
+	for (size_t i = 0; i < mx_res.nkv; i++) {
+		if (!strcmp(mx_res.kv[i].key, key) && !strcmp(mx_res.kv[i].value, record))
 			return true;
-		p = strchr(p, ',');
-		p = p ? p + 1 : NULL;
 	}
 	return false;
 }

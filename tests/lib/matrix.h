@@ -33,8 +33,8 @@ extern struct ctl_result mx_res; /* the reply to the last MX_CTL_OK() or MX_CTL_
 #define MX_CTL_ERR(err, ...) fx_ctl_err(&mx_mnt, &mx_res, (err), __VA_ARGS__, (char *)NULL)
 /* The number key of mx_res, -1 if absent. */
 long long mx_val(const char *key);
-/* Whether the comma-separated list of key in mx_res holds n ("stale_list: 1,3"). */
-bool mx_list_has(const char *key, long long n);
+/* Whether one of the values of key in mx_res is record ("stale: off=4096 len=4096"). */
+bool mx_record_has(const char *key, const char *record);
 /* Installs a fault rule (the words of fail or delay) and returns its id. */
 #define MX_RULE_ADD(...) (MX_CTL_OK(__VA_ARGS__), mx_rule_id())
 long long mx_rule_id(void);

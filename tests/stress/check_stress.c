@@ -6,6 +6,7 @@
  * length (the soak suite runs it for 10 minutes). The project's own runs pass
  * --kernel-warnings report: a warning of the kernel's is not a failure of sigbusfs. */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
@@ -97,6 +98,20 @@ static unsigned long long json_count(const char *key)
 	return strtoull(p + strlen(pat), NULL, 10);
 }
 
+/* How many run directories (sigbus-stress.PID) the mount's root holds. */
+static int run_dirs(const struct mnt *m)
+{
+	DIR *d = opendir(m->dir);
+	struct dirent *e;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)))
+		n += !strncmp(e->d_name, "sigbus-stress.", 14);
+	closedir(d);
+	return n;
+}
+
 static void umount_clean(struct mnt *m)
 {
 	int rc = fx_umount(m);
@@ -124,16 +139,20 @@ START_TEST(test_clean_run)
 			 "50",
 			 "--kernel-warnings",
 			 "report",
+			 "--keep",
 			 NULL,
 			 NULL };
 	struct mnt m;
-	int rc = fx_mount(&m, "mem:256M", NULL);
+	int rc = fx_mount(&m, "mem:256M", NULL), kept;
 
 	ck_assert_msg(rc == 0, "fx_mount: %s", strerror(-rc));
 	args[2] = m.ctl;
-	args[17] = m.dir;
+	args[18] = m.dir;
 	rc = run_stress(args);
+	kept = run_dirs(&m);
 	umount_clean(&m);
+	ck_assert_msg(kept == 1 && strstr(out, "the files are kept in "), "--keep: %d dirs:\n%s",
+		      kept, out);
 	ck_assert_msg(rc == 0, "sigbus-stress exited %d on the normal daemon:\n%s", rc, out);
 	ck_assert_ptr_nonnull(strstr(out, "PASS"));
 }
@@ -158,6 +177,8 @@ static int run_scenario(const char *text, const char *source, const char *opts, 
 	args[n] = m.dir;
 	rc = run_stress(args);
 	unlink(scen);
+	/* passed or failed, the run removes its directory */
+	ck_assert_msg(run_dirs(&m) == 0, "the run left its directory behind:\n%s", out);
 	umount_clean(&m);
 	return rc;
 }

@@ -120,12 +120,27 @@ static void h_log_msg(void *ctx, const char *msg)
 	atomic_fetch_add(&t->logged, 1);
 }
 
+/* Before every handler: PATH "refused" is answered here, "alias" becomes "missing". */
+static int h_prepare(void *ctx, struct ctl_req *req, struct ctl_reply *r)
+{
+	if (req->path && !strcmp(req->path, "refused")) {
+		ctl_reply_errmsg(r, "refused before the handler");
+		return -EXDEV;
+	}
+	if (req->path && !strcmp(req->path, "alias")) {
+		free(req->path);
+		req->path = strdup("missing");
+	}
+	return 0;
+}
+
 static const struct ctl_handlers handlers = {
 	.cmd = { [CTL_STATUS] = h_status,
 		 [CTL_TRUNCATE] = h_truncate,
 		 [CTL_STATS] = h_stats,
 		 [CTL_REVOKE] = h_revoke,
 		 [CTL_LOG] = h_log },
+	.prepare = h_prepare,
 	.log = h_log_msg,
 };
 
@@ -206,6 +221,14 @@ START_TEST(test_err_replies)
 	ck_assert_int_eq(request(c, "truncate missing 0", &r), 0);
 	ck_assert(!r.is_ok);
 	ck_assert_int_eq(r.error, ENOENT);
+	ck_assert_str_eq(r.text, "no such file: missing");
+	ctl_result_free(&r);
+	/* the prepare hook: answers instead of the handler, or rewrites the request */
+	ck_assert_int_eq(request(c, "truncate refused 0", &r), 0);
+	ck_assert_str_eq(r.errname, "EXDEV");
+	ck_assert_str_eq(r.text, "refused before the handler");
+	ctl_result_free(&r);
+	ck_assert_int_eq(request(c, "truncate alias 0", &r), 0);
 	ck_assert_str_eq(r.text, "no such file: missing");
 	ctl_result_free(&r);
 	ck_assert_int_eq(request(c, "stats", &r), 0);
