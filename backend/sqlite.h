@@ -336,10 +336,11 @@ void sqlite_chunk_release(struct sqlite_conn *c);
  * stored): frees and zeroes past it. */
 int sqlite_file_truncate(struct sqlite_bk *s, struct sqlite_conn *c, struct sqlite_inode *in,
 			 uint64_t size);
-ssize_t sqlite_read(struct bk *b, uint64_t ino, void *buf, size_t len, off_t off);
-ssize_t sqlite_write(struct bk *b, uint64_t ino, const void *buf, size_t len, off_t off);
-int sqlite_fallocate(struct bk *b, uint64_t ino, int mode, off_t off, off_t len);
+ssize_t sqlite_read(struct bk *b, uint64_t ino, uint64_t fh, void *buf, size_t len, off_t off);
+ssize_t sqlite_write(struct bk *b, uint64_t ino, uint64_t fh, const void *buf, size_t len,
+		     off_t off);
+int sqlite_fallocate(struct bk *b, uint64_t ino, uint64_t fh, int mode, off_t off, off_t len);
 off_t sqlite_lseek(struct bk *b, uint64_t ino, off_t off, int whence);
-int sqlite_fsync(struct bk *b, uint64_t ino, bool datasync);
+int sqlite_fsync(struct bk *b, uint64_t ino, uint64_t fh, bool datasync);
 
 #endif

@@ -37,7 +37,7 @@ int sqlite_file_truncate(struct sqlite_bk *s, struct sqlite_conn *c, struct sqli
 	return 0;
 }
 
-ssize_t sqlite_read(struct bk *b, uint64_t ino, void *buf, size_t len, off_t off)
+ssize_t sqlite_read(struct bk *b, uint64_t ino, uint64_t fh, void *buf, size_t len, off_t off)
 {
 	struct sqlite_bk *s = sqlite_of(b);
 	struct sqlite_inode in;
@@ -90,7 +90,8 @@ static int file_write_locked(struct sqlite_bk *s, struct sqlite_conn *c, uint64_
 	return rc;
 }
 
-ssize_t sqlite_write(struct bk *b, uint64_t ino, const void *buf, size_t len, off_t off)
+ssize_t sqlite_write(struct bk *b, uint64_t ino, uint64_t fh, const void *buf, size_t len,
+		     off_t off)
 {
 	struct sqlite_bk *s = sqlite_of(b);
 	struct sqlite_conn *c;
@@ -170,7 +171,7 @@ static int file_falloc_locked(struct sqlite_bk *s, struct sqlite_conn *c, uint64
 	return rc == 0 ? sqlite_change_add(s, c, &ch) : rc;
 }
 
-int sqlite_fallocate(struct bk *b, uint64_t ino, int mode, off_t off, off_t len)
+int sqlite_fallocate(struct bk *b, uint64_t ino, uint64_t fh, int mode, off_t off, off_t len)
 {
 	struct sqlite_bk *s = sqlite_of(b);
 	struct sqlite_conn *c;
@@ -208,7 +209,7 @@ off_t sqlite_lseek(struct bk *b, uint64_t ino, off_t off, int whence)
 }
 
 /* The whole database is made durable, not only ino: there is one WAL. */
-int sqlite_fsync(struct bk *b, uint64_t ino, bool datasync)
+int sqlite_fsync(struct bk *b, uint64_t ino, uint64_t fh, bool datasync)
 {
 	return sqlite_sync(sqlite_of(b));
 }

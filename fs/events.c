@@ -63,7 +63,7 @@ int ev_write(struct sfs *fs, struct ev_result *res, const char *rel, uint64_t of
 	rc = ev_file(&e, rel, &a);
 	if (rc < 0)
 		return ev_end(&e, rc);
-	n = len ? bk_write(fs->bk, a.ino, data, len, (off_t)off) : 0;
+	n = len ? bk_write(fs->bk, a.ino, 0, data, len, (off_t)off) : 0;
 	if (n < 0) {
 		ev_result_text(res, EV_ERRMSG, "%s: backend write: %s", rel, strerror((int)-n));
 		return ev_end(&e, (int)n);
@@ -135,7 +135,7 @@ int ev_punch(struct sfs *fs, struct ev_result *res, const char *rel, uint64_t of
 	ev_begin(&e, fs, res, "punch", rel);
 	rc = ev_file(&e, rel, &a);
 	if (rc == 0)
-		rc = bk_fallocate(fs->bk, a.ino, BK_FALLOC_PUNCH_HOLE | BK_FALLOC_KEEP_SIZE,
+		rc = bk_fallocate(fs->bk, a.ino, 0, BK_FALLOC_PUNCH_HOLE | BK_FALLOC_KEEP_SIZE,
 				  (off_t)off, (off_t)len);
 	if (rc < 0) {
 		ev_result_text(res, EV_ERRMSG, "%s: punch: %s", rel, strerror(-rc));
@@ -162,7 +162,7 @@ static int store_pages(struct sfs *fs, uint64_t ino, uint64_t size, uint64_t off
 	buf = calloc(1, end - start);
 	if (!buf)
 		return -ENOMEM;
-	n = bk_read(fs->bk, ino, buf, end - start, (off_t)start);
+	n = bk_read(fs->bk, ino, 0, buf, end - start, (off_t)start);
 	rc = n < 0 ? (int)n : 0;
 	if (rc == 0) {
 		memcpy(buf + (off - start), data, len);
@@ -230,7 +230,7 @@ static int audit_file(struct sfs *fs, const struct bk_attr *a, struct audit_resu
 
 	while (rc == 0 && off < a->size) {
 		ssize_t n = kern_retrieve(fs, a->ino, (off_t)off, cache, AUDIT_CHUNK);
-		ssize_t m = n > 0 ? bk_read(fs->bk, a->ino, backend, (size_t)n, (off_t)off) : 0;
+		ssize_t m = n > 0 ? bk_read(fs->bk, a->ino, 0, backend, (size_t)n, (off_t)off) : 0;
 
 		if (n < 0 || m < 0) {
 			rc = n < 0 ? (int)n : (int)m;

@@ -10,11 +10,31 @@
 #include "inode.h"
 #include "ll.h"
 
-static void set_open_flags(struct sfs *fs, struct fuse_file_info *fi)
+/* Makes fi's handle: the gate's epoch and the backend's handle. 0 or -errno. */
+static int handle_open(struct sfs *fs, uint64_t ino, struct fuse_file_info *fi)
 {
-	fi->fh = gate_handle(fs);
+	struct ll_handle *h = malloc(sizeof(*h));
+	int rc = h ? bk_fopen(fs->bk, ino, fi->flags, &h->bk_fh) : -ENOMEM;
+
+	if (rc < 0) {
+		free(h);
+		return rc;
+	}
+	h->epoch = gate_handle(fs);
+	fi->fh = (uintptr_t)h;
 	fi->keep_cache = fs->cache_mode == CACHE_STRICT;
 	fi->direct_io = fs->cache_mode == CACHE_NONE;
+	return 0;
+}
+
+/* Ends fi's handle, in the backend too. */
+static void handle_close(struct sfs *fs, uint64_t ino, struct fuse_file_info *fi)
+{
+	struct ll_handle *h = (struct ll_handle *)(uintptr_t)fi->fh;
+
+	bk_frelease(fs->bk, ino, h->bk_fh);
+	free(h);
+	fi->fh = 0;
 }
 
 /* open(O_TRUNC) and ftruncate() leave the new mtime to the server (the kernel sends it
@@ -34,12 +54,14 @@ void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	if (rc == 0 && (fi->flags & O_TRUNC))
 		rc = truncate_open(fs->bk, ino);
+	if (rc == 0)
+		rc = handle_open(fs, ino, fi);
 	if (rc < 0) {
 		reply_err(req, rc);
 		return;
 	}
-	set_open_flags(fs, fi);
-	fuse_reply_open(req, fi);
+	if (fuse_reply_open(req, fi) != 0)
+		handle_close(fs, ino, fi);
 }
 
 void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -57,13 +79,18 @@ void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		rc = bk_mknod(fs->bk, parent, name, &n, &a);
 	if (rc == 0)
 		rc = inode_ref(fs->itab, a.ino);
+	if (rc == 0 && (rc = handle_open(fs, a.ino, fi)) < 0 &&
+	    inode_forget(fs->itab, a.ino, 1) == 0)
+		bk_forget(fs->bk, a.ino);
 	if (rc < 0) {
 		reply_err(req, rc);
 		return;
 	}
 	fill_entry(fs, &a, &e);
-	set_open_flags(fs, fi);
-	if (fuse_reply_create(req, &e, fi) != 0 && inode_forget(fs->itab, a.ino, 1) == 0)
+	if (fuse_reply_create(req, &e, fi) == 0)
+		return;
+	handle_close(fs, a.ino, fi);
+	if (inode_forget(fs->itab, a.ino, 1) == 0)
 		bk_forget(fs->bk, a.ino);
 }
 
@@ -76,7 +103,7 @@ void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse
 	if (n == 0 && !(buf = malloc(size ? size : 1)))
 		n = -ENOMEM;
 	if (n == 0)
-		n = bk_read(fs->bk, ino, buf, size, off);
+		n = bk_read(fs->bk, ino, ll_bk_fh(fi), buf, size, off);
 	if (n >= 0) {
 		atomic_fetch_add(&fs->stats.reads, 1);
 		atomic_fetch_add(&fs->stats.read_bytes, (uint64_t)n);
@@ -96,7 +123,7 @@ void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_
 	ssize_t n = gate(fs, ino, GATE_WRITE, ll_fh(fi), (uint64_t)off, size);
 
 	if (n == 0)
-		n = bk_write(fs->bk, ino, buf, size, off);
+		n = bk_write(fs->bk, ino, ll_bk_fh(fi), buf, size, off);
 	if (n >= 0) {
 		atomic_fetch_add(&fs->stats.writes, 1);
 		atomic_fetch_add(&fs->stats.write_bytes, (uint64_t)n);
@@ -110,6 +137,7 @@ void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_
 
 void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	handle_close(ll_fs(req), ino, fi);
 	fuse_reply_err(req, 0);
 }
 
@@ -117,7 +145,7 @@ void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_inf
 {
 	int rc = gate(ll_fs(req), ino, GATE_FSYNC, ll_fh(fi), 0, 0);
 
-	reply_err(req, rc < 0 ? rc : bk_fsync(ll_fs(req)->bk, ino, datasync));
+	reply_err(req, rc < 0 ? rc : bk_fsync(ll_fs(req)->bk, ino, ll_bk_fh(fi), datasync));
 }
 
 void ll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
@@ -125,7 +153,8 @@ void ll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len
 {
 	int rc = gate(ll_fs(req), ino, GATE_WRITE, ll_fh(fi), (uint64_t)off, (uint64_t)len);
 
-	reply_err(req, rc < 0 ? rc : bk_fallocate(ll_fs(req)->bk, ino, mode, off, len));
+	reply_err(req,
+		  rc < 0 ? rc : bk_fallocate(ll_fs(req)->bk, ino, ll_bk_fh(fi), mode, off, len));
 }
 
 void ll_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
