@@ -365,3 +365,23 @@ int bk_removexattr(struct bk *b, uint64_t ino, const char *name)
 	BK_CALL(rc, b, removexattr, -ENOSYS, b, ino, name);
 	return rc;
 }
+
+int bk_feed_fd(struct bk *b, int *fd_out, int *poll_ms_out)
+{
+	int rc;
+
+	*fd_out = -1;
+	*poll_ms_out = -1;
+	BK_CALL(rc, b, feed_fd, -ENOSYS, b, fd_out, poll_ms_out);
+	assert(rc < 0 || *fd_out >= 0 || *poll_ms_out >= 0);
+	return rc;
+}
+
+/* Not under the wrappers' mutex: emit may call other wrappers (fs/ does). */
+int bk_feed_read(struct bk *b, bk_change_fn emit, void *ctx)
+{
+	int rc = b->ops->feed_read ? b->ops->feed_read(b, emit, ctx) : -ENOSYS;
+
+	bk_check(rc);
+	return rc;
+}

@@ -15,15 +15,15 @@
 #define BK_ROOT_INO	  1   /* the root directory's inode number in every backend */
 #define BK_NAME_MAX	  255 /* longest name component, in bytes */
 #define BK_XATTR_SIZE_MAX 65536
-/* Capabilities (bk_ops.flags). fs/ and the contract suite decide by these, never by name. */
+/* Capabilities (bk_ops.flags). fs/ and the contract suite decide by these, never by name.
+ * BK_F_FEED: the backend has a change feed (feed_fd, feed_read) reporting changes not made
+ * through this instance; it requires BK_F_THREADSAFE. */
 #define BK_F_THREADSAFE 0x01u /* every slot may be called concurrently */
 #define BK_F_LIMIT	0x02u /* enforces a byte limit: statfs counts charged bytes, -ENOSPC */
-#define BK_F_PERSISTENT 0x04u /* data survives close: opening the same source again finds it */
-#define BK_F_FEED                                                                        \
-	0x08u		     /* has a change feed (feed_fd, feed_read): changes not made \
-			      * through this instance are reported */
-#define BK_F_HARDLINKS 0x10u /* link() works */
-#define BK_F_XATTR     0x20u /* the xattr slots work */
+#define BK_F_PERSISTENT 0x04u /* data survives close: opening the same source finds it */
+#define BK_F_FEED	0x08u
+#define BK_F_HARDLINKS	0x10u /* link() works */
+#define BK_F_XATTR	0x20u /* the xattr slots work */
 
 struct bk {
 	const struct bk_ops *ops;
@@ -113,6 +113,29 @@ struct bk_log {
  * continue, 1 to stop (the caller's buffer is full: the entry was not consumed). */
 typedef int (*bk_emit_fn)(void *ctx, const char *name, const struct bk_attr *a, uint64_t cookie);
 
+/* One change the backend's storage went through without this instance: made by another
+ * instance of the same storage (another mount of one database) or by someone else. */
+enum bk_change_kind {
+	BK_CH_DATA = 1, /* bytes [off, off + len) of ino changed; size is its size after */
+	BK_CH_SIZE,	/* ino's size became size */
+	BK_CH_ATTR,	/* ino's mode, owner, times or xattrs changed */
+	BK_CH_NAME_ADD, /* name in parent now names ino */
+	BK_CH_NAME_DEL, /* name in parent, which named ino, is gone */
+	BK_CH_RENAME,	/* name in parent (ino) moved to new_name in new_parent */
+	BK_CH_GONE,	/* ino was freed for good */
+};
+struct bk_change {
+	enum bk_change_kind kind;
+	uint64_t ino;
+	uint64_t off, len; /* DATA */
+	uint64_t size;	   /* DATA, SIZE */
+	uint64_t parent, new_parent;
+	const char *name, *new_name; /* NUL-terminated; NULL where the kind has none */
+};
+/* Called by feed_read for each change, in the order they happened; borrowed. 0 to go on,
+ * nonzero to stop (feed_read returns that value; the change is not consumed). */
+typedef int (*bk_change_fn)(void *ctx, const struct bk_change *ch);
+
 /* Every slot returns >= 0 on success and -errno on failure, takes borrowed inputs (copy
  * what you keep) and fills caller-owned outputs. Slots marked "may be NULL" are optional:
  * the wrapper answers -ENOSYS (or success, where said). Errnos listed are the ones callers
@@ -195,6 +218,14 @@ struct bk_ops {
 	ssize_t (*getxattr)(struct bk *b, uint64_t ino, const char *name, void *buf, size_t size);
 	ssize_t (*listxattr)(struct bk *b, uint64_t ino, char *buf, size_t size);
 	int (*removexattr)(struct bk *b, uint64_t ino, const char *name);
+
+	/* Change feed (BK_F_FEED; both NULL otherwise). feed_fd says how to wait for changes:
+	 * a descriptor that becomes readable when some may be pending (*fd_out, -1 if none)
+	 * and/or an interval to poll at (*poll_ms_out, milliseconds, -1 if none); at least
+	 * one of them. feed_read drains what is pending, calling emit for each change since
+	 * the last call (the first call: since open). Called from one thread at a time. */
+	int (*feed_fd)(struct bk *b, int *fd_out, int *poll_ms_out);
+	int (*feed_read)(struct bk *b, bk_change_fn emit, void *ctx);
 };
 
 /* Registry. The backend whose scheme (bk_ops.name) is the len bytes at scheme, or NULL. */
@@ -244,6 +275,9 @@ int bk_setxattr(struct bk *b, uint64_t ino, const char *name, const void *value,
 ssize_t bk_getxattr(struct bk *b, uint64_t ino, const char *name, void *buf, size_t size);
 ssize_t bk_listxattr(struct bk *b, uint64_t ino, char *buf, size_t size);
 int bk_removexattr(struct bk *b, uint64_t ino, const char *name);
+/* -ENOSYS without BK_F_FEED */
+int bk_feed_fd(struct bk *b, int *fd_out, int *poll_ms_out);
+int bk_feed_read(struct bk *b, bk_change_fn emit, void *ctx);
 
 extern const struct bk_ops bk_mem_ops;
 extern const struct bk_ops bk_sqlite_ops;

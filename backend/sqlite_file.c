@@ -209,6 +209,20 @@ off_t sqlite_lseek(struct bk *b, uint64_t ino, off_t off, int whence)
 }
 
 /* The whole database is made durable, not only ino: there is one WAL. */
+int sqlite_fopen(struct bk *b, uint64_t ino, int flags, uint64_t *fh_out)
+{
+	struct sqlite_bk *s = sqlite_of(b);
+	struct sqlite_conn *c;
+	int rc = sqlite_write_begin(s, &c);
+
+	if (rc < 0)
+		return rc;
+	/* committed at once: another mount may unlink it and forget it any moment */
+	rc = sqlite_write_end_now(s, c, sqlite_orphan_add(s, c, ino));
+	*fh_out = ino;
+	return rc;
+}
+
 int sqlite_fsync(struct bk *b, uint64_t ino, uint64_t fh, bool datasync)
 {
 	return sqlite_sync(sqlite_of(b));

@@ -17,7 +17,7 @@
 #define AUDIT_CHUNK    (64 * 1024) /* a multiple of every page size */
 #define AUDIT_LIST_MAX 32	   /* stale pages listed in a reply */
 
-static uint64_t page_down(const struct sfs *fs, uint64_t off)
+uint64_t ev_page_down(const struct sfs *fs, uint64_t off)
 {
 	return off & ~(fs->page_size - 1);
 }
@@ -38,12 +38,10 @@ int ev_inval(struct sfs *fs, struct ev_result *res, const char *rel, uint64_t of
 	return ev_end(&e, rc);
 }
 
-/* After the backend's bytes in [off, off+len) changed: drop those pages, and if the size
- * changed, make the kernel learn it. */
-static int publish_change(struct sfs *fs, const char *rel, uint64_t ino, uint64_t off, uint64_t len,
-			  bool size_changed)
+int ev_publish(struct sfs *fs, const char *rel, uint64_t ino, uint64_t off, uint64_t len,
+	       bool size_changed)
 {
-	int rc = kern_inval(fs, ino, (off_t)page_down(fs, off),
+	int rc = kern_inval(fs, ino, (off_t)ev_page_down(fs, off),
 			    (off_t)len + (off_t)(off % fs->page_size));
 
 	if (rc == 0 && size_changed)
@@ -72,7 +70,7 @@ int ev_write(struct sfs *fs, struct ev_result *res, const char *rel, uint64_t of
 	ev_note(&e, "bytes", "%zd", n);
 	ev_note(&e, "size", "%llu", (unsigned long long)(off + len > a.size ? off + len : a.size));
 	if (notify && n > 0)
-		rc = publish_change(fs, rel, a.ino, off, len, off + len > a.size);
+		rc = ev_publish(fs, rel, a.ino, off, len, off + len > a.size);
 	return ev_end(&e, rc);
 }
 
@@ -122,7 +120,8 @@ int ev_truncate(struct sfs *fs, struct ev_result *res, const char *rel, uint64_t
 	/* then the page holding the old or new end is read again */
 	rc = sync;
 	if (rc == 0)
-		rc = kern_inval(fs, a.ino, (off_t)page_down(fs, size < a.size ? size : a.size), 0);
+		rc = kern_inval(fs, a.ino, (off_t)ev_page_down(fs, size < a.size ? size : a.size),
+				0);
 	return ev_end(&e, rc);
 }
 
@@ -143,7 +142,7 @@ int ev_punch(struct sfs *fs, struct ev_result *res, const char *rel, uint64_t of
 	}
 	ev_note(&e, "off", "%llu", (unsigned long long)off);
 	ev_note(&e, "len", "%llu", (unsigned long long)len);
-	rc = publish_change(fs, rel, a.ino, off, len, false);
+	rc = ev_publish(fs, rel, a.ino, off, len, false);
 	return ev_end(&e, rc);
 }
 
@@ -152,7 +151,8 @@ int ev_punch(struct sfs *fs, struct ev_result *res, const char *rel, uint64_t of
 static int store_pages(struct sfs *fs, uint64_t ino, uint64_t size, uint64_t off, const void *data,
 		       size_t len)
 {
-	uint64_t start = page_down(fs, off), end = page_down(fs, off + len + fs->page_size - 1);
+	uint64_t start = ev_page_down(fs, off),
+		 end = ev_page_down(fs, off + len + fs->page_size - 1);
 	char *buf;
 	ssize_t n;
 	int rc;
@@ -239,7 +239,7 @@ static int audit_file(struct sfs *fs, const struct bk_attr *a, struct audit_resu
 		audit_compare(res, fs->page_size, off, cache, backend, (size_t)m);
 		/* a short answer stops before a page that is not cached: skip that page */
 		off += (uint64_t)n == AUDIT_CHUNK ? AUDIT_CHUNK
-						  : page_down(fs, (uint64_t)n) + fs->page_size;
+						  : ev_page_down(fs, (uint64_t)n) + fs->page_size;
 	}
 	free(cache);
 	free(backend);

@@ -940,6 +940,63 @@ START_TEST(test_persistent)
 }
 END_TEST
 
+/* What a feed reported, for test_feed. */
+struct seen_changes {
+	unsigned n, kinds; /* changes; bit (1 << kind) for each kind seen */
+	struct bk_change data;
+	char name[BK_NAME_MAX + 1];
+};
+
+static int note_change(void *ctx, const struct bk_change *ch)
+{
+	struct seen_changes *c = ctx;
+
+	c->n++;
+	c->kinds |= 1u << ch->kind;
+	if (ch->kind == BK_CH_DATA)
+		c->data = *ch;
+	if (ch->kind == BK_CH_NAME_DEL)
+		snprintf(c->name, sizeof(c->name), "%s", ch->name);
+	return 0;
+}
+
+/* Changes made through another instance of the same storage reach this one's feed, once
+ * each; its own do not. */
+START_TEST(test_feed)
+{
+	struct seen_changes seen = { 0 };
+	struct bk *other;
+	uint64_t f;
+	int fd, ms;
+
+	REQUIRES(BK_F_FEED);
+	REQUIRES(BK_F_PERSISTENT);
+	ck_assert_int_eq(bk_feed_fd(be, &fd, &ms), 0);
+	ck_assert(fd >= 0 || ms >= 0);
+	ck_assert_int_eq(bk_feed_read(be, note_change, &seen), 0);
+	f = mk(ROOT, "mine", F_REG);
+	put(f, 0, "x", 1);
+	ck_assert_int_eq(bk_fsync(be, f, 0, false), 0);
+	ck_assert_int_eq(backend_open(LIMIT, true, &other), 0);
+	ck_assert_int_eq(bk_write(other, f, 0, "abc", 3, PAGE), 3);
+	ck_assert_int_eq(bk_unlink(other, ROOT, "mine"), 0);
+	ck_assert_int_eq(bk_fsync(other, ROOT, 0, false), 0);
+	ck_assert_int_eq(bk_feed_read(be, note_change, &seen), 0);
+	ck_assert(seen.kinds & (1u << BK_CH_DATA));
+	ck_assert_uint_eq(seen.data.ino, f);
+	ck_assert_uint_eq(seen.data.off, PAGE);
+	ck_assert_uint_eq(seen.data.len, 3);
+	ck_assert_uint_eq(seen.data.size, PAGE + 3);
+	ck_assert(seen.kinds & (1u << BK_CH_NAME_DEL));
+	ck_assert_str_eq(seen.name, "mine");
+	ck_assert(!(seen.kinds & (1u << BK_CH_NAME_ADD))); /* our own create */
+	seen.n = 0;
+	ck_assert_int_eq(bk_feed_read(be, note_change, &seen), 0);
+	ck_assert_uint_eq(seen.n, 0);
+	bk_close(other);
+}
+END_TEST
+
 /* Runs the whole contract against the backend that open makes, one TCase per behaviour,
  * each test on a fresh instance: fx_run_suite()'s exit code. */
 static int contract(const char *name, contract_open_fn open)
@@ -968,6 +1025,7 @@ static int contract(const char *name, contract_open_fn open)
 	fx_unit_tcase(s, "concurrency", 60, setup, teardown, FX_TESTS(test_concurrency));
 	fx_unit_tcase(s, "handles", 60, setup, teardown, FX_TESTS(test_handles));
 	fx_unit_tcase(s, "persistence", 60, setup, teardown, FX_TESTS(test_persistent));
+	fx_unit_tcase(s, "feed", 60, setup, teardown, FX_TESTS(test_feed));
 	return fx_run_suite(s);
 }
 
