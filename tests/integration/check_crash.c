@@ -278,5 +278,6 @@ static Suite *crash_suite(void)
 int main(void)
 {
 	fx_require_fuse();
+	fx_require_sqlite_run();
 	return fx_run_suite(crash_suite());
 }

@@ -263,5 +263,6 @@ static Suite *shared_suite(void)
 int main(void)
 {
 	fx_require_fuse();
+	fx_require_sqlite_run();
 	return fx_run_suite(shared_suite());
 }

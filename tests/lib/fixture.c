@@ -164,6 +164,16 @@ bool fx_test_has_limit(void)
 	return strcmp(fx_test_backend(), "mem") == 0;
 }
 
+void fx_require_sqlite_run(void)
+{
+	const char *which = getenv("SIGBUSFS_TEST_SOURCE");
+
+	if (!which || strcmp(which, "sqlite") == 0)
+		return;
+	fprintf(stderr, "SIGBUSFS_TEST_SOURCE=%s: left to the sqlite run; skipping\n", which);
+	exit(77);
+}
+
 /* The database that replaces a mem: source under SIGBUSFS_TEST_SOURCE=sqlite, with
  * suffix ("", "-wal" or "-shm"). */
 static char *db_path(const struct mnt *m, const char *suffix, char *buf, size_t size)
