@@ -3,8 +3,9 @@
  * truncate through A makes B's mappings past the new end raise SIGBUS, names created,
  * renamed and unlinked through A change in B although B caches names for good
  * (cache=strict), and a file unlinked through A while open in B keeps working in B until
- * closed, as on a local filesystem. Every wait is bounded by WAIT_MS; the data test prints
- * the delays it measured (SHARED_ROUNDS writes). */
+ * closed, as on a local filesystem. B logs the changes as events (cmd=feed-...). Every
+ * wait is bounded by WAIT_MS; the data test prints the delays it measured (SHARED_ROUNDS
+ * writes). */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "ctlreq.h"
 #include "fixture.h"
 #include "suite.h"
 #include "touch.h"
@@ -157,9 +159,26 @@ static int client_data(void *arg)
 	return fx_expect_fill("B's map", map, 0, PG, 'a');
 }
 
+/* Whether m's event log holds an event "cmd=cmd target=target ". */
+static bool logged(const struct mnt *m, const char *cmd, const char *target)
+{
+	struct ctl_result res = { 0 };
+	char want[160];
+	bool found = false;
+
+	snprintf(want, sizeof(want), "cmd=%s target=%s ", cmd, target);
+	fx_ctl_ok(m, &res, "log", (char *)NULL);
+	for (size_t i = 0; i < res.nkv; i++)
+		found |= !strcmp(res.kv[i].key, "event") && strstr(res.kv[i].value, want);
+	ctl_result_free(&res);
+	return found;
+}
+
 START_TEST(test_write_reaches_mapping)
 {
 	fx_run_child(client_data, NULL);
+	ck_assert_msg(logged(&b, "feed-write", "data"), "B logged no feed-write of data");
+	ck_assert_msg(!logged(&a, "feed-write", "data"), "A logged its own write as a change");
 }
 END_TEST
 
@@ -188,6 +207,7 @@ START_TEST(test_truncate_sigbus)
 {
 	ck_assert_int_eq(touch_setup(), 0);
 	fx_run_child(client_truncate, NULL);
+	ck_assert_msg(logged(&b, "feed-truncate", "trunc"), "B logged no feed-truncate");
 }
 END_TEST
 
