@@ -79,17 +79,19 @@ void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		rc = bk_mknod(fs->bk, parent, name, &n, &a);
 	if (rc == 0)
 		rc = inode_ref(fs->itab, a.ino);
-	if (rc == 0 && (rc = handle_open(fs, a.ino, fi)) < 0 &&
-	    inode_forget(fs->itab, a.ino, 1) == 0)
-		bk_forget(fs->bk, a.ino);
 	if (rc < 0) {
 		reply_err(req, rc);
 		return;
 	}
+	rc = handle_open(fs, a.ino, fi);
 	fill_entry(fs, &a, &e);
-	if (fuse_reply_create(req, &e, fi) == 0)
+	if (rc < 0)
+		reply_err(req, rc);
+	else if (fuse_reply_create(req, &e, fi) == 0)
 		return;
-	handle_close(fs, a.ino, fi);
+	else
+		handle_close(fs, a.ino, fi);
+	/* the kernel did not get the entry */
 	if (inode_forget(fs->itab, a.ino, 1) == 0)
 		bk_forget(fs->bk, a.ino);
 }
