@@ -193,7 +193,10 @@ static void crash_round(int round, unsigned *seed)
 	ck_assert_int_eq(fx_mount(&m, src, NULL), 0);
 	if (round == 0)
 		make_shared_file(&m);
-	ck_assert_msg(check_fsynced(&m, round) == 0, "round %d: %s", round, fx_failure());
+	if (check_fsynced(&m, round) != 0) {
+		fx_umount(&m);
+		ck_abort_msg("round %d: %s", round, fx_failure());
+	}
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0)
@@ -225,7 +228,7 @@ START_TEST(test_kill_points)
 {
 	const char *env = getenv("CRASH_SEED");
 	unsigned seed = env ? (unsigned)strtoul(env, NULL, 10) : (unsigned)time(NULL);
-	int total = 0;
+	int total = 0, rc;
 	struct mnt m;
 
 	fprintf(stderr, "CRASH_SEED=%u\n", seed);
@@ -233,9 +236,9 @@ START_TEST(test_kill_points)
 		crash_round(r, &seed);
 	fx_fail_clear();
 	ck_assert_int_eq(fx_mount(&m, src, NULL), 0);
-	ck_assert_msg(check_fsynced(&m, CRASH_POINTS) == 0, "after the last kill: %s",
-		      fx_failure());
+	rc = check_fsynced(&m, CRASH_POINTS);
 	ck_assert_int_eq(fx_umount(&m), 0);
+	ck_assert_msg(rc == 0, "after the last kill: %s", fx_failure());
 	integrity_check();
 	for (int r = 0; r < CRASH_POINTS; r++)
 		total += led->steps[r];
