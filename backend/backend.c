@@ -101,7 +101,11 @@ int bk_open(const struct bk_ops *ops, const struct bk_source *src, const struct 
 	int rc;
 
 	*out = NULL;
-	assert(ops->version == BK_OPS_VERSION);
+	if (ops->version != BK_OPS_VERSION) {
+		bk_logf(log, BK_LOG_ERR, "%s: backend interface version %d, this sigbusfs needs %d",
+			ops->name, ops->version, BK_OPS_VERSION);
+		return -EPROTO;
+	}
 	rc = ops->open(src, log, &b);
 	assert(rc <= 0 && rc >= -BK_ERRNO_MAX);
 	if (rc < 0)
@@ -269,29 +273,47 @@ void bk_forget(struct bk *b, uint64_t ino)
 	bk_leave(b);
 }
 
-ssize_t bk_read(struct bk *b, uint64_t ino, void *buf, size_t len, off_t off)
+int bk_fopen(struct bk *b, uint64_t ino, int flags, uint64_t *fh_out)
+{
+	int rc;
+
+	*fh_out = 0;
+	BK_CALL(rc, b, fopen, 0, b, ino, flags, fh_out);
+	assert(rc < 0 || !b->ops->fopen || *fh_out != 0);
+	return rc;
+}
+
+void bk_frelease(struct bk *b, uint64_t ino, uint64_t fh)
+{
+	bk_enter(b);
+	if (b->ops->frelease && fh)
+		b->ops->frelease(b, ino, fh);
+	bk_leave(b);
+}
+
+ssize_t bk_read(struct bk *b, uint64_t ino, uint64_t fh, void *buf, size_t len, off_t off)
 {
 	ssize_t rc;
 
-	BK_CALL(rc, b, read, -ENOSYS, b, ino, buf, len, off);
+	BK_CALL(rc, b, read, -ENOSYS, b, ino, fh, buf, len, off);
 	assert(rc < 0 || (size_t)rc <= len);
 	return rc;
 }
 
-ssize_t bk_write(struct bk *b, uint64_t ino, const void *buf, size_t len, off_t off)
+ssize_t bk_write(struct bk *b, uint64_t ino, uint64_t fh, const void *buf, size_t len, off_t off)
 {
 	ssize_t rc;
 
-	BK_CALL(rc, b, write, -ENOSYS, b, ino, buf, len, off);
+	BK_CALL(rc, b, write, -ENOSYS, b, ino, fh, buf, len, off);
 	assert(rc < 0 || (size_t)rc == len);
 	return rc;
 }
 
-int bk_fallocate(struct bk *b, uint64_t ino, int mode, off_t off, off_t len)
+int bk_fallocate(struct bk *b, uint64_t ino, uint64_t fh, int mode, off_t off, off_t len)
 {
 	int rc;
 
-	BK_CALL(rc, b, fallocate, -ENOSYS, b, ino, mode, off, len);
+	BK_CALL(rc, b, fallocate, -ENOSYS, b, ino, fh, mode, off, len);
 	return rc;
 }
 
@@ -303,11 +325,11 @@ off_t bk_lseek(struct bk *b, uint64_t ino, off_t off, int whence)
 	return rc;
 }
 
-int bk_fsync(struct bk *b, uint64_t ino, bool datasync)
+int bk_fsync(struct bk *b, uint64_t ino, uint64_t fh, bool datasync)
 {
 	int rc;
 
-	BK_CALL(rc, b, fsync, 0, b, ino, datasync);
+	BK_CALL(rc, b, fsync, 0, b, ino, fh, datasync);
 	return rc;
 }
 
@@ -349,5 +371,25 @@ int bk_tmpfile(struct bk *b, uint64_t parent, const struct bk_new *n, struct bk_
 	int rc;
 
 	BK_CALL(rc, b, tmpfile, -ENOSYS, b, parent, n, out);
+	return rc;
+}
+
+int bk_feed_fd(struct bk *b, int *fd_out, int *poll_ms_out)
+{
+	int rc;
+
+	*fd_out = -1;
+	*poll_ms_out = -1;
+	BK_CALL(rc, b, feed_fd, -ENOSYS, b, fd_out, poll_ms_out);
+	assert(rc < 0 || *fd_out >= 0 || *poll_ms_out >= 0);
+	return rc;
+}
+
+/* Not under the wrappers' mutex: emit may call other wrappers (fs/ does). */
+int bk_feed_read(struct bk *b, bk_change_fn emit, void *ctx)
+{
+	int rc = b->ops->feed_read ? b->ops->feed_read(b, emit, ctx) : -ENOSYS;
+
+	bk_check(rc);
 	return rc;
 }

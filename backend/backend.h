@@ -11,22 +11,33 @@
 #include <sys/types.h>
 #include <time.h>
 
-#define BK_OPS_VERSION	  1
+#define BK_OPS_VERSION	  2
 #define BK_ROOT_INO	  1   /* the root directory's inode number in every backend */
 #define BK_NAME_MAX	  255 /* longest name component, in bytes */
 #define BK_XATTR_SIZE_MAX 65536
-#define BK_F_THREADSAFE	  0x1u /* every slot may be called concurrently */
-#define BK_F_LIMIT	  0x2u /* enforces a byte limit: statfs counts charged bytes, -ENOSPC */
+/* Capabilities (bk_ops.flags). fs/ and the contract suite decide by these, never by name.
+ * BK_F_FEED: the backend has a change feed (feed_fd, feed_read) reporting changes not made
+ * through this instance; it requires BK_F_THREADSAFE. */
+#define BK_F_THREADSAFE 0x01u /* every slot may be called concurrently */
+#define BK_F_LIMIT	0x02u /* enforces a byte limit: statfs counts charged bytes, -ENOSPC */
+#define BK_F_PERSISTENT 0x04u /* data survives close: opening the same source finds it */
+#define BK_F_FEED	0x08u
+#define BK_F_HARDLINKS	0x10u /* link() works */
+#define BK_F_XATTR	0x20u /* the xattr slots work */
 
 struct bk {
 	const struct bk_ops *ops;
 	void *lock; /* owned by backend.c: a mutex when !BK_F_THREADSAFE */
 };
 
-/* What a backend knows of an inode. Inode numbers are never reused by one backend
- * instance, so fs/ can use them as FUSE node IDs. Sizes are in bytes. */
+/* What a backend knows of an inode. One instance never hands out one inode number for two
+ * objects alive at the same time; gen tells apart objects that bore one number at
+ * different times (a persistent number reused, a host inode number recycled), so that
+ * (ino, gen) is never reused and fs/ can use it as the FUSE node ID and generation. gen
+ * may be 0 for a backend that never reuses numbers. Sizes are in bytes. */
 struct bk_attr {
 	uint64_t ino;
+	uint64_t gen;
 	mode_t mode;
 	uint32_t nlink;
 	uid_t uid;
@@ -102,6 +113,29 @@ struct bk_log {
  * continue, 1 to stop (the caller's buffer is full: the entry was not consumed). */
 typedef int (*bk_emit_fn)(void *ctx, const char *name, const struct bk_attr *a, uint64_t cookie);
 
+/* One change the backend's storage went through without this instance: made by another
+ * instance of the same storage (another mount of one database) or by someone else. */
+enum bk_change_kind {
+	BK_CH_DATA = 1, /* bytes [off, off + len) of ino changed; size is its size after */
+	BK_CH_SIZE,	/* ino's size became size */
+	BK_CH_ATTR,	/* ino's mode, owner, times or xattrs changed */
+	BK_CH_NAME_ADD, /* name in parent now names ino */
+	BK_CH_NAME_DEL, /* name in parent, which named ino, is gone */
+	BK_CH_RENAME,	/* name in parent (ino) moved to new_name in new_parent */
+	BK_CH_GONE,	/* ino was freed for good */
+};
+struct bk_change {
+	enum bk_change_kind kind;
+	uint64_t ino;
+	uint64_t off, len; /* DATA */
+	uint64_t size;	   /* DATA, SIZE */
+	uint64_t parent, new_parent;
+	const char *name, *new_name; /* NUL-terminated; NULL where the kind has none */
+};
+/* Called by feed_read for each change, in the order they happened; borrowed. 0 to go on,
+ * nonzero to stop (feed_read returns that value; the change is not consumed). */
+typedef int (*bk_change_fn)(void *ctx, const struct bk_change *ch);
+
 /* Every slot returns >= 0 on success and -errno on failure, takes borrowed inputs (copy
  * what you keep) and fills caller-owned outputs. Slots marked "may be NULL" are optional:
  * the wrapper answers -ENOSYS (or success, where said). Errnos listed are the ones callers
@@ -154,17 +188,28 @@ struct bk_ops {
 	/* fs/ holds no more references to ino: an inode with no links left may be freed. */
 	void (*forget)(struct bk *b, uint64_t ino);
 
+	/* Per-open state. fopen makes a handle for one open of the regular file ino (flags as
+	 * open(2)'s) and stores it in *fh_out (never 0); frelease ends it. The data slots
+	 * below get that handle, or 0 for an access from no open file (the daemon's own
+	 * events). Until frelease the object stays readable and writable through the handle,
+	 * even if its last name goes (here or through another instance of the same storage).
+	 * May be NULL: fh is then 0. */
+	int (*fopen)(struct bk *b, uint64_t ino, int flags, uint64_t *fh_out);
+	void (*frelease)(struct bk *b, uint64_t ino, uint64_t fh);
+
 	/* Data. read returns bytes read, short at end of file, 0 past it; holes read as zeros.
 	 * write returns bytes written (all of len, or an error: -ENOSPC, -EFBIG) and updates
-	 * size, mtime and ctime. */
-	ssize_t (*read)(struct bk *b, uint64_t ino, void *buf, size_t len, off_t off);
-	ssize_t (*write)(struct bk *b, uint64_t ino, const void *buf, size_t len, off_t off);
+	 * size, mtime and ctime. fh: fopen's handle, or 0. */
+	ssize_t (*read)(struct bk *b, uint64_t ino, uint64_t fh, void *buf, size_t len, off_t off);
+	ssize_t (*write)(struct bk *b, uint64_t ino, uint64_t fh, const void *buf, size_t len,
+			 off_t off);
 	/* mode: 0, BK_FALLOC_KEEP_SIZE, PUNCH_HOLE|KEEP_SIZE, ZERO_RANGE[|KEEP_SIZE];
 	 * anything else -EOPNOTSUPP. -ENOSPC when allocation exceeds the limit. */
-	int (*fallocate)(struct bk *b, uint64_t ino, int mode, off_t off, off_t len);
+	int (*fallocate)(struct bk *b, uint64_t ino, uint64_t fh, int mode, off_t off, off_t len);
 	/* whence SEEK_DATA or SEEK_HOLE; returns the offset, -ENXIO at or past EOF */
 	off_t (*lseek)(struct bk *b, uint64_t ino, off_t off, int whence);
-	int (*fsync)(struct bk *b, uint64_t ino, bool datasync); /* may be NULL: success */
+	/* may be NULL: success */
+	int (*fsync)(struct bk *b, uint64_t ino, uint64_t fh, bool datasync);
 
 	/* Extended attributes. Names are full ("user.x"); the backend stores any namespace
 	 * fs/ passes. get/list: size 0 asks for the needed size; too small a buffer -ERANGE.
@@ -180,6 +225,13 @@ struct bk_ops {
 	 * it lives until forget, as a file unlinked while open does, unless link gives it a
 	 * name. n->mode includes S_IFREG. -ENOENT, -ENOTDIR, -ENOSPC. May be NULL: -ENOSYS. */
 	int (*tmpfile)(struct bk *b, uint64_t parent, const struct bk_new *n, struct bk_attr *out);
+	/* Change feed (BK_F_FEED; both NULL otherwise). feed_fd says how to wait for changes:
+	 * a descriptor that becomes readable when some may be pending (*fd_out, -1 if none)
+	 * and/or an interval to poll at (*poll_ms_out, milliseconds, -1 if none); at least
+	 * one of them. feed_read drains what is pending, calling emit for each change since
+	 * the last call (the first call: since open). Called from one thread at a time. */
+	int (*feed_fd)(struct bk *b, int *fd_out, int *poll_ms_out);
+	int (*feed_read)(struct bk *b, bk_change_fn emit, void *ctx);
 };
 
 /* Registry. The backend whose scheme (bk_ops.name) is the len bytes at scheme, or NULL. */
@@ -187,7 +239,8 @@ const struct bk_ops *bk_find(const char *scheme, size_t len);
 /* The accepted SOURCE forms, for usage messages: "mem:, mem:SIZE". A static string. */
 const char *bk_sources(void);
 /* Opens an instance of the backend ops through its open slot (same contract) and sets up
- * the wrappers' lock. 0 or -errno. */
+ * the wrappers' lock. 0 or -errno; -EPROTO, logged ("NAME: backend interface version V,
+ * this sigbusfs needs W"), when ops was built for another BK_OPS_VERSION. */
 int bk_open(const struct bk_ops *ops, const struct bk_source *src, const struct bk_log *log,
 	    struct bk **out);
 void bk_close(struct bk *b);
@@ -216,17 +269,22 @@ int bk_rename(struct bk *b, uint64_t parent, const char *name, uint64_t newparen
 	      const char *newname, unsigned flags);
 int bk_readdir(struct bk *b, uint64_t dir, uint64_t cookie, bk_emit_fn emit, void *ctx);
 void bk_forget(struct bk *b, uint64_t ino);
-ssize_t bk_read(struct bk *b, uint64_t ino, void *buf, size_t len, off_t off);
-ssize_t bk_write(struct bk *b, uint64_t ino, const void *buf, size_t len, off_t off);
-int bk_fallocate(struct bk *b, uint64_t ino, int mode, off_t off, off_t len);
+int bk_fopen(struct bk *b, uint64_t ino, int flags, uint64_t *fh_out);
+void bk_frelease(struct bk *b, uint64_t ino, uint64_t fh);
+ssize_t bk_read(struct bk *b, uint64_t ino, uint64_t fh, void *buf, size_t len, off_t off);
+ssize_t bk_write(struct bk *b, uint64_t ino, uint64_t fh, const void *buf, size_t len, off_t off);
+int bk_fallocate(struct bk *b, uint64_t ino, uint64_t fh, int mode, off_t off, off_t len);
 off_t bk_lseek(struct bk *b, uint64_t ino, off_t off, int whence);
-int bk_fsync(struct bk *b, uint64_t ino, bool datasync);
+int bk_fsync(struct bk *b, uint64_t ino, uint64_t fh, bool datasync);
 int bk_setxattr(struct bk *b, uint64_t ino, const char *name, const void *value, size_t size,
 		int flags);
 ssize_t bk_getxattr(struct bk *b, uint64_t ino, const char *name, void *buf, size_t size);
 ssize_t bk_listxattr(struct bk *b, uint64_t ino, char *buf, size_t size);
 int bk_removexattr(struct bk *b, uint64_t ino, const char *name);
 int bk_tmpfile(struct bk *b, uint64_t parent, const struct bk_new *n, struct bk_attr *out);
+/* -ENOSYS without BK_F_FEED */
+int bk_feed_fd(struct bk *b, int *fd_out, int *poll_ms_out);
+int bk_feed_read(struct bk *b, bk_change_fn emit, void *ctx);
 
 extern const struct bk_ops bk_mem_ops;
 extern const struct bk_ops bk_sqlite_ops;

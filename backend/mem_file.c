@@ -195,7 +195,7 @@ static int mem_data_check(const struct mem_inode *in)
 	return S_ISREG(in->mode) ? 0 : -EINVAL;
 }
 
-ssize_t mem_read(struct bk *b, uint64_t ino, void *buf, size_t len, off_t off)
+ssize_t mem_read(struct bk *b, uint64_t ino, uint64_t fh, void *buf, size_t len, off_t off)
 {
 	struct mem_inode *in;
 	ssize_t rc;
@@ -215,7 +215,7 @@ ssize_t mem_read(struct bk *b, uint64_t ino, void *buf, size_t len, off_t off)
 	return rc;
 }
 
-ssize_t mem_write(struct bk *b, uint64_t ino, const void *buf, size_t len, off_t off)
+ssize_t mem_write(struct bk *b, uint64_t ino, uint64_t fh, const void *buf, size_t len, off_t off)
 {
 	struct mem_bk *m = mem_of(b);
 	struct mem_inode *in;
@@ -260,7 +260,7 @@ static int mem_falloc_locked(struct mem_bk *m, struct mem_inode *in, int mode, u
 	return 0;
 }
 
-int mem_fallocate(struct bk *b, uint64_t ino, int mode, off_t off, off_t len)
+int mem_fallocate(struct bk *b, uint64_t ino, uint64_t fh, int mode, off_t off, off_t len)
 {
 	struct mem_bk *m = mem_of(b);
 	struct mem_inode *in;

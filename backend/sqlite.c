@@ -230,6 +230,7 @@ static void sqlite_close(struct bk *b)
 {
 	struct sqlite_bk *s = sqlite_of(b);
 
+	sqlite_feed_close(s);
 	if (atomic_load(&s->attach_rc) == 0)
 		sqlite_txn_stop(s);
 	sqlite_free(s);
@@ -238,7 +239,7 @@ static void sqlite_close(struct bk *b)
 const struct bk_ops bk_sqlite_ops = {
 	.version = BK_OPS_VERSION,
 	.name = "sqlite",
-	.flags = BK_F_THREADSAFE,
+	.flags = BK_F_THREADSAFE | BK_F_PERSISTENT | BK_F_FEED | BK_F_HARDLINKS | BK_F_XATTR,
 	.source_form = BK_SOURCE_PATH,
 	.open = sqlite_open,
 	.close = sqlite_close,
@@ -259,10 +260,13 @@ const struct bk_ops bk_sqlite_ops = {
 	.write = sqlite_write,
 	.fallocate = sqlite_fallocate,
 	.lseek = sqlite_lseek,
+	.fopen = sqlite_fopen,
 	.fsync = sqlite_fsync,
 	.setxattr = sqlite_setxattr,
 	.getxattr = sqlite_getxattr,
 	.listxattr = sqlite_listxattr,
 	.removexattr = sqlite_removexattr,
 	.tmpfile = sqlite_tmpfile,
+	.feed_fd = sqlite_feed_fd,
+	.feed_read = sqlite_feed_read,
 };

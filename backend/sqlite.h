@@ -29,6 +29,8 @@
 #define SQ_BATCH_BYTES	   (UINT64_C(32) << 20) /* ... or once it holds this much data */
 #define SQ_BEAT_MS	   10000		/* heartbeat (and change log trim) period */
 #define SQ_DEAD_MS	   30000 /* a mount silent this long is dead, whatever its pid */
+#define SQ_FEED_MS	   20	 /* the change feed polls PRAGMA data_version this often */
+#define SQ_FEED_BATCH	   64	 /* change rows read at once */
 
 /* Every statement the backend runs; the text is in sqlite_schema.c. */
 enum sq_stmt {
@@ -70,6 +72,8 @@ enum sq_stmt {
 	SQ_CHANGE_EXTEND,
 	SQ_CHANGE_LAST,
 	SQ_CHANGE_TRIM,
+	SQ_CHANGE_SINCE,
+	SQ_DATA_VERSION,
 	SQ_MOUNT_ADD,
 	SQ_MOUNT_BEAT,
 	SQ_MOUNT_OTHERS,
@@ -143,6 +147,15 @@ struct sqlite_ckpt {
 	uint64_t threshold;	 /* WAL bytes that make a checkpoint due; constant */
 };
 
+/* The change feed's reader (sqlite_change.c): used by the thread that calls feed_read. */
+struct sqlite_feed {
+	struct sqlite_conn conn;
+	bool is_open;		/* conn is open */
+	int64_t data_version;	/* PRAGMA data_version at the last read */
+	_Atomic int64_t seen;	/* the last change row read (the heartbeat publishes it) */
+	atomic_bool is_reading; /* feed_read was called: rows wait for us to be read */
+};
+
 /* The reader pool: connections that see the last committed state. */
 struct sqlite_pool {
 	pthread_mutex_t lock;
@@ -164,6 +177,7 @@ struct sqlite_bk {
 	struct sqlite_writer w;
 	struct sqlite_pool pool;
 	struct sqlite_ckpt ckpt;
+	struct sqlite_feed feed;
 };
 
 static inline struct sqlite_bk *sqlite_of(struct bk *b)
@@ -229,6 +243,9 @@ void sqlite_read_end(struct sqlite_bk *s, struct sqlite_conn *c);
  * Returns rc, or the error of a commit it made. */
 int sqlite_write_begin(struct sqlite_bk *s, struct sqlite_conn **out);
 int sqlite_write_end(struct sqlite_bk *s, struct sqlite_conn *c, int rc);
+/* sqlite_write_end(), committing the batch first if the operation changed a row: for
+ * what other mounts must see at once (not durable: no sync). */
+int sqlite_write_end_now(struct sqlite_bk *s, struct sqlite_conn *c, int rc);
 /* Adds bytes to the batch's size, for its early commit. Caller holds the writer. */
 void sqlite_write_account(struct sqlite_bk *s, uint64_t bytes);
 /* Commits the batch and makes every commit durable: 0 or -errno, including the error of
@@ -253,14 +270,15 @@ int sqlite_orphan_add(struct sqlite_bk *s, struct sqlite_conn *c, uint64_t ino);
 int sqlite_orphan_forget(struct sqlite_bk *s, struct sqlite_conn *c, uint64_t ino);
 
 /* sqlite_change.c */
+/* The kind column: the feed's kinds (backend.h, enum bk_change_kind), part of the schema. */
 enum sq_change_kind {
-	SQ_CH_DATA = 1, /* bytes [off, off + len) changed; size is the new size */
-	SQ_CH_SIZE,	/* the size became size */
-	SQ_CH_ATTR,	/* mode, owner, times or xattrs */
-	SQ_CH_NAME_ADD, /* name in parent now refers to ino */
-	SQ_CH_NAME_DEL, /* name in parent is gone */
-	SQ_CH_RENAME,	/* name in parent moved to new_name in new_parent */
-	SQ_CH_GONE,	/* ino is freed for good */
+	SQ_CH_DATA = BK_CH_DATA,
+	SQ_CH_SIZE = BK_CH_SIZE,
+	SQ_CH_ATTR = BK_CH_ATTR,
+	SQ_CH_NAME_ADD = BK_CH_NAME_ADD,
+	SQ_CH_NAME_DEL = BK_CH_NAME_DEL,
+	SQ_CH_RENAME = BK_CH_RENAME,
+	SQ_CH_GONE = BK_CH_GONE,
 };
 struct sqlite_change {
 	enum sq_change_kind kind;
@@ -273,6 +291,14 @@ struct sqlite_change {
 int sqlite_change_add(struct sqlite_bk *s, struct sqlite_conn *c, const struct sqlite_change *ch);
 /* The batch ended: the next DATA change starts a new row. */
 void sqlite_change_batch_end(struct sqlite_writer *w);
+/* The feed slots: changes other mounts made, found by polling PRAGMA data_version. */
+int sqlite_feed_fd(struct bk *b, int *fd_out, int *poll_ms_out);
+int sqlite_feed_read(struct bk *b, bk_change_fn emit, void *ctx);
+/* Closes the feed's connection, if open. */
+void sqlite_feed_close(struct sqlite_bk *s);
+/* Caller holds the writer: the change row this mount has read up to, which the
+ * heartbeat publishes as seen (the last row of all while no one reads the feed). */
+int sqlite_feed_seen(struct sqlite_bk *s, struct sqlite_conn *c, int64_t *out);
 
 /* sqlite_inode.c */
 int sqlite_inode_get(struct sqlite_conn *c, uint64_t ino, struct sqlite_inode *out);
@@ -337,10 +363,14 @@ void sqlite_chunk_release(struct sqlite_conn *c);
  * stored): frees and zeroes past it. */
 int sqlite_file_truncate(struct sqlite_bk *s, struct sqlite_conn *c, struct sqlite_inode *in,
 			 uint64_t size);
-ssize_t sqlite_read(struct bk *b, uint64_t ino, void *buf, size_t len, off_t off);
-ssize_t sqlite_write(struct bk *b, uint64_t ino, const void *buf, size_t len, off_t off);
-int sqlite_fallocate(struct bk *b, uint64_t ino, int mode, off_t off, off_t len);
+ssize_t sqlite_read(struct bk *b, uint64_t ino, uint64_t fh, void *buf, size_t len, off_t off);
+ssize_t sqlite_write(struct bk *b, uint64_t ino, uint64_t fh, const void *buf, size_t len,
+		     off_t off);
+int sqlite_fallocate(struct bk *b, uint64_t ino, uint64_t fh, int mode, off_t off, off_t len);
 off_t sqlite_lseek(struct bk *b, uint64_t ino, off_t off, int whence);
-int sqlite_fsync(struct bk *b, uint64_t ino, bool datasync);
+int sqlite_fsync(struct bk *b, uint64_t ino, uint64_t fh, bool datasync);
+/* Holds ino for this mount (a row in orphans) until the kernel forgets it, so that an
+ * unlink through another mount leaves it readable here; fh is ino. */
+int sqlite_fopen(struct bk *b, uint64_t ino, int flags, uint64_t *fh_out);
 
 #endif

@@ -38,7 +38,7 @@ int sqlite_file_truncate(struct sqlite_bk *s, struct sqlite_conn *c, struct sqli
 	return 0;
 }
 
-ssize_t sqlite_read(struct bk *b, uint64_t ino, void *buf, size_t len, off_t off)
+ssize_t sqlite_read(struct bk *b, uint64_t ino, uint64_t fh, void *buf, size_t len, off_t off)
 {
 	struct sqlite_bk *s = sqlite_of(b);
 	struct sqlite_inode in;
@@ -91,7 +91,8 @@ static int file_write_locked(struct sqlite_bk *s, struct sqlite_conn *c, uint64_
 	return rc;
 }
 
-ssize_t sqlite_write(struct bk *b, uint64_t ino, const void *buf, size_t len, off_t off)
+ssize_t sqlite_write(struct bk *b, uint64_t ino, uint64_t fh, const void *buf, size_t len,
+		     off_t off)
 {
 	struct sqlite_bk *s = sqlite_of(b);
 	struct sqlite_conn *c;
@@ -151,7 +152,7 @@ static int file_falloc_locked(struct sqlite_bk *s, struct sqlite_conn *c, uint64
 	return rc == 0 ? sqlite_change_add(s, c, &ch) : rc;
 }
 
-int sqlite_fallocate(struct bk *b, uint64_t ino, int mode, off_t off, off_t len)
+int sqlite_fallocate(struct bk *b, uint64_t ino, uint64_t fh, int mode, off_t off, off_t len)
 {
 	struct sqlite_bk *s = sqlite_of(b);
 	struct sqlite_conn *c;
@@ -189,7 +190,21 @@ off_t sqlite_lseek(struct bk *b, uint64_t ino, off_t off, int whence)
 }
 
 /* The whole database is made durable, not only ino: there is one WAL. */
-int sqlite_fsync(struct bk *b, uint64_t ino, bool datasync)
+int sqlite_fopen(struct bk *b, uint64_t ino, int flags, uint64_t *fh_out)
+{
+	struct sqlite_bk *s = sqlite_of(b);
+	struct sqlite_conn *c;
+	int rc = sqlite_write_begin(s, &c);
+
+	if (rc < 0)
+		return rc;
+	/* committed at once: another mount may unlink it and forget it any moment */
+	rc = sqlite_write_end_now(s, c, sqlite_orphan_add(s, c, ino));
+	*fh_out = ino;
+	return rc;
+}
+
+int sqlite_fsync(struct bk *b, uint64_t ino, uint64_t fh, bool datasync)
 {
 	return sqlite_sync(sqlite_of(b));
 }

@@ -130,6 +130,7 @@ void sqlite_inode_fill(const struct sqlite_inode *in, struct bk_attr *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->ino = in->ino;
+	out->gen = in->gen;
 	out->mode = in->mode;
 	out->nlink = in->nlink;
 	out->uid = in->uid;

@@ -1,6 +1,7 @@
 /* Mounts and orphans of the sqlite backend: each mount has a row in mounts with a
- * heartbeat; an inode whose last name goes while a mount may still hold it open gets a
- * row in orphans and is freed once no mount holds it. A mount that starts reclaims the
+ * heartbeat; an inode a mount holds open (sqlite_fopen()), or whose last name goes while
+ * the mount may hold it, gets a row in orphans until that mount forgets it, and an inode
+ * without names is freed once no mount holds it. A mount that starts reclaims the
  * rows of dead ones (same host and no such process, or no heartbeat for SQ_DEAD_MS), so
  * a daemon killed with -9 leaves nothing that blocks or leaks. */
 #include "sqlite.h"
@@ -136,6 +137,7 @@ int sqlite_mount_register(struct sqlite_bk *s, struct sqlite_conn *c)
 	if (rc < 0)
 		return rc;
 	s->mount_id = sqlite3_last_insert_rowid(c->db);
+	atomic_store(&s->feed.seen, seen);
 	return mount_reclaim(s, c);
 }
 
@@ -147,7 +149,7 @@ int sqlite_mount_unregister(struct sqlite_bk *s, struct sqlite_conn *c)
 int sqlite_mount_beat(struct sqlite_bk *s, struct sqlite_conn *c)
 {
 	int64_t seen;
-	int rc = sqlite_query_int(c, SQ_CHANGE_LAST, NULL, 0, &seen);
+	int rc = sqlite_feed_seen(s, c, &seen);
 
 	if (rc == 0)
 		rc = sqlite_exec(c, SQ_MOUNT_BEAT, SQ_ARGS(s->mount_id, mount_now_ms(), seen));

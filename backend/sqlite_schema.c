@@ -142,6 +142,10 @@ const char *const sqlite_sql[SQ_NSTMT] = {
 	[SQ_CHANGE_LAST] = "SELECT coalesce((SELECT seq FROM sqlite_sequence"
 			   " WHERE name = 'changes'), 0)",
 	[SQ_CHANGE_TRIM] = "DELETE FROM changes WHERE seq <= (SELECT min(seen) FROM mounts)",
+	[SQ_CHANGE_SINCE] = "SELECT seq, mount, kind, ino, off, len, size, parent, name,"
+			    " new_parent, new_name FROM changes WHERE seq > ?1 ORDER BY seq"
+			    " LIMIT ?2",
+	[SQ_DATA_VERSION] = "PRAGMA data_version",
 	[SQ_MOUNT_ADD] = "INSERT INTO mounts (pid, host, started, heartbeat, seen)"
 			 " VALUES (?1, ?2, ?3, ?3, ?4)",
 	[SQ_MOUNT_BEAT] = "UPDATE mounts SET heartbeat = ?2, seen = ?3 WHERE id = ?1",

@@ -138,6 +138,16 @@ int sqlite_write_end(struct sqlite_bk *s, struct sqlite_conn *c, int rc)
 	return rc;
 }
 
+int sqlite_write_end_now(struct sqlite_bk *s, struct sqlite_conn *c, int rc)
+{
+	if (rc >= 0 && sqlite3_total_changes64(c->db) != c->op_changes &&
+	    atomic_load(&s->w.is_open)) {
+		sqlite_chunk_release(c);
+		rc = batch_commit(s);
+	}
+	return sqlite_write_end(s, c, rc);
+}
+
 void sqlite_write_account(struct sqlite_bk *s, uint64_t bytes)
 {
 	s->w.bytes += bytes;

@@ -109,7 +109,7 @@ static int page_save(struct durable *d, struct bk *b, struct dur_file *f, uint64
 
 	/* not past the durable size: bytes appended since are not durable */
 	len = len < d->page_size ? len : d->page_size;
-	n = p ? bk_read(b, f->ino, p->data, len, (off_t)off) : -ENOMEM;
+	n = p ? bk_read(b, f->ino, 0, p->data, len, (off_t)off) : -ENOMEM;
 	rc = n < 0 ? (int)n : 0;
 
 	if (rc == 0) {
@@ -188,10 +188,10 @@ static int file_revert(struct durable *d, struct bk *b, struct dur_file *f)
 		ssize_t n = 0;
 
 		if (p->is_zero && p->len)
-			n = bk_fallocate(b, f->ino, BK_FALLOC_PUNCH_HOLE | BK_FALLOC_KEEP_SIZE, off,
-					 p->len);
+			n = bk_fallocate(b, f->ino, 0, BK_FALLOC_PUNCH_HOLE | BK_FALLOC_KEEP_SIZE,
+					 off, p->len);
 		else if (p->len)
-			n = bk_write(b, f->ino, p->data, p->len, off);
+			n = bk_write(b, f->ino, 0, p->data, p->len, off);
 		rc = n < 0 ? (int)n : 0;
 	}
 	return rc;

@@ -16,7 +16,7 @@
 
 #define AUDIT_CHUNK (64 * 1024) /* a multiple of every page size */
 
-static uint64_t page_down(const struct sfs *fs, uint64_t off)
+uint64_t ev_page_down(const struct sfs *fs, uint64_t off)
 {
 	return off & ~(fs->page_size - 1);
 }
@@ -37,12 +37,10 @@ int ev_inval(struct sfs *fs, struct ev_result *res, const char *rel, uint64_t of
 	return ev_end(&e, rc);
 }
 
-/* After the backend's bytes in [off, off+len) changed: drop those pages, and if the size
- * changed, make the kernel learn it. */
-static int publish_change(struct sfs *fs, const char *rel, uint64_t ino, uint64_t off, uint64_t len,
-			  bool size_changed)
+int ev_publish(struct sfs *fs, const char *rel, uint64_t ino, uint64_t off, uint64_t len,
+	       bool size_changed)
 {
-	int rc = kern_inval(fs, ino, (off_t)page_down(fs, off),
+	int rc = kern_inval(fs, ino, (off_t)ev_page_down(fs, off),
 			    (off_t)len + (off_t)(off % fs->page_size));
 
 	if (rc == 0 && size_changed)
@@ -62,7 +60,7 @@ int ev_write(struct sfs *fs, struct ev_result *res, const char *rel, uint64_t of
 	rc = ev_file_changing(&e, rel, &a);
 	if (rc < 0)
 		return ev_end(&e, rc);
-	n = len ? bk_write(fs->bk, a.ino, data, len, (off_t)off) : 0;
+	n = len ? bk_write(fs->bk, a.ino, 0, data, len, (off_t)off) : 0;
 	if (n < 0) {
 		ev_result_text(res, EV_ERRMSG, "%s: backend write: %s", rel, strerror((int)-n));
 		return ev_end(&e, (int)n);
@@ -71,7 +69,7 @@ int ev_write(struct sfs *fs, struct ev_result *res, const char *rel, uint64_t of
 	ev_note(&e, "bytes", "%zd", n);
 	ev_note(&e, "size", "%llu", (unsigned long long)(off + len > a.size ? off + len : a.size));
 	if (notify && n > 0)
-		rc = publish_change(fs, rel, a.ino, off, len, off + len > a.size);
+		rc = ev_publish(fs, rel, a.ino, off, len, off + len > a.size);
 	return ev_end(&e, rc);
 }
 
@@ -121,7 +119,8 @@ int ev_truncate(struct sfs *fs, struct ev_result *res, const char *rel, uint64_t
 	/* then the page holding the old or new end is read again */
 	rc = sync;
 	if (rc == 0)
-		rc = kern_inval(fs, a.ino, (off_t)page_down(fs, size < a.size ? size : a.size), 0);
+		rc = kern_inval(fs, a.ino, (off_t)ev_page_down(fs, size < a.size ? size : a.size),
+				0);
 	return ev_end(&e, rc);
 }
 
@@ -134,7 +133,7 @@ int ev_punch(struct sfs *fs, struct ev_result *res, const char *rel, uint64_t of
 	ev_begin(&e, fs, res, "punch", rel);
 	rc = ev_file_changing(&e, rel, &a);
 	if (rc == 0)
-		rc = bk_fallocate(fs->bk, a.ino, BK_FALLOC_PUNCH_HOLE | BK_FALLOC_KEEP_SIZE,
+		rc = bk_fallocate(fs->bk, a.ino, 0, BK_FALLOC_PUNCH_HOLE | BK_FALLOC_KEEP_SIZE,
 				  (off_t)off, (off_t)len);
 	if (rc < 0) {
 		ev_result_text(res, EV_ERRMSG, "%s: punch: %s", rel, strerror(-rc));
@@ -142,7 +141,7 @@ int ev_punch(struct sfs *fs, struct ev_result *res, const char *rel, uint64_t of
 	}
 	ev_note(&e, "off", "%llu", (unsigned long long)off);
 	ev_note(&e, "len", "%llu", (unsigned long long)len);
-	rc = publish_change(fs, rel, a.ino, off, len, false);
+	rc = ev_publish(fs, rel, a.ino, off, len, false);
 	return ev_end(&e, rc);
 }
 
@@ -151,7 +150,8 @@ int ev_punch(struct sfs *fs, struct ev_result *res, const char *rel, uint64_t of
 static int store_pages(struct sfs *fs, uint64_t ino, uint64_t size, uint64_t off, const void *data,
 		       size_t len)
 {
-	uint64_t start = page_down(fs, off), end = page_down(fs, off + len + fs->page_size - 1);
+	uint64_t start = ev_page_down(fs, off),
+		 end = ev_page_down(fs, off + len + fs->page_size - 1);
 	char *buf;
 	ssize_t n;
 	int rc;
@@ -161,7 +161,7 @@ static int store_pages(struct sfs *fs, uint64_t ino, uint64_t size, uint64_t off
 	buf = calloc(1, end - start);
 	if (!buf)
 		return -ENOMEM;
-	n = bk_read(fs->bk, ino, buf, end - start, (off_t)start);
+	n = bk_read(fs->bk, ino, 0, buf, end - start, (off_t)start);
 	rc = n < 0 ? (int)n : 0;
 	if (rc == 0) {
 		memcpy(buf + (off - start), data, len);
@@ -249,7 +249,7 @@ static int audit_file(struct sfs *fs, const struct bk_attr *a, struct audit_resu
 
 	while (rc == 0 && off < a->size) {
 		ssize_t n = kern_retrieve(fs, a->ino, (off_t)off, cache, AUDIT_CHUNK);
-		ssize_t m = n > 0 ? bk_read(fs->bk, a->ino, backend, (size_t)n, (off_t)off) : 0;
+		ssize_t m = n > 0 ? bk_read(fs->bk, a->ino, 0, backend, (size_t)n, (off_t)off) : 0;
 
 		if (n < 0 || m < 0) {
 			rc = n < 0 ? (int)n : (int)m;
@@ -258,7 +258,7 @@ static int audit_file(struct sfs *fs, const struct bk_attr *a, struct audit_resu
 		rc = audit_compare(res, fs->page_size, off, cache, backend, (size_t)m);
 		/* a short answer stops before a page that is not cached: skip that page */
 		off += (uint64_t)n == AUDIT_CHUNK ? AUDIT_CHUNK
-						  : page_down(fs, (uint64_t)n) + fs->page_size;
+						  : ev_page_down(fs, (uint64_t)n) + fs->page_size;
 	}
 	free(cache);
 	free(backend);

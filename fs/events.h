@@ -66,6 +66,12 @@ int ev_file(struct ev *e, const char *rel, struct bk_attr *out);
 int ev_file_changing(struct ev *e, const char *rel, struct bk_attr *out);
 
 /* events.c. len 0: to the end of the file */
+/* off rounded down to a page */
+uint64_t ev_page_down(const struct sfs *fs, uint64_t off);
+/* After the backend's bytes in [off, off+len) of ino (named rel) changed: drops those
+ * pages, and if the size changed, makes the kernel learn the backend's. */
+int ev_publish(struct sfs *fs, const char *rel, uint64_t ino, uint64_t off, uint64_t len,
+	       bool size_changed);
 int ev_inval(struct sfs *fs, struct ev_result *res, const char *rel, uint64_t off, uint64_t len);
 int ev_write(struct sfs *fs, struct ev_result *res, const char *rel, uint64_t off, const void *data,
 	     size_t len, bool notify);
@@ -87,6 +93,10 @@ int ev_trigger_add(struct sfs *fs, struct ev_result *res, const char *rel, struc
 int ev_rule_clear(struct sfs *fs, struct ev_result *res, bool has_id, uint64_t id);
 int ev_rules_list(struct sfs *fs, struct ev_result *res);
 
+/* ev_feed.c: one change of the backend's feed made known to the kernel as the matching
+ * command would, logged as an event "cmd=feed-..." when the kernel holds what it concerns.
+ * Runs on the feed thread (feed.h). 0 or -errno. */
+int ev_feed(struct sfs *fs, const struct bk_change *ch);
 /* revoke.c; the _in forms do the work inside an event already begun (the power cut's) */
 int ev_revoke(struct sfs *fs, struct ev_result *res, const char *rel, int err);
 int ev_revoke_in(struct ev *e, const char *rel, int err);

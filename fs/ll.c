@@ -37,7 +37,8 @@ void fill_entry(struct sfs *fs, const struct bk_attr *a, struct fuse_entry_param
 {
 	memset(e, 0, sizeof(*e));
 	e->ino = a->ino;
-	e->generation = inode_gen(fs->itab, a->ino);
+	/* the backend's generation of the number above the daemon's own revivals */
+	e->generation = (a->gen << 32) + (inode_gen(fs->itab, a->ino) & UINT32_MAX);
 	e->attr_timeout = fs->timeout;
 	e->entry_timeout = fs->timeout;
 	attr_to_stat(a, &e->attr);

@@ -19,10 +19,28 @@ static inline struct sfs *ll_fs(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
+/* What the daemon keeps for one open regular file; fi->fh points at it (0 for
+ * directories, which have none). */
+struct ll_handle {
+	uint64_t epoch; /* gate_handle() at open: the gate's value for this handle */
+	uint64_t bk_fh; /* the backend's handle (bk_fopen()), 0 if it keeps none */
+};
+
+static inline const struct ll_handle *ll_handle_of(const struct fuse_file_info *fi)
+{
+	return fi && fi->fh ? (const struct ll_handle *)(uintptr_t)fi->fh : NULL;
+}
+
 /* The handle value of fi for the gate (gate.h), GATE_NO_HANDLE when there is none. */
 static inline uint64_t ll_fh(const struct fuse_file_info *fi)
 {
-	return fi ? fi->fh : GATE_NO_HANDLE;
+	return ll_handle_of(fi) ? ll_handle_of(fi)->epoch : GATE_NO_HANDLE;
+}
+
+/* The backend's handle of fi for the data slots, 0 when there is none. */
+static inline uint64_t ll_bk_fh(const struct fuse_file_info *fi)
+{
+	return ll_handle_of(fi) ? ll_handle_of(fi)->bk_fh : 0;
 }
 
 /* rc is 0 or -errno */
@@ -44,9 +62,11 @@ int new_inode(fuse_req_t req, fuse_ino_t parent, mode_t mode, dev_t rdev, struct
 /* create and tmpfile (tmpfile.h): a regular file in parent, named name or, if name is NULL,
  * nameless (nlink 0), for the caller ctx describes; counted as the kernel's reference and
  * opened. Fills e and fi's handle and flags. 0 or -errno (nothing counted). The caller
- * replies, and calls forget_inode(fs, e->ino, 1) if the reply was not delivered. */
+ * replies, and calls create_undo() if the reply was not delivered. */
 int create_file(struct sfs *fs, const struct fuse_ctx *ctx, fuse_ino_t parent, const char *name,
 		mode_t mode, struct fuse_file_info *fi, struct fuse_entry_param *e);
+/* Closes the handle and drops the reference create_file() made. */
+void create_undo(struct sfs *fs, uint64_t ino, struct fuse_file_info *fi);
 
 void ll_init(void *userdata, struct fuse_conn_info *conn);
 

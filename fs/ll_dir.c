@@ -137,5 +137,5 @@ void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 void ll_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	reply_err(req, bk_fsync(ll_fs(req)->bk, ino, datasync));
+	reply_err(req, bk_fsync(ll_fs(req)->bk, ino, 0, datasync));
 }

@@ -11,11 +11,31 @@
 #include "inode.h"
 #include "ll.h"
 
-static void set_open_flags(struct sfs *fs, struct fuse_file_info *fi)
+/* Makes fi's handle: the gate's epoch and the backend's handle. 0 or -errno. */
+static int handle_open(struct sfs *fs, uint64_t ino, struct fuse_file_info *fi)
 {
-	fi->fh = gate_handle(fs);
+	struct ll_handle *h = malloc(sizeof(*h));
+	int rc = h ? bk_fopen(fs->bk, ino, fi->flags, &h->bk_fh) : -ENOMEM;
+
+	if (rc < 0) {
+		free(h);
+		return rc;
+	}
+	h->epoch = gate_handle(fs);
+	fi->fh = (uintptr_t)h;
 	fi->keep_cache = fs->cache_mode == CACHE_STRICT;
 	fi->direct_io = fs->cache_mode == CACHE_NONE;
+	return 0;
+}
+
+/* Ends fi's handle, in the backend too. */
+static void handle_close(struct sfs *fs, uint64_t ino, struct fuse_file_info *fi)
+{
+	struct ll_handle *h = (struct ll_handle *)(uintptr_t)fi->fh;
+
+	bk_frelease(fs->bk, ino, h->bk_fh);
+	free(h);
+	fi->fh = 0;
 }
 
 /* open(O_TRUNC) and ftruncate() leave the new mtime to the server (the kernel sends it
@@ -36,12 +56,14 @@ void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	if (rc == 0 && (fi->flags & O_TRUNC))
 		rc = truncate_open(fs, ino);
+	if (rc == 0)
+		rc = handle_open(fs, ino, fi);
 	if (rc < 0) {
 		reply_err(req, rc);
 		return;
 	}
-	set_open_flags(fs, fi);
-	fuse_reply_open(req, fi);
+	if (fuse_reply_open(req, fi) != 0)
+		handle_close(fs, ino, fi);
 }
 
 /* A new regular file in parent named name, or nameless if name is NULL. */
@@ -70,14 +92,23 @@ int create_file(struct sfs *fs, const struct fuse_ctx *ctx, fuse_ino_t parent, c
 	if (rc < 0)
 		goto out_forget;
 	fill_entry(fs, &a, e);
-	set_open_flags(fs, fi);
-	return 0;
+	rc = handle_open(fs, a.ino, fi);
+	if (rc == 0)
+		return 0;
+	forget_inode(fs, a.ino, 1);
+	return rc;
 
 out_forget:
 	/* no FORGET will ever come for a nameless file the kernel never got */
 	if (!name)
 		bk_forget(fs->bk, a.ino);
 	return rc;
+}
+
+void create_undo(struct sfs *fs, uint64_t ino, struct fuse_file_info *fi)
+{
+	handle_close(fs, ino, fi);
+	forget_inode(fs, ino, 1);
 }
 
 void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -90,7 +121,7 @@ void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	if (rc < 0)
 		reply_err(req, rc);
 	else if (fuse_reply_create(req, &e, fi) != 0)
-		forget_inode(fs, e.ino, 1);
+		create_undo(fs, e.ino, fi);
 }
 
 void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
@@ -102,7 +133,7 @@ void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse
 	if (n == 0 && !(buf = malloc(size ? size : 1)))
 		n = -ENOMEM;
 	if (n == 0)
-		n = bk_read(fs->bk, ino, buf, size, off);
+		n = bk_read(fs->bk, ino, ll_bk_fh(fi), buf, size, off);
 	if (n >= 0) {
 		atomic_fetch_add(&fs->stats.reads, 1);
 		atomic_fetch_add(&fs->stats.read_bytes, (uint64_t)n);
@@ -124,7 +155,7 @@ void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_
 	if (n == 0 && fs->durable)
 		n = durable_before_change(fs->durable, fs->bk, ino, (uint64_t)off, size);
 	if (n == 0)
-		n = bk_write(fs->bk, ino, buf, size, off);
+		n = bk_write(fs->bk, ino, ll_bk_fh(fi), buf, size, off);
 	if (n >= 0) {
 		atomic_fetch_add(&fs->stats.writes, 1);
 		atomic_fetch_add(&fs->stats.write_bytes, (uint64_t)n);
@@ -138,6 +169,7 @@ void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_
 
 void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	handle_close(ll_fs(req), ino, fi);
 	fuse_reply_err(req, 0);
 }
 
@@ -147,7 +179,7 @@ void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_inf
 	int rc = gate(fs, ino, GATE_FSYNC, ll_fh(fi), 0, 0);
 
 	if (rc == 0)
-		rc = bk_fsync(fs->bk, ino, datasync);
+		rc = bk_fsync(fs->bk, ino, ll_bk_fh(fi), datasync);
 	if (rc == 0 && fs->durable)
 		durable_sync(fs->durable, ino);
 	reply_err(req, rc);
@@ -161,7 +193,7 @@ void ll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len
 
 	if (rc == 0 && fs->durable)
 		rc = durable_before_change(fs->durable, fs->bk, ino, (uint64_t)off, (uint64_t)len);
-	reply_err(req, rc < 0 ? rc : bk_fallocate(fs->bk, ino, mode, off, len));
+	reply_err(req, rc < 0 ? rc : bk_fallocate(fs->bk, ino, ll_bk_fh(fi), mode, off, len));
 }
 
 void ll_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)

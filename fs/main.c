@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "ctl_cmds.h"
+#include "feed.h"
 #include "inode.h"
 #include "ll.h"
 #include "log.h"
@@ -42,6 +43,7 @@ static int run_loop(struct fuse_session *se, const struct fuse_cmdline_opts *cmd
 static int serve(struct sfs *fs, const struct opts *o)
 {
 	struct ctl_server *ctl;
+	struct feed *feed;
 	int rc;
 
 	if (fuse_set_signal_handlers(fs->se) != 0)
@@ -64,8 +66,15 @@ static int serve(struct sfs *fs, const struct opts *o)
 	rc = ctl_cmds_start(fs, o->ctl, &ctl);
 	if (rc < 0)
 		goto out_selfstat;
+	rc = feed_start(fs, &feed);
+	if (rc < 0) {
+		log_err("starting the change feed: %s", strerror(-rc));
+		goto out_ctl;
+	}
 	log_info("serving %s on %s, control socket %s", o->source, fs->mountpoint, fs->ctl_path);
 	rc = run_loop(fs->se, &o->cmd);
+	feed_stop(feed);
+out_ctl:
 	ctl_stop(ctl);
 out_selfstat:
 	selfstat_stop(fs->self);

@@ -205,3 +205,27 @@ int path_walk(struct sfs *fs, const char *rel, path_walk_fn fn, void *ctx)
 		rc = walk_dir(fs, rel, a.ino, fn, ctx);
 	return rc;
 }
+
+struct finding {
+	uint64_t ino;
+	char *rel;
+	size_t size;
+};
+
+static int match(void *ctx, const char *rel, uint64_t parent, const char *name,
+		 const struct bk_attr *a)
+{
+	struct finding *f = ctx;
+
+	if (a->ino != f->ino)
+		return 0;
+	return snprintf(f->rel, f->size, "%s", rel) < (int)f->size ? 1 : -ENAMETOOLONG;
+}
+
+int path_find(struct sfs *fs, uint64_t ino, char *rel, size_t size)
+{
+	struct finding f = { .ino = ino, .rel = rel, .size = size };
+	int rc = path_walk(fs, "", match, &f);
+
+	return rc == 1 ? 0 : rc < 0 ? rc : -ENOENT;
+}

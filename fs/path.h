@@ -24,6 +24,10 @@ int path_resolve(struct sfs *fs, const char *rel, uint64_t *parent_out, struct b
 /* The absolute path of rel inside the mount. 0 or -ENAMETOOLONG. */
 int path_in_mount(struct sfs *fs, const char *rel, char *buf, size_t size);
 
+/* A path (relative to the root) of ino, found by walking the whole tree: 0, -ENOENT if no
+ * name leads to it (unlinked), or -errno. Costs a readdir of every directory. */
+int path_find(struct sfs *fs, uint64_t ino, char *rel, size_t size);
+
 /* Called for each inode of a subtree, the top first: rel is its path, parent and name its
  * entry (name "" for the top of a walk started at the root). Nonzero stops the walk. */
 typedef int (*path_walk_fn)(void *ctx, const char *rel, uint64_t parent, const char *name,

@@ -104,7 +104,7 @@ static void serve(struct sfs *fs, int fd, const struct fuse_in_header *h, size_t
 		open_to_out(&fi, &handle);
 	}
 	if (reply(fd, h->unique, rc, &entry, &handle) < 0 && rc == 0)
-		forget_inode(fs, e.ino, 1);
+		create_undo(fs, e.ino, &fi);
 }
 
 static bool is_tmpfile(const void *buf, ssize_t n)

@@ -293,5 +293,11 @@ static Suite *memory_suite(void)
 int main(void)
 {
 	fx_require_fuse();
+	if (!fx_test_has_limit()) {
+		fprintf(stderr,
+			"the %s backend has no byte limit to hold its memory to: skipping\n",
+			fx_test_backend());
+		return 77;
+	}
 	return fx_run_suite(memory_suite());
 }

@@ -152,6 +152,28 @@ static bool is_mem_source(const char *source)
 	       (source[4] == '\0' || units_parse_size(source + 4, &size) == 0);
 }
 
+const char *fx_test_backend(void)
+{
+	const char *which = getenv("SIGBUSFS_TEST_SOURCE");
+
+	return which && strcmp(which, "sqlite") == 0 ? "sqlite" : "mem";
+}
+
+bool fx_test_has_limit(void)
+{
+	return strcmp(fx_test_backend(), "mem") == 0;
+}
+
+void fx_require_sqlite_run(void)
+{
+	const char *which = getenv("SIGBUSFS_TEST_SOURCE");
+
+	if (!which || strcmp(which, "sqlite") == 0)
+		return;
+	fprintf(stderr, "SIGBUSFS_TEST_SOURCE=%s: left to the sqlite run; skipping\n", which);
+	exit(77);
+}
+
 /* The database that replaces a mem: source under SIGBUSFS_TEST_SOURCE=sqlite, with
  * suffix ("", "-wal" or "-shm"). */
 static char *db_path(const struct mnt *m, const char *suffix, char *buf, size_t size)
@@ -163,9 +185,7 @@ static char *db_path(const struct mnt *m, const char *suffix, char *buf, size_t 
 /* The SOURCE to mount: source itself, or the test database (see the top of the file). */
 static const char *pick_source(const struct mnt *m, const char *source, char *buf, size_t size)
 {
-	const char *which = getenv("SIGBUSFS_TEST_SOURCE");
-
-	if (!which || strcmp(which, "sqlite") != 0 || !is_mem_source(source))
+	if (strcmp(fx_test_backend(), "sqlite") != 0 || !is_mem_source(source))
 		return source;
 	snprintf(buf, size, "sqlite:");
 	db_path(m, "", buf + strlen(buf), size - strlen(buf));

@@ -25,6 +25,17 @@ struct mnt {
  * is a failure (exit 1). Call first in main(). */
 void fx_require_fuse(void);
 
+/* The backend that serves well-formed mem: sources in this run: "sqlite" under
+ * SIGBUSFS_TEST_SOURCE=sqlite, else "mem". */
+const char *fx_test_backend(void);
+/* Whether that backend enforces mem:SIZE's byte limit (BK_F_LIMIT: only mem does): the
+ * tests of the limit and of mem's own memory use run only then. */
+bool fx_test_has_limit(void);
+/* Exits the process with 77 (skip) when SIGBUSFS_TEST_SOURCE names a backend other than
+ * sqlite: tests that mount sqlite: sources of their own run in a plain `meson test` and in
+ * contrib/check's sqlite run, once. */
+void fx_require_sqlite_run(void);
+
 /* Starts "$SIGBUSFS -f [-o opts] source dir" (opts may be NULL, e.g. "cache=auto") and
  * waits up to 10 s until dir is a fuse.sigbusfs mount. 0 or -errno; on failure nothing is
  * left mounted or running. From then on the kernel log is watched (contrib/kmsg); where

@@ -2,8 +2,9 @@
  * which gives each test a fresh instance; plus the registry tests (bk_find, bk_sources,
  * bk_open and the checked wrappers), which run once. A new backend adds one
  * open_<name>() function and one contract() line in main(). What depends on a capability
- * (BK_F_LIMIT: exact accounting of a byte limit) is checked only for backends that
- * declare it, never by backend name. */
+ * (BK_F_LIMIT: exact accounting of a byte limit; BK_F_HARDLINKS, BK_F_XATTR,
+ * BK_F_PERSISTENT, BK_F_FEED) is checked only for backends that declare it, never by
+ * backend name. */
 #include "backend.h"
 #include "config.h"
 #include "suite.h"
@@ -11,6 +12,7 @@
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,8 +29,10 @@
 #define F_DIR	(S_IFDIR | 0755)
 #define OLD_SEC 1000 /* age() sets times to this second, so any update shows */
 
-/* Opens a fresh, empty instance of one backend that holds at most limit bytes of data. */
-typedef int (*contract_open_fn)(uint64_t limit, struct bk **out);
+/* Opens a fresh, empty instance of one backend that holds at most limit bytes of data;
+ * with is_again, another instance of the storage the last fresh one uses (only asked of
+ * BK_F_PERSISTENT backends). */
+typedef int (*contract_open_fn)(uint64_t limit, bool is_again, struct bk **out);
 
 static contract_open_fn backend_open; /* the backend under test; set by contract() */
 static struct bk *be;		      /* a fresh instance for each test */
@@ -56,7 +60,7 @@ static void scratch_remove(void)
 
 static void setup(void)
 {
-	ck_assert_int_eq(backend_open(LIMIT, &be), 0);
+	ck_assert_int_eq(backend_open(LIMIT, false, &be), 0);
 }
 
 static void teardown(void)
@@ -65,6 +69,13 @@ static void teardown(void)
 	be = NULL;
 	scratch_remove();
 }
+
+/* A test of a capability returns at once (and passes) on a backend without it. */
+#define REQUIRES(flag)                          \
+	do {                                    \
+		if (!(be->ops->flags & (flag))) \
+			return;                 \
+	} while (0)
 
 /* Whether the backend enforces the LIMIT it was opened with and accounts it exactly. */
 static bool has_limit(void)
@@ -99,7 +110,7 @@ static uint64_t ino_of(uint64_t parent, const char *name)
 
 static void put(uint64_t ino, off_t off, const void *buf, size_t len)
 {
-	ck_assert_int_eq(bk_write(be, ino, buf, len, off), (ssize_t)len);
+	ck_assert_int_eq(bk_write(be, ino, 0, buf, len, off), (ssize_t)len);
 }
 
 static void fill(uint64_t ino, off_t off, int c, size_t len)
@@ -116,7 +127,7 @@ static void expect_bytes(uint64_t ino, off_t off, int c, size_t len)
 {
 	char *buf = malloc(len);
 
-	ck_assert_int_eq(bk_read(be, ino, buf, len, off), (ssize_t)len);
+	ck_assert_int_eq(bk_read(be, ino, 0, buf, len, off), (ssize_t)len);
 	for (size_t i = 0; i < len; i++) {
 		if (buf[i] != (char)c)
 			ck_abort_msg("byte %lld is %d, expected %d", (long long)(off + (off_t)i),
@@ -215,6 +226,7 @@ START_TEST(test_name_max)
 	struct bk_attr a;
 	uint64_t f;
 
+	REQUIRES(BK_F_HARDLINKS);
 	snprintf(name, sizeof(name), "%0*d", BK_NAME_MAX, 7);
 	snprintf(too_long, sizeof(too_long), "%0*d", BK_NAME_MAX + 1, 7);
 	f = mk(ROOT, name, F_REG);
@@ -234,6 +246,7 @@ START_TEST(test_links_and_removal)
 	struct bk_attr a;
 	uint64_t f = mk(ROOT, "f", F_REG), d = mk(ROOT, "d", F_DIR), sub;
 
+	REQUIRES(BK_F_HARDLINKS);
 	ck_assert_int_eq(bk_link(be, f, d, "g", &a), 0);
 	ck_assert_uint_eq(a.nlink, 2);
 	ck_assert_uint_eq(ino_of(d, "g"), f);
@@ -269,7 +282,7 @@ START_TEST(test_unlink_open_file)
 	put(f, 0, "hello", 5);
 	ck_assert_int_eq(bk_unlink(be, ROOT, "f"), 0);
 	ck_assert_uint_eq(attr_of(f).nlink, 0);
-	ck_assert_int_eq(bk_read(be, f, buf, sizeof(buf), 0), 5);
+	ck_assert_int_eq(bk_read(be, f, 0, buf, sizeof(buf), 0), 5);
 	ck_assert_str_eq(buf, "hello");
 	put(f, 5, " world", 6);
 	ck_assert_uint_eq(attr_of(f).size, 11);
@@ -298,7 +311,7 @@ START_TEST(test_tmpfile)
 	ck_assert_uint_eq(t.uid, 1000);
 	ck_assert_uint_eq(attr_of(ROOT).nlink, 3);
 	put(t.ino, 0, "tmp", 3);
-	ck_assert_int_eq(bk_read(be, t.ino, buf, sizeof(buf), 0), 3);
+	ck_assert_int_eq(bk_read(be, t.ino, 0, buf, sizeof(buf), 0), 3);
 	ck_assert_str_eq(buf, "tmp");
 	ck_assert_int_eq(bk_link(be, t.ino, d, "t", &a), 0);
 	ck_assert_uint_eq(a.nlink, 1);
@@ -328,6 +341,7 @@ START_TEST(test_rename_basic)
 	uint64_t d = mk(ROOT, "d", F_DIR), e = mk(ROOT, "e", F_DIR), f = mk(d, "f", F_REG), s;
 	struct bk_attr a;
 
+	REQUIRES(BK_F_HARDLINKS);
 	ck_assert_int_eq(bk_rename(be, d, "f", d, "g", 0), 0);
 	ck_assert_uint_eq(ino_of(d, "f"), 0);
 	ck_assert_uint_eq(ino_of(d, "g"), f);
@@ -357,6 +371,7 @@ START_TEST(test_rename_replace)
 	uint64_t f = mk(ROOT, "f", F_REG), g = mk(ROOT, "g", F_REG), h = mk(ROOT, "h", F_REG);
 	uint64_t d = mk(ROOT, "d", F_DIR), e = mk(ROOT, "e", F_DIR), c = mk(ROOT, "c", F_DIR);
 
+	REQUIRES(BK_F_HARDLINKS);
 	put(g, 0, "old", 3);
 	ck_assert_int_eq(bk_rename(be, ROOT, "f", ROOT, "g", 0), 0);
 	ck_assert_uint_eq(ino_of(ROOT, "g"), f);
@@ -545,20 +560,20 @@ START_TEST(test_read_and_truncate)
 	uint64_t f = mk(ROOT, "f", F_REG), g = mk(ROOT, "g", F_REG);
 	char buf[100];
 
-	ck_assert_int_eq(bk_read(be, f, buf, sizeof(buf), 0), 0);
+	ck_assert_int_eq(bk_read(be, f, 0, buf, sizeof(buf), 0), 0);
 	put(f, 0, "0123456789", 10);
-	ck_assert_int_eq(bk_read(be, f, buf, sizeof(buf), 5), 5);
+	ck_assert_int_eq(bk_read(be, f, 0, buf, sizeof(buf), 5), 5);
 	ck_assert_mem_eq(buf, "56789", 5);
-	ck_assert_int_eq(bk_read(be, f, buf, sizeof(buf), 10), 0);
-	ck_assert_int_eq(bk_read(be, f, buf, sizeof(buf), 1000), 0);
-	ck_assert_int_eq(bk_read(be, ROOT, buf, sizeof(buf), 0), -EISDIR);
+	ck_assert_int_eq(bk_read(be, f, 0, buf, sizeof(buf), 10), 0);
+	ck_assert_int_eq(bk_read(be, f, 0, buf, sizeof(buf), 1000), 0);
+	ck_assert_int_eq(bk_read(be, ROOT, 0, buf, sizeof(buf), 0), -EISDIR);
 	put(g, 1 << 20, "tail", 4);
 	ck_assert_uint_eq(attr_of(g).size, (1 << 20) + 4);
 	expect_bytes(g, 0, 0, 1 << 20);
 	fill(f, 0, 'a', 3 * PAGE);
 	set_size(f, 100, 0);
 	ck_assert_uint_le(attr_of(f).blocks, PAGE / 512);
-	ck_assert_int_eq(bk_read(be, f, buf, sizeof(buf), 99), 1);
+	ck_assert_int_eq(bk_read(be, f, 0, buf, sizeof(buf), 99), 1);
 	set_size(f, 3 * PAGE, 0);
 	expect_bytes(f, 0, 'a', 100);
 	expect_bytes(f, 100, 0, 3 * PAGE - 100);
@@ -580,13 +595,13 @@ START_TEST(test_huge_offset)
 	expect_bytes(f, TIB, 'x', 1);
 	put(f, INT64_MAX - 1, "y", 1);
 	ck_assert_uint_eq(attr_of(f).size, INT64_MAX);
-	ck_assert_int_eq(bk_write(be, f, "zz", 2, INT64_MAX - 1), -EFBIG);
-	ck_assert_int_eq(bk_write(be, f, "z", 1, INT64_MAX), -EFBIG);
+	ck_assert_int_eq(bk_write(be, f, 0, "zz", 2, INT64_MAX - 1), -EFBIG);
+	ck_assert_int_eq(bk_write(be, f, 0, "z", 1, INT64_MAX), -EFBIG);
 	set_size(f, (uint64_t)INT64_MAX + 1, -EFBIG);
 	if (has_limit())
-		ck_assert_int_eq(bk_fallocate(be, f, BK_FALLOC_KEEP_SIZE, 0, TIB), -ENOSPC);
+		ck_assert_int_eq(bk_fallocate(be, f, 0, BK_FALLOC_KEEP_SIZE, 0, TIB), -ENOSPC);
 	ck_assert_int_eq(
-		bk_fallocate(be, f, BK_FALLOC_PUNCH_HOLE | BK_FALLOC_KEEP_SIZE, 0, 2 * TIB), 0);
+		bk_fallocate(be, f, 0, BK_FALLOC_PUNCH_HOLE | BK_FALLOC_KEEP_SIZE, 0, 2 * TIB), 0);
 	expect_bytes(f, TIB, 0, 1);
 	set_size(f, 0, 0);
 	ck_assert_uint_eq(attr_of(f).blocks, 0);
@@ -602,23 +617,23 @@ START_TEST(test_punch_and_zero)
 	uint64_t f = mk(ROOT, "f", F_REG);
 
 	fill(f, 0, 'x', 3 * PAGE);
-	ck_assert_int_eq(bk_fallocate(be, f, punch, 100, 2 * PAGE), 0);
+	ck_assert_int_eq(bk_fallocate(be, f, 0, punch, 100, 2 * PAGE), 0);
 	expect_bytes(f, 0, 'x', 100);
 	expect_bytes(f, 100, 0, 2 * PAGE);
 	expect_bytes(f, 2 * PAGE + 100, 'x', PAGE - 100);
 	ck_assert_uint_eq(attr_of(f).size, 3 * PAGE);
 	ck_assert_uint_le(attr_of(f).blocks, 2 * PAGE / 512);
-	ck_assert_int_eq(bk_fallocate(be, f, BK_FALLOC_PUNCH_HOLE, 0, PAGE), -EOPNOTSUPP);
-	ck_assert_int_eq(bk_fallocate(be, f, zero, 10, 20), 0);
+	ck_assert_int_eq(bk_fallocate(be, f, 0, BK_FALLOC_PUNCH_HOLE, 0, PAGE), -EOPNOTSUPP);
+	ck_assert_int_eq(bk_fallocate(be, f, 0, zero, 10, 20), 0);
 	expect_bytes(f, 0, 'x', 10);
 	expect_bytes(f, 10, 0, 20);
 	expect_bytes(f, 30, 'x', 70);
-	ck_assert_int_eq(bk_fallocate(be, f, zero | BK_FALLOC_KEEP_SIZE, 3 * PAGE, PAGE), 0);
+	ck_assert_int_eq(bk_fallocate(be, f, 0, zero | BK_FALLOC_KEEP_SIZE, 3 * PAGE, PAGE), 0);
 	ck_assert_uint_eq(attr_of(f).size, 3 * PAGE);
-	ck_assert_int_eq(bk_fallocate(be, f, zero, 3 * PAGE, PAGE), 0);
+	ck_assert_int_eq(bk_fallocate(be, f, 0, zero, 3 * PAGE, PAGE), 0);
 	ck_assert_uint_eq(attr_of(f).size, 4 * PAGE);
 	expect_bytes(f, 3 * PAGE, 0, PAGE);
-	ck_assert_int_eq(bk_fallocate(be, f, punch, 0, 4 * PAGE), 0);
+	ck_assert_int_eq(bk_fallocate(be, f, 0, punch, 0, 4 * PAGE), 0);
 	ck_assert_uint_eq(attr_of(f).blocks, 0);
 }
 END_TEST
@@ -627,21 +642,21 @@ START_TEST(test_fallocate)
 {
 	uint64_t f = mk(ROOT, "f", F_REG), before = free_blocks();
 
-	ck_assert_int_eq(bk_fallocate(be, f, 0, 0, 2 * PAGE), 0);
+	ck_assert_int_eq(bk_fallocate(be, f, 0, 0, 0, 2 * PAGE), 0);
 	ck_assert_uint_eq(attr_of(f).size, 2 * PAGE);
 	ck_assert_uint_eq(attr_of(f).blocks, 2 * PAGE / 512);
 	if (has_limit())
 		ck_assert_uint_eq(before - free_blocks(), 2);
 	expect_bytes(f, 0, 0, 2 * PAGE);
-	ck_assert_int_eq(bk_fallocate(be, f, BK_FALLOC_KEEP_SIZE, 2 * PAGE, 2 * PAGE), 0);
+	ck_assert_int_eq(bk_fallocate(be, f, 0, BK_FALLOC_KEEP_SIZE, 2 * PAGE, 2 * PAGE), 0);
 	ck_assert_uint_eq(attr_of(f).size, 2 * PAGE);
 	ck_assert_uint_eq(attr_of(f).blocks, 4 * PAGE / 512);
-	ck_assert_int_eq(bk_fallocate(be, f, 0x40, 0, PAGE), -EOPNOTSUPP);
-	ck_assert_int_eq(bk_fallocate(be, f, 0, 0, 0), -EINVAL);
-	ck_assert_int_eq(bk_fallocate(be, f, 0, -1, PAGE), -EINVAL);
-	ck_assert_int_eq(bk_fallocate(be, f, 0, INT64_MAX - 10, 100), -EFBIG);
-	ck_assert_int_eq(bk_fallocate(be, ROOT, 0, 0, PAGE), -EISDIR);
-	ck_assert_int_eq(bk_fallocate(be, mk(ROOT, "p", S_IFIFO | 0644), 0, 0, PAGE), -ENODEV);
+	ck_assert_int_eq(bk_fallocate(be, f, 0, 0x40, 0, PAGE), -EOPNOTSUPP);
+	ck_assert_int_eq(bk_fallocate(be, f, 0, 0, 0, 0), -EINVAL);
+	ck_assert_int_eq(bk_fallocate(be, f, 0, 0, -1, PAGE), -EINVAL);
+	ck_assert_int_eq(bk_fallocate(be, f, 0, 0, INT64_MAX - 10, 100), -EFBIG);
+	ck_assert_int_eq(bk_fallocate(be, ROOT, 0, 0, 0, PAGE), -EISDIR);
+	ck_assert_int_eq(bk_fallocate(be, mk(ROOT, "p", S_IFIFO | 0644), 0, 0, 0, PAGE), -ENODEV);
 	set_size(f, 0, 0);
 	ck_assert_uint_eq(attr_of(f).blocks, 0);
 	if (has_limit())
@@ -695,13 +710,13 @@ START_TEST(test_statfs_and_enospc)
 	ck_assert_uint_eq(free_blocks(), pages - pages / 2);
 	fill(b, 0, 'b', pages * PAGE - half);
 	ck_assert_uint_eq(free_blocks(), 0);
-	ck_assert_int_eq(bk_write(be, c, "x", 1, 0), -ENOSPC);
-	ck_assert_int_eq(bk_write(be, a, "x", 1, (off_t)half), -ENOSPC);
-	ck_assert_int_eq(bk_write(be, a, "0123456789", 10, (off_t)half - 5), -ENOSPC);
+	ck_assert_int_eq(bk_write(be, c, 0, "x", 1, 0), -ENOSPC);
+	ck_assert_int_eq(bk_write(be, a, 0, "x", 1, (off_t)half), -ENOSPC);
+	ck_assert_int_eq(bk_write(be, a, 0, "0123456789", 10, (off_t)half - 5), -ENOSPC);
 	expect_bytes(a, (off_t)half - 5, 'a', 5);
 	ck_assert_uint_eq(attr_of(a).size, half);
 	ck_assert_uint_eq(attr_of(c).blocks, 0);
-	ck_assert_int_eq(bk_fallocate(be, c, 0, 0, PAGE), -ENOSPC);
+	ck_assert_int_eq(bk_fallocate(be, c, 0, 0, 0, PAGE), -ENOSPC);
 	ck_assert_uint_eq(attr_of(c).size, 0);
 	put(a, 0, "zz", 2);
 	ck_assert_int_eq(bk_unlink(be, ROOT, "b"), 0);
@@ -716,6 +731,7 @@ START_TEST(test_xattr)
 	uint64_t f = mk(ROOT, "f", F_REG);
 	char buf[64];
 
+	REQUIRES(BK_F_XATTR);
 	ck_assert_int_eq(bk_setxattr(be, f, "user.a", "one", 3, XATTR_CREATE), 0);
 	ck_assert_int_eq(bk_setxattr(be, f, "user.a", "two", 3, XATTR_CREATE), -EEXIST);
 	ck_assert_int_eq(bk_setxattr(be, f, "user.b", "x", 1, XATTR_REPLACE), -ENODATA);
@@ -744,12 +760,13 @@ START_TEST(test_times_data)
 	uint64_t f = mk(ROOT, "f", F_REG);
 	char buf[8];
 
+	REQUIRES(BK_F_XATTR);
 	age(f);
 	put(f, 0, "abc", 3);
 	expect_changed(f, true, true);
 	age(f);
-	ck_assert_int_eq(bk_read(be, f, buf, sizeof(buf), 0), 3);
-	ck_assert_int_eq(bk_write(be, f, "", 0, 0), 0);
+	ck_assert_int_eq(bk_read(be, f, 0, buf, sizeof(buf), 0), 3);
+	ck_assert_int_eq(bk_write(be, f, 0, "", 0, 0), 0);
 	expect_changed(f, false, false);
 	set_size(f, 3, 0);
 	expect_changed(f, false, true);
@@ -783,6 +800,7 @@ START_TEST(test_times_namespace)
 	uint64_t d = mk(ROOT, "d", F_DIR), e = mk(ROOT, "e", F_DIR), f;
 	struct bk_attr a;
 
+	REQUIRES(BK_F_HARDLINKS);
 	age(d);
 	f = mk(d, "f", F_REG);
 	ck_assert(!is_old(attr_of(d).mtime) && !is_old(attr_of(d).ctime));
@@ -822,7 +840,7 @@ START_TEST(test_setattr)
 	ck_assert(a.mtime.tv_sec > t3.tv_sec && a.atime.tv_sec > t3.tv_sec);
 	ck_assert_int_gt(a.ctime.tv_sec, t3.tv_sec);
 	ck_assert_int_eq(bk_setattr(be, 999999, &s, &a), -ENOENT);
-	ck_assert_int_eq(bk_fsync(be, f, false), 0);
+	ck_assert_int_eq(bk_fsync(be, f, 0, false), 0);
 }
 END_TEST
 
@@ -849,18 +867,18 @@ static void *io_worker(void *arg)
 		off_t off = (off_t)((i * 7 + w->id) % (SHARED_PAGES - 1)) * PAGE;
 
 		memset(buf, 'A' + (int)((i + w->id) % 26), PAGE);
-		w->errors += bk_write(be, w->own, buf, PAGE, off) != PAGE;
+		w->errors += bk_write(be, w->own, 0, buf, PAGE, off) != PAGE;
 		w->errors +=
-			bk_read(be, w->own, back, PAGE, off) != PAGE || memcmp(buf, back, PAGE);
-		w->errors += bk_write(be, w->shared, buf, PAGE, off + PAGE) != PAGE;
-		w->errors += bk_read(be, w->shared, back, sizeof(back), off) != sizeof(back);
+			bk_read(be, w->own, 0, back, PAGE, off) != PAGE || memcmp(buf, back, PAGE);
+		w->errors += bk_write(be, w->shared, 0, buf, PAGE, off + PAGE) != PAGE;
+		w->errors += bk_read(be, w->shared, 0, back, sizeof(back), off) != sizeof(back);
 		for (size_t j = 0; j < sizeof(back); j++)
 			w->errors +=
 				back[j] != back[j / PAGE * PAGE] || back[j] < 'A' || back[j] > 'Z';
 		if (i % 100 == 99)
-			w->errors +=
-				bk_fallocate(be, w->own, BK_FALLOC_PUNCH_HOLE | BK_FALLOC_KEEP_SIZE,
-					     0, SHARED_PAGES * PAGE) != 0;
+			w->errors += bk_fallocate(be, w->own, 0,
+						  BK_FALLOC_PUNCH_HOLE | BK_FALLOC_KEEP_SIZE, 0,
+						  SHARED_PAGES * PAGE) != 0;
 	}
 	return NULL;
 }
@@ -884,7 +902,7 @@ static void *namer(void *arg)
 		snprintf(renamed, sizeof(renamed), "u%u", i);
 		count = 0;
 		w->errors += bk_mknod(be, ROOT, name, &n, &a) != 0;
-		w->errors += bk_write(be, a.ino, name, 4, 0) != 4;
+		w->errors += bk_write(be, a.ino, 0, name, 4, 0) != 4;
 		w->errors += bk_rename(be, ROOT, name, ROOT, renamed, 0) != 0;
 		w->errors += bk_readdir(be, ROOT, 0, count_entry, &count) != 0 || count < 6;
 		w->errors += bk_unlink(be, ROOT, renamed) != 0;
@@ -918,6 +936,107 @@ START_TEST(test_concurrency)
 }
 END_TEST
 
+/* Per-open handles: the data slots work through one and without one (fh 0), and what
+ * went through it stays after frelease. */
+START_TEST(test_handles)
+{
+	uint64_t f = mk(ROOT, "f", F_REG), fh = 1;
+	char buf[8] = { 0 };
+
+	ck_assert_int_eq(bk_fopen(be, f, O_RDWR, &fh), 0);
+	ck_assert(be->ops->fopen ? fh != 0 : fh == 0);
+	ck_assert_int_eq(bk_write(be, f, fh, "abc", 3, 0), 3);
+	ck_assert_int_eq(bk_fallocate(be, f, fh, 0, 0, 5), 0);
+	ck_assert_int_eq(bk_fsync(be, f, fh, false), 0);
+	ck_assert_int_eq(bk_read(be, f, fh, buf, sizeof(buf), 0), 5);
+	ck_assert_mem_eq(buf, "abc\0\0", 5);
+	bk_frelease(be, f, fh);
+	ck_assert_int_eq(bk_read(be, f, 0, buf, sizeof(buf), 1), 4);
+	ck_assert_mem_eq(buf, "bc\0\0", 4);
+}
+END_TEST
+
+/* What was synced is there in the next instance of the same storage, names, bytes, inode
+ * numbers and generations alike. */
+START_TEST(test_persistent)
+{
+	uint64_t d, f;
+	struct bk_attr a;
+
+	REQUIRES(BK_F_PERSISTENT);
+	d = mk(ROOT, "d", F_DIR);
+	f = mk(d, "f", F_REG);
+	put(f, 3 * PAGE, "kept", 4);
+	ck_assert_int_eq(bk_fsync(be, f, 0, false), 0);
+	a = attr_of(f);
+	bk_close(be);
+	ck_assert_int_eq(backend_open(LIMIT, true, &be), 0);
+	ck_assert_uint_eq(ino_of(ROOT, "d"), d);
+	ck_assert_uint_eq(ino_of(d, "f"), f);
+	ck_assert_uint_eq(attr_of(f).gen, a.gen);
+	ck_assert_uint_eq(attr_of(f).size, 3 * PAGE + 4);
+	expect_bytes(f, 0, 0, 3 * PAGE);
+	expect_bytes(f, 3 * PAGE, 'k', 1);
+}
+END_TEST
+
+/* What a feed reported, for test_feed. */
+struct seen_changes {
+	unsigned n, kinds; /* changes; bit (1 << kind) for each kind seen */
+	struct bk_change data;
+	char name[BK_NAME_MAX + 1];
+};
+
+static int note_change(void *ctx, const struct bk_change *ch)
+{
+	struct seen_changes *c = ctx;
+
+	c->n++;
+	c->kinds |= 1u << ch->kind;
+	if (ch->kind == BK_CH_DATA)
+		c->data = *ch;
+	if (ch->kind == BK_CH_NAME_DEL)
+		snprintf(c->name, sizeof(c->name), "%s", ch->name);
+	return 0;
+}
+
+/* Changes made through another instance of the same storage reach this one's feed, once
+ * each; its own do not. */
+START_TEST(test_feed)
+{
+	struct seen_changes seen = { 0 };
+	struct bk *other;
+	uint64_t f;
+	int fd, ms;
+
+	REQUIRES(BK_F_FEED);
+	REQUIRES(BK_F_PERSISTENT);
+	ck_assert_int_eq(bk_feed_fd(be, &fd, &ms), 0);
+	ck_assert(fd >= 0 || ms >= 0);
+	ck_assert_int_eq(bk_feed_read(be, note_change, &seen), 0);
+	f = mk(ROOT, "mine", F_REG);
+	put(f, 0, "x", 1);
+	ck_assert_int_eq(bk_fsync(be, f, 0, false), 0);
+	ck_assert_int_eq(backend_open(LIMIT, true, &other), 0);
+	ck_assert_int_eq(bk_write(other, f, 0, "abc", 3, PAGE), 3);
+	ck_assert_int_eq(bk_unlink(other, ROOT, "mine"), 0);
+	ck_assert_int_eq(bk_fsync(other, ROOT, 0, false), 0);
+	ck_assert_int_eq(bk_feed_read(be, note_change, &seen), 0);
+	ck_assert(seen.kinds & (1u << BK_CH_DATA));
+	ck_assert_uint_eq(seen.data.ino, f);
+	ck_assert_uint_eq(seen.data.off, PAGE);
+	ck_assert_uint_eq(seen.data.len, 3);
+	ck_assert_uint_eq(seen.data.size, PAGE + 3);
+	ck_assert(seen.kinds & (1u << BK_CH_NAME_DEL));
+	ck_assert_str_eq(seen.name, "mine");
+	ck_assert(!(seen.kinds & (1u << BK_CH_NAME_ADD))); /* our own create */
+	seen.n = 0;
+	ck_assert_int_eq(bk_feed_read(be, note_change, &seen), 0);
+	ck_assert_uint_eq(seen.n, 0);
+	bk_close(other);
+}
+END_TEST
+
 /* Runs the whole contract against the backend that open makes, one TCase per behaviour,
  * each test on a fresh instance: fx_run_suite()'s exit code. */
 static int contract(const char *name, contract_open_fn open)
@@ -944,10 +1063,13 @@ static int contract(const char *name, contract_open_fn open)
 	fx_unit_tcase(s, "attributes", 60, setup, teardown,
 		      FX_TESTS(test_xattr, test_setattr, test_times_data, test_times_namespace));
 	fx_unit_tcase(s, "concurrency", 60, setup, teardown, FX_TESTS(test_concurrency));
+	fx_unit_tcase(s, "handles", 60, setup, teardown, FX_TESTS(test_handles));
+	fx_unit_tcase(s, "persistence", 60, setup, teardown, FX_TESTS(test_persistent));
+	fx_unit_tcase(s, "feed", 60, setup, teardown, FX_TESTS(test_feed));
 	return fx_run_suite(s);
 }
 
-static int open_mem(uint64_t limit, struct bk **out)
+static int open_mem(uint64_t limit, bool is_again, struct bk **out)
 {
 	const struct bk_source src = { .arg = "", .has_size = true, .size = limit };
 
@@ -955,14 +1077,16 @@ static int open_mem(uint64_t limit, struct bk **out)
 }
 
 #if HAVE_SQLITE
-/* A new database in a new directory; sqlite:PATH has no byte limit (no BK_F_LIMIT). */
-static int open_sqlite(uint64_t limit, struct bk **out)
+/* A new database in a new directory, or the last one again; sqlite:PATH has no byte limit
+ * (no BK_F_LIMIT). */
+static int open_sqlite(uint64_t limit, bool is_again, struct bk **out)
 {
 	char path[sizeof(scratch) + 16];
 	const struct bk_source src = { .arg = path };
 
-	snprintf(scratch, sizeof(scratch), "/tmp/check_backend-XXXXXX");
-	if (!mkdtemp(scratch))
+	if (!is_again)
+		snprintf(scratch, sizeof(scratch), "/tmp/check_backend-XXXXXX");
+	if (!is_again && !mkdtemp(scratch))
 		return -errno;
 	snprintf(path, sizeof(path), "%s/fs.db", scratch);
 	return bk_open(&bk_sqlite_ops, &src, NULL, out);
@@ -1015,6 +1139,21 @@ START_TEST(test_open_errors)
 }
 END_TEST
 
+/* A backend built for another interface version is refused before any slot is called. */
+static const struct bk_ops old_ops = { .version = BK_OPS_VERSION - 1, .name = "old" };
+
+START_TEST(test_version)
+{
+	const struct bk_log log = { .fn = log_to_buffer };
+	const struct bk_source src = { .arg = "" };
+	struct bk *b = (struct bk *)&src;
+
+	ck_assert_int_eq(bk_open(&old_ops, &src, &log, &b), -EPROTO);
+	ck_assert_ptr_null(b);
+	ck_assert_str_eq(logged, "old: backend interface version 1, this sigbusfs needs 2");
+}
+END_TEST
+
 /* A backend with most slots NULL and no BK_F_THREADSAFE, driven through the wrappers. */
 static int stub_getattr(struct bk *b, uint64_t ino, struct bk_attr *out)
 {
@@ -1033,6 +1172,7 @@ START_TEST(test_wrappers)
 {
 	pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 	struct bk stub = { .ops = &stub_ops, .lock = &lock };
+	uint64_t fh = 1;
 	struct bk_attr a;
 	char buf[8];
 
@@ -1041,10 +1181,13 @@ START_TEST(test_wrappers)
 	ck_assert_int_eq(pthread_mutex_trylock(&lock), 0);
 	pthread_mutex_unlock(&lock);
 	ck_assert_int_eq(bk_lookup(&stub, ROOT, "x", &a), -ENOSYS);
-	ck_assert_int_eq(bk_read(&stub, 2, buf, sizeof(buf), 0), -ENOSYS);
+	ck_assert_int_eq(bk_read(&stub, 2, 0, buf, sizeof(buf), 0), -ENOSYS);
 	ck_assert_int_eq(bk_lseek(&stub, 2, 0, SEEK_DATA), -ENOSYS);
 	ck_assert_int_eq(bk_listxattr(&stub, 2, buf, sizeof(buf)), -ENOSYS);
-	ck_assert_int_eq(bk_fsync(&stub, 2, true), 0);
+	ck_assert_int_eq(bk_fsync(&stub, 2, 0, true), 0);
+	ck_assert_int_eq(bk_fopen(&stub, 2, O_RDONLY, &fh), 0);
+	ck_assert_uint_eq(fh, 0);
+	bk_frelease(&stub, 2, fh);
 	bk_forget(&stub, 2);
 }
 END_TEST
@@ -1055,7 +1198,7 @@ int main(void)
 	int failed;
 
 	fx_unit_tcase(s, "registry", 0, NULL, NULL,
-		      FX_TESTS(test_registry, test_open_errors, test_wrappers));
+		      FX_TESTS(test_registry, test_open_errors, test_version, test_wrappers));
 	failed = fx_run_suite(s);
 	failed |= contract("mem", open_mem);
 #if HAVE_SQLITE

@@ -24,7 +24,7 @@ static void put(uint64_t ino, off_t off, size_t len, char val)
 	char *buf = malloc(len);
 
 	memset(buf, val, len);
-	ck_assert_int_eq(bk_write(b, ino, buf, len, off), (ssize_t)len);
+	ck_assert_int_eq(bk_write(b, ino, 0, buf, len, off), (ssize_t)len);
 	free(buf);
 }
 
@@ -39,7 +39,7 @@ static void expect(uint64_t ino, off_t off, size_t len, char val)
 {
 	char *buf = malloc(len);
 
-	ck_assert_int_eq(bk_read(b, ino, buf, len, off), (ssize_t)len);
+	ck_assert_int_eq(bk_read(b, ino, 0, buf, len, off), (ssize_t)len);
 	for (size_t i = 0; i < len; i++)
 		ck_assert_msg(buf[i] == val, "byte %zu: %d, expected %d", (size_t)off + i, buf[i],
 			      val);
@@ -134,7 +134,8 @@ END_TEST
 
 START_TEST(test_hole_comes_back)
 {
-	ck_assert_int_eq(bk_fallocate(b, f, BK_FALLOC_PUNCH_HOLE | BK_FALLOC_KEEP_SIZE, PG, PG), 0);
+	ck_assert_int_eq(bk_fallocate(b, f, 0, BK_FALLOC_PUNCH_HOLE | BK_FALLOC_KEEP_SIZE, PG, PG),
+			 0);
 	client_write(f, PG, 10, 'X');
 	revert(f);
 	expect(f, PG, PG, 0);

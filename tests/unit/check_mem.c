@@ -86,11 +86,11 @@ START_TEST(test_sparse_index_fills_the_mount)
 	open_mem(1 << 20);
 	ck_assert_int_eq(mk("sparse", &f), 0);
 	for (n = 0; n < 256 && rc >= 0; n++)
-		rc = bk_write(be, f, "x", 1, (off_t)n << 40);
+		rc = bk_write(be, f, 0, "x", 1, (off_t)n << 40);
 	ck_assert_int_eq(rc, -ENOSPC);
 	ck_assert_int_lt(n, 240);
 	ck_assert_uint_eq(statfs_of().f_bfree, 0);
-	ck_assert_int_eq(bk_write(be, f, "x", 1, 4096), -ENOSPC);
+	ck_assert_int_eq(bk_write(be, f, 0, "x", 1, 4096), -ENOSPC);
 	ck_assert_int_eq(bk_setattr(be, f, &truncate_to_0, &a), 0);
 	ck_assert_uint_eq(statfs_of().f_bfree, statfs_of().f_blocks);
 }

@@ -176,7 +176,7 @@ static void fill(struct bk *b, uint64_t ino, off_t off, int c, size_t len)
 	char *buf = malloc(len);
 
 	memset(buf, c, len);
-	ck_assert_int_eq(bk_write(b, ino, buf, len, off), (ssize_t)len);
+	ck_assert_int_eq(bk_write(b, ino, 0, buf, len, off), (ssize_t)len);
 	free(buf);
 }
 
@@ -184,7 +184,7 @@ static void expect_bytes(struct bk *b, uint64_t ino, off_t off, int c, size_t le
 {
 	char *buf = malloc(len);
 
-	ck_assert_int_eq(bk_read(b, ino, buf, len, off), (ssize_t)len);
+	ck_assert_int_eq(bk_read(b, ino, 0, buf, len, off), (ssize_t)len);
 	for (size_t i = 0; i < len; i++) {
 		if (buf[i] != (char)c)
 			ck_abort_msg("byte %lld is %d, expected %d", (long long)(off + (off_t)i),
@@ -484,8 +484,8 @@ static void crash_child(int r, int progress)
 		_exit(2);
 	for (int k = 0;; k++) {
 		crash_step(b, r, k, d);
-		if (k % 3 == 2 &&
-		    (bk_fsync(b, ROOT, false) != 0 || write(progress, &k, sizeof(k)) != sizeof(k)))
+		if (k % 3 == 2 && (bk_fsync(b, ROOT, 0, false) != 0 ||
+				   write(progress, &k, sizeof(k)) != sizeof(k)))
 			_exit(2);
 	}
 }
@@ -589,7 +589,8 @@ static void orphan_child(int ready)
 		_exit(1);
 	f = mk(b, ROOT, "f", F_REG);
 	fill(b, f, 0, 'o', 200000);
-	if (bk_unlink(b, ROOT, "f") != 0 || bk_fsync(b, f, false) != 0 || write(ready, "r", 1) != 1)
+	if (bk_unlink(b, ROOT, "f") != 0 || bk_fsync(b, f, 0, false) != 0 ||
+	    write(ready, "r", 1) != 1)
 		_exit(2);
 	pause();
 	_exit(3);
@@ -637,14 +638,14 @@ START_TEST(test_orphans_live)
 	fill(a, g, 0, 'g', 3 * PAGE);
 	ck_assert_int_eq(bk_unlink(a, ROOT, "f"), 0);
 	ck_assert_int_eq(bk_unlink(a, ROOT, "g"), 0);
-	ck_assert_int_eq(bk_fsync(a, f, false), 0);
+	ck_assert_int_eq(bk_fsync(a, f, 0, false), 0);
 	b = open_ok();
 	ck_assert_int_eq(bk_getattr(b, f, &attr), 0);
 	ck_assert_uint_eq(attr.nlink, 0);
 	expect_bytes(a, f, 0, 'f', 3 * PAGE);
 	bk_forget(a, f);
 	ck_assert_int_eq(bk_getattr(a, f, &attr), -ENOENT);
-	ck_assert_int_eq(bk_fsync(a, ROOT, false), 0);
+	ck_assert_int_eq(bk_fsync(a, ROOT, 0, false), 0);
 	ck_assert_int_eq(sql_int("SELECT count(*) FROM orphans"), 1);
 	bk_close(a);
 	EXPECT_NONE("SELECT count(*) FROM orphans");
@@ -659,8 +660,8 @@ START_TEST(test_fsync_commits)
 	struct bk *b = open_ok();
 	uint64_t f = mk(b, ROOT, "f", F_REG);
 
-	ck_assert_int_eq(bk_write(b, f, "0123456789", 10, 0), 10);
-	ck_assert_int_eq(bk_fsync(b, f, true), 0);
+	ck_assert_int_eq(bk_write(b, f, 0, "0123456789", 10, 0), 10);
+	ck_assert_int_eq(bk_fsync(b, f, 0, true), 0);
 	ck_assert_int_eq(sql_int("SELECT length(data) FROM blobs"), 10);
 	ck_assert_int_eq(sql_int("SELECT count(*) FROM changes WHERE kind = 1"), 1);
 	bk_close(b);
@@ -681,11 +682,11 @@ START_TEST(test_statfs_and_enospc)
 	ck_assert_uint_eq(sv.f_blocks * sv.f_frsize, host.f_blocks * host.f_frsize / PAGE * PAGE);
 	ck_assert_uint_eq(sv.f_namemax, BK_NAME_MAX);
 	ck_assert_uint_gt(sv.f_ffree, 0);
-	ck_assert_int_eq(bk_fallocate(b, f, 0, 0, (off_t)((host.f_bavail + 1) * host.f_frsize)),
+	ck_assert_int_eq(bk_fallocate(b, f, 0, 0, 0, (off_t)((host.f_bavail + 1) * host.f_frsize)),
 			 -ENOSPC);
 	ck_assert_int_eq(bk_getattr(b, f, &a), 0);
 	ck_assert(a.size == 0 && a.blocks == 0);
-	ck_assert_int_eq(bk_fallocate(b, f, 0, 0, 16 * PAGE), 0);
+	ck_assert_int_eq(bk_fallocate(b, f, 0, 0, 0, 16 * PAGE), 0);
 	ck_assert_int_eq(bk_getattr(b, f, &a), 0);
 	ck_assert(a.size == 16 * PAGE && a.blocks == 16 * PAGE / 512);
 	bk_close(b);
