@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #define BK_OPS_VERSION	  1
@@ -102,6 +103,11 @@ struct bk_log {
  * continue, 1 to stop (the caller's buffer is full: the entry was not consumed). */
 typedef int (*bk_emit_fn)(void *ctx, const char *name, const struct bk_attr *a, uint64_t cookie);
 
+/* Takes the bytes of a direct read, described as n pieces in file order (pointers into the
+ * backend's own memory, or to a shared page of zeros for holes), and hands them on before
+ * it returns: the backend keeps them unchanged only until then. Returns 0 or -errno. */
+typedef int (*bk_reply_fn)(void *ctx, const struct iovec *iov, int n);
+
 /* Every slot returns >= 0 on success and -errno on failure, takes borrowed inputs (copy
  * what you keep) and fills caller-owned outputs. Slots marked "may be NULL" are optional:
  * the wrapper answers -ENOSYS (or success, where said). Errnos listed are the ones callers
@@ -163,6 +169,14 @@ struct bk_ops {
 	/* whence SEEK_DATA or SEEK_HOLE; returns the offset, -ENXIO at or past EOF */
 	off_t (*lseek)(struct bk *b, uint64_t ino, off_t off, int whence);
 	int (*fsync)(struct bk *b, uint64_t ino, bool datasync); /* may be NULL: success */
+	/* A read without a copy; may be NULL. Same range rules and errnos as read; fh is the
+	 * backend's handle of the open file, 0 for none. Holding what keeps the bytes from
+	 * changing (a racing write, truncate or punch waits), the backend calls reply exactly
+	 * once with the bytes of [off, off + the length read), no pieces at or past end of
+	 * file, then lets go. Returns the length read if reply returned 0, what reply
+	 * returned if it failed, or -errno without calling reply. */
+	ssize_t (*read_direct)(struct bk *b, uint64_t ino, uint64_t fh, size_t len, off_t off,
+			       bk_reply_fn reply, void *ctx);
 
 	/* Extended attributes. Names are full ("user.x"); the backend stores any namespace
 	 * fs/ passes. get/list: size 0 asks for the needed size; too small a buffer -ERANGE.
@@ -214,6 +228,10 @@ ssize_t bk_write(struct bk *b, uint64_t ino, const void *buf, size_t len, off_t 
 int bk_fallocate(struct bk *b, uint64_t ino, int mode, off_t off, off_t len);
 off_t bk_lseek(struct bk *b, uint64_t ino, off_t off, int whence);
 int bk_fsync(struct bk *b, uint64_t ino, bool datasync);
+/* Whether the backend reads without a copy (its read_direct slot is set). */
+bool bk_has_read_direct(const struct bk *b);
+ssize_t bk_read_direct(struct bk *b, uint64_t ino, uint64_t fh, size_t len, off_t off,
+		       bk_reply_fn reply, void *ctx);
 int bk_setxattr(struct bk *b, uint64_t ino, const char *name, const void *value, size_t size,
 		int flags);
 ssize_t bk_getxattr(struct bk *b, uint64_t ino, const char *name, void *buf, size_t size);

@@ -138,6 +138,8 @@ void mem_file_release(struct mem_bk *m, struct mem_inode *in);
  * end are freed and the tail of the last page zeroed. Returns true if the size changed. */
 bool mem_file_truncate(struct mem_bk *m, struct mem_inode *in, uint64_t size);
 ssize_t mem_read(struct bk *b, uint64_t ino, void *buf, size_t len, off_t off);
+ssize_t mem_read_direct(struct bk *b, uint64_t ino, uint64_t fh, size_t len, off_t off,
+			bk_reply_fn reply, void *ctx);
 ssize_t mem_write(struct bk *b, uint64_t ino, const void *buf, size_t len, off_t off);
 int mem_fallocate(struct bk *b, uint64_t ino, int mode, off_t off, off_t len);
 off_t mem_lseek(struct bk *b, uint64_t ino, off_t off, int whence);

@@ -5,10 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include "gate.h"
 #include "inode.h"
 #include "ll.h"
+
+/* Larger reads (the kernel sends none with the INIT this daemon answers) take the copy:
+ * a direct read's pieces, one per page at worst, must stay under writev's IOV_MAX. */
+#define LL_READ_DIRECT_MAX (1u << 20)
 
 static void set_open_flags(struct sfs *fs, struct fuse_file_info *fi)
 {
@@ -67,26 +72,55 @@ void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		bk_forget(fs->bk, a.ino);
 }
 
+/* A READ being answered: by the backend's reply callback, or here on error. */
+struct ll_read_reply {
+	fuse_req_t req;
+	bool is_replied;
+};
+
+/* bk_reply_fn: one writev of the pieces to the kernel, the only copy on the way. */
+static int read_reply(void *ctx, const struct iovec *iov, int n)
+{
+	struct ll_read_reply *r = ctx;
+
+	r->is_replied = true;
+	return n > 0 ? fuse_reply_iov(r->req, iov, n) : fuse_reply_buf(r->req, NULL, 0);
+}
+
+/* For a backend without read_direct: reads into a buffer, then replies as it would. */
+static ssize_t read_copy(struct bk *b, uint64_t ino, size_t size, off_t off,
+			 struct ll_read_reply *r)
+{
+	char *buf = malloc(size ? size : 1);
+	ssize_t n = buf ? bk_read(b, ino, buf, size, off) : -ENOMEM;
+
+	if (n >= 0) {
+		struct iovec iov = { .iov_base = buf, .iov_len = (size_t)n };
+		int rc = read_reply(r, &iov, 1);
+
+		n = rc < 0 ? rc : n;
+	}
+	free(buf);
+	return n;
+}
+
 void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct sfs *fs = ll_fs(req);
-	char *buf = NULL;
+	struct ll_read_reply r = { .req = req };
 	ssize_t n = gate(fs, ino, GATE_READ, ll_fh(fi), (uint64_t)off, size);
 
-	if (n == 0 && !(buf = malloc(size ? size : 1)))
-		n = -ENOMEM;
-	if (n == 0)
-		n = bk_read(fs->bk, ino, buf, size, off);
+	if (n == 0 && bk_has_read_direct(fs->bk) && size <= LL_READ_DIRECT_MAX)
+		n = bk_read_direct(fs->bk, ino, 0, size, off, read_reply, &r);
+	else if (n == 0)
+		n = read_copy(fs->bk, ino, size, off, &r);
 	if (n >= 0) {
 		atomic_fetch_add(&fs->stats.reads, 1);
 		atomic_fetch_add(&fs->stats.read_bytes, (uint64_t)n);
 		inode_count(fs->itab, ino, IC_READS, 1);
 	}
-	if (n < 0)
+	if (!r.is_replied)
 		reply_err(req, (int)n);
-	else
-		fuse_reply_buf(req, buf, (size_t)n);
-	free(buf);
 }
 
 void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
