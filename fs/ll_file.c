@@ -15,11 +15,12 @@
  * a direct read's pieces, one per page at worst, must stay under writev's IOV_MAX. */
 #define LL_READ_DIRECT_MAX (1u << 20)
 
-static void set_open_flags(struct sfs *fs, struct fuse_file_info *fi)
+/* The handle and flags of a new open file of ino: 0 or -ENOMEM. */
+static int set_open_flags(struct sfs *fs, uint64_t ino, struct fuse_file_info *fi)
 {
-	fi->fh = gate_handle(fs);
 	fi->keep_cache = fs->cache_mode == CACHE_STRICT;
 	fi->direct_io = fs->cache_mode == CACHE_NONE;
+	return gate_open(fs, ino, &fi->fh);
 }
 
 /* open(O_TRUNC) and ftruncate() leave the new mtime to the server (the kernel sends it
@@ -39,12 +40,15 @@ void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	if (rc == 0 && (fi->flags & O_TRUNC))
 		rc = truncate_open(fs->bk, ino);
+	if (rc == 0)
+		rc = set_open_flags(fs, ino, fi);
 	if (rc < 0) {
 		reply_err(req, rc);
 		return;
 	}
-	set_open_flags(fs, fi);
-	fuse_reply_open(req, fi);
+	/* an open the caller gave up on gets no RELEASE */
+	if (fuse_reply_open(req, fi) != 0)
+		gate_release(fs, fi->fh);
 }
 
 void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -61,28 +65,45 @@ void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	if (rc == 0)
 		rc = bk_mknod(fs->bk, parent, name, &n, &a);
 	if (rc == 0)
+		rc = set_open_flags(fs, a.ino, fi);
+	if (rc == 0) {
 		rc = inode_ref(fs->itab, a.ino);
+		if (rc < 0)
+			gate_release(fs, fi->fh);
+	}
 	if (rc < 0) {
 		reply_err(req, rc);
 		return;
 	}
 	fill_entry(fs, &a, &e);
-	set_open_flags(fs, fi);
-	if (fuse_reply_create(req, &e, fi) != 0 && inode_forget(fs->itab, a.ino, 1) == 0)
+	if (fuse_reply_create(req, &e, fi) == 0)
+		return;
+	gate_release(fs, fi->fh);
+	if (inode_forget(fs->itab, a.ino, 1) == 0)
 		bk_forget(fs->bk, a.ino);
 }
 
 /* A READ being answered: by the backend's reply callback, or here on error. */
 struct ll_read_reply {
 	fuse_req_t req;
+	uint64_t ino, fh;
 	bool is_replied;
 };
 
-/* bk_reply_fn: one writev of the pieces to the kernel, the only copy on the way. */
+/* bk_reply_fn: counts the read, then one writev of the pieces to the kernel, the only
+ * copy on the way. Counts first: once the reply is sent, the kernel may release the file
+ * and another thread free its handle. */
 static int read_reply(void *ctx, const struct iovec *iov, int n)
 {
 	struct ll_read_reply *r = ctx;
+	struct sfs *fs = ll_fs(r->req);
+	uint64_t bytes = 0;
 
+	for (int i = 0; i < n; i++)
+		bytes += iov[i].iov_len;
+	atomic_fetch_add(&fs->stats.reads, 1);
+	atomic_fetch_add(&fs->stats.read_bytes, bytes);
+	gate_count(fs, r->ino, r->fh, IC_READS, 1);
 	r->is_replied = true;
 	return n > 0 ? fuse_reply_iov(r->req, iov, n) : fuse_reply_buf(r->req, NULL, 0);
 }
@@ -107,18 +128,13 @@ static ssize_t read_copy(struct bk *b, uint64_t ino, size_t size, off_t off,
 void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct sfs *fs = ll_fs(req);
-	struct ll_read_reply r = { .req = req };
+	struct ll_read_reply r = { .req = req, .ino = ino, .fh = ll_fh(fi) };
 	ssize_t n = gate(fs, ino, GATE_READ, ll_fh(fi), (uint64_t)off, size);
 
 	if (n == 0 && bk_has_read_direct(fs->bk) && size <= LL_READ_DIRECT_MAX)
 		n = bk_read_direct(fs->bk, ino, 0, size, off, read_reply, &r);
 	else if (n == 0)
 		n = read_copy(fs->bk, ino, size, off, &r);
-	if (n >= 0) {
-		atomic_fetch_add(&fs->stats.reads, 1);
-		atomic_fetch_add(&fs->stats.read_bytes, (uint64_t)n);
-		inode_count(fs->itab, ino, IC_READS, 1);
-	}
 	if (!r.is_replied)
 		reply_err(req, (int)n);
 }
@@ -134,7 +150,7 @@ void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_
 	if (n >= 0) {
 		atomic_fetch_add(&fs->stats.writes, 1);
 		atomic_fetch_add(&fs->stats.write_bytes, (uint64_t)n);
-		inode_count(fs->itab, ino, IC_WRITES, 1);
+		gate_count(fs, ino, ll_fh(fi), IC_WRITES, 1);
 	}
 	if (n < 0)
 		reply_err(req, (int)n);
@@ -144,6 +160,7 @@ void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_
 
 void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	gate_release(ll_fs(req), fi->fh);
 	fuse_reply_err(req, 0);
 }
 
