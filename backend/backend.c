@@ -333,6 +333,45 @@ int bk_fsync(struct bk *b, uint64_t ino, uint64_t fh, bool datasync)
 	return rc;
 }
 
+bool bk_has_read_direct(const struct bk *b)
+{
+	return b->ops->read_direct != NULL;
+}
+
+/* What bk_read_direct() passes between the backend and the caller's reply: the checks. */
+struct bk_direct {
+	bk_reply_fn reply;
+	void *ctx;
+	size_t len;	  /* asked for */
+	size_t given;	  /* bytes the backend described */
+	unsigned replies; /* calls of reply */
+	int rc;		  /* what reply returned */
+};
+
+static int bk_direct_reply(void *ctx, const struct iovec *iov, int n)
+{
+	struct bk_direct *d = ctx;
+
+	for (int i = 0; i < n; i++)
+		d->given += iov[i].iov_len;
+	d->replies++;
+	assert(d->replies == 1 && d->given <= d->len);
+	d->rc = d->reply(d->ctx, iov, n);
+	assert(d->rc <= 0 && d->rc >= -BK_ERRNO_MAX);
+	return d->rc;
+}
+
+ssize_t bk_read_direct(struct bk *b, uint64_t ino, uint64_t fh, size_t len, off_t off,
+		       bk_reply_fn reply, void *ctx)
+{
+	struct bk_direct d = { .reply = reply, .ctx = ctx, .len = len };
+	ssize_t rc;
+
+	BK_CALL(rc, b, read_direct, -ENOSYS, b, ino, fh, len, off, bk_direct_reply, &d);
+	assert(rc < 0 ? d.replies == 0 || rc == d.rc : d.replies == 1 && (size_t)rc == d.given);
+	return rc;
+}
+
 int bk_setxattr(struct bk *b, uint64_t ino, const char *name, const void *value, size_t size,
 		int flags)
 {

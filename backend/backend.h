@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #define BK_OPS_VERSION	  2
@@ -135,6 +136,10 @@ struct bk_change {
 /* Called by feed_read for each change, in the order they happened; borrowed. 0 to go on,
  * nonzero to stop (feed_read returns that value; the change is not consumed). */
 typedef int (*bk_change_fn)(void *ctx, const struct bk_change *ch);
+/* Takes the bytes of a direct read, described as n pieces in file order (pointers into the
+ * backend's own memory, or to a shared page of zeros for holes), and hands them on before
+ * it returns: the backend keeps them unchanged only until then. Returns 0 or -errno. */
+typedef int (*bk_reply_fn)(void *ctx, const struct iovec *iov, int n);
 
 /* Every slot returns >= 0 on success and -errno on failure, takes borrowed inputs (copy
  * what you keep) and fills caller-owned outputs. Slots marked "may be NULL" are optional:
@@ -210,6 +215,14 @@ struct bk_ops {
 	off_t (*lseek)(struct bk *b, uint64_t ino, off_t off, int whence);
 	/* may be NULL: success */
 	int (*fsync)(struct bk *b, uint64_t ino, uint64_t fh, bool datasync);
+	/* A read without a copy; may be NULL. Same range rules and errnos as read; fh is the
+	 * backend's handle of the open file, 0 for none. Holding what keeps the bytes from
+	 * changing (a racing write, truncate or punch waits), the backend calls reply exactly
+	 * once with the bytes of [off, off + the length read), no pieces at or past end of
+	 * file, then lets go. Returns the length read if reply returned 0, what reply
+	 * returned if it failed, or -errno without calling reply. */
+	ssize_t (*read_direct)(struct bk *b, uint64_t ino, uint64_t fh, size_t len, off_t off,
+			       bk_reply_fn reply, void *ctx);
 
 	/* Extended attributes. Names are full ("user.x"); the backend stores any namespace
 	 * fs/ passes. get/list: size 0 asks for the needed size; too small a buffer -ERANGE.
@@ -276,6 +289,10 @@ ssize_t bk_write(struct bk *b, uint64_t ino, uint64_t fh, const void *buf, size_
 int bk_fallocate(struct bk *b, uint64_t ino, uint64_t fh, int mode, off_t off, off_t len);
 off_t bk_lseek(struct bk *b, uint64_t ino, off_t off, int whence);
 int bk_fsync(struct bk *b, uint64_t ino, uint64_t fh, bool datasync);
+/* Whether the backend reads without a copy (its read_direct slot is set). */
+bool bk_has_read_direct(const struct bk *b);
+ssize_t bk_read_direct(struct bk *b, uint64_t ino, uint64_t fh, size_t len, off_t off,
+		       bk_reply_fn reply, void *ctx);
 int bk_setxattr(struct bk *b, uint64_t ino, const char *name, const void *value, size_t size,
 		int flags);
 ssize_t bk_getxattr(struct bk *b, uint64_t ino, const char *name, void *buf, size_t size);

@@ -612,6 +612,7 @@ const struct bk_ops bk_mem_ops = {
 	.write = mem_write,
 	.fallocate = mem_fallocate,
 	.lseek = mem_lseek,
+	.read_direct = mem_read_direct,
 	.setxattr = mem_setxattr,
 	.getxattr = mem_getxattr,
 	.listxattr = mem_listxattr,

@@ -141,6 +141,8 @@ bool mem_file_truncate(struct mem_bk *m, struct mem_inode *in, uint64_t size);
 ssize_t mem_read(struct bk *b, uint64_t ino, uint64_t fh, void *buf, size_t len, off_t off);
 ssize_t mem_write(struct bk *b, uint64_t ino, uint64_t fh, const void *buf, size_t len, off_t off);
 int mem_fallocate(struct bk *b, uint64_t ino, uint64_t fh, int mode, off_t off, off_t len);
+ssize_t mem_read_direct(struct bk *b, uint64_t ino, uint64_t fh, size_t len, off_t off,
+			bk_reply_fn reply, void *ctx);
 off_t mem_lseek(struct bk *b, uint64_t ino, off_t off, int whence);
 
 #endif

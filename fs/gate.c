@@ -1,10 +1,12 @@
-/* Gate decisions. Design note: a handle stores the event sequence number current when it
- * was opened (plus one, so 0 means "no handle"). It is dead once an unplug or a revocation
- * of its inode started after that, even when the inode is live again after replug: old
- * descriptors never come back. All state read here is atomic or taken under short locks
- * that no notification is ever sent under. */
+/* Gate decisions and file handles. Design note: a handle stores the event sequence number
+ * current when it was opened. It is dead once an unplug or a revocation of its inode
+ * started after that, even when the inode is live again after replug: old descriptors never
+ * come back. A handle holds its inode's table entry, so requests that carry one (READ and
+ * WRITE above all) read the inode's state without the table lock. All state read here is
+ * atomic or taken under short locks that no notification is ever sent under. */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include "gate.h"
@@ -46,20 +48,31 @@ static int plug_verdict(struct sfs *fs, uint64_t ino, enum gate_op op, uint64_t 
 	return -EIO;
 }
 
+struct gate_handle {
+	uint64_t opened;     /* event seq when opened */
+	struct inode *inode; /* held until released */
+};
+
+static struct gate_handle *handle_of(uint64_t fh)
+{
+	return (struct gate_handle *)(uintptr_t)fh;
+}
+
 static int inode_verdict(struct sfs *fs, uint64_t ino, enum gate_op op, uint64_t fh)
 {
-	uint64_t revoked_at = 0, opened;
+	struct gate_handle *h = handle_of(fh);
+	uint64_t revoked_at = 0;
 	int err = EIO;
-	enum inode_state s = inode_state(fs->itab, ino, &err, &revoked_at);
+	enum inode_state s = h ? inode_state_of(h->inode, &err, &revoked_at)
+			       : inode_state(fs->itab, ino, &err, &revoked_at);
 
 	if (s == INODE_REVOKING)
 		return revoking(op, err, fh);
 	if (s == INODE_REVOKED)
 		return -err;
-	if (fh == GATE_NO_HANDLE)
+	if (!h)
 		return 0;
-	opened = fh - 1;
-	if (opened < atomic_load(&fs->unplugged_at) || opened < revoked_at)
+	if (h->opened < atomic_load(&fs->unplugged_at) || h->opened < revoked_at)
 		return -EIO;
 	return 0;
 }
@@ -107,7 +120,7 @@ static int state_verdict(struct sfs *fs, uint64_t ino, enum gate_op op, uint64_t
 	if (rc < 0 && op == GATE_WRITE) {
 		/* dirty data the kernel tried to write back to a revoked file is gone */
 		atomic_fetch_add(&fs->stats.lost_bytes, len);
-		inode_count(fs->itab, ino, IC_LOST_BYTES, len);
+		gate_count(fs, ino, fh, IC_LOST_BYTES, len);
 	}
 	return rc;
 }
@@ -124,15 +137,42 @@ int gate(struct sfs *fs, uint64_t ino, enum gate_op op, uint64_t fh, uint64_t of
 		rc = state_verdict(fs, ino, op, fh, len);
 	if (rc < 0) {
 		atomic_fetch_add(&fs->stats.errors, 1);
-		inode_count(fs->itab, ino, IC_ERRORS, 1);
+		gate_count(fs, ino, fh, IC_ERRORS, 1);
 	}
 	return rc;
 }
 
-uint64_t gate_handle(struct sfs *fs)
+int gate_open(struct sfs *fs, uint64_t ino, uint64_t *fh_out)
 {
-	uint64_t started, finished;
+	struct gate_handle *h = malloc(sizeof(*h));
+	uint64_t finished;
+	int rc;
 
-	evlog_seqs(fs->evlog, &started, &finished);
-	return started + 1;
+	*fh_out = GATE_NO_HANDLE;
+	if (!h)
+		return -ENOMEM;
+	rc = inode_hold(fs->itab, ino, &h->inode);
+	if (rc < 0) {
+		free(h);
+		return rc;
+	}
+	evlog_seqs(fs->evlog, &h->opened, &finished);
+	*fh_out = (uint64_t)(uintptr_t)h;
+	return 0;
+}
+
+void gate_release(struct sfs *fs, uint64_t fh)
+{
+	struct gate_handle *h = handle_of(fh);
+
+	inode_unhold(fs->itab, h->inode);
+	free(h);
+}
+
+void gate_count(struct sfs *fs, uint64_t ino, uint64_t fh, enum inode_counter c, uint64_t n)
+{
+	if (fh != GATE_NO_HANDLE)
+		inode_count_of(handle_of(fh)->inode, c, n);
+	else
+		inode_count(fs->itab, ino, c, n);
 }

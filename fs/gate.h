@@ -25,13 +25,17 @@ enum gate_op {
 #define GATE_NO_HANDLE 0 /* a request that carries no file handle */
 
 /* 0 to proceed, GATE_SIZE_ZERO or GATE_EMPTY, or -errno to answer. May sleep for delay
- * rules. fh is the handle value the request carries (as gate_handle() made it), or
+ * rules. fh is the handle value the request carries (as gate_open() made it, for ino), or
  * GATE_NO_HANDLE; off and len only matter for READ and WRITE. Counts errors, and the
- * bytes of refused writes as lost. */
+ * bytes of refused writes as lost. With a handle it takes no lock unless a rule is set. */
 int gate(struct sfs *fs, uint64_t ino, enum gate_op op, uint64_t fh, uint64_t off, uint64_t len);
 
-/* The value a new file handle carries: the event sequence number it was opened at, plus
- * one (never GATE_NO_HANDLE). */
-uint64_t gate_handle(struct sfs *fs);
+/* A handle for a new open file of ino, in *fh_out (never GATE_NO_HANDLE): it remembers the
+ * event sequence number it was opened at and holds ino's entry in the inode table.
+ * 0 or -ENOMEM. gate_release() frees it. */
+int gate_open(struct sfs *fs, uint64_t ino, uint64_t *fh_out);
+void gate_release(struct sfs *fs, uint64_t fh);
+/* Adds n to counter c of ino, through fh's entry when fh is a handle (no lock). */
+void gate_count(struct sfs *fs, uint64_t ino, uint64_t fh, enum inode_counter c, uint64_t n);
 
 #endif

@@ -3,17 +3,29 @@
  * reply could not be delivered; FORGET subtracts what the kernel says it dropped. When the
  * count reaches zero the entry is removed (unless the inode is revoked: that must outlive
  * the kernel's references), and only then may the backend free an inode that has no links
- * left. The root is never counted: the kernel never forgets it. */
+ * left. The root is never counted: the kernel never forgets it.
+ *
+ * An open file holds its entry (inode_hold) so that its requests reach the entry's state
+ * without the table lock: an entry stays in the table while held, so every state change
+ * lands in the one entry the holders see. State, errno, revocation seq and counters are
+ * atomics written under the lock; the state is stored last and loaded first. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "inode.h"
 
 struct inode {
 	uint64_t ino;
-	struct inode_info info; /* guarded by itab->lock */
-	struct inode *next;
+	uint64_t nlookup;  /* guarded by itab->lock */
+	uint64_t holds;	   /* open files holding the entry; guarded by itab->lock */
+	uint64_t gen;	   /* guarded by itab->lock */
+	_Atomic int state; /* enum inode_state; written under itab->lock */
+	_Atomic int err;
+	_Atomic uint64_t revoked_at;
+	_Atomic uint64_t count[IC_NR];
+	struct inode *next; /* guarded by itab->lock */
 };
 
 struct itab {
@@ -127,9 +139,25 @@ int inode_ref(struct itab *t, uint64_t ino)
 	pthread_mutex_lock(&t->lock);
 	n = get_locked(t, ino);
 	if (n)
-		n->info.nlookup++;
+		n->nlookup++;
 	pthread_mutex_unlock(&t->lock);
 	return n ? 0 : -ENOMEM;
+}
+
+/* Whether the entry at *p has nothing left to keep; called with t->lock held. */
+static bool is_unused(struct inode **p)
+{
+	return (*p)->nlookup == 0 && (*p)->holds == 0 && atomic_load(&(*p)->state) == INODE_LIVE;
+}
+
+/* Takes the entry at *p out of the table; called with t->lock held. Returns it. */
+static struct inode *unlink_locked(struct itab *t, struct inode **p)
+{
+	struct inode *n = *p;
+
+	*p = n->next;
+	t->count--;
+	return n;
 }
 
 uint64_t inode_forget(struct itab *t, uint64_t ino, uint64_t n)
@@ -141,17 +169,37 @@ uint64_t inode_forget(struct itab *t, uint64_t ino, uint64_t n)
 	p = slot_of(t, ino);
 	if (!*p)
 		goto out_unlock;
-	left = (*p)->info.nlookup > n ? (*p)->info.nlookup - n : 0;
-	(*p)->info.nlookup = left;
-	if (left == 0 && (*p)->info.state == INODE_LIVE) {
-		dead = *p;
-		*p = dead->next;
-		t->count--;
-	}
+	left = (*p)->nlookup > n ? (*p)->nlookup - n : 0;
+	(*p)->nlookup = left;
+	if (is_unused(p))
+		dead = unlink_locked(t, p);
 out_unlock:
 	pthread_mutex_unlock(&t->lock);
 	free(dead);
 	return left;
+}
+
+int inode_hold(struct itab *t, uint64_t ino, struct inode **out)
+{
+	pthread_mutex_lock(&t->lock);
+	*out = get_locked(t, ino);
+	if (*out)
+		(*out)->holds++;
+	pthread_mutex_unlock(&t->lock);
+	return *out ? 0 : -ENOMEM;
+}
+
+void inode_unhold(struct itab *t, struct inode *n)
+{
+	struct inode **p, *dead = NULL;
+
+	pthread_mutex_lock(&t->lock);
+	n->holds--;
+	p = slot_of(t, n->ino);
+	if (is_unused(p))
+		dead = unlink_locked(t, p);
+	pthread_mutex_unlock(&t->lock);
+	free(dead);
 }
 
 bool inode_is_known(struct itab *t, uint64_t ino)
@@ -161,7 +209,7 @@ bool inode_is_known(struct itab *t, uint64_t ino)
 
 	pthread_mutex_lock(&t->lock);
 	n = *slot_of(t, ino);
-	known = n && n->info.nlookup > 0;
+	known = n && n->nlookup > 0;
 	pthread_mutex_unlock(&t->lock);
 	return known;
 }
@@ -182,10 +230,24 @@ int inode_info(struct itab *t, uint64_t ino, struct inode_info *out)
 
 	pthread_mutex_lock(&t->lock);
 	n = *slot_of(t, ino);
-	if (n)
-		*out = n->info;
+	if (n) {
+		out->nlookup = n->nlookup;
+		out->gen = n->gen;
+		out->state = inode_state_of(n, &out->err, &out->revoked_at);
+		for (int c = 0; c < IC_NR; c++)
+			out->count[c] = atomic_load(&n->count[c]);
+	}
 	pthread_mutex_unlock(&t->lock);
 	return n ? 0 : -ENOENT;
+}
+
+enum inode_state inode_state_of(struct inode *n, int *err, uint64_t *revoked_at)
+{
+	enum inode_state s = atomic_load(&n->state);
+
+	*err = atomic_load(&n->err);
+	*revoked_at = atomic_load(&n->revoked_at);
+	return s;
 }
 
 enum inode_state inode_state(struct itab *t, uint64_t ino, int *err, uint64_t *revoked_at)
@@ -195,11 +257,8 @@ enum inode_state inode_state(struct itab *t, uint64_t ino, int *err, uint64_t *r
 
 	pthread_mutex_lock(&t->lock);
 	n = *slot_of(t, ino);
-	if (n) {
-		s = n->info.state;
-		*err = n->info.err;
-		*revoked_at = n->info.revoked_at;
-	}
+	if (n)
+		s = inode_state_of(n, err, revoked_at);
 	pthread_mutex_unlock(&t->lock);
 	return s;
 }
@@ -211,9 +270,9 @@ int inode_set_state(struct itab *t, uint64_t ino, enum inode_state s, int err, u
 	pthread_mutex_lock(&t->lock);
 	n = get_locked(t, ino);
 	if (n) {
-		n->info.state = s;
-		n->info.err = err;
-		n->info.revoked_at = seq;
+		atomic_store(&n->err, err);
+		atomic_store(&n->revoked_at, seq);
+		atomic_store(&n->state, s);
 	}
 	pthread_mutex_unlock(&t->lock);
 	return n ? 0 : -ENOMEM;
@@ -226,8 +285,13 @@ void inode_count(struct itab *t, uint64_t ino, enum inode_counter c, uint64_t n)
 	pthread_mutex_lock(&t->lock);
 	e = *slot_of(t, ino);
 	if (e)
-		e->info.count[c] += n;
+		inode_count_of(e, c, n);
 	pthread_mutex_unlock(&t->lock);
+}
+
+void inode_count_of(struct inode *e, enum inode_counter c, uint64_t n)
+{
+	atomic_fetch_add_explicit(&e->count[c], n, memory_order_relaxed);
 }
 
 uint64_t inode_gen(struct itab *t, uint64_t ino)
@@ -238,7 +302,7 @@ uint64_t inode_gen(struct itab *t, uint64_t ino)
 	pthread_mutex_lock(&t->lock);
 	n = *slot_of(t, ino);
 	if (n)
-		gen = n->info.gen;
+		gen = n->gen;
 	pthread_mutex_unlock(&t->lock);
 	return gen;
 }
@@ -248,16 +312,14 @@ static bool revive_locked(struct itab *t, struct inode **p, bool all)
 {
 	struct inode *n = *p;
 
-	if (n->info.state == INODE_LIVE && !all)
+	if (atomic_load(&n->state) == INODE_LIVE && !all)
 		return false;
-	n->info.state = INODE_LIVE;
-	if (n->info.nlookup > 0) {
-		n->info.gen++;
+	atomic_store(&n->state, INODE_LIVE);
+	if (n->nlookup > 0 || n->holds > 0) {
+		n->gen++;
 		return true;
 	}
-	*p = n->next;
-	t->count--;
-	free(n);
+	free(unlink_locked(t, p));
 	return true;
 }
 
@@ -290,7 +352,7 @@ int itab_known(struct itab *t, uint64_t **ids_out, size_t *n_out)
 	ids = malloc((t->count + 1) * sizeof(*ids));
 	for (uint64_t i = 0; ids && i < t->nbuckets; i++)
 		for (struct inode *e = t->buckets[i]; e; e = e->next)
-			if (e->info.nlookup > 0)
+			if (e->nlookup > 0)
 				ids[n++] = e->ino;
 	pthread_mutex_unlock(&t->lock);
 	*ids_out = ids;

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 struct itab;
+struct inode; /* one inode's entry in the table */
 
 enum inode_state {
 	INODE_LIVE,
@@ -45,6 +46,11 @@ int inode_ref(struct itab *t, uint64_t ino);
  * longer knows ino and the backend may be told (bk_forget). A revoked inode's entry stays,
  * so it stays revoked when looked up again. */
 uint64_t inode_forget(struct itab *t, uint64_t ino, uint64_t n);
+/* An open file's hold on the entry of ino (created if missing): the entry stays in the
+ * table until inode_unhold(), so that inode_state_of() and inode_count_of() reach it
+ * without the table lock. 0 or -ENOMEM. */
+int inode_hold(struct itab *t, uint64_t ino, struct inode **out);
+void inode_unhold(struct itab *t, struct inode *n);
 /* Whether the kernel holds at least one reference to ino. */
 bool inode_is_known(struct itab *t, uint64_t ino);
 /* Number of node IDs tracked (held by the kernel, or revoked). */
@@ -54,10 +60,14 @@ uint64_t itab_count(struct itab *t);
 int inode_info(struct itab *t, uint64_t ino, struct inode_info *out);
 /* The state of ino (INODE_LIVE if unknown), and its errno and revocation seq if not live. */
 enum inode_state inode_state(struct itab *t, uint64_t ino, int *err, uint64_t *revoked_at);
+/* The same for a held entry, without the table lock. */
+enum inode_state inode_state_of(struct inode *n, int *err, uint64_t *revoked_at);
 /* Sets the state, creating the entry if needed. 0 or -ENOMEM. */
 int inode_set_state(struct itab *t, uint64_t ino, enum inode_state s, int err, uint64_t seq);
 /* Adds n to a counter of ino if the table holds ino. */
 void inode_count(struct itab *t, uint64_t ino, enum inode_counter c, uint64_t n);
+/* The same for a held entry, without the table lock. */
+void inode_count_of(struct inode *e, enum inode_counter c, uint64_t n);
 /* The generation entry replies for ino carry (0 for an inode never revived). */
 uint64_t inode_gen(struct itab *t, uint64_t ino);
 /* Brings inodes back to INODE_LIVE: all of them, or only the revoked ones. A revived inode

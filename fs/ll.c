@@ -110,6 +110,9 @@ void ll_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct sfs *fs = userdata;
 
+	/* the kernel caps the bdi's readahead, set by serve(), to what INIT answers */
+	if (fs->readahead_kb)
+		conn->max_readahead = fs->readahead_kb * 1024;
 	conn->want &= ~(unsigned)FUSE_CAP_HANDLE_KILLPRIV;
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
 	if (fs->cache_mode != CACHE_STRICT)

@@ -22,8 +22,8 @@ static inline struct sfs *ll_fs(fuse_req_t req)
 /* What the daemon keeps for one open regular file; fi->fh points at it (0 for
  * directories, which have none). */
 struct ll_handle {
-	uint64_t epoch; /* gate_handle() at open: the gate's value for this handle */
-	uint64_t bk_fh; /* the backend's handle (bk_fopen()), 0 if it keeps none */
+	uint64_t gate_fh; /* gate_open()'s handle: the gate's value for this handle */
+	uint64_t bk_fh;	  /* the backend's handle (bk_fopen()), 0 if it keeps none */
 };
 
 static inline const struct ll_handle *ll_handle_of(const struct fuse_file_info *fi)
@@ -34,7 +34,7 @@ static inline const struct ll_handle *ll_handle_of(const struct fuse_file_info *
 /* The handle value of fi for the gate (gate.h), GATE_NO_HANDLE when there is none. */
 static inline uint64_t ll_fh(const struct fuse_file_info *fi)
 {
-	return ll_handle_of(fi) ? ll_handle_of(fi)->epoch : GATE_NO_HANDLE;
+	return ll_handle_of(fi) ? ll_handle_of(fi)->gate_fh : GATE_NO_HANDLE;
 }
 
 /* The backend's handle of fi for the data slots, 0 when there is none. */

@@ -6,34 +6,44 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include "gate.h"
 #include "inode.h"
 #include "ll.h"
 
-/* Makes fi's handle: the gate's epoch and the backend's handle. 0 or -errno. */
+/* Larger reads (the kernel sends none with the INIT this daemon answers) take the copy:
+ * a direct read's pieces, one per page at worst, must stay under writev's IOV_MAX. */
+#define LL_READ_DIRECT_MAX (1u << 20)
+
+/* Makes fi's handle: the gate's (gate_open()) and the backend's. 0 or -errno. */
 static int handle_open(struct sfs *fs, uint64_t ino, struct fuse_file_info *fi)
 {
 	struct ll_handle *h = malloc(sizeof(*h));
-	int rc = h ? bk_fopen(fs->bk, ino, fi->flags, &h->bk_fh) : -ENOMEM;
+	int rc = h ? gate_open(fs, ino, &h->gate_fh) : -ENOMEM;
 
+	if (rc == 0) {
+		rc = bk_fopen(fs->bk, ino, fi->flags, &h->bk_fh);
+		if (rc < 0)
+			gate_release(fs, h->gate_fh);
+	}
 	if (rc < 0) {
 		free(h);
 		return rc;
 	}
-	h->epoch = gate_handle(fs);
 	fi->fh = (uintptr_t)h;
 	fi->keep_cache = fs->cache_mode == CACHE_STRICT;
 	fi->direct_io = fs->cache_mode == CACHE_NONE;
 	return 0;
 }
 
-/* Ends fi's handle, in the backend too. */
+/* Ends fi's handle, in the gate and the backend too. */
 static void handle_close(struct sfs *fs, uint64_t ino, struct fuse_file_info *fi)
 {
 	struct ll_handle *h = (struct ll_handle *)(uintptr_t)fi->fh;
 
 	bk_frelease(fs->bk, ino, h->bk_fh);
+	gate_release(fs, h->gate_fh);
 	free(h);
 	fi->fh = 0;
 }
@@ -124,26 +134,60 @@ void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		create_undo(fs, e.ino, fi);
 }
 
+/* A READ being answered: by the backend's reply callback, or here on error. */
+struct ll_read_reply {
+	fuse_req_t req;
+	uint64_t ino, fh;
+	bool is_replied;
+};
+
+/* bk_reply_fn: counts the read, then one writev of the pieces to the kernel, the only
+ * copy on the way. Counts first: once the reply is sent, the kernel may release the file
+ * and another thread free its handle. */
+static int read_reply(void *ctx, const struct iovec *iov, int n)
+{
+	struct ll_read_reply *r = ctx;
+	struct sfs *fs = ll_fs(r->req);
+	uint64_t bytes = 0;
+
+	for (int i = 0; i < n; i++)
+		bytes += iov[i].iov_len;
+	atomic_fetch_add(&fs->stats.reads, 1);
+	atomic_fetch_add(&fs->stats.read_bytes, bytes);
+	gate_count(fs, r->ino, r->fh, IC_READS, 1);
+	r->is_replied = true;
+	return n > 0 ? fuse_reply_iov(r->req, iov, n) : fuse_reply_buf(r->req, NULL, 0);
+}
+
+/* For a backend without read_direct: reads into a buffer, then replies as it would. */
+static ssize_t read_copy(struct bk *b, uint64_t ino, uint64_t fh, size_t size, off_t off,
+			 struct ll_read_reply *r)
+{
+	char *buf = malloc(size ? size : 1);
+	ssize_t n = buf ? bk_read(b, ino, fh, buf, size, off) : -ENOMEM;
+
+	if (n >= 0) {
+		struct iovec iov = { .iov_base = buf, .iov_len = (size_t)n };
+		int rc = read_reply(r, &iov, 1);
+
+		n = rc < 0 ? rc : n;
+	}
+	free(buf);
+	return n;
+}
+
 void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct sfs *fs = ll_fs(req);
-	char *buf = NULL;
+	struct ll_read_reply r = { .req = req, .ino = ino, .fh = ll_fh(fi) };
 	ssize_t n = gate(fs, ino, GATE_READ, ll_fh(fi), (uint64_t)off, size);
 
-	if (n == 0 && !(buf = malloc(size ? size : 1)))
-		n = -ENOMEM;
-	if (n == 0)
-		n = bk_read(fs->bk, ino, ll_bk_fh(fi), buf, size, off);
-	if (n >= 0) {
-		atomic_fetch_add(&fs->stats.reads, 1);
-		atomic_fetch_add(&fs->stats.read_bytes, (uint64_t)n);
-		inode_count(fs->itab, ino, IC_READS, 1);
-	}
-	if (n < 0)
+	if (n == 0 && bk_has_read_direct(fs->bk) && size <= LL_READ_DIRECT_MAX)
+		n = bk_read_direct(fs->bk, ino, ll_bk_fh(fi), size, off, read_reply, &r);
+	else if (n == 0)
+		n = read_copy(fs->bk, ino, ll_bk_fh(fi), size, off, &r);
+	if (!r.is_replied)
 		reply_err(req, (int)n);
-	else
-		fuse_reply_buf(req, buf, (size_t)n);
-	free(buf);
 }
 
 void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
@@ -159,7 +203,7 @@ void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_
 	if (n >= 0) {
 		atomic_fetch_add(&fs->stats.writes, 1);
 		atomic_fetch_add(&fs->stats.write_bytes, (uint64_t)n);
-		inode_count(fs->itab, ino, IC_WRITES, 1);
+		gate_count(fs, ino, ll_fh(fi), IC_WRITES, 1);
 	}
 	if (n < 0)
 		reply_err(req, (int)n);

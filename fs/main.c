@@ -14,6 +14,7 @@
 #include "log.h"
 #include "notify.h"
 #include "opts.h"
+#include "readahead.h"
 #include "sfs.h"
 #include "tmpfile.h"
 
@@ -56,6 +57,12 @@ static int serve(struct sfs *fs, const struct opts *o)
 	rc = tmpfile_install(fs);
 	if (rc < 0)
 		goto out_unmount;
+	/* before INIT is answered: the kernel applies its max_readahead as a cap */
+	rc = o->readahead_kb ? readahead_set(fs->mountpoint, o->readahead_kb) : 0;
+	/* only root may: a user's daemon says so when asked for it */
+	if (rc < 0 && o->readahead)
+		log_warn("readahead %u KiB: %s (the kernel's default stays)", o->readahead_kb,
+			 strerror(-rc));
 	fuse_daemonize(o->cmd.foreground);
 	if (!o->cmd.foreground)
 		log_use_syslog();

@@ -17,10 +17,14 @@
 		t, offsetof(struct opts, p), 1 \
 	}
 
-static const struct fuse_opt opts_table[] = {
-	OPT("cache=%s", cache), OPT("ctl=%s", ctl),	   OPT("uid=%s", uid), OPT("gid=%s", gid),
-	OPT("mode=%s", mode),	OPT("powercut", powercut), FUSE_OPT_END
-};
+static const struct fuse_opt opts_table[] = { OPT("cache=%s", cache),
+					      OPT("ctl=%s", ctl),
+					      OPT("uid=%s", uid),
+					      OPT("gid=%s", gid),
+					      OPT("mode=%s", mode),
+					      OPT("powercut", powercut),
+					      OPT("readahead=%s", readahead),
+					      FUSE_OPT_END };
 
 void opts_help(const char *prog)
 {
@@ -44,7 +48,10 @@ void opts_help(const char *prog)
 	       "                           user's group)\n"
 	       "    -o mode=OCTAL          permissions of the root directory (default 0755)\n"
 	       "    -o powercut            track what clients made durable (fsync), so that\n"
-	       "                           sigbusctl powercut can lose the rest\n\n",
+	       "                           sigbusctl powercut can lose the rest\n"
+	       "    -o readahead=KB        the mount's read_ahead_kb, the largest READ a\n"
+	       "                           sequential reader causes (default 1024, root\n"
+	       "                           only; 0 leaves the kernel's 128)\n\n",
 	       prog, bk_sources());
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
@@ -126,6 +133,27 @@ static int parse_mode(const char *text, mode_t *out)
 		"sigbusfs: bad option mode=%s: expected permission bits in octal, "
 		"from 0 to 7777 (e.g. 0755, 1777)\n",
 		text);
+	return -EINVAL;
+}
+
+/* readahead=KB: 0 (the kernel's default) to 1 GiB, the kernel's own bound. */
+static int check_readahead(struct opts *o)
+{
+	unsigned long v = 0;
+	char *end = NULL;
+
+	o->readahead_kb = OPTS_READAHEAD_KB;
+	if (!o->readahead)
+		return 0;
+	errno = 0;
+	if (o->readahead[0] >= '0' && o->readahead[0] <= '9')
+		v = strtoul(o->readahead, &end, 10);
+	if (end && !*end && !errno && v <= OPTS_READAHEAD_MAX_KB) {
+		o->readahead_kb = (unsigned)v;
+		return 0;
+	}
+	fprintf(stderr, "sigbusfs: bad option readahead=%s: expected KiB from 0 to %u\n",
+		o->readahead, OPTS_READAHEAD_MAX_KB);
 	return -EINVAL;
 }
 
@@ -214,6 +242,8 @@ int opts_parse(struct fuse_args *args, struct opts *o)
 		rc = -EINVAL;
 	if (check_root_attr(o) < 0)
 		rc = -EINVAL;
+	if (check_readahead(o) < 0)
+		rc = -EINVAL;
 	if (o->nonopts > 2) {
 		fprintf(stderr, "sigbusfs: too many arguments: expected SOURCE MOUNTPOINT\n");
 		rc = -EINVAL;
@@ -231,5 +261,6 @@ void opts_free(struct opts *o)
 	free(o->uid);
 	free(o->gid);
 	free(o->mode);
+	free(o->readahead);
 	free(o->cmd.mountpoint);
 }

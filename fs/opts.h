@@ -1,4 +1,5 @@
-/* Command-line options: sigbusfs's own (-o cache=, ctl=, uid=, gid=, mode=, powercut) and the
+/* Command-line options: sigbusfs's own (-o cache=, ctl=, uid=, gid=, mode=, powercut,
+ * readahead=) and the
  * two positional arguments, parsed before libfuse sees the rest. */
 #ifndef SIGBUSFS_OPTS_H
 #define SIGBUSFS_OPTS_H
@@ -25,7 +26,13 @@ struct opts {
 	uid_t root_uid;
 	gid_t root_gid;
 	mode_t root_mode; /* permission bits only */
+
+	char *readahead;       /* -o readahead=: as given */
+	unsigned readahead_kb; /* what it says, OPTS_READAHEAD_KB if not given; 0: leave it */
 };
+
+#define OPTS_READAHEAD_KB     1024u /* one READ of the 1 MiB the INIT reply allows */
+#define OPTS_READAHEAD_MAX_KB (1u << 20)
 
 /* Parses argv into o, leaving in args what fuse_session_new() must see, with sigbusfs's
  * defaults added (default_permissions, fsname, subtype). 0, or -EINVAL after printing

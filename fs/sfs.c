@@ -100,6 +100,7 @@ int sfs_init(struct sfs *fs, const struct opts *o)
 	fs->source = o->source;
 	fs->cache_mode = o->cache_mode;
 	fs->timeout = cache_timeouts[o->cache_mode];
+	fs->readahead_kb = o->readahead_kb;
 	fs->page_size = (uint64_t)sysconf(_SC_PAGESIZE);
 	fs->mountpoint = realpath(o->cmd.mountpoint, NULL);
 	if (!fs->mountpoint)

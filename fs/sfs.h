@@ -85,6 +85,7 @@ struct sfs {
 	char *ctl_path;	    /* the control socket */
 	enum cache_mode cache_mode;
 	double timeout;			   /* attribute and entry timeout, seconds */
+	unsigned readahead_kb;		   /* -o readahead=, 0 for the kernel's */
 	uint64_t page_size;		   /* bytes: the kernel's, from sysconf() at init */
 	atomic_int plug;		   /* enum plug_state */
 	atomic_uint_fast64_t unplugged_at; /* event seq of the last unplug, 0 if none */

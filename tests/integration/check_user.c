@@ -263,6 +263,40 @@ START_TEST(test_root_options)
 }
 END_TEST
 
+/* The kernel's readahead for a mount: its bdi's read_ahead_kb. */
+static unsigned readahead_of(const char *dir)
+{
+	char path[64];
+	unsigned kb = 0;
+	struct stat st;
+	FILE *f;
+
+	ck_assert_int_eq(stat(dir, &st), 0);
+	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb", major(st.st_dev),
+		 minor(st.st_dev));
+	f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fscanf(f, "%u", &kb), 1);
+	fclose(f);
+	return kb;
+}
+
+/* A root daemon sets the readahead of its mount: 1 MiB, the READ size INIT allows, or
+ * what -o readahead= says (0: the kernel's default). */
+START_TEST(test_readahead)
+{
+	struct mnt other, kernels;
+
+	ck_assert_uint_eq(readahead_of(mnt.dir), 1024);
+	fx_mount_or_fail(&other, "mem:", "readahead=256");
+	fx_mount_or_fail(&kernels, "mem:", "readahead=0");
+	ck_assert_uint_eq(readahead_of(other.dir), 256);
+	ck_assert_uint_eq(readahead_of(kernels.dir), 128);
+	ck_assert_int_eq(fx_umount(&other), 0);
+	ck_assert_int_eq(fx_umount(&kernels), 0);
+}
+END_TEST
+
 static void setup_user_options(void)
 {
 	int rc = fx_mount_as(&mnt, "mem:", "gid=0,mode=0700", NOBODY, NOGROUP);
@@ -329,6 +363,8 @@ START_TEST(test_bad_options)
 		    "bad option mode=040755: expected" } },
 		{ "uid= 1,mode=",
 		  { "bad option uid= 1: expected", "bad option mode=: expected", NULL } },
+		{ "readahead=2000000",
+		  { "bad option readahead=2000000: expected KiB from 0 to 1048576", NULL } },
 	};
 	char dir[] = "/tmp/check_user.XXXXXX", out[4096];
 
@@ -387,7 +423,7 @@ int main(void)
 	tc = fx_tcase(s, "stale_socket", 60, NULL, NULL, NULL);
 	FX_ADD_TESTS(tc, test_stale_socket_removed);
 	tc = fx_tcase(s, "root_options", 60, setup_root_options, teardown, NULL);
-	FX_ADD_TESTS(tc, test_root_options);
+	FX_ADD_TESTS(tc, test_root_options, test_readahead);
 	tc = fx_tcase(s, "user_options", 60, setup_user_options, teardown, NULL);
 	FX_ADD_TESTS(tc, test_user_options);
 	tc = fx_tcase(s, "bad_options", 60, NULL, NULL, NULL);

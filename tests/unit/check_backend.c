@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@
 #define ROOT	BK_ROOT_INO
 #define PAGE	4096
 #define LIMIT	(UINT64_C(16) << 20) /* bytes: the data limit of every contract test */
+#define MIB	(INT64_C(1) << 20)
 #define TIB	(INT64_C(1) << 40)
 #define F_REG	(S_IFREG | 0644) /* modes for mk() */
 #define F_DIR	(S_IFDIR | 0755)
@@ -81,6 +83,21 @@ static void teardown(void)
 static bool has_limit(void)
 {
 	return be->ops->flags & BK_F_LIMIT;
+}
+
+/* Whether the backend under test has the read_direct slot (asked of a fresh instance,
+ * outside any test: an instance that does not open runs the tests, which then fail). */
+static bool has_read_direct(void)
+{
+	struct bk *b;
+	bool has;
+
+	if (backend_open(LIMIT, false, &b) < 0)
+		return true;
+	has = bk_has_read_direct(b);
+	bk_close(b);
+	scratch_remove();
+	return has;
 }
 
 static uint64_t mk(uint64_t parent, const char *name, mode_t mode)
@@ -1037,6 +1054,140 @@ START_TEST(test_feed)
 }
 END_TEST
 
+/* Zero-copy reads (read_direct), for backends that have the slot: what reply receives,
+ * copied into got. A reply that must fail returns fail. */
+struct racer {
+	uint64_t ino;
+	int kind; /* enum race */
+	atomic_bool is_done;
+	pthread_t thread;
+};
+
+struct direct_got {
+	char buf[3 * MIB];
+	size_t len;
+	int calls, fail;
+	struct racer racer; /* racing_reply() starts it; the test joins it */
+};
+
+static void gather(struct direct_got *g, const struct iovec *iov, int n)
+{
+	g->len = 0;
+	for (int i = 0; i < n; i++) {
+		ck_assert_uint_le(g->len + iov[i].iov_len, sizeof(g->buf));
+		memcpy(g->buf + g->len, iov[i].iov_base, iov[i].iov_len);
+		g->len += iov[i].iov_len;
+	}
+}
+
+static int collect_reply(void *ctx, const struct iovec *iov, int n)
+{
+	struct direct_got *g = ctx;
+
+	g->calls++;
+	gather(g, iov, n);
+	return g->fail;
+}
+
+/* Asserts that read_direct of [off, off + len) gives what read gives, in one reply. */
+static void expect_direct(uint64_t ino, off_t off, size_t len)
+{
+	static struct direct_got g;
+	char *want = malloc(len ? len : 1);
+	ssize_t n = bk_read(be, ino, 0, want, len, off);
+
+	g = (struct direct_got){ .calls = 0 };
+	ck_assert_int_eq(bk_read_direct(be, ino, 0, len, off, collect_reply, &g), n);
+	ck_assert_int_eq(g.calls, 1);
+	ck_assert_uint_eq(g.len, (size_t)n);
+	ck_assert(memcmp(g.buf, want, (size_t)n) == 0);
+	free(want);
+}
+
+START_TEST(test_direct_read)
+{
+	static struct direct_got g;
+	uint64_t f = mk(ROOT, "f", F_REG), d = mk(ROOT, "d", F_DIR);
+
+	fill(f, 0, 'a', PAGE);
+	fill(f, 2 * PAGE + 100, 'c', PAGE);
+	fill(f, 2 * MIB, 'e', 2 * PAGE);
+	for (off_t off = 0; off < 2 * MIB; off += MIB - 3 * PAGE - 7)
+		fill(f, off, 'b' + (int)(off % 20), 50);
+	expect_direct(f, 0, 4 * PAGE);
+	expect_direct(f, 100, 3 * PAGE);
+	expect_direct(f, 2 * PAGE + 50, 10);
+	expect_direct(f, 0, 2 * MIB + 3 * PAGE);
+	expect_direct(f, 2 * MIB + PAGE, MIB);
+	expect_direct(f, 2 * MIB + 2 * PAGE, 10);
+	expect_direct(f, 3 * MIB, 10);
+	expect_direct(f, 0, 0);
+	ck_assert_int_eq(bk_read_direct(be, d, 0, 10, 0, collect_reply, &g), -EISDIR);
+	ck_assert_int_eq(bk_read_direct(be, 999999, 0, 10, 0, collect_reply, &g), -ENOENT);
+	ck_assert_int_eq(bk_read_direct(be, f, 0, 10, -1, collect_reply, &g), -EINVAL);
+	ck_assert_int_eq(g.calls, 0);
+	g.fail = -EPIPE;
+	ck_assert_int_eq(bk_read_direct(be, f, 0, 10, 0, collect_reply, &g), -EPIPE);
+	ck_assert_int_eq(g.calls, 1);
+}
+END_TEST
+
+enum race { RACE_TRUNCATE, RACE_PUNCH, RACE_WRITE, RACE_NR };
+#define RACE_PAGES   8
+#define RACE_WAIT_MS 200 /* how long a reply gives the racer to change the file */
+
+/* Changes every byte the reply was given: the pages are freed, or rewritten in place. */
+static void *race(void *arg)
+{
+	struct racer *r = arg;
+
+	if (r->kind == RACE_TRUNCATE)
+		set_size(r->ino, 0, 0);
+	if (r->kind == RACE_PUNCH)
+		ck_assert_int_eq(bk_fallocate(be, r->ino, 0,
+					      BK_FALLOC_PUNCH_HOLE | BK_FALLOC_KEEP_SIZE, 0,
+					      RACE_PAGES * PAGE),
+				 0);
+	fill(r->ino, 0, 'z', RACE_PAGES * PAGE);
+	atomic_store(&r->is_done, true);
+	return NULL;
+}
+
+/* While it holds the pieces, lets a racer change the file; the pieces must not change. */
+static int racing_reply(void *ctx, const struct iovec *iov, int n)
+{
+	static struct direct_got after;
+	struct direct_got *g = ctx;
+
+	g->calls++;
+	gather(g, iov, n);
+	ck_assert_int_eq(pthread_create(&g->racer.thread, NULL, race, &g->racer), 0);
+	for (int ms = 0; ms < RACE_WAIT_MS && !atomic_load(&g->racer.is_done); ms++)
+		usleep(1000);
+	gather(&after, iov, n);
+	ck_assert(after.len == g->len && memcmp(after.buf, g->buf, g->len) == 0);
+	return 0;
+}
+
+START_TEST(test_direct_read_pins)
+{
+	static struct direct_got g;
+	uint64_t f = mk(ROOT, "f", F_REG);
+
+	for (int kind = 0; kind < RACE_NR; kind++) {
+		fill(f, 0, 'a' + kind, RACE_PAGES * PAGE);
+		g = (struct direct_got){ .racer = { .ino = f, .kind = kind } };
+		ck_assert_int_eq(bk_read_direct(be, f, 0, RACE_PAGES * PAGE, 0, racing_reply, &g),
+				 RACE_PAGES * PAGE);
+		ck_assert_int_eq(g.calls, 1);
+		ck_assert_int_eq(pthread_join(g.racer.thread, NULL), 0);
+		for (size_t i = 0; i < g.len; i++)
+			ck_assert_int_eq(g.buf[i], 'a' + kind);
+		expect_bytes(f, 0, 'z', RACE_PAGES * PAGE);
+	}
+}
+END_TEST
+
 /* Runs the whole contract against the backend that open makes, one TCase per behaviour,
  * each test on a fresh instance: fx_run_suite()'s exit code. */
 static int contract(const char *name, contract_open_fn open)
@@ -1066,6 +1217,9 @@ static int contract(const char *name, contract_open_fn open)
 	fx_unit_tcase(s, "handles", 60, setup, teardown, FX_TESTS(test_handles));
 	fx_unit_tcase(s, "persistence", 60, setup, teardown, FX_TESTS(test_persistent));
 	fx_unit_tcase(s, "feed", 60, setup, teardown, FX_TESTS(test_feed));
+	if (has_read_direct())
+		fx_unit_tcase(s, "direct", 60, setup, teardown,
+			      FX_TESTS(test_direct_read, test_direct_read_pins));
 	return fx_run_suite(s);
 }
 

@@ -15,6 +15,8 @@
 #define ROOT	 BK_ROOT_INO
 
 static struct sfs fs;
+static uint64_t handles[8]; /* opened by handle(), released by teardown() */
+static unsigned nhandles;
 
 static void setup(void)
 {
@@ -28,6 +30,8 @@ static void setup(void)
 
 static void teardown(void)
 {
+	while (nhandles > 0)
+		gate_release(&fs, handles[--nhandles]);
 	evlog_free(fs.evlog);
 	rules_free(fs.rules);
 	itab_free(fs.itab);
@@ -41,6 +45,18 @@ static uint64_t event(void)
 
 	evlog_end(fs.evlog, seq, &start, "cmd=test");
 	return seq;
+}
+
+/* A new open file's handle on ino. */
+static uint64_t handle(uint64_t ino)
+{
+	uint64_t fh;
+
+	ck_assert_uint_lt(nhandles, sizeof(handles) / sizeof(handles[0]));
+	ck_assert_int_eq(gate_open(&fs, ino, &fh), 0);
+	ck_assert_uint_ne(fh, GATE_NO_HANDLE);
+	handles[nhandles++] = fh;
+	return fh;
 }
 
 static int g(uint64_t ino, enum gate_op op)
@@ -61,7 +77,7 @@ END_TEST
 /* Unplugging: a forced stat learns size 0, a descriptor's GETATTR and all I/O fail. */
 START_TEST(test_plug_going)
 {
-	uint64_t fh = gate_handle(&fs);
+	uint64_t fh = handle(FILE_INO);
 
 	atomic_store(&fs.plug, PLUG_GOING);
 	ck_assert_int_eq(g(FILE_INO, GATE_ATTR), GATE_SIZE_ZERO);
@@ -104,7 +120,7 @@ END_TEST
 
 START_TEST(test_inode_revoking)
 {
-	uint64_t fh = gate_handle(&fs);
+	uint64_t fh = handle(FILE_INO);
 
 	ck_assert_int_eq(inode_set_state(fs.itab, FILE_INO, INODE_REVOKING, ENODEV, 1), 0);
 	ck_assert_int_eq(g(FILE_INO, GATE_ATTR), GATE_SIZE_ZERO);
@@ -132,14 +148,15 @@ END_TEST
  * later kills it for good, even after replug; handles opened afterwards live. */
 START_TEST(test_handle_epochs)
 {
-	uint64_t before, after;
+	uint64_t first = handle(FILE_INO), before, after, other;
 
-	ck_assert_uint_eq(gate_handle(&fs), 1); /* never GATE_NO_HANDLE */
 	event();
-	before = gate_handle(&fs);
+	before = handle(FILE_INO);
 	atomic_store(&fs.unplugged_at, event()); /* an unplug, and its replug */
 	event();
-	after = gate_handle(&fs);
+	after = handle(FILE_INO);
+	other = handle(6);
+	ck_assert_int_eq(gate(&fs, FILE_INO, GATE_READ, first, 0, 1), -EIO);
 	ck_assert_int_eq(gate(&fs, FILE_INO, GATE_READ, before, 0, 1), -EIO);
 	ck_assert_int_eq(gate(&fs, FILE_INO, GATE_READ, after, 0, 1), 0);
 	ck_assert_int_eq(gate(&fs, FILE_INO, GATE_READ, GATE_NO_HANDLE, 0, 1), 0);
@@ -147,8 +164,31 @@ START_TEST(test_handle_epochs)
 	ck_assert_int_eq(inode_set_state(fs.itab, FILE_INO, INODE_REVOKED, EIO, event()), 0);
 	itab_revive(fs.itab, true);
 	ck_assert_int_eq(gate(&fs, FILE_INO, GATE_READ, after, 0, 1), -EIO);
-	ck_assert_int_eq(gate(&fs, 6, GATE_READ, after, 0, 1), 0);
-	ck_assert_int_eq(gate(&fs, FILE_INO, GATE_READ, gate_handle(&fs), 0, 1), 0);
+	ck_assert_int_eq(gate(&fs, 6, GATE_READ, other, 0, 1), 0);
+	ck_assert_int_eq(gate(&fs, FILE_INO, GATE_READ, handle(FILE_INO), 0, 1), 0);
+}
+END_TEST
+
+/* A handle sees its inode's state through the entry it holds, which stays in the table
+ * while held: a revocation, a count, a forget do not lose it. */
+START_TEST(test_handle_holds_entry)
+{
+	uint64_t fh = handle(7), entries = itab_count(fs.itab);
+	struct inode_info info;
+
+	ck_assert_int_eq(inode_ref(fs.itab, 7), 0);
+	ck_assert_uint_eq(inode_forget(fs.itab, 7, 1), 0);
+	ck_assert_uint_eq(itab_count(fs.itab), entries);
+	ck_assert_int_eq(gate(&fs, 7, GATE_READ, fh, 0, 1), 0);
+	gate_count(&fs, 7, fh, IC_READS, 3);
+	ck_assert_int_eq(inode_info(fs.itab, 7, &info), 0);
+	ck_assert_uint_eq(info.count[IC_READS], 3);
+	ck_assert_int_eq(inode_set_state(fs.itab, 7, INODE_REVOKED, ENODEV, event()), 0);
+	ck_assert_int_eq(gate(&fs, 7, GATE_READ, fh, 0, 1), -ENODEV);
+	itab_revive(fs.itab, false);
+	ck_assert_int_eq(gate(&fs, 7, GATE_READ, fh, 0, 1), -EIO); /* dead for good */
+	gate_release(&fs, handles[--nhandles]);
+	ck_assert_uint_eq(itab_count(fs.itab), entries - 1);
 }
 END_TEST
 
@@ -232,7 +272,7 @@ int main(void)
 	fx_unit_tcase(s, "gate", 0, setup, teardown,
 		      FX_TESTS(test_plug_on, test_plug_going, test_plug_off, test_plug_vanished,
 			       test_inode_revoking, test_inode_revoked, test_handle_epochs,
-			       test_rule_verdicts, test_rules_spare_metadata, test_rule_delay,
-			       test_lost_bytes));
+			       test_handle_holds_entry, test_rule_verdicts,
+			       test_rules_spare_metadata, test_rule_delay, test_lost_bytes));
 	return fx_run_suite(s);
 }
