@@ -134,8 +134,11 @@ START_TEST(test_pattern_enospc)
 {
 	MX_CTL_ERR(ENOSPC, "write", mx_rel, "0", "--pattern", "x", "--len", "1T");
 	ck_assert_msg(strstr(mx_res.text, "cannot fit"), "%s", mx_res.text);
-	MX_CTL_ERR(ENOSPC, "write", mx_rel, "4K", "--pattern", "0xff", "--len", "65M");
-	ck_assert_msg(strstr(mx_res.text, "bytes free"), "%s", mx_res.text);
+	/* past the mount's own limit: only a backend with one (mem:64M) refuses 65M */
+	if (fx_test_has_limit()) {
+		MX_CTL_ERR(ENOSPC, "write", mx_rel, "4K", "--pattern", "0xff", "--len", "65M");
+		ck_assert_msg(strstr(mx_res.text, "bytes free"), "%s", mx_res.text);
+	}
 	MX_CTL_OK("write", mx_rel, "0", "--pattern", "0x41", "--len", "4K");
 	fx_run_child(reads_original, NULL);
 }
