@@ -161,25 +161,36 @@ int ev_revoke(struct sfs *fs, struct ev_result *res, const char *rel, int err)
 	return ev_end(&e, ev_revoke_in(&e, rel, err));
 }
 
+struct names {
+	struct sfs *fs;
+	bool is_stale_only; /* only the names of revived inodes */
+};
+
 /* Drops a name from the kernel's cache if the kernel holds its inode. */
 static int drop_name(void *ctx, const char *rel, uint64_t parent, const char *name,
 		     const struct bk_attr *a)
 {
-	struct sfs *fs = ctx;
+	struct names *d = ctx;
+	uint64_t at;
+	int err;
 
-	if (!*name || !inode_is_known(fs->itab, a->ino))
+	if (!*name || !inode_is_known(d->fs->itab, a->ino))
 		return 0;
-	return kern_inval_entry(fs, parent, name);
+	if (d->is_stale_only && inode_state(d->fs->itab, a->ino, &err, &at) != INODE_STALE)
+		return 0;
+	return kern_inval_entry(d->fs, parent, name);
 }
 
-/* Every name the kernel caches is looked up again at its next use: one notification, or
- * on a kernel without it one per name. Notes how. */
-static int drop_names(struct ev *e)
+/* The kernel looks names up again at their next use: every name, in one notification
+ * (or one per name on a kernel without it); or the names of revived inodes only, one by
+ * one, so that a revoke's replug costs the other files no new lookup. Notes how. */
+static int drop_names(struct ev *e, bool is_stale_only)
 {
-	bool is_epoch = kern_inc_epoch(e->fs) == 0;
+	struct names d = { .fs = e->fs, .is_stale_only = is_stale_only };
+	bool is_epoch = !is_stale_only && kern_inc_epoch(e->fs) == 0;
 
-	ev_note(e, "names", "%s", is_epoch ? "epoch" : "each");
-	return is_epoch ? 0 : path_walk(e->fs, "", drop_name, e->fs);
+	ev_note(e, "names", "%s", is_epoch ? "all" : is_stale_only ? "revived" : "each");
+	return is_epoch ? 0 : path_walk(e->fs, "", drop_name, &d);
 }
 
 int ev_unplug_in(struct ev *e, bool vanish, bool is_flipped)
@@ -201,7 +212,7 @@ int ev_unplug_in(struct ev *e, bool vanish, bool is_flipped)
 		rc = inval_known(fs, 0);
 	atomic_store(&fs->plug, vanish ? PLUG_VANISHED : PLUG_OFF);
 	if (rc == 0 && vanish)
-		rc = drop_names(e);
+		rc = drop_names(e, false);
 	if (rc == 0)
 		rc = inval_known(fs, -1);
 	ev_note(e, "lost_bytes", "%llu",
@@ -230,15 +241,17 @@ int ev_replug(struct sfs *fs, struct ev_result *res)
 {
 	uint64_t revived;
 	struct ev e;
+	bool all;
 	int rc;
 
 	trigger_drain(fs); /* an unplug a trigger fired comes first */
+	all = atomic_load(&fs->plug) != PLUG_ON;
 	ev_begin(&e, fs, res, "replug", NULL);
 	/* revived first: a lookup from now on carries the new generation */
-	revived = itab_revive(fs->itab, atomic_load(&fs->plug) != PLUG_ON);
+	revived = itab_revive(fs->itab, all);
 	atomic_store(&fs->plug, PLUG_ON);
 	ev_note(&e, "revived", "%llu", (unsigned long long)revived);
-	rc = drop_names(&e);
+	rc = drop_names(&e, !all);
 	return ev_end(&e, rc);
 }
 
