@@ -106,6 +106,26 @@ static bool has(const uint64_t *ids, size_t n, uint64_t ino)
 	return false;
 }
 
+/* The kernel holds one reference to each of 1..last. */
+static void ref_upto(uint64_t last)
+{
+	for (uint64_t ino = 1; ino <= last; ino++)
+		ck_assert_int_eq(inode_ref(t, ino), 0);
+}
+
+/* collect() lists exactly a and b. */
+static void expect_listed(int (*collect)(struct itab *, uint64_t **, size_t *), uint64_t a,
+			  uint64_t b)
+{
+	uint64_t *ids;
+	size_t n;
+
+	ck_assert_int_eq(collect(t, &ids, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert(has(ids, n, a) && has(ids, n, b));
+	free(ids);
+}
+
 START_TEST(test_revive)
 {
 	struct inode_info info;
@@ -162,8 +182,7 @@ START_TEST(test_cached)
 	uint64_t *ids;
 	size_t n;
 
-	for (uint64_t ino = 1; ino <= 4; ino++)
-		ck_assert_int_eq(inode_ref(t, ino), 0);
+	ref_upto(4);
 	ck_assert(!inode_take_cached(t, 1));
 	inode_count(t, 1, IC_READS, 1);
 	inode_count(t, 2, IC_WRITES, 1);
@@ -173,10 +192,7 @@ START_TEST(test_cached)
 	ck_assert_uint_eq(itab_count(t), 4);
 	ck_assert(inode_take_cached(t, 1));
 	ck_assert(!inode_take_cached(t, 1));
-	ck_assert_int_eq(itab_take_cached(t, &ids, &n), 0);
-	ck_assert_uint_eq(n, 2);
-	ck_assert(has(ids, n, 2) && has(ids, n, 4));
-	free(ids);
+	expect_listed(itab_take_cached, 2, 4);
 	ck_assert_int_eq(itab_take_cached(t, &ids, &n), 0);
 	ck_assert_uint_eq(n, 0);
 	free(ids);
@@ -187,17 +203,10 @@ END_TEST
 
 START_TEST(test_known)
 {
-	uint64_t *ids;
-	size_t n;
-
-	for (uint64_t ino = 1; ino <= 3; ino++)
-		ck_assert_int_eq(inode_ref(t, ino), 0);
+	ref_upto(3);
 	ck_assert_int_eq(inode_set_state(t, 4, INODE_REVOKED, EIO, 1), 0);
 	inode_forget(t, 2, 1);
-	ck_assert_int_eq(itab_known(t, &ids, &n), 0);
-	ck_assert_uint_eq(n, 2);
-	ck_assert(has(ids, n, 1) && has(ids, n, 3));
-	free(ids);
+	expect_listed(itab_known, 1, 3);
 }
 END_TEST
 
