@@ -76,7 +76,7 @@ static void reply_unsynced(struct sfs *fs, uint64_t ino, struct ctl_reply *r)
 
 static int stats_file(struct sfs *fs, const char *rel, struct ctl_reply *r)
 {
-	static const char *const states[] = { "live", "revoking", "revoked" };
+	static const char *const states[] = { "live", "revoking", "revoked", "stale" };
 	static const char *const names[IC_NR] = { "reads", "writes", "invals", "errors",
 						  "lost_bytes" };
 	struct inode_info info = { 0 };

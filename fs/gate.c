@@ -70,6 +70,10 @@ static int inode_verdict(struct sfs *fs, uint64_t ino, enum gate_op op, uint64_t
 		return revoking(op, err, fh);
 	if (s == INODE_REVOKED)
 		return -err;
+	/* without a handle, only the kernel's old inode can name a stale one; a lookup
+	 * gives it the new generation (the kernel's old inode goes bad) */
+	if (s == INODE_STALE && !h && op != GATE_LOOKUP)
+		return -EIO;
 	if (!h)
 		return 0;
 	if (h->opened < atomic_load(&fs->unplugged_at) || h->opened < revoked_at)

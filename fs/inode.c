@@ -25,7 +25,8 @@ struct inode {
 	_Atomic int err;
 	_Atomic uint64_t revoked_at;
 	_Atomic uint64_t count[IC_NR];
-	struct inode *next; /* guarded by itab->lock */
+	_Atomic bool is_cached; /* the kernel may cache pages: a READ or WRITE since taken */
+	struct inode *next;	/* guarded by itab->lock */
 };
 
 struct itab {
@@ -140,6 +141,8 @@ int inode_ref(struct itab *t, uint64_t ino)
 	n = get_locked(t, ino);
 	if (n)
 		n->nlookup++;
+	if (n && atomic_load(&n->state) == INODE_STALE)
+		atomic_store(&n->state, INODE_LIVE);
 	pthread_mutex_unlock(&t->lock);
 	return n ? 0 : -ENOMEM;
 }
@@ -147,7 +150,9 @@ int inode_ref(struct itab *t, uint64_t ino)
 /* Whether the entry at *p has nothing left to keep; called with t->lock held. */
 static bool is_unused(struct inode **p)
 {
-	return (*p)->nlookup == 0 && (*p)->holds == 0 && atomic_load(&(*p)->state) == INODE_LIVE;
+	enum inode_state s = atomic_load(&(*p)->state);
+
+	return (*p)->nlookup == 0 && (*p)->holds == 0 && (s == INODE_LIVE || s == INODE_STALE);
 }
 
 /* Takes the entry at *p out of the table; called with t->lock held. Returns it. */
@@ -292,6 +297,32 @@ void inode_count(struct itab *t, uint64_t ino, enum inode_counter c, uint64_t n)
 void inode_count_of(struct inode *e, enum inode_counter c, uint64_t n)
 {
 	atomic_fetch_add_explicit(&e->count[c], n, memory_order_relaxed);
+	if ((c == IC_READS || c == IC_WRITES) && !atomic_load(&e->is_cached))
+		atomic_store(&e->is_cached, true);
+}
+
+void inode_note_cached(struct itab *t, uint64_t ino)
+{
+	struct inode *e;
+
+	pthread_mutex_lock(&t->lock);
+	e = *slot_of(t, ino);
+	if (e)
+		atomic_store(&e->is_cached, true);
+	pthread_mutex_unlock(&t->lock);
+}
+
+bool inode_take_cached(struct itab *t, uint64_t ino)
+{
+	struct inode *e;
+	bool was = false;
+
+	pthread_mutex_lock(&t->lock);
+	e = *slot_of(t, ino);
+	if (e)
+		was = atomic_exchange(&e->is_cached, false);
+	pthread_mutex_unlock(&t->lock);
+	return was;
 }
 
 uint64_t inode_gen(struct itab *t, uint64_t ino)
@@ -311,12 +342,13 @@ uint64_t inode_gen(struct itab *t, uint64_t ino)
 static bool revive_locked(struct itab *t, struct inode **p, bool all)
 {
 	struct inode *n = *p;
+	enum inode_state s = atomic_load(&n->state);
 
-	if (atomic_load(&n->state) == INODE_LIVE && !all)
+	if ((s == INODE_LIVE || s == INODE_STALE) && !all)
 		return false;
-	atomic_store(&n->state, INODE_LIVE);
 	if (n->nlookup > 0 || n->holds > 0) {
 		n->gen++;
+		atomic_store(&n->state, INODE_STALE);
 		return true;
 	}
 	free(unlink_locked(t, p));
@@ -343,7 +375,9 @@ uint64_t itab_revive(struct itab *t, bool all)
 	return revived;
 }
 
-int itab_known(struct itab *t, uint64_t **ids_out, size_t *n_out)
+/* The node IDs the kernel holds, those whose pages it may cache only (forgetting that)
+ * if is_cached_only. */
+static int collect(struct itab *t, bool is_cached_only, uint64_t **ids_out, size_t *n_out)
 {
 	uint64_t *ids;
 	size_t n = 0;
@@ -352,10 +386,21 @@ int itab_known(struct itab *t, uint64_t **ids_out, size_t *n_out)
 	ids = malloc((t->count + 1) * sizeof(*ids));
 	for (uint64_t i = 0; ids && i < t->nbuckets; i++)
 		for (struct inode *e = t->buckets[i]; e; e = e->next)
-			if (e->nlookup > 0)
+			if (e->nlookup > 0 &&
+			    (!is_cached_only || atomic_exchange(&e->is_cached, false)))
 				ids[n++] = e->ino;
 	pthread_mutex_unlock(&t->lock);
 	*ids_out = ids;
 	*n_out = n;
 	return ids ? 0 : -ENOMEM;
+}
+
+int itab_known(struct itab *t, uint64_t **ids_out, size_t *n_out)
+{
+	return collect(t, false, ids_out, n_out);
+}
+
+int itab_take_cached(struct itab *t, uint64_t **ids_out, size_t *n_out)
+{
+	return collect(t, true, ids_out, n_out);
 }

@@ -15,6 +15,8 @@ enum inode_state {
 	INODE_LIVE,
 	INODE_REVOKING, /* getattr answers size 0, data requests fail */
 	INODE_REVOKED,	/* every request fails */
+	INODE_STALE,	/* revived, but the kernel may hold it only under its old generation:
+			 * requests without a handle fail until an entry reply names it again */
 };
 
 enum inode_counter {
@@ -40,7 +42,8 @@ int itab_new(struct itab **out);
 /* Frees the table; the kernel's references die with the session. */
 void itab_free(struct itab *t);
 
-/* The kernel got one more reference to ino (an entry reply). 0 or -ENOMEM. */
+/* The kernel got one more reference to ino (an entry reply, which carries the current
+ * generation: a stale inode is live again). 0 or -ENOMEM. */
 int inode_ref(struct itab *t, uint64_t ino);
 /* The kernel dropped n references. Returns the references left; 0 means the kernel no
  * longer knows ino and the backend may be told (bk_forget). A revoked inode's entry stays,
@@ -64,17 +67,27 @@ enum inode_state inode_state(struct itab *t, uint64_t ino, int *err, uint64_t *r
 enum inode_state inode_state_of(struct inode *n, int *err, uint64_t *revoked_at);
 /* Sets the state, creating the entry if needed. 0 or -ENOMEM. */
 int inode_set_state(struct itab *t, uint64_t ino, enum inode_state s, int err, uint64_t seq);
-/* Adds n to a counter of ino if the table holds ino. */
+/* Adds n to a counter of ino if the table holds ino. Counting a READ or a WRITE also notes
+ * that the kernel may now cache pages of ino (itab_take_cached()). */
 void inode_count(struct itab *t, uint64_t ino, enum inode_counter c, uint64_t n);
 /* The same for a held entry, without the table lock. */
 void inode_count_of(struct inode *e, enum inode_counter c, uint64_t n);
+/* Notes that the kernel may now cache pages of ino, if the table holds ino. */
+void inode_note_cached(struct itab *t, uint64_t ino);
+/* Whether the kernel may cache pages of ino, and forgets it: the caller is about to drop
+ * them. A READ or WRITE counted after this notes it again. */
+bool inode_take_cached(struct itab *t, uint64_t ino);
 /* The generation entry replies for ino carry (0 for an inode never revived). */
 uint64_t inode_gen(struct itab *t, uint64_t ino);
-/* Brings inodes back to INODE_LIVE: all of them, or only the revoked ones. A revived inode
- * the kernel still holds gets a new generation, so the kernel's old inode goes stale at
- * the next lookup; one it no longer holds is dropped. Returns how many were revived. */
+/* Brings inodes back: all of them, or only the revoked ones. A revived inode the kernel
+ * still holds gets a new generation and is INODE_STALE until an entry reply carries it, so
+ * the kernel's old inode goes bad at the next lookup and fails until then; one it no
+ * longer holds is dropped. Returns how many were revived. */
 uint64_t itab_revive(struct itab *t, bool all);
 /* The node IDs the kernel holds, in a malloc()ed array the caller frees. 0 or -ENOMEM. */
 int itab_known(struct itab *t, uint64_t **ids_out, size_t *n_out);
+/* The same for those whose pages the kernel may cache, forgetting it for each, as
+ * inode_take_cached() does. */
+int itab_take_cached(struct itab *t, uint64_t **ids_out, size_t *n_out);
 
 #endif

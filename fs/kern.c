@@ -11,6 +11,7 @@
  * size itself, without truncating anything, and the GETATTR would then change nothing. */
 #include <errno.h>
 #include <limits.h>
+#include <linux/fuse.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -23,6 +24,8 @@
 
 #define SYNC_TRIES	   20
 #define RETRIEVE_TIMEOUT_S 5
+/* enum fuse_notify_code in the kernel's fuse.h (protocol 7.44); libfuse 3.14 has no call */
+#define NOTIFY_INC_EPOCH 8
 
 struct retrieval {
 	pthread_mutex_t lock;
@@ -226,11 +229,23 @@ int kern_inval_entry(struct sfs *fs, uint64_t parent, const char *name)
 	return quiet_errors(fuse_lowlevel_notify_inval_entry(fs->se, parent, name, strlen(name)));
 }
 
+int kern_inc_epoch(struct sfs *fs)
+{
+	struct fuse_out_header h = { .len = sizeof(h), .error = NOTIFY_INC_EPOCH };
+	ssize_t n = write(fuse_session_fd(fs->se), &h, sizeof(h));
+
+	atomic_fetch_add(&fs->stats.notifications[SFS_N_INC_EPOCH], 1);
+	if (n < 0)
+		return -errno;
+	return n == sizeof(h) ? 0 : -EIO;
+}
+
 int kern_store(struct sfs *fs, uint64_t ino, off_t off, const void *buf, size_t len)
 {
 	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(len);
 
 	bv.buf[0].mem = (void *)buf;
+	inode_note_cached(fs->itab, ino);
 	atomic_fetch_add(&fs->stats.notifications[SFS_N_STORE], 1);
 	return fuse_lowlevel_notify_store(fs->se, ino, off, &bv, 0);
 }

@@ -48,6 +48,10 @@ int kern_zero_sync(struct sfs *fs, const struct kern_zero *z);
 void kern_zero_reset(struct kern_zero *z);
 /* Drops the kernel's cached name parent/name, so the next use looks it up again. */
 int kern_inval_entry(struct sfs *fs, uint64_t parent, const char *name);
+/* Makes every name the kernel caches on this mount be looked up again at its next use,
+ * in one notification (FUSE_NOTIFY_INC_EPOCH, Linux 6.16). 0, or -errno from a kernel
+ * without it (-EINVAL) or a session going away. */
+int kern_inc_epoch(struct sfs *fs);
 /* Puts len bytes at off into ino's page cache; the backend is not touched. */
 int kern_store(struct sfs *fs, uint64_t ino, off_t off, const void *buf, size_t len);
 /* Copies what the page cache holds of ino from off, up to len bytes, into buf: stops at

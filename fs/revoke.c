@@ -2,9 +2,10 @@
  * in phases over the inodes it covers:
  *   1. REVOKING: getattr answers size 0, data requests fail (dirty pages the kernel tries
  *      to write back are refused and counted as lost);
- *   2. each regular file the kernel holds: drop its pages, then stat it through the mount
- *      so the size-0 GETATTR makes the kernel truncate its page cache, private copies
- *      included: every mapped page now raises SIGBUS;
+ *   2. each regular file whose pages the kernel may cache (the inode table notes every
+ *      READ and WRITE): drop its pages, then stat it through the mount so the size-0
+ *      GETATTR makes the kernel truncate its page cache, private copies included: every
+ *      mapped page now raises SIGBUS;
  *   3. REVOKED: every request fails;
  *   4. invalidate the attributes again, or the kernel would trust its cached size 0 and
  *      answer read(2) with end of file instead of the error.
@@ -13,13 +14,14 @@
  * phase 2, and once more for the whole subtree. Between a file's forced GETATTR and its
  * phase 4 (the rest of its batch's stats, about a millisecond; the kernel trusts even a
  * zero-timeout size for up to a clock tick) read(2) on an open descriptor can still see
- * end of file: an outcome of the revocation in flight, never after it.
- * Replug revives inodes with a new generation after dropping their names from the
- * kernel's cache, then looks each name up again through the mount (from the selfstat
- * helper, as every stat of the mount; selfstat.h says why): the new generation
- * makes the kernel mark its old inode bad, so old descriptors and mappings stay dead
- * (even fstat, whose GETATTR carries no handle to tell old from new) while new opens see
- * the backend's data. */
+ * end of file: an outcome of the revocation in flight, never after it. A file with
+ * nothing cached costs only its phase 4: its descriptors' READs reach the gate.
+ * Replug revives inodes with a new generation (INODE_STALE until looked up again), then
+ * has the kernel drop every name it caches, in one notification where the kernel has it:
+ * the next lookup of a name carries the new generation, which makes the kernel mark its
+ * old inode bad, so old descriptors and mappings stay dead while new opens see the
+ * backend's data; until then the gate fails the old inode's requests (fstat's GETATTR
+ * carries no handle to tell old from new). Neither walks the files the kernel holds. */
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -75,14 +77,16 @@ static void finish_batch(struct revocation *v)
 }
 
 /* Phase 2 for one inode, queued: the stats of a batch of files cost one round trip to
- * the selfstat helper. A file the kernel does not hold has nothing cached. */
+ * the selfstat helper. A file the kernel does not hold, or that had no READ or WRITE since
+ * its pages were last dropped, has nothing cached. */
 static int truncate_cache(void *ctx, const char *rel, uint64_t parent, const char *name,
 			  const struct bk_attr *a)
 {
 	struct revocation *v = ctx;
 	int rc;
 
-	if (!S_ISREG(a->mode) || !inode_is_known(v->fs->itab, a->ino))
+	if (!S_ISREG(a->mode) || !inode_is_known(v->fs->itab, a->ino) ||
+	    !inode_take_cached(v->fs->itab, a->ino))
 		return 0;
 	rc = kern_zero_add(v->fs, &v->batch, rel, a->ino);
 	if (rc == 0 && v->batch.n == KERN_ZERO_MAX)
@@ -90,17 +94,27 @@ static int truncate_cache(void *ctx, const char *rel, uint64_t parent, const cha
 	return rc;
 }
 
-/* Phase 4, and the pages of unlinked files no walk can reach: everything the kernel holds. */
+/* Phase 4 (off -1) for everything the kernel holds; or (off 0) the pages of what it may
+ * still cache: unlinked files no walk can reach, and READs that raced the walk. */
 static int inval_known(struct sfs *fs, off_t off)
 {
 	uint64_t *ids;
 	size_t n;
-	int rc = itab_known(fs->itab, &ids, &n);
+	int rc = off < 0 ? itab_known(fs->itab, &ids, &n) : itab_take_cached(fs->itab, &ids, &n);
 
 	for (size_t i = 0; rc == 0 && i < n; i++)
 		rc = kern_inval(fs, ids[i], off, 0);
 	free(ids);
 	return rc;
+}
+
+static bool is_revoked(struct sfs *fs, uint64_t ino)
+{
+	uint64_t at;
+	int err;
+	enum inode_state s = inode_state(fs->itab, ino, &err, &at);
+
+	return s == INODE_REVOKING || s == INODE_REVOKED;
 }
 
 int ev_revoke_in(struct ev *e, const char *rel, int err)
@@ -109,13 +123,13 @@ int ev_revoke_in(struct ev *e, const char *rel, int err)
 	struct ev_result *res = e->res;
 	struct revocation v = { .fs = fs, .err = err, .state = INODE_REVOKING, .seq = e->seq };
 	uint64_t parent, lost = atomic_load(&fs->stats.lost_bytes);
-	int junk, rc;
 	struct bk_attr a;
+	int rc;
 
 	rc = path_resolve(fs, rel, &parent, &a);
 	if (rc == 0 && a.ino == BK_ROOT_INO)
 		rc = -EINVAL; /* the whole backend: that is unplug */
-	if (rc == 0 && inode_state(fs->itab, a.ino, &junk, &parent) != INODE_LIVE)
+	if (rc == 0 && is_revoked(fs, a.ino))
 		rc = -EALREADY;
 	if (rc < 0) {
 		ev_result_text(res, EV_ERRMSG, "%s: %s", rel,
@@ -147,18 +161,36 @@ int ev_revoke(struct sfs *fs, struct ev_result *res, const char *rel, int err)
 	return ev_end(&e, ev_revoke_in(&e, rel, err));
 }
 
+struct names {
+	struct sfs *fs;
+	bool is_stale_only; /* only the names of revived inodes */
+};
+
 /* Drops a name from the kernel's cache if the kernel holds its inode. */
-static int drop_name(struct sfs *fs, uint64_t parent, const char *name, uint64_t ino)
+static int drop_name(void *ctx, const char *rel, uint64_t parent, const char *name,
+		     const struct bk_attr *a)
 {
-	if (!*name || !inode_is_known(fs->itab, ino))
+	struct names *d = ctx;
+	uint64_t at;
+	int err;
+
+	if (!*name || !inode_is_known(d->fs->itab, a->ino))
 		return 0;
-	return kern_inval_entry(fs, parent, name);
+	if (d->is_stale_only && inode_state(d->fs->itab, a->ino, &err, &at) != INODE_STALE)
+		return 0;
+	return kern_inval_entry(d->fs, parent, name);
 }
 
-static int vanish_name(void *ctx, const char *rel, uint64_t parent, const char *name,
-		       const struct bk_attr *a)
+/* The kernel looks names up again at their next use: every name, in one notification
+ * (or one per name on a kernel without it); or the names of revived inodes only, one by
+ * one, so that a revoke's replug costs the other files no new lookup. Notes how. */
+static int drop_names(struct ev *e, bool is_stale_only)
 {
-	return drop_name(ctx, parent, name, a->ino);
+	struct names d = { .fs = e->fs, .is_stale_only = is_stale_only };
+	bool is_epoch = !is_stale_only && kern_inc_epoch(e->fs) == 0;
+
+	ev_note(e, "names", "%s", is_epoch ? "all" : is_stale_only ? "revived" : "each");
+	return is_epoch ? 0 : path_walk(e->fs, "", drop_name, &d);
 }
 
 int ev_unplug_in(struct ev *e, bool vanish, bool is_flipped)
@@ -180,7 +212,7 @@ int ev_unplug_in(struct ev *e, bool vanish, bool is_flipped)
 		rc = inval_known(fs, 0);
 	atomic_store(&fs->plug, vanish ? PLUG_VANISHED : PLUG_OFF);
 	if (rc == 0 && vanish)
-		rc = path_walk(fs, "", vanish_name, fs);
+		rc = drop_names(e, false);
 	if (rc == 0)
 		rc = inval_known(fs, -1);
 	ev_note(e, "lost_bytes", "%llu",
@@ -205,70 +237,21 @@ int ev_unplug_fired(struct sfs *fs, struct ev_result *res, bool vanish, const ch
 	return ev_end(&e, ev_unplug_in(&e, vanish, true));
 }
 
-struct replug {
-	struct sfs *fs;
-	bool all;
-	char **paths; /* paths in the mount of the names dropped, looked up once revived */
-	size_t n;
-	size_t dropped; /* names dropped: n, and those whose path was too long to look up */
-};
-
-/* Drops a name from the kernel's cache if its inode is to be revived. */
-static int forget_name(void *ctx, const char *rel, uint64_t parent, const char *name,
-		       const struct bk_attr *a)
-{
-	struct replug *p = ctx;
-	char path[PATH_MAX];
-	int err;
-	uint64_t at;
-
-	if (!*name || !inode_is_known(p->fs->itab, a->ino))
-		return 0;
-	if (!p->all && inode_state(p->fs->itab, a->ino, &err, &at) == INODE_LIVE)
-		return 0;
-	/* vanished names were dropped already; they come back through the lookup below */
-	if (p->n % 64 == 0) {
-		char **v = realloc(p->paths, (p->n + 64) * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		p->paths = v;
-	}
-	if (path_in_mount(p->fs, rel, path, sizeof(path)) == 0) {
-		p->paths[p->n] = strdup(path);
-		if (!p->paths[p->n])
-			return -ENOMEM;
-		p->n++;
-	}
-	p->dropped++;
-	return drop_name(p->fs, parent, name, a->ino);
-}
-
-/* Looks the dropped names up again; frees the list. */
-static void relookup(struct replug *p)
-{
-	selfstat_lookup(p->fs->self, p->paths, p->n);
-	for (size_t i = 0; i < p->n; i++)
-		free(p->paths[i]);
-	free(p->paths);
-}
-
 int ev_replug(struct sfs *fs, struct ev_result *res)
 {
-	struct replug p = { .fs = fs };
 	uint64_t revived;
 	struct ev e;
+	bool all;
 	int rc;
 
 	trigger_drain(fs); /* an unplug a trigger fired comes first */
-	p.all = atomic_load(&fs->plug) != PLUG_ON;
+	all = atomic_load(&fs->plug) != PLUG_ON;
 	ev_begin(&e, fs, res, "replug", NULL);
-	rc = path_walk(fs, "", forget_name, &p);
-	revived = itab_revive(fs->itab, p.all);
+	/* revived first: a lookup from now on carries the new generation */
+	revived = itab_revive(fs->itab, all);
 	atomic_store(&fs->plug, PLUG_ON);
 	ev_note(&e, "revived", "%llu", (unsigned long long)revived);
-	ev_note(&e, "names_dropped", "%zu", p.dropped);
-	relookup(&p);
+	rc = drop_names(&e, !all);
 	return ev_end(&e, rc);
 }
 

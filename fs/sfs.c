@@ -52,6 +52,7 @@ const char *const sfs_notify_names[SFS_N_NR] = {
 	[SFS_N_INVAL_ENTRY] = "inval_entry",
 	[SFS_N_STORE] = "store",
 	[SFS_N_RETRIEVE] = "retrieve",
+	[SFS_N_INC_EPOCH] = "inc_epoch",
 };
 #define EVLOG_CAPACITY 4096
 

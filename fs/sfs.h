@@ -61,7 +61,14 @@ enum sfs_op {
 extern const char *const sfs_op_names[SFS_OP_NR];
 
 /* The notifications the daemon sends the kernel (kern.c). */
-enum sfs_notify { SFS_N_INVAL_INODE, SFS_N_INVAL_ENTRY, SFS_N_STORE, SFS_N_RETRIEVE, SFS_N_NR };
+enum sfs_notify {
+	SFS_N_INVAL_INODE,
+	SFS_N_INVAL_ENTRY,
+	SFS_N_STORE,
+	SFS_N_RETRIEVE,
+	SFS_N_INC_EPOCH,
+	SFS_N_NR
+};
 /* "inval_inode"... by enum sfs_notify */
 extern const char *const sfs_notify_names[SFS_N_NR];
 

@@ -42,7 +42,7 @@ static const struct ctl_cmd_desc cmds[CTL_CMD_COUNT] = {
 			"bytes, requests failed by fault rules, revocation or unplug (errors), "
 			"dirty bytes lost to revocation (lost_bytes), the notifications sent to "
 			"the kernel, by kind (notify_inval_inode, notify_inval_entry, "
-			"notify_store, notify_retrieve) and in all, and a line op: name=OP "
+			"notify_store, notify_retrieve, notify_inc_epoch) and in all, and a line op: name=OP "
 			"requests=N errors=M for each FUSE operation requested so far (errors: "
 			"error replies of any kind, ENOENT of a lookup included). With PATH, "
 			"shows the counters and state of that file.",

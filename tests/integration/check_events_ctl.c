@@ -193,9 +193,9 @@ START_TEST(test_stats_per_op)
 	lookup_errs = op_count("lookup", "errors");
 	reads = op_count("read", "requests");
 	notes = mx_val("notify_inval_inode");
-	ck_assert_int_eq(mx_val("notifications"), notes + mx_val("notify_inval_entry") +
-							  mx_val("notify_store") +
-							  mx_val("notify_retrieve"));
+	ck_assert_int_eq(mx_val("notifications"),
+			 notes + mx_val("notify_inval_entry") + mx_val("notify_store") +
+				 mx_val("notify_retrieve") + mx_val("notify_inc_epoch"));
 	fx_run_child(stat_missing, miss);
 	MX_CTL_OK("inval", mx_rel);
 	fx_run_child(reads_original, NULL);

@@ -169,6 +169,23 @@ START_TEST(test_handle_epochs)
 }
 END_TEST
 
+/* After a replug the kernel's old inode names a revived one until a lookup gives it the
+ * new generation: requests without a handle fail until then, the lookup itself passes. */
+START_TEST(test_stale_until_looked_up)
+{
+	ck_assert_int_eq(inode_ref(fs.itab, 8), 0);
+	ck_assert_int_eq(inode_set_state(fs.itab, 8, INODE_REVOKED, ENODEV, event()), 0);
+	itab_revive(fs.itab, false);
+	ck_assert_int_eq(gate(&fs, 8, GATE_ATTR, GATE_NO_HANDLE, 0, 0), -EIO);
+	ck_assert_int_eq(gate(&fs, 8, GATE_OPEN, GATE_NO_HANDLE, 0, 0), -EIO);
+	ck_assert_int_eq(gate(&fs, 8, GATE_DIR, GATE_NO_HANDLE, 0, 0), -EIO);
+	ck_assert_int_eq(gate(&fs, 8, GATE_LOOKUP, GATE_NO_HANDLE, 0, 0), 0);
+	ck_assert_int_eq(inode_ref(fs.itab, 8), 0); /* the entry reply */
+	ck_assert_int_eq(gate(&fs, 8, GATE_ATTR, GATE_NO_HANDLE, 0, 0), 0);
+	ck_assert_int_eq(gate(&fs, 8, GATE_OPEN, GATE_NO_HANDLE, 0, 0), 0);
+}
+END_TEST
+
 /* A handle sees its inode's state through the entry it holds, which stays in the table
  * while held: a revocation, a count, a forget do not lose it. */
 START_TEST(test_handle_holds_entry)
@@ -272,7 +289,8 @@ int main(void)
 	fx_unit_tcase(s, "gate", 0, setup, teardown,
 		      FX_TESTS(test_plug_on, test_plug_going, test_plug_off, test_plug_vanished,
 			       test_inode_revoking, test_inode_revoked, test_handle_epochs,
-			       test_handle_holds_entry, test_rule_verdicts,
-			       test_rules_spare_metadata, test_rule_delay, test_lost_bytes));
+			       test_handle_holds_entry, test_stale_until_looked_up,
+			       test_rule_verdicts, test_rules_spare_metadata, test_rule_delay,
+			       test_lost_bytes));
 	return fx_run_suite(s);
 }

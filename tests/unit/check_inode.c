@@ -97,6 +97,35 @@ START_TEST(test_revoked_outlives_forget)
 }
 END_TEST
 
+static bool has(const uint64_t *ids, size_t n, uint64_t ino)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (ids[i] == ino)
+			return true;
+	}
+	return false;
+}
+
+/* The kernel holds one reference to each of 1..last. */
+static void ref_upto(uint64_t last)
+{
+	for (uint64_t ino = 1; ino <= last; ino++)
+		ck_assert_int_eq(inode_ref(t, ino), 0);
+}
+
+/* collect() lists exactly a and b. */
+static void expect_listed(int (*collect)(struct itab *, uint64_t **, size_t *), uint64_t a,
+			  uint64_t b)
+{
+	uint64_t *ids;
+	size_t n;
+
+	ck_assert_int_eq(collect(t, &ids, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert(has(ids, n, a) && has(ids, n, b));
+	free(ids);
+}
+
 START_TEST(test_revive)
 {
 	struct inode_info info;
@@ -110,7 +139,7 @@ START_TEST(test_revive)
 	ck_assert_uint_eq(inode_gen(t, 1), 0);
 	/* only the revoked: the held one gets a new generation, the other is dropped */
 	ck_assert_uint_eq(itab_revive(t, false), 2);
-	ck_assert_int_eq(inode_state(t, 1, &err, &at), INODE_LIVE);
+	ck_assert_int_eq(inode_state(t, 1, &err, &at), INODE_STALE);
 	ck_assert_uint_eq(inode_gen(t, 1), 1);
 	ck_assert_int_eq(inode_info(t, 2, &info), -ENOENT);
 	ck_assert_uint_eq(inode_gen(t, 3), 0);
@@ -124,28 +153,60 @@ START_TEST(test_revive)
 }
 END_TEST
 
-static bool has(const uint64_t *ids, size_t n, uint64_t ino)
+/* A revived inode is stale until an entry reply names it again; a stale one the kernel
+ * forgets leaves the table, and a later revival of the revoked only leaves it stale. */
+START_TEST(test_stale_until_looked_up)
 {
-	for (size_t i = 0; i < n; i++) {
-		if (ids[i] == ino)
-			return true;
-	}
-	return false;
-}
+	struct inode_info info;
+	int err;
+	uint64_t at;
 
-START_TEST(test_known)
+	ck_assert_int_eq(inode_ref(t, 1), 0);
+	ck_assert_int_eq(inode_ref(t, 2), 0);
+	ck_assert_uint_eq(itab_revive(t, true), 2);
+	ck_assert_int_eq(inode_state(t, 1, &err, &at), INODE_STALE);
+	ck_assert_uint_eq(itab_revive(t, false), 0);
+	ck_assert_int_eq(inode_state(t, 1, &err, &at), INODE_STALE);
+	ck_assert_int_eq(inode_ref(t, 1), 0);
+	ck_assert_int_eq(inode_state(t, 1, &err, &at), INODE_LIVE);
+	ck_assert_uint_eq(nlookup(1), 2);
+	ck_assert_uint_eq(inode_forget(t, 2, 1), 0);
+	ck_assert_int_eq(inode_info(t, 2, &info), -ENOENT);
+}
+END_TEST
+
+/* A READ or WRITE counted notes that pages may be cached; taking it forgets it, for one
+ * inode or for all the kernel holds. */
+START_TEST(test_cached)
 {
 	uint64_t *ids;
 	size_t n;
 
-	for (uint64_t ino = 1; ino <= 3; ino++)
-		ck_assert_int_eq(inode_ref(t, ino), 0);
+	ref_upto(4);
+	ck_assert(!inode_take_cached(t, 1));
+	inode_count(t, 1, IC_READS, 1);
+	inode_count(t, 2, IC_WRITES, 1);
+	inode_count(t, 3, IC_ERRORS, 1); /* no data: nothing cached */
+	inode_note_cached(t, 4);
+	inode_note_cached(t, 99); /* not in the table: nothing is created */
+	ck_assert_uint_eq(itab_count(t), 4);
+	ck_assert(inode_take_cached(t, 1));
+	ck_assert(!inode_take_cached(t, 1));
+	expect_listed(itab_take_cached, 2, 4);
+	ck_assert_int_eq(itab_take_cached(t, &ids, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	free(ids);
+	inode_count(t, 2, IC_READS, 1);
+	ck_assert(inode_take_cached(t, 2));
+}
+END_TEST
+
+START_TEST(test_known)
+{
+	ref_upto(3);
 	ck_assert_int_eq(inode_set_state(t, 4, INODE_REVOKED, EIO, 1), 0);
 	inode_forget(t, 2, 1);
-	ck_assert_int_eq(itab_known(t, &ids, &n), 0);
-	ck_assert_uint_eq(n, 2);
-	ck_assert(has(ids, n, 1) && has(ids, n, 3));
-	free(ids);
+	expect_listed(itab_known, 1, 3);
 }
 END_TEST
 
@@ -201,6 +262,6 @@ int main(void)
 	fx_unit_tcase(s, "itab", 0, setup, teardown,
 		      FX_TESTS(test_lookup_counting, test_forget_limits, test_state,
 			       test_revoked_outlives_forget, test_revive, test_known, test_counters,
-			       test_growth));
+			       test_growth, test_stale_until_looked_up, test_cached));
 	return fx_run_suite(s);
 }
