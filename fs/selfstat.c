@@ -34,7 +34,6 @@
 
 enum selfstat_op {
 	SELFSTAT_FORCE = 1, /* each path: stat, then the size the kernel kept */
-	SELFSTAT_LOOKUP,    /* each path: stat */
 	SELFSTAT_ABORT,	    /* abort the connection */
 };
 
@@ -105,8 +104,8 @@ static bool is_daemon_gone(const struct helper *h)
 	return si.ssi_signo == SELFSTAT_DEATH_SIG && (pid_t)si.ssi_pid == h->daemon;
 }
 
-/* stat(path), and for SELFSTAT_FORCE the size the kernel kept afterwards. */
-static struct answer answer_path(enum selfstat_op op, const char *path)
+/* stat(path), then the size the kernel kept afterwards. */
+static struct answer answer_path(const char *path)
 {
 	struct answer a = { 0 };
 	struct statx stx;
@@ -114,8 +113,6 @@ static struct answer answer_path(enum selfstat_op op, const char *path)
 
 	if (stat(path, &st) < 0)
 		a.err = -errno;
-	else if (op != SELFSTAT_FORCE)
-		return a;
 	else if (statx(AT_FDCWD, path, AT_STATX_DONT_SYNC, STATX_SIZE, &stx) < 0)
 		a.err = -errno;
 	else
@@ -135,7 +132,7 @@ static size_t answer_request(const struct helper *h, const char *msg, size_t len
 		return 1;
 	}
 	for (; path < msg + len && n < SELFSTAT_PATHS_MAX; path += strlen(path) + 1)
-		out[n++] = answer_path((enum selfstat_op)msg[0], path);
+		out[n++] = answer_path(path);
 	return n;
 }
 
@@ -359,13 +356,12 @@ static int send_share(struct selfstat *s, size_t i, enum selfstat_op op, char *c
 }
 
 /* Asks op about the n paths, split among the helpers, which work at once, and keeps each
- * path's answer in out (n of them), or none if out is NULL. 0 or -errno. Every request
+ * path's answer in out (n of them). 0 or -errno. Every request
  * sent is answered before it returns, failed or not, so the next finds the sockets
  * empty. */
 static int ask_paths(struct selfstat *s, enum selfstat_op op, char *const *paths, size_t n,
 		     struct answer *out)
 {
-	struct answer scratch[SELFSTAT_PATHS_MAX];
 	struct share sh[SELFSTAT_MAX];
 	size_t each = (n + s->n - 1) / s->n, left = n;
 	int rc = 0;
@@ -386,8 +382,7 @@ static int ask_paths(struct selfstat *s, enum selfstat_op op, char *const *paths
 
 			if (!sh[i].sent)
 				continue;
-			got = read_answers(&s->links[i], out ? out + sh[i].next : scratch,
-					   sh[i].sent);
+			got = read_answers(&s->links[i], out + sh[i].next, sh[i].sent);
 			rc = rc < 0 ? rc : got;
 			sh[i].next += sh[i].sent;
 			left -= sh[i].sent;
@@ -416,11 +411,6 @@ int selfstat_force_many(struct selfstat *s, char *const *paths, size_t n, int *e
 	}
 	free(a);
 	return rc;
-}
-
-int selfstat_lookup(struct selfstat *s, char *const *paths, size_t n)
-{
-	return ask_paths(s, SELFSTAT_LOOKUP, paths, n, NULL);
 }
 
 int selfstat_abort(struct selfstat *s)

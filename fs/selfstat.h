@@ -68,10 +68,6 @@ int selfstat_force(struct selfstat *s, const char *path, uint64_t *held_out);
  * KiB), and then errs and held are not all set. */
 int selfstat_force_many(struct selfstat *s, char *const *paths, size_t n, int *errs,
 			uint64_t *held);
-/* In the helper: stat()s each of the n paths, in order, so that the kernel looks up names
- * it has dropped; their own failures are ignored. Split and batched as by
- * selfstat_force_many(). 0, or -errno if a helper could not be reached. */
-int selfstat_lookup(struct selfstat *s, char *const *paths, size_t n);
 /* Aborts the mount's FUSE connection through fusectl, which is what a daemon's death does
  * to it: every request in flight fails. 0, or -errno (why the abort file could not be
  * opened, or written). */

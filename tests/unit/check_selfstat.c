@@ -21,7 +21,7 @@
 
 #include "selfstat.h"
 
-#define LOOKUP_PATHS 3000 /* more than one 64 KiB request of paths per helper */
+#define MANY_PATHS   3000 /* more than one 64 KiB request of paths per helper */
 #define FORCE_PATHS  101
 #define EXIT_WAIT_MS 1000
 
@@ -109,21 +109,26 @@ START_TEST(test_force_many_answers_each_path_in_order)
 }
 END_TEST
 
-START_TEST(test_lookup_takes_many_paths_and_ignores_their_errors)
+/* More paths than one request holds: each helper sends several, and every answer is
+ * read, so the next request gets its own. */
+START_TEST(test_force_many_takes_more_paths_than_a_request_holds)
 {
-	static char *paths[LOOKUP_PATHS];
+	static char *paths[MANY_PATHS];
+	static uint64_t held[MANY_PATHS];
+	static int errs[MANY_PATHS];
 	char path[PATH_MAX];
-	uint64_t held;
+	uint64_t one;
 
 	make_file("g", 1, path, sizeof(path));
-	for (int i = 0; i < LOOKUP_PATHS; i++)
+	for (int i = 0; i < MANY_PATHS; i++)
 		ck_assert_int_gt(asprintf(&paths[i], "%s/missing-%040d", dir, i), 0);
-	ck_assert_int_eq(selfstat_lookup(ss, paths, LOOKUP_PATHS), 0);
-	ck_assert_int_eq(selfstat_lookup(ss, paths, 0), 0);
-	/* every answer was read: the next request gets its own */
-	ck_assert_int_eq(selfstat_force(ss, path, &held), 0);
-	ck_assert_uint_eq(held, 1);
-	for (int i = 0; i < LOOKUP_PATHS; i++)
+	ck_assert_int_eq(selfstat_force_many(ss, paths, MANY_PATHS, errs, held), 0);
+	for (int i = 0; i < MANY_PATHS; i++)
+		ck_assert_int_eq(errs[i], -ENOENT);
+	ck_assert_int_eq(selfstat_force_many(ss, paths, 0, errs, held), 0);
+	ck_assert_int_eq(selfstat_force(ss, path, &one), 0);
+	ck_assert_uint_eq(one, 1);
+	for (int i = 0; i < MANY_PATHS; i++)
 		free(paths[i]);
 	unlink(path);
 }
@@ -289,7 +294,7 @@ static Suite *selfstat_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_force_gives_the_size_the_kernel_holds);
 	tcase_add_test(tc, test_force_many_answers_each_path_in_order);
-	tcase_add_test(tc, test_lookup_takes_many_paths_and_ignores_their_errors);
+	tcase_add_test(tc, test_force_many_takes_more_paths_than_a_request_holds);
 	tcase_add_test(tc, test_abort_fails_where_there_is_no_connection);
 	tcase_add_test(tc, test_helpers_are_as_many_as_asked_and_cpus_allow);
 	tcase_add_test(tc, test_helpers_keep_no_inherited_descriptor);
