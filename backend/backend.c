@@ -19,6 +19,7 @@
 
 static const struct bk_ops *const registry[] = {
 	&bk_mem_ops,
+	&bk_dir_ops,
 #if HAVE_SQLITE
 	&bk_sqlite_ops,
 #endif

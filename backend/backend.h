@@ -305,5 +305,6 @@ int bk_feed_read(struct bk *b, bk_change_fn emit, void *ctx);
 
 extern const struct bk_ops bk_mem_ops;
 extern const struct bk_ops bk_sqlite_ops;
+extern const struct bk_ops bk_dir_ops;
 
 #endif

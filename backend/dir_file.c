@@ -1,0 +1,173 @@
+/* The dir backend's file data: per-open handles (a host descriptor each, reopened from the
+ * node's O_PATH descriptor, so that it outlives the file's last name), and read, write,
+ * fallocate, lseek and fsync through them; an access without a handle (fh 0, the daemon's
+ * own events) opens a descriptor for the call. */
+#include "common.h"
+#include "dir.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+int dir_file_reopen(struct dir_node *n, int flags)
+{
+	char path[DIR_FD_PATH_MAX];
+	int fd = open(dir_fd_path(n->fd, path), flags | O_CLOEXEC);
+
+	return fd < 0 ? -errno : fd;
+}
+
+int dir_fopen(struct bk *b, uint64_t ino, int flags, uint64_t *fh_out)
+{
+	struct dir_bk *d = dir_of(b);
+	struct dir_node *n = dir_node_get(d, ino);
+	int fd, *fh;
+
+	if (!n)
+		return -ENOENT;
+	/* reads too: the kernel's writeback cache reads what it fills in */
+	fd = dir_file_reopen(n, (flags & O_ACCMODE) == O_RDONLY ? O_RDONLY : O_RDWR);
+	dir_node_put(d, n);
+	if (fd < 0)
+		return fd;
+	fh = malloc(sizeof(*fh));
+	if (!fh) {
+		close(fd);
+		return -ENOMEM;
+	}
+	*fh = fd;
+	*fh_out = (uint64_t)(uintptr_t)fh;
+	return 0;
+}
+
+void dir_frelease(struct bk *b, uint64_t ino, uint64_t fh)
+{
+	int *fd = (int *)(uintptr_t)fh;
+
+	(void)b;
+	(void)ino;
+	close(*fd);
+	free(fd);
+}
+
+/* A descriptor for one access to ino: the handle's, or one opened now (*opened set, the
+ * caller closes it); and the node, held, in *out. */
+static int file_fd(struct dir_bk *d, uint64_t ino, uint64_t fh, int flags, struct dir_node **out,
+		   bool *opened)
+{
+	*out = dir_node_get(d, ino);
+	*opened = false;
+	if (!*out)
+		return -ENOENT;
+	if (fh)
+		return *(int *)(uintptr_t)fh;
+	*opened = true;
+	return dir_file_reopen(*out, flags);
+}
+
+static void file_done(struct dir_bk *d, struct dir_node *n, int fd, bool opened, bool is_change)
+{
+	if (is_change)
+		dir_node_mark_own(d, n);
+	if (opened && fd >= 0)
+		close(fd);
+	if (n)
+		dir_node_put(d, n);
+}
+
+ssize_t dir_read(struct bk *b, uint64_t ino, uint64_t fh, void *buf, size_t len, off_t off)
+{
+	struct dir_bk *d = dir_of(b);
+	struct dir_node *n;
+	bool opened;
+	int fd = file_fd(d, ino, fh, O_RDONLY, &n, &opened);
+	ssize_t done = 0;
+
+	while (fd >= 0 && (size_t)done < len) {
+		ssize_t got = pread(fd, (char *)buf + done, len - (size_t)done, off + done);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			done = got < 0 ? -errno : done;
+			break;
+		}
+		done += got;
+	}
+	file_done(d, n, fd, opened, false);
+	return fd < 0 ? fd : done;
+}
+
+ssize_t dir_write(struct bk *b, uint64_t ino, uint64_t fh, const void *buf, size_t len,
+		  off_t off)
+{
+	struct dir_bk *d = dir_of(b);
+	struct dir_node *n;
+	bool opened;
+	int rc = bk_write_check(off, len, DIR_FILE_MAX);
+	int fd = rc < 0 ? rc : file_fd(d, ino, fh, O_WRONLY, &n, &opened);
+	ssize_t done = 0;
+
+	if (rc < 0)
+		return rc;
+	while (fd >= 0 && (size_t)done < len) {
+		ssize_t put = pwrite(fd, (const char *)buf + done, len - (size_t)done, off + done);
+
+		if (put < 0 && errno == EINTR)
+			continue;
+		if (put < 0) {
+			done = -errno;
+			break;
+		}
+		done += put;
+	}
+	file_done(d, n, fd, opened, true);
+	return fd < 0 ? fd : done;
+}
+
+int dir_fallocate(struct bk *b, uint64_t ino, uint64_t fh, int mode, off_t off, off_t len)
+{
+	struct dir_bk *d = dir_of(b);
+	struct dir_node *n;
+	bool opened;
+	int rc = bk_falloc_check(mode, off, len, DIR_FILE_MAX);
+	int fd = rc < 0 ? rc : file_fd(d, ino, fh, O_WRONLY, &n, &opened);
+
+	if (rc < 0)
+		return rc;
+	if (fd >= 0)
+		rc = fallocate(fd, mode, off, len) < 0 ? -errno : 0;
+	file_done(d, n, fd, opened, true);
+	return fd < 0 ? fd : rc;
+}
+
+off_t dir_lseek(struct bk *b, uint64_t ino, off_t off, int whence)
+{
+	struct dir_bk *d = dir_of(b);
+	struct dir_node *n;
+	bool opened;
+	int fd = file_fd(d, ino, 0, O_RDONLY, &n, &opened);
+	off_t rc = fd;
+
+	if (fd >= 0) {
+		rc = lseek(fd, off, whence);
+		rc = rc < 0 ? -errno : rc;
+	}
+	file_done(d, n, fd, opened, false);
+	return rc;
+}
+
+int dir_fsync(struct bk *b, uint64_t ino, uint64_t fh, bool datasync)
+{
+	struct dir_bk *d = dir_of(b);
+	struct dir_node *n;
+	bool opened;
+	int fd = file_fd(d, ino, fh, O_RDONLY, &n, &opened);
+	int rc = fd;
+
+	if (fd >= 0)
+		rc = (datasync ? fdatasync(fd) : fsync(fd)) < 0 ? -errno : 0;
+	file_done(d, n, fd, opened, false);
+	return rc;
+}
