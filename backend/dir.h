@@ -23,7 +23,8 @@ struct dir_node {
 	ino_t hino;
 	int fd;	  /* O_PATH|O_NOFOLLOW, or the O_TMPFILE descriptor of a tmpfile */
 	int wd;	  /* directories: the inotify watch, or -1 */
-	int refs; /* holders (dir_node_get() callers), guarded by the table lock */
+	int refs;     /* holders (dir_node_get() callers), guarded by the table lock */
+	int changing; /* changes of ours under way (the feed skips its events); lock */
 	bool is_forgotten;
 	struct timespec own_ctime; /* the host ctime after our last change; guarded by lock */
 	struct dir_node *by_ino, *by_host; /* hash chains */
@@ -59,9 +60,13 @@ void dir_node_put(struct dir_bk *d, struct dir_node *n);
 int dir_node_attach(struct dir_bk *d, int fd, const struct stat *st, struct bk_attr *out);
 /* The node of the live host object (dev, hino), held, or NULL. */
 struct dir_node *dir_node_find_host(struct dir_bk *d, dev_t dev, ino_t hino);
-/* Records n's current host ctime as our own change (the feed skips events showing it). */
+/* Records n's current host ctime as known (the feed skips events showing it). */
 void dir_node_mark_own(struct dir_bk *d, struct dir_node *n);
-/* Whether n's host ctime is still the one of our last change. */
+/* Brackets a change of ours to n: until the end, and after it while n's host ctime is
+ * the one the end saw, the feed takes n's events for ours. */
+void dir_node_change_begin(struct dir_bk *d, struct dir_node *n);
+void dir_node_change_end(struct dir_bk *d, struct dir_node *n);
+/* Whether a change of ours is under way on n or its host ctime is still a known one. */
 bool dir_node_is_own(struct dir_bk *d, struct dir_node *n);
 void dir_stat_to_attr(uint64_t ino, const struct stat *st, struct bk_attr *out);
 /* Makes the root node (ino BK_ROOT_INO) from the descriptor of PATH. */

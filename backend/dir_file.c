@@ -52,7 +52,8 @@ void dir_frelease(struct bk *b, uint64_t ino, uint64_t fh)
 }
 
 /* A descriptor for one access to ino: the handle's, or one opened now (*opened set, the
- * caller closes it); and the node, held, in *out. */
+ * caller closes it); and the node, held, in *out. flags other than O_RDONLY begin a
+ * change (file_done() ends it). */
 static int file_fd(struct dir_bk *d, uint64_t ino, uint64_t fh, int flags, struct dir_node **out,
 		   bool *opened)
 {
@@ -60,6 +61,8 @@ static int file_fd(struct dir_bk *d, uint64_t ino, uint64_t fh, int flags, struc
 	*opened = false;
 	if (!*out)
 		return -ENOENT;
+	if (flags != O_RDONLY)
+		dir_node_change_begin(d, *out);
 	if (fh)
 		return *(int *)(uintptr_t)fh;
 	*opened = true;
@@ -68,8 +71,8 @@ static int file_fd(struct dir_bk *d, uint64_t ino, uint64_t fh, int flags, struc
 
 static void file_done(struct dir_bk *d, struct dir_node *n, int fd, bool opened, bool is_change)
 {
-	if (is_change)
-		dir_node_mark_own(d, n);
+	if (is_change && n)
+		dir_node_change_end(d, n);
 	if (opened && fd >= 0)
 		close(fd);
 	if (n)
@@ -126,6 +129,22 @@ ssize_t dir_write(struct bk *b, uint64_t ino, uint64_t fh, const void *buf, size
 	return fd < 0 ? fd : done;
 }
 
+/* fallocate(2); a zero range where the host has none (tmpfs): a hole punched, then the
+ * range allocated again (zeros) and the size grown as a zero range would. */
+static int file_fallocate(int fd, int mode, off_t off, off_t len)
+{
+	int keep = mode & BK_FALLOC_KEEP_SIZE;
+
+	if (fallocate(fd, mode, off, len) == 0)
+		return 0;
+	if (errno != EOPNOTSUPP || !(mode & BK_FALLOC_ZERO_RANGE))
+		return -errno;
+	if (fallocate(fd, BK_FALLOC_PUNCH_HOLE | BK_FALLOC_KEEP_SIZE, off, len) < 0 ||
+	    fallocate(fd, keep, off, len) < 0)
+		return -errno;
+	return 0;
+}
+
 int dir_fallocate(struct bk *b, uint64_t ino, uint64_t fh, int mode, off_t off, off_t len)
 {
 	struct dir_bk *d = dir_of(b);
@@ -137,7 +156,7 @@ int dir_fallocate(struct bk *b, uint64_t ino, uint64_t fh, int mode, off_t off, 
 	if (rc < 0)
 		return rc;
 	if (fd >= 0)
-		rc = fallocate(fd, mode, off, len) < 0 ? -errno : 0;
+		rc = file_fallocate(fd, mode, off, len);
 	file_done(d, n, fd, opened, true);
 	return fd < 0 ? fd : rc;
 }

@@ -184,15 +184,34 @@ void dir_nodes_free(struct dir_bk *d)
 	}
 }
 
-void dir_node_mark_own(struct dir_bk *d, struct dir_node *n)
+/* Records the host ctime as known, and ends a change when delta is -1. */
+static void node_own(struct dir_bk *d, struct dir_node *n, int delta)
 {
 	struct stat st;
+	bool has_stat = node_stat(n, &st) == 0;
 
-	if (node_stat(n, &st) < 0)
-		return;
 	pthread_mutex_lock(&d->lock);
-	n->own_ctime = st.st_ctim;
+	if (has_stat)
+		n->own_ctime = st.st_ctim;
+	n->changing += delta;
 	pthread_mutex_unlock(&d->lock);
+}
+
+void dir_node_mark_own(struct dir_bk *d, struct dir_node *n)
+{
+	node_own(d, n, 0);
+}
+
+void dir_node_change_begin(struct dir_bk *d, struct dir_node *n)
+{
+	pthread_mutex_lock(&d->lock);
+	n->changing++;
+	pthread_mutex_unlock(&d->lock);
+}
+
+void dir_node_change_end(struct dir_bk *d, struct dir_node *n)
+{
+	node_own(d, n, -1);
 }
 
 bool dir_node_is_own(struct dir_bk *d, struct dir_node *n)
@@ -203,8 +222,8 @@ bool dir_node_is_own(struct dir_bk *d, struct dir_node *n)
 	if (node_stat(n, &st) < 0)
 		return false;
 	pthread_mutex_lock(&d->lock);
-	is_own = n->own_ctime.tv_sec == st.st_ctim.tv_sec &&
-		 n->own_ctime.tv_nsec == st.st_ctim.tv_nsec;
+	is_own = n->changing > 0 || (n->own_ctime.tv_sec == st.st_ctim.tv_sec &&
+		 n->own_ctime.tv_nsec == st.st_ctim.tv_nsec);
 	pthread_mutex_unlock(&d->lock);
 	return is_own;
 }
@@ -284,10 +303,11 @@ int dir_setattr(struct bk *b, uint64_t ino, const struct bk_setattr *s, struct b
 	rc = node_stat(n, &st);
 	if (rc == 0)
 		rc = bk_setattr_check(st.st_mode, s, DIR_FILE_MAX);
-	if (rc == 0)
+	if (rc == 0) {
+		dir_node_change_begin(d, n);
 		rc = set_fields(n, &st, s);
-	if (s->valid)
-		dir_node_mark_own(d, n);
+		dir_node_change_end(d, n);
+	}
 	if (rc == 0)
 		rc = node_stat(n, &st);
 	if (rc == 0)

@@ -17,7 +17,8 @@
 #define DIR_READDIR_BATCH 64
 #define DIR_DENTS_BUF	  32768
 
-/* The parent ino, held, after checking name: 0 or -errno (*out NULL). */
+/* The parent ino, held and with a change begun, after checking name: 0 or -errno (*out
+ * NULL). parent_put() ends both. */
 static int parent_get(struct dir_bk *d, uint64_t parent, const char *name, struct dir_node **out)
 {
 	int rc = bk_name_check(name);
@@ -26,7 +27,18 @@ static int parent_get(struct dir_bk *d, uint64_t parent, const char *name, struc
 	if (rc < 0)
 		return rc;
 	*out = dir_node_get(d, parent);
-	return *out ? 0 : -ENOENT;
+	if (!*out)
+		return -ENOENT;
+	dir_node_change_begin(d, *out);
+	return 0;
+}
+
+static void parent_put(struct dir_bk *d, struct dir_node *p)
+{
+	if (!p)
+		return;
+	dir_node_change_end(d, p);
+	dir_node_put(d, p);
 }
 
 /* The end of every slot that made name in p: owner and mode as n says, then the node. */
@@ -40,7 +52,6 @@ static int made(struct dir_bk *d, struct dir_node *p, const char *name, const st
 		rc = -errno;
 	if (rc == 0 && !S_ISLNK(n->mode) && fchmodat(p->fd, name, n->mode & 07777, 0) < 0)
 		rc = -errno;
-	dir_node_mark_own(d, p);
 	if (rc == 0)
 		rc = dir_lookup(&d->base, p->ino, name, out);
 	if (rc < 0)
@@ -63,8 +74,7 @@ int dir_mknod(struct bk *b, uint64_t parent, const char *name, const struct bk_n
 		rc = mknodat(p->fd, name, n->mode, n->rdev) < 0 ? -errno : 0;
 	if (rc == 0)
 		rc = made(d, p, name, n, out);
-	if (p)
-		dir_node_put(d, p);
+	parent_put(d, p);
 	return rc;
 }
 
@@ -79,8 +89,7 @@ int dir_symlink(struct bk *b, uint64_t parent, const char *name, const char *tar
 		rc = symlinkat(target, p->fd, name) < 0 ? -errno : 0;
 	if (rc == 0)
 		rc = made(d, p, name, n, out);
-	if (p)
-		dir_node_put(d, p);
+	parent_put(d, p);
 	return rc;
 }
 
@@ -110,15 +119,15 @@ int dir_link(struct bk *b, uint64_t ino, uint64_t newparent, const char *newname
 
 	if (rc == 0 && !n)
 		rc = -ENOENT;
-	if (rc == 0 && linkat(n->fd, "", p->fd, newname, AT_EMPTY_PATH) < 0)
-		rc = errno == EISDIR ? -EPERM : -errno;
 	if (rc == 0) {
-		dir_node_mark_own(d, p);
-		dir_node_mark_own(d, n);
-		rc = dir_lookup(b, newparent, newname, out);
+		dir_node_change_begin(d, n);
+		if (linkat(n->fd, "", p->fd, newname, AT_EMPTY_PATH) < 0)
+			rc = errno == EISDIR ? -EPERM : -errno;
+		dir_node_change_end(d, n);
 	}
-	if (p)
-		dir_node_put(d, p);
+	if (rc == 0)
+		rc = dir_lookup(b, newparent, newname, out);
+	parent_put(d, p);
 	if (n)
 		dir_node_put(d, n);
 	return rc;
@@ -147,12 +156,9 @@ static int remove_name(struct bk *b, uint64_t parent, const char *name, int flag
 
 	if (rc == 0)
 		rc = unlinkat(p->fd, name, flags) < 0 ? -errno : 0;
-	if (rc == 0)
-		dir_node_mark_own(d, p);
 	if (rc == 0 && !(flags & AT_REMOVEDIR))
 		mark_child(d, p, name);
-	if (p)
-		dir_node_put(d, p);
+	parent_put(d, p);
 	return rc;
 }
 
@@ -177,15 +183,10 @@ int dir_rename(struct bk *b, uint64_t parent, const char *name, uint64_t newpare
 		rc = parent_get(d, newparent, newname, &np);
 	if (rc == 0 && renameat2(p->fd, name, np->fd, newname, flags) < 0)
 		rc = -errno;
-	if (rc == 0) {
-		dir_node_mark_own(d, p);
-		dir_node_mark_own(d, np);
+	if (rc == 0)
 		mark_child(d, np, newname);
-	}
-	if (np)
-		dir_node_put(d, np);
-	if (p)
-		dir_node_put(d, p);
+	parent_put(d, np);
+	parent_put(d, p);
 	return rc;
 }
 

@@ -38,14 +38,17 @@ static ssize_t xattr_run(struct bk *b, uint64_t ino, const struct dir_xattr *x)
 	struct dir_bk *d = dir_of(b);
 	struct dir_node *n = dir_node_get(d, ino);
 	char path[DIR_FD_PATH_MAX];
+	bool is_change = x->op == DIR_XA_SET || x->op == DIR_XA_REMOVE;
 	ssize_t rc;
 
 	if (!n)
 		return -ENOENT;
+	if (is_change)
+		dir_node_change_begin(d, n);
 	rc = xattr_call(dir_fd_path(n->fd, path), x);
 	rc = rc < 0 ? -errno : rc;
-	if (x->op == DIR_XA_SET || x->op == DIR_XA_REMOVE)
-		dir_node_mark_own(d, n);
+	if (is_change)
+		dir_node_change_end(d, n);
 	dir_node_put(d, n);
 	return rc;
 }

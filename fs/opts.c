@@ -1,6 +1,7 @@
 /* Option parsing and validation. Every problem is reported, then parsing fails; nothing
  * is mounted until the options are known to be good. */
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -209,6 +210,16 @@ static int check_source(struct opts *o)
 	return -EINVAL;
 }
 
+static int check_outside(const struct opts *o)
+{
+	char err[PATH_MAX * 2 + 128];
+
+	if (source_check_outside(&o->src, o->cmd.mountpoint, err, sizeof(err)) == 0)
+		return 0;
+	fprintf(stderr, "sigbusfs: %s\n", err);
+	return -EINVAL;
+}
+
 /* Options every sigbusfs mount gets: the kernel checks permissions as on a local
  * filesystem, and mount tables name the source and the type fuse.sigbusfs. */
 static int add_defaults(struct fuse_args *args, const struct opts *o)
@@ -237,6 +248,8 @@ int opts_parse(struct fuse_args *args, struct opts *o)
 	if (check_source(o) < 0)
 		rc = -EINVAL;
 	if (check_mountpoint(o) < 0)
+		rc = -EINVAL;
+	if (rc == 0 && check_outside(o) < 0)
 		rc = -EINVAL;
 	if (check_cache(o) < 0)
 		rc = -EINVAL;
