@@ -38,8 +38,8 @@ static int dir_open_root(struct dir_bk *d)
 
 static void dir_free(struct dir_bk *d)
 {
+	dir_nodes_free(d); /* unwatches: before the feed closes */
 	dir_feed_close(d);
-	dir_nodes_free(d);
 	pthread_mutex_destroy(&d->lock);
 	free(d->path);
 	free(d);
@@ -57,6 +57,7 @@ static int dir_open(const struct bk_source *src, const struct bk_log *log, struc
 	if (log)
 		d->log = *log;
 	d->inotify_fd = -1;
+	d->mount_fd = -1;
 	d->next_ino = BK_ROOT_INO + 1;
 	pthread_mutex_init(&d->lock, NULL);
 	d->path = strdup(src->arg);

@@ -1,38 +1,44 @@
 /* Private to the dir backend (dir:PATH, a host directory): the objects its files share.
- * dir.c owns the backend object, opening and closing and the ops table; dir_inode.c the
- * node table (identity, node IDs) and the attribute slots; dir_ns.c the namespace slots;
- * dir_file.c file data and per-open handles; dir_xattr.c extended attributes; dir_feed.c
- * the inotify change feed. */
+ * dir.c owns the backend object, opening and closing and the ops table; dir_node.c the
+ * node table (identity, node IDs); dir_inode.c lookup and the attribute slots; dir_ns.c the
+ * namespace slots; dir_file.c file data and per-open handles; dir_xattr.c extended attributes;
+ * dir_feed.c the inotify change feed. */
 #ifndef SIGBUSFS_DIR_H
 #define SIGBUSFS_DIR_H
 
 #include "backend.h"
 
 #include <pthread.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #define DIR_BUCKETS  4096 /* hash buckets of each index of the node table */
 #define DIR_FILE_MAX INT64_MAX
 
-/* One host object the kernel may hold. Its O_PATH descriptor pins the host inode, so the
- * host cannot recycle its inode number while the node lives: (dev, hino) names one live
- * node. Node IDs come from a counter and are never reused (gen is always 0). */
+/* One host object seen (dir_node.c). Node IDs come from a counter and are never reused,
+ * so gen is always 0. */
 struct dir_node {
 	uint64_t ino; /* our node ID */
 	dev_t dev;    /* the host's identity of the object */
 	ino_t hino;
-	int fd;	  /* O_PATH|O_NOFOLLOW, or the O_TMPFILE descriptor of a tmpfile */
-	int wd;	  /* directories: the inotify watch, or -1 */
+	struct file_handle *handle; /* the host's, or NULL where it has none */
+	/* O_PATH|O_NOFOLLOW (the O_TMPFILE descriptor of a tmpfile), or -1 while idle */
+	int fd;
+	bool is_idle; /* the kernel forgot it: the descriptor closes once no call holds it */
+	bool is_gone; /* the object is gone: freed once no call holds it */
+	int wd;	      /* directories: the inotify watch, or -1 */
 	int refs;     /* holders (dir_node_get() callers), guarded by the table lock */
 	int changing; /* changes of ours under way (the feed skips its events); lock */
-	bool is_forgotten;
 	struct timespec own_ctime; /* the host ctime after our last change; guarded by lock */
 	struct dir_node *by_ino, *by_host; /* hash chains */
 };
 
 struct dir_bk {
 	struct bk base;
-	char *path;	   /* as given */
+	char *path;	 /* as given */
+	int mount_fd;	 /* PATH, opened for open_by_handle_at(), or -1 */
+	bool can_reopen; /* idle nodes close their descriptors (dir_node.c) */
+	dev_t root_dev;
 	struct bk_log log; /* fs/'s, from open */
 	pthread_mutex_t lock;
 	uint64_t next_ino; /* the next node ID */
@@ -51,12 +57,12 @@ static inline struct dir_bk *dir_of(struct bk *b)
 #define DIR_FD_PATH_MAX 32
 const char *dir_fd_path(int fd, char *buf);
 
-/* dir_inode.c */
+/* dir_node.c */
 /* The node ino, held (release with dir_node_put()), or NULL: -ENOENT. */
 struct dir_node *dir_node_get(struct dir_bk *d, uint64_t ino);
 void dir_node_put(struct dir_bk *d, struct dir_node *n);
-/* Finds or makes the node of the host object fd (O_PATH, taken over: closed if a node
- * exists), fills out from st. 0 or -errno. */
+/* Finds or makes the node of the host object fd (taken over: closed if the node has one),
+ * which the kernel is about to hold; fills out from st. 0 or -errno. */
 int dir_node_attach(struct dir_bk *d, int fd, const struct stat *st, struct bk_attr *out);
 /* The node of the live host object (dev, hino), held, or NULL. */
 struct dir_node *dir_node_find_host(struct dir_bk *d, dev_t dev, ino_t hino);
@@ -72,10 +78,13 @@ void dir_stat_to_attr(uint64_t ino, const struct stat *st, struct bk_attr *out);
 /* Makes the root node (ino BK_ROOT_INO) from the descriptor of PATH. */
 int dir_node_root(struct dir_bk *d, int fd);
 void dir_nodes_free(struct dir_bk *d);
+int dir_node_stat(const struct dir_node *n, struct stat *st);
+void dir_forget(struct bk *b, uint64_t ino);
+
+/* dir_inode.c */
 int dir_getattr(struct bk *b, uint64_t ino, struct bk_attr *out);
 int dir_setattr(struct bk *b, uint64_t ino, const struct bk_setattr *s, struct bk_attr *out);
 int dir_lookup(struct bk *b, uint64_t parent, const char *name, struct bk_attr *out);
-void dir_forget(struct bk *b, uint64_t ino);
 
 /* dir_ns.c */
 int dir_mknod(struct bk *b, uint64_t parent, const char *name, const struct bk_new *n,
@@ -96,8 +105,7 @@ int dir_tmpfile(struct bk *b, uint64_t parent, const struct bk_new *n, struct bk
 int dir_fopen(struct bk *b, uint64_t ino, int flags, uint64_t *fh_out);
 void dir_frelease(struct bk *b, uint64_t ino, uint64_t fh);
 ssize_t dir_read(struct bk *b, uint64_t ino, uint64_t fh, void *buf, size_t len, off_t off);
-ssize_t dir_write(struct bk *b, uint64_t ino, uint64_t fh, const void *buf, size_t len,
-		  off_t off);
+ssize_t dir_write(struct bk *b, uint64_t ino, uint64_t fh, const void *buf, size_t len, off_t off);
 int dir_fallocate(struct bk *b, uint64_t ino, uint64_t fh, int mode, off_t off, off_t len);
 off_t dir_lseek(struct bk *b, uint64_t ino, off_t off, int whence);
 int dir_fsync(struct bk *b, uint64_t ino, uint64_t fh, bool datasync);

@@ -13,7 +13,7 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
-#define DIR_WATCH_MASK                                                                   \
+#define DIR_WATCH_MASK                                                                    \
 	(IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_MOVED_FROM | \
 	 IN_MOVED_TO | IN_ONLYDIR | IN_EXCL_UNLINK)
 #define DIR_EVENTS_BUF 65536
@@ -110,7 +110,8 @@ static int feed_child(struct dir_bk *d, struct dir_node *p, const struct inotify
 		goto out;
 	ch.ino = c->ino;
 	if (ev->mask & (IN_MODIFY | IN_CLOSE_WRITE) && S_ISREG(st.st_mode)) {
-		ch = (struct bk_change){ .kind = BK_CH_SIZE, .ino = c->ino,
+		ch = (struct bk_change){ .kind = BK_CH_SIZE,
+					 .ino = c->ino,
 					 .size = (uint64_t)st.st_size };
 		rc = emit(ctx, &ch);
 		ch.kind = BK_CH_DATA;

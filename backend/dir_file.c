@@ -102,8 +102,7 @@ ssize_t dir_read(struct bk *b, uint64_t ino, uint64_t fh, void *buf, size_t len,
 	return fd < 0 ? fd : done;
 }
 
-ssize_t dir_write(struct bk *b, uint64_t ino, uint64_t fh, const void *buf, size_t len,
-		  off_t off)
+ssize_t dir_write(struct bk *b, uint64_t ino, uint64_t fh, const void *buf, size_t len, off_t off)
 {
 	struct dir_bk *d = dir_of(b);
 	struct dir_node *n;
