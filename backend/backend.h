@@ -25,6 +25,9 @@
 #define BK_F_FEED	0x08u
 #define BK_F_HARDLINKS	0x10u /* link() works */
 #define BK_F_XATTR	0x20u /* the xattr slots work */
+/* The root directory is someone else's (a host directory): the mount options set only
+ * the owner and mode given, never the defaults. */
+#define BK_F_FOREIGN_ROOT 0x40u
 
 struct bk {
 	const struct bk_ops *ops;

@@ -93,7 +93,8 @@ static int dir_statfs(struct bk *b, struct statvfs *out)
 const struct bk_ops bk_dir_ops = {
 	.version = BK_OPS_VERSION,
 	.name = "dir",
-	.flags = BK_F_THREADSAFE | BK_F_PERSISTENT | BK_F_FEED | BK_F_HARDLINKS | BK_F_XATTR,
+	.flags = BK_F_THREADSAFE | BK_F_PERSISTENT | BK_F_FEED | BK_F_HARDLINKS | BK_F_XATTR |
+		 BK_F_FOREIGN_ROOT,
 	.source_form = BK_SOURCE_PATH,
 	.open = dir_open,
 	.close = dir_close,
