@@ -68,6 +68,8 @@ int dir_node_attach(struct dir_bk *d, int fd, const struct stat *st, struct bk_a
 struct dir_node *dir_node_find_host(struct dir_bk *d, dev_t dev, ino_t hino);
 /* Records n's current host ctime as known (the feed skips events showing it). */
 void dir_node_mark_own(struct dir_bk *d, struct dir_node *n);
+/* Records ctime, seen earlier, as known. */
+void dir_node_mark_known(struct dir_bk *d, struct dir_node *n, const struct timespec *ctime);
 /* Brackets a change of ours to n: until the end, and after it while n's host ctime is
  * the one the end saw, the feed takes n's events for ours. */
 void dir_node_change_begin(struct dir_bk *d, struct dir_node *n);

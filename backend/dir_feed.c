@@ -121,8 +121,9 @@ static int feed_child(struct dir_bk *d, struct dir_node *p, const struct inotify
 	}
 	if (rc == 0)
 		rc = emit(ctx, &ch);
-	/* what we reported is now what the kernel knows: the same ctime is not news */
-	dir_node_mark_own(d, c);
+	/* what we reported is now what the kernel knows: the ctime seen before is not news
+	 * (a fresh one could be a change made while we reported) */
+	dir_node_mark_known(d, c, &st.st_ctim);
 out:
 	dir_node_put(d, c);
 	return rc;

@@ -308,6 +308,13 @@ void dir_node_mark_own(struct dir_bk *d, struct dir_node *n)
 	node_own(d, n, 0);
 }
 
+void dir_node_mark_known(struct dir_bk *d, struct dir_node *n, const struct timespec *ctime)
+{
+	pthread_mutex_lock(&d->lock);
+	n->own_ctime = *ctime;
+	pthread_mutex_unlock(&d->lock);
+}
+
 void dir_node_change_begin(struct dir_bk *d, struct dir_node *n)
 {
 	pthread_mutex_lock(&d->lock);

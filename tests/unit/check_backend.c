@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -40,23 +41,22 @@ static contract_open_fn backend_open; /* the backend under test; set by contract
 static struct bk *be;		      /* a fresh instance for each test */
 static char scratch[64];	      /* a directory the instance keeps files in, or "" */
 
-/* Removes scratch and the files in it. */
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_DP)
+		rmdir(path);
+	else
+		unlink(path);
+	return 0;
+}
+
+/* Removes scratch and everything in it. */
 static void scratch_remove(void)
 {
-	char path[sizeof(scratch) + 256];
-	DIR *d = scratch[0] ? opendir(scratch) : NULL;
-	struct dirent *e;
-
-	while (d && (e = readdir(d))) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", scratch, e->d_name);
-		unlink(path);
-	}
-	if (d) {
-		closedir(d);
-		rmdir(scratch);
-	}
+	if (scratch[0])
+		nftw(scratch, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 	scratch[0] = '\0';
 }
 
@@ -1247,6 +1247,20 @@ static int open_sqlite(uint64_t limit, bool is_again, struct bk **out)
 }
 #endif
 
+/* A new directory on the tmpfs /dev/shm, or the last one again; dir:PATH has no byte
+ * limit of its own. */
+static int open_dir(uint64_t limit, bool is_again, struct bk **out)
+{
+	const struct bk_source src = { .arg = scratch };
+
+	(void)limit;
+	if (!is_again)
+		snprintf(scratch, sizeof(scratch), "/dev/shm/check_backend-XXXXXX");
+	if (!is_again && !mkdtemp(scratch))
+		return -errno;
+	return bk_open(&bk_dir_ops, &src, NULL, out);
+}
+
 /* What the backend logged, for the tests of refused sources. */
 static char logged[512];
 
@@ -1259,7 +1273,8 @@ static void log_to_buffer(void *ctx, enum bk_log_level level, const char *msg)
 START_TEST(test_registry)
 {
 	ck_assert_str_eq(bk_sources(),
-			 HAVE_SQLITE ? "mem:, mem:SIZE, sqlite:PATH" : "mem:, mem:SIZE");
+			 HAVE_SQLITE ? "mem:, mem:SIZE, dir:PATH, sqlite:PATH"
+				     : "mem:, mem:SIZE, dir:PATH");
 	ck_assert_ptr_eq(bk_find("mem", 3), &bk_mem_ops);
 	ck_assert_ptr_eq(bk_find("memory", 3), &bk_mem_ops);
 	ck_assert_ptr_null(bk_find("me", 2));
@@ -1355,6 +1370,7 @@ int main(void)
 		      FX_TESTS(test_registry, test_open_errors, test_version, test_wrappers));
 	failed = fx_run_suite(s);
 	failed |= contract("mem", open_mem);
+	failed |= contract("dir", open_dir);
 #if HAVE_SQLITE
 	failed |= contract("sqlite", open_sqlite);
 #endif
