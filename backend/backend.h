@@ -28,6 +28,9 @@
 /* The root directory is someone else's (a host directory): the mount options set only
  * the owner and mode given, never the defaults. */
 #define BK_F_FOREIGN_ROOT 0x40u
+#define BK_F_SET_CTIME	  0x80u /* setattr keeps BK_SET_CTIME's ctime (else: the clock's) */
+/* link() gives any nameless regular file its first name back (else: only a tmpfile) */
+#define BK_F_RELINK 0x100u
 
 struct bk {
 	const struct bk_ops *ops;
@@ -180,8 +183,8 @@ struct bk_ops {
 	/* readlink copies at most size bytes, without a NUL; returns the target's length */
 	ssize_t (*readlink)(struct bk *b, uint64_t ino, char *buf, size_t size);
 	/* -EEXIST, -EPERM for a directory, -EMLINK. A regular file with no names left (a
-	 * tmpfile, or a file unlinked while open) gets its first name back: fs/ leaves to the
-	 * kernel which of those may be linked (O_TMPFILE without O_EXCL). */
+	 * tmpfile, or with BK_F_RELINK a file unlinked while open) gets its first name back:
+	 * fs/ leaves to the kernel which of those may be linked (O_TMPFILE without O_EXCL). */
 	int (*link)(struct bk *b, uint64_t ino, uint64_t newparent, const char *newname,
 		    struct bk_attr *out);
 	int (*unlink)(struct bk *b, uint64_t parent, const char *name); /* -EISDIR */

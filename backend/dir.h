@@ -29,7 +29,12 @@ struct dir_node {
 	int wd;	      /* directories: the inotify watch, or -1 */
 	int refs;     /* holders (dir_node_get() callers), guarded by the table lock */
 	int changing; /* changes of ours under way (the feed skips its events); lock */
-	struct timespec own_ctime; /* the host ctime after our last change; guarded by lock */
+	/* data: read and lseek take it shared, write and fallocate exclusive, so that no
+	 * read sees half of one of our writes */
+	pthread_rwlock_t io_lock;
+	/* the host's ctime, mtime and size after our last change; guarded by lock */
+	struct timespec own_ctime, own_mtime;
+	off_t own_size;
 	struct dir_node *by_ino, *by_host; /* hash chains */
 };
 
@@ -66,16 +71,21 @@ void dir_node_put(struct dir_bk *d, struct dir_node *n);
 int dir_node_attach(struct dir_bk *d, int fd, const struct stat *st, struct bk_attr *out);
 /* The node of the live host object (dev, hino), held, or NULL. */
 struct dir_node *dir_node_find_host(struct dir_bk *d, dev_t dev, ino_t hino);
-/* Records n's current host ctime as known (the feed skips events showing it). */
+/* Records n's current host state (ctime, mtime, size) as known: the feed skips events
+ * that show it. A host change within the same clock tick that leaves the size alone
+ * shows the same state: it goes unseen (README). */
 void dir_node_mark_own(struct dir_bk *d, struct dir_node *n);
-/* Records ctime, seen earlier, as known. */
-void dir_node_mark_known(struct dir_bk *d, struct dir_node *n, const struct timespec *ctime);
-/* Brackets a change of ours to n: until the end, and after it while n's host ctime is
+/* Records the state st, seen earlier, as known. */
+void dir_node_mark_known(struct dir_bk *d, struct dir_node *n, const struct stat *st);
+/* Brackets a change of ours to n: until the end, and after it while n's host state is
  * the one the end saw, the feed takes n's events for ours. */
 void dir_node_change_begin(struct dir_bk *d, struct dir_node *n);
 void dir_node_change_end(struct dir_bk *d, struct dir_node *n);
-/* Whether a change of ours is under way on n or its host ctime is still a known one. */
-bool dir_node_is_own(struct dir_bk *d, struct dir_node *n);
+/* What n's host state, read into *st, shows that is not known: nothing (also while a
+ * change of ours is under way), a new size or mtime (data), or only a new ctime
+ * (attributes). Read under the lock, so that no change of ours ends in between. */
+enum dir_news { DIR_NEWS_NONE, DIR_NEWS_ATTR, DIR_NEWS_DATA };
+enum dir_news dir_node_news(struct dir_bk *d, struct dir_node *n, struct stat *st);
 void dir_stat_to_attr(uint64_t ino, const struct stat *st, struct bk_attr *out);
 /* Makes the root node (ino BK_ROOT_INO) from the descriptor of PATH. */
 int dir_node_root(struct dir_bk *d, int fd);

@@ -1,9 +1,9 @@
 /* The dir backend's change feed: inotify watches on every directory node, read into
  * changes. inotify has no byte ranges, so a file's data change is its whole file: a SIZE
  * change then a DATA change of [0, size). A name created or moved in is NAME_ADD, one
- * deleted or moved out NAME_DEL. Events that show what this instance did itself (the
- * object's host ctime is still the one after our last change, dir_node_is_own()) are
- * skipped; what the host changes after ours shows a later ctime and is reported. */
+ * deleted or moved out NAME_DEL. What an event reports is decided by the object's host
+ * state (size, mtime, ctime) against the last one known (dir_node_news()): what this
+ * instance did itself, or reported already, is skipped. */
 #include "dir.h"
 
 #include <errno.h>
@@ -102,14 +102,14 @@ static int feed_child(struct dir_bk *d, struct dir_node *p, const struct inotify
 	struct stat st;
 	struct dir_node *c = child_of(d, p, ev->name, &st);
 	struct bk_change ch = { .kind = BK_CH_ATTR };
+	enum dir_news news = c ? dir_node_news(d, c, &st) : DIR_NEWS_NONE;
 	int rc = 0;
 
-	if (!c)
-		return 0;
-	if (dir_node_is_own(d, c))
+	if (news == DIR_NEWS_NONE)
 		goto out;
 	ch.ino = c->ino;
-	if (ev->mask & (IN_MODIFY | IN_CLOSE_WRITE) && S_ISREG(st.st_mode)) {
+	/* by the state, not the event: an earlier event of the file may report it */
+	if (news == DIR_NEWS_DATA && S_ISREG(st.st_mode)) {
 		ch = (struct bk_change){ .kind = BK_CH_SIZE,
 					 .ino = c->ino,
 					 .size = (uint64_t)st.st_size };
@@ -121,11 +121,12 @@ static int feed_child(struct dir_bk *d, struct dir_node *p, const struct inotify
 	}
 	if (rc == 0)
 		rc = emit(ctx, &ch);
-	/* what we reported is now what the kernel knows: the ctime seen before is not news
-	 * (a fresh one could be a change made while we reported) */
-	dir_node_mark_known(d, c, &st.st_ctim);
+	/* what we reported is now what the kernel knows: the state seen before is not news
+	 * (a fresh one could show a change made while we reported) */
+	dir_node_mark_known(d, c, &st);
 out:
-	dir_node_put(d, c);
+	if (c)
+		dir_node_put(d, c);
 	return rc;
 }
 
@@ -134,6 +135,7 @@ static int feed_event(struct dir_bk *d, const struct inotify_event *ev, bk_chang
 {
 	struct bk_change ch = { .name = ev->name };
 	struct dir_node *p;
+	struct stat st;
 	int rc = 0;
 
 	pthread_mutex_lock(&d->lock);
@@ -146,7 +148,7 @@ static int feed_event(struct dir_bk *d, const struct inotify_event *ev, bk_chang
 		ch.kind = ev->mask & (IN_CREATE | IN_MOVED_TO) ? BK_CH_NAME_ADD : BK_CH_NAME_DEL;
 		ch.new_parent = ch.parent;
 		/* not marked once reported: each of several names is news */
-		if (!dir_node_is_own(d, p))
+		if (dir_node_news(d, p, &st) != DIR_NEWS_NONE)
 			rc = emit(ctx, &ch);
 	} else {
 		rc = feed_child(d, p, ev, emit, ctx);

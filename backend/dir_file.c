@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int dir_file_reopen(struct dir_node *n, int flags)
@@ -52,27 +53,40 @@ void dir_frelease(struct bk *b, uint64_t ino, uint64_t fh)
 }
 
 /* A descriptor for one access to ino: the handle's, or one opened now (*opened set, the
- * caller closes it); and the node, held, in *out. flags other than O_RDONLY begin a
- * change (file_done() ends it). */
+ * caller closes it); and the node, held, in *out, its io_lock taken. flags other than
+ * O_RDONLY take it exclusive and begin a change. file_done() ends what this began. */
 static int file_fd(struct dir_bk *d, uint64_t ino, uint64_t fh, int flags, struct dir_node **out,
 		   bool *opened)
 {
+	struct stat st;
+	int fd;
+
 	*out = dir_node_get(d, ino);
 	*opened = false;
 	if (!*out)
 		return -ENOENT;
-	if (flags != O_RDONLY)
+	/* not reopened (a FIFO's open would wait for its other end): the contract's errnos;
+	 * a directory opens for reading (fsync) */
+	if (!fh && dir_node_stat(*out, &st) == 0 && !S_ISREG(st.st_mode) &&
+	    !(S_ISDIR(st.st_mode) && flags == O_RDONLY))
+		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+	*opened = !fh;
+	fd = fh ? *(int *)(uintptr_t)fh : dir_file_reopen(*out, flags);
+	if (fd >= 0 && flags != O_RDONLY) {
+		pthread_rwlock_wrlock(&(*out)->io_lock);
 		dir_node_change_begin(d, *out);
-	if (fh)
-		return *(int *)(uintptr_t)fh;
-	*opened = true;
-	return dir_file_reopen(*out, flags);
+	} else if (fd >= 0) {
+		pthread_rwlock_rdlock(&(*out)->io_lock);
+	}
+	return fd;
 }
 
 static void file_done(struct dir_bk *d, struct dir_node *n, int fd, bool opened, bool is_change)
 {
-	if (is_change && n)
+	if (is_change && fd >= 0)
 		dir_node_change_end(d, n);
+	if (fd >= 0)
+		pthread_rwlock_unlock(&n->io_lock);
 	if (opened && fd >= 0)
 		close(fd);
 	if (n)
@@ -157,7 +171,7 @@ int dir_fallocate(struct bk *b, uint64_t ino, uint64_t fh, int mode, off_t off, 
 	if (fd >= 0)
 		rc = file_fallocate(fd, mode, off, len);
 	file_done(d, n, fd, opened, true);
-	return fd < 0 ? fd : rc;
+	return fd == -EINVAL ? -ENODEV : fd < 0 ? fd : rc;
 }
 
 off_t dir_lseek(struct bk *b, uint64_t ino, off_t off, int whence)
@@ -165,9 +179,13 @@ off_t dir_lseek(struct bk *b, uint64_t ino, off_t off, int whence)
 	struct dir_bk *d = dir_of(b);
 	struct dir_node *n;
 	bool opened;
-	int fd = file_fd(d, ino, 0, O_RDONLY, &n, &opened);
-	off_t rc = fd;
+	int fd;
+	off_t rc;
 
+	if (whence != SEEK_DATA && whence != SEEK_HOLE)
+		return -EINVAL;
+	fd = file_fd(d, ino, 0, O_RDONLY, &n, &opened);
+	rc = fd;
 	if (fd >= 0) {
 		rc = lseek(fd, off, whence);
 		rc = rc < 0 ? -errno : rc;

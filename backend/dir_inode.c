@@ -64,7 +64,8 @@ static int set_fields(struct dir_node *n, const struct stat *st, const struct bk
 	if (rc == 0 && s->valid & BK_SET_MODE && !S_ISLNK(st->st_mode) &&
 	    chmod(dir_fd_path(n->fd, path), s->mode & 07777) < 0)
 		rc = -errno;
-	if (rc == 0 && s->valid & BK_SET_SIZE)
+	/* ftruncate() would touch the times even when the size stays */
+	if (rc == 0 && s->valid & BK_SET_SIZE && s->size != (uint64_t)st->st_size)
 		rc = set_size(n, s->size);
 	if (rc == 0 &&
 	    s->valid & (BK_SET_ATIME | BK_SET_ATIME_NOW | BK_SET_MTIME | BK_SET_MTIME_NOW))

@@ -7,6 +7,7 @@
 #include "dir.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,7 @@ static void node_free(struct dir_bk *d, struct dir_node *n)
 	dir_feed_unwatch(d, n);
 	if (n->fd >= 0)
 		close(n->fd);
+	pthread_rwlock_destroy(&n->io_lock);
 	free(n->handle);
 	free(n);
 }
@@ -170,6 +172,14 @@ void dir_node_put(struct dir_bk *d, struct dir_node *n)
 	pthread_mutex_unlock(&d->lock);
 }
 
+/* Caller holds d->lock. */
+static void set_known(struct dir_node *n, const struct stat *st)
+{
+	n->own_ctime = st->st_ctim;
+	n->own_mtime = st->st_mtim;
+	n->own_size = st->st_size;
+}
+
 /* Caller holds d->lock. Takes over fd and h. */
 static struct dir_node *node_new(struct dir_bk *d, uint64_t ino, int fd, const struct stat *st,
 				 struct file_handle *h)
@@ -187,6 +197,8 @@ static struct dir_node *node_new(struct dir_bk *d, uint64_t ino, int fd, const s
 				.handle = h,
 				.by_ino = d->by_ino[ib],
 				.by_host = d->by_host[hb] };
+	pthread_rwlock_init(&n->io_lock, NULL);
+	set_known(n, st); /* what the kernel learns from the caller */
 	d->by_ino[ib] = n;
 	d->by_host[hb] = n;
 	if (S_ISDIR(st->st_mode))
@@ -205,8 +217,11 @@ int dir_node_attach(struct dir_bk *d, int fd, const struct stat *st, struct bk_a
 	if (n) {
 		ino = n->ino;
 		n->is_idle = false;
-		if (n->fd < 0)
-			n->fd = fd, fd = -1;
+		if (n->fd < 0) { /* the kernel held nothing of it: its state is news to none */
+			n->fd = fd;
+			fd = -1;
+			set_known(n, st);
+		}
 		free(h);
 	} else {
 		n = node_new(d, d->next_ino, fd, st, h);
@@ -290,15 +305,20 @@ void dir_forget(struct bk *b, uint64_t ino)
 		dir_node_put(d, n);
 }
 
-/* Records the host ctime as known, and ends a change when delta is -1. */
+static bool ts_eq(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+/* Records the host state as known, and ends a change when delta is -1. Stats under the
+ * lock: two changes ending at once record the later state. */
 static void node_own(struct dir_bk *d, struct dir_node *n, int delta)
 {
 	struct stat st;
-	bool has_stat = dir_node_stat(n, &st) == 0;
 
 	pthread_mutex_lock(&d->lock);
-	if (has_stat)
-		n->own_ctime = st.st_ctim;
+	if (dir_node_stat(n, &st) == 0)
+		set_known(n, &st);
 	n->changing += delta;
 	pthread_mutex_unlock(&d->lock);
 }
@@ -308,10 +328,10 @@ void dir_node_mark_own(struct dir_bk *d, struct dir_node *n)
 	node_own(d, n, 0);
 }
 
-void dir_node_mark_known(struct dir_bk *d, struct dir_node *n, const struct timespec *ctime)
+void dir_node_mark_known(struct dir_bk *d, struct dir_node *n, const struct stat *st)
 {
 	pthread_mutex_lock(&d->lock);
-	n->own_ctime = *ctime;
+	set_known(n, st);
 	pthread_mutex_unlock(&d->lock);
 }
 
@@ -327,16 +347,17 @@ void dir_node_change_end(struct dir_bk *d, struct dir_node *n)
 	node_own(d, n, -1);
 }
 
-bool dir_node_is_own(struct dir_bk *d, struct dir_node *n)
+enum dir_news dir_node_news(struct dir_bk *d, struct dir_node *n, struct stat *st)
 {
-	struct stat st;
-	bool is_own;
+	enum dir_news news = DIR_NEWS_NONE;
 
-	if (dir_node_stat(n, &st) < 0)
-		return false;
 	pthread_mutex_lock(&d->lock);
-	is_own = n->changing > 0 || (n->own_ctime.tv_sec == st.st_ctim.tv_sec &&
-				     n->own_ctime.tv_nsec == st.st_ctim.tv_nsec);
+	if (dir_node_stat(n, st) < 0 || n->changing > 0)
+		news = DIR_NEWS_NONE;
+	else if (n->own_size != st->st_size || !ts_eq(&n->own_mtime, &st->st_mtim))
+		news = DIR_NEWS_DATA;
+	else if (!ts_eq(&n->own_ctime, &st->st_ctim))
+		news = DIR_NEWS_ATTR;
 	pthread_mutex_unlock(&d->lock);
-	return is_own;
+	return news;
 }

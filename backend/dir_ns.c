@@ -41,21 +41,22 @@ static void parent_put(struct dir_bk *d, struct dir_node *p)
 	dir_node_put(d, p);
 }
 
-/* The end of every slot that made name in p: owner and mode as n says, then the node. */
-static int made(struct dir_bk *d, struct dir_node *p, const char *name, const struct bk_new *n,
-		struct bk_attr *out)
+/* The end of every slot that made name, of file type type, in p: owner and mode as n
+ * says (a symlink's mode is fixed), then the node. */
+static int made(struct dir_bk *d, struct dir_node *p, const char *name, mode_t type,
+		const struct bk_new *n, struct bk_attr *out)
 {
 	int rc = 0;
 
 	if (fchownat(p->fd, name, n->uid, n->gid, AT_SYMLINK_NOFOLLOW) < 0 &&
 	    (errno != EPERM || geteuid() == 0))
 		rc = -errno;
-	if (rc == 0 && !S_ISLNK(n->mode) && fchmodat(p->fd, name, n->mode & 07777, 0) < 0)
+	if (rc == 0 && !S_ISLNK(type) && fchmodat(p->fd, name, n->mode & 07777, 0) < 0)
 		rc = -errno;
 	if (rc == 0)
 		rc = dir_lookup(&d->base, p->ino, name, out);
 	if (rc < 0)
-		S_ISDIR(n->mode) ? unlinkat(p->fd, name, AT_REMOVEDIR) : unlinkat(p->fd, name, 0);
+		S_ISDIR(type) ? unlinkat(p->fd, name, AT_REMOVEDIR) : unlinkat(p->fd, name, 0);
 	return rc;
 }
 
@@ -73,7 +74,7 @@ int dir_mknod(struct bk *b, uint64_t parent, const char *name, const struct bk_n
 	else if (rc == 0)
 		rc = mknodat(p->fd, name, n->mode, n->rdev) < 0 ? -errno : 0;
 	if (rc == 0)
-		rc = made(d, p, name, n, out);
+		rc = made(d, p, name, n->mode & S_IFMT, n, out);
 	parent_put(d, p);
 	return rc;
 }
@@ -88,7 +89,7 @@ int dir_symlink(struct bk *b, uint64_t parent, const char *name, const char *tar
 	if (rc == 0)
 		rc = symlinkat(target, p->fd, name) < 0 ? -errno : 0;
 	if (rc == 0)
-		rc = made(d, p, name, n, out);
+		rc = made(d, p, name, S_IFLNK, n, out);
 	parent_put(d, p);
 	return rc;
 }

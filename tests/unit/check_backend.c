@@ -181,7 +181,8 @@ static void expect_changed(uint64_t ino, bool is_mtime_new, bool is_ctime_new)
 	struct bk_attr a = attr_of(ino);
 
 	ck_assert_int_eq(!is_old(a.mtime), is_mtime_new);
-	ck_assert_int_eq(!is_old(a.ctime), is_ctime_new);
+	if (be->ops->flags & BK_F_SET_CTIME) /* else age() cannot age it */
+		ck_assert_int_eq(!is_old(a.ctime), is_ctime_new);
 }
 
 static void set_size(uint64_t ino, uint64_t size, int expect)
@@ -346,8 +347,10 @@ START_TEST(test_tmpfile)
 		ck_assert_uint_eq(free_blocks(), before);
 
 	ck_assert_int_eq(bk_unlink(be, ROOT, "f"), 0);
-	ck_assert_int_eq(bk_link(be, f, ROOT, "f2", &a), 0);
-	ck_assert_uint_eq(a.nlink, 1);
+	if (be->ops->flags & BK_F_RELINK) {
+		ck_assert_int_eq(bk_link(be, f, ROOT, "f2", &a), 0);
+		ck_assert_uint_eq(a.nlink, 1);
+	}
 	ck_assert_int_eq(bk_tmpfile(be, f, &n, &u), -ENOTDIR);
 	ck_assert_int_eq(bk_tmpfile(be, 999999, &n, &u), -ENOENT);
 }
@@ -851,7 +854,8 @@ START_TEST(test_setattr)
 	ck_assert_int_eq(bk_setattr(be, f, &s, &a), 0);
 	ck_assert(a.atime.tv_sec == t1.tv_sec && a.atime.tv_nsec == t1.tv_nsec);
 	ck_assert(a.mtime.tv_sec == t2.tv_sec && a.mtime.tv_nsec == t2.tv_nsec);
-	ck_assert(a.ctime.tv_sec == t3.tv_sec && a.ctime.tv_nsec == t3.tv_nsec);
+	ck_assert(!(be->ops->flags & BK_F_SET_CTIME) ||
+		  (a.ctime.tv_sec == t3.tv_sec && a.ctime.tv_nsec == t3.tv_nsec));
 	s = (struct bk_setattr){ .valid = BK_SET_MTIME_NOW | BK_SET_ATIME_NOW };
 	ck_assert_int_eq(bk_setattr(be, f, &s, &a), 0);
 	ck_assert(a.mtime.tv_sec > t3.tv_sec && a.atime.tv_sec > t3.tv_sec);
@@ -1022,6 +1026,7 @@ static int note_change(void *ctx, const struct bk_change *ch)
 START_TEST(test_feed)
 {
 	struct seen_changes seen = { 0 };
+	struct bk_attr oa;
 	struct bk *other;
 	uint64_t f;
 	int fd, ms;
@@ -1035,15 +1040,19 @@ START_TEST(test_feed)
 	put(f, 0, "x", 1);
 	ck_assert_int_eq(bk_fsync(be, f, 0, false), 0);
 	ck_assert_int_eq(backend_open(LIMIT, true, &other), 0);
-	ck_assert_int_eq(bk_write(other, f, 0, "abc", 3, PAGE), 3);
-	ck_assert_int_eq(bk_unlink(other, ROOT, "mine"), 0);
-	ck_assert_int_eq(bk_fsync(other, ROOT, 0, false), 0);
+	/* the other instance numbers its inodes its own way */
+	ck_assert_int_eq(bk_lookup(other, ROOT, "mine", &oa), 0);
+	ck_assert_int_eq(bk_write(other, oa.ino, 0, "abc", 3, PAGE), 3);
+	ck_assert_int_eq(bk_fsync(other, oa.ino, 0, false), 0);
 	ck_assert_int_eq(bk_feed_read(be, note_change, &seen), 0);
 	ck_assert(seen.kinds & (1u << BK_CH_DATA));
 	ck_assert_uint_eq(seen.data.ino, f);
-	ck_assert_uint_eq(seen.data.off, PAGE);
-	ck_assert_uint_eq(seen.data.len, 3);
+	/* the bytes written, or more: a feed may not know ranges */
+	ck_assert(seen.data.off <= PAGE && seen.data.off + seen.data.len >= PAGE + 3);
 	ck_assert_uint_eq(seen.data.size, PAGE + 3);
+	ck_assert_int_eq(bk_unlink(other, ROOT, "mine"), 0);
+	ck_assert_int_eq(bk_fsync(other, ROOT, 0, false), 0);
+	ck_assert_int_eq(bk_feed_read(be, note_change, &seen), 0);
 	ck_assert(seen.kinds & (1u << BK_CH_NAME_DEL));
 	ck_assert_str_eq(seen.name, "mine");
 	ck_assert(!(seen.kinds & (1u << BK_CH_NAME_ADD))); /* our own create */
@@ -1256,7 +1265,7 @@ static int open_dir(uint64_t limit, bool is_again, struct bk **out)
 	(void)limit;
 	if (!is_again)
 		snprintf(scratch, sizeof(scratch), "/dev/shm/check_backend-XXXXXX");
-	if (!is_again && !mkdtemp(scratch))
+	if (!is_again && (!mkdtemp(scratch) || chmod(scratch, 0755) < 0))
 		return -errno;
 	return bk_open(&bk_dir_ops, &src, NULL, out);
 }
@@ -1272,9 +1281,8 @@ static void log_to_buffer(void *ctx, enum bk_log_level level, const char *msg)
 
 START_TEST(test_registry)
 {
-	ck_assert_str_eq(bk_sources(),
-			 HAVE_SQLITE ? "mem:, mem:SIZE, dir:PATH, sqlite:PATH"
-				     : "mem:, mem:SIZE, dir:PATH");
+	ck_assert_str_eq(bk_sources(), HAVE_SQLITE ? "mem:, mem:SIZE, dir:PATH, sqlite:PATH"
+						   : "mem:, mem:SIZE, dir:PATH");
 	ck_assert_ptr_eq(bk_find("mem", 3), &bk_mem_ops);
 	ck_assert_ptr_eq(bk_find("memory", 3), &bk_mem_ops);
 	ck_assert_ptr_null(bk_find("me", 2));
