@@ -146,6 +146,9 @@ typedef int (*bk_change_fn)(void *ctx, const struct bk_change *ch);
  * backend's own memory, or to a shared page of zeros for holes), and hands them on before
  * it returns: the backend keeps them unchanged only until then. Returns 0 or -errno. */
 typedef int (*bk_reply_fn)(void *ctx, const struct iovec *iov, int n);
+/* Takes the bytes of a read from a descriptor: len bytes of fd at off, all inside the
+ * file, handed on (spliced) before it returns. Returns 0 or -errno. */
+typedef int (*bk_reply_fd_fn)(void *ctx, int fd, off_t off, size_t len);
 
 /* Every slot returns >= 0 on success and -errno on failure, takes borrowed inputs (copy
  * what you keep) and fills caller-owned outputs. Slots marked "may be NULL" are optional:
@@ -251,6 +254,11 @@ struct bk_ops {
 	 * the last call (the first call: since open). Called from one thread at a time. */
 	int (*feed_fd)(struct bk *b, int *fd_out, int *poll_ms_out);
 	int (*feed_read)(struct bk *b, bk_change_fn emit, void *ctx);
+	/* A read answered from a descriptor of the backend's storage, without a copy in
+	 * user space; may be NULL. read_direct's contract, but reply gets the descriptor
+	 * and the range [off, off + the length read) of the file, never past its end. */
+	ssize_t (*read_fd)(struct bk *b, uint64_t ino, uint64_t fh, size_t len, off_t off,
+			   bk_reply_fd_fn reply, void *ctx);
 };
 
 /* Registry. The backend whose scheme (bk_ops.name) is the len bytes at scheme, or NULL. */
@@ -299,6 +307,10 @@ int bk_fsync(struct bk *b, uint64_t ino, uint64_t fh, bool datasync);
 bool bk_has_read_direct(const struct bk *b);
 ssize_t bk_read_direct(struct bk *b, uint64_t ino, uint64_t fh, size_t len, off_t off,
 		       bk_reply_fn reply, void *ctx);
+/* Whether the backend reads from descriptors (its read_fd slot is set). */
+bool bk_has_read_fd(const struct bk *b);
+ssize_t bk_read_fd(struct bk *b, uint64_t ino, uint64_t fh, size_t len, off_t off,
+		   bk_reply_fd_fn reply, void *ctx);
 int bk_setxattr(struct bk *b, uint64_t ino, const char *name, const void *value, size_t size,
 		int flags);
 ssize_t bk_getxattr(struct bk *b, uint64_t ino, const char *name, void *buf, size_t size);

@@ -125,4 +125,5 @@ const struct bk_ops bk_dir_ops = {
 	.tmpfile = dir_tmpfile,
 	.feed_fd = dir_feed_fd,
 	.feed_read = dir_feed_read,
+	.read_fd = dir_read_fd,
 };

@@ -117,6 +117,8 @@ int dir_tmpfile(struct bk *b, uint64_t parent, const struct bk_new *n, struct bk
 int dir_fopen(struct bk *b, uint64_t ino, int flags, uint64_t *fh_out);
 void dir_frelease(struct bk *b, uint64_t ino, uint64_t fh);
 ssize_t dir_read(struct bk *b, uint64_t ino, uint64_t fh, void *buf, size_t len, off_t off);
+ssize_t dir_read_fd(struct bk *b, uint64_t ino, uint64_t fh, size_t len, off_t off,
+		    bk_reply_fd_fn reply, void *ctx);
 ssize_t dir_write(struct bk *b, uint64_t ino, uint64_t fh, const void *buf, size_t len, off_t off);
 int dir_fallocate(struct bk *b, uint64_t ino, uint64_t fh, int mode, off_t off, off_t len);
 off_t dir_lseek(struct bk *b, uint64_t ino, off_t off, int whence);

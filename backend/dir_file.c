@@ -116,6 +116,34 @@ ssize_t dir_read(struct bk *b, uint64_t ino, uint64_t fh, void *buf, size_t len,
 	return fd < 0 ? fd : done;
 }
 
+ssize_t dir_read_fd(struct bk *b, uint64_t ino, uint64_t fh, size_t len, off_t off,
+		    bk_reply_fd_fn reply, void *ctx)
+{
+	struct dir_bk *d = dir_of(b);
+	struct dir_node *n;
+	bool opened;
+	int fd = off < 0 ? -EINVAL : file_fd(d, ino, fh, O_RDONLY, &n, &opened);
+	ssize_t rc = fd;
+	struct stat st;
+
+	if (off < 0)
+		return fd;
+	if (fd >= 0)
+		rc = fstat(fd, &st) < 0 ? -errno : 0;
+	if (rc == 0) {
+		/* the io lock keeps our writes out until the bytes are spliced */
+		uint64_t size = (uint64_t)st.st_size, end = (uint64_t)off + len;
+		size_t n = (uint64_t)off >= size
+				   ? 0
+				   : (size_t)((end < size ? end : size) - (uint64_t)off);
+		int replied = reply(ctx, fd, off, n);
+
+		rc = replied < 0 ? replied : (ssize_t)n;
+	}
+	file_done(d, n, fd, opened, false);
+	return rc;
+}
+
 ssize_t dir_write(struct bk *b, uint64_t ino, uint64_t fh, const void *buf, size_t len, off_t off)
 {
 	struct dir_bk *d = dir_of(b);

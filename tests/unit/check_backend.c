@@ -85,19 +85,20 @@ static bool has_limit(void)
 	return be->ops->flags & BK_F_LIMIT;
 }
 
-/* Whether the backend under test has the read_direct slot (asked of a fresh instance,
- * outside any test: an instance that does not open runs the tests, which then fail). */
-static bool has_read_direct(void)
+/* Whether the backend under test has an optional slot, as has says (asked of a fresh
+ * instance, outside any test: an instance that does not open runs the tests, which then
+ * fail). */
+static bool has_slot(bool (*has)(const struct bk *b))
 {
 	struct bk *b;
-	bool has;
+	bool is_set;
 
 	if (backend_open(LIMIT, false, &b) < 0)
 		return true;
-	has = bk_has_read_direct(b);
+	is_set = has(b);
 	bk_close(b);
 	scratch_remove();
-	return has;
+	return is_set;
 }
 
 static uint64_t mk(uint64_t parent, const char *name, mode_t mode)
@@ -1113,6 +1114,51 @@ static void expect_direct(uint64_t ino, off_t off, size_t len)
 	free(want);
 }
 
+/* bk_reply_fd_fn: what the descriptor holds in the range, read into got. */
+static int collect_fd_reply(void *ctx, int fd, off_t off, size_t len)
+{
+	struct direct_got *g = ctx;
+
+	g->calls++;
+	ck_assert_uint_le(len, sizeof(g->buf));
+	g->len = (size_t)pread(fd, g->buf, len, off);
+	return g->fail;
+}
+
+/* Descriptor reads (read_fd), for backends that have the slot: the range read gives the
+ * bytes read gives, never past the end of the file; a failed reply is the result. */
+START_TEST(test_fd_read)
+{
+	static struct direct_got g;
+	uint64_t f = mk(ROOT, "f", F_REG);
+	const struct {
+		off_t off;
+		size_t len, want;
+	} cases[] = { { 0, PAGE, PAGE },
+		      { 100, 3 * PAGE, 2 * PAGE + 50 },
+		      { 2 * PAGE + 150, PAGE, 0 },
+		      { 5 * PAGE, PAGE, 0 } };
+
+	fill(f, 0, 'a', 2 * PAGE);
+	fill(f, 2 * PAGE, 'b', 150);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char want[4 * PAGE];
+
+		g = (struct direct_got){ .calls = 0 };
+		ck_assert_int_eq(bk_read(be, f, 0, want, cases[i].len, cases[i].off),
+				 (ssize_t)cases[i].want);
+		ck_assert_int_eq(
+			bk_read_fd(be, f, 0, cases[i].len, cases[i].off, collect_fd_reply, &g),
+			(ssize_t)cases[i].want);
+		ck_assert(g.calls == 1 && g.len == cases[i].want);
+		ck_assert(memcmp(g.buf, want, g.len) == 0);
+	}
+	g = (struct direct_got){ .fail = -EPIPE };
+	ck_assert_int_eq(bk_read_fd(be, f, 0, PAGE, 0, collect_fd_reply, &g), -EPIPE);
+	ck_assert_int_eq(bk_read_fd(be, 999999, 0, PAGE, 0, collect_fd_reply, &g), -ENOENT);
+}
+END_TEST
+
 START_TEST(test_direct_read)
 {
 	static struct direct_got g;
@@ -1226,9 +1272,11 @@ static int contract(const char *name, contract_open_fn open)
 	fx_unit_tcase(s, "handles", 60, setup, teardown, FX_TESTS(test_handles));
 	fx_unit_tcase(s, "persistence", 60, setup, teardown, FX_TESTS(test_persistent));
 	fx_unit_tcase(s, "feed", 60, setup, teardown, FX_TESTS(test_feed));
-	if (has_read_direct())
+	if (has_slot(bk_has_read_direct))
 		fx_unit_tcase(s, "direct", 60, setup, teardown,
 			      FX_TESTS(test_direct_read, test_direct_read_pins));
+	if (has_slot(bk_has_read_fd))
+		fx_unit_tcase(s, "fd_read", 60, setup, teardown, FX_TESTS(test_fd_read));
 	return fx_run_suite(s);
 }
 
