@@ -67,8 +67,9 @@ const char *dir_fd_path(int fd, char *buf);
 struct dir_node *dir_node_get(struct dir_bk *d, uint64_t ino);
 void dir_node_put(struct dir_bk *d, struct dir_node *n);
 /* Finds or makes the node of the host object fd (taken over: closed if the node has one),
- * which the kernel is about to hold; fills out from st. 0 or -errno. */
-int dir_node_attach(struct dir_bk *d, int fd, const struct stat *st, struct bk_attr *out);
+ * which the kernel is about to hold; fills out from st. 0 or -errno. The end of a slot
+ * that opened fd: with rc < 0, only closes fd (if >= 0) and returns rc. */
+int dir_node_attach(struct dir_bk *d, int rc, int fd, const struct stat *st, struct bk_attr *out);
 /* The node of the live host object (dev, hino), held, or NULL. */
 struct dir_node *dir_node_find_host(struct dir_bk *d, dev_t dev, ino_t hino);
 /* Records n's current host state (ctime, mtime, size) as known: the feed skips events

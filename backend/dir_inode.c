@@ -9,20 +9,34 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* The node ino, held, and its host state: 0, or -errno with nothing held. */
+static int node_get_stat(struct dir_bk *d, uint64_t ino, struct dir_node **out, struct stat *st)
+{
+	int rc;
+
+	*out = dir_node_get(d, ino);
+	if (!*out)
+		return -ENOENT;
+	rc = dir_node_stat(*out, st);
+	if (rc < 0) {
+		dir_node_put(d, *out);
+		*out = NULL;
+	}
+	return rc;
+}
+
 int dir_getattr(struct bk *b, uint64_t ino, struct bk_attr *out)
 {
 	struct dir_bk *d = dir_of(b);
-	struct dir_node *n = dir_node_get(d, ino);
+	struct dir_node *n;
 	struct stat st;
-	int rc;
+	int rc = node_get_stat(d, ino, &n, &st);
 
-	if (!n)
-		return -ENOENT;
-	rc = dir_node_stat(n, &st);
-	if (rc == 0)
-		dir_stat_to_attr(ino, &st, out);
+	if (rc < 0)
+		return rc;
+	dir_stat_to_attr(ino, &st, out);
 	dir_node_put(d, n);
-	return rc;
+	return 0;
 }
 
 static int set_size(struct dir_node *n, uint64_t size)
@@ -76,15 +90,13 @@ static int set_fields(struct dir_node *n, const struct stat *st, const struct bk
 int dir_setattr(struct bk *b, uint64_t ino, const struct bk_setattr *s, struct bk_attr *out)
 {
 	struct dir_bk *d = dir_of(b);
-	struct dir_node *n = dir_node_get(d, ino);
+	struct dir_node *n;
 	struct stat st;
-	int rc;
+	int rc = node_get_stat(d, ino, &n, &st);
 
-	if (!n)
-		return -ENOENT;
-	rc = dir_node_stat(n, &st);
-	if (rc == 0)
-		rc = bk_setattr_check(st.st_mode, s, DIR_FILE_MAX);
+	if (rc < 0)
+		return rc;
+	rc = bk_setattr_check(st.st_mode, s, DIR_FILE_MAX);
 	if (rc == 0) {
 		dir_node_change_begin(d, n);
 		rc = set_fields(n, &st, s);
@@ -112,10 +124,7 @@ int dir_lookup(struct bk *b, uint64_t parent, const char *name, struct bk_attr *
 	}
 	if (rc == 0 && fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		rc = -errno;
-	if (rc == 0)
-		rc = dir_node_attach(d, fd, &st, out);
-	else if (fd >= 0)
-		close(fd);
+	rc = dir_node_attach(d, rc, fd, &st, out);
 	if (p)
 		dir_node_put(d, p);
 	return rc;

@@ -206,11 +206,18 @@ static struct dir_node *node_new(struct dir_bk *d, uint64_t ino, int fd, const s
 	return n;
 }
 
-int dir_node_attach(struct dir_bk *d, int fd, const struct stat *st, struct bk_attr *out)
+int dir_node_attach(struct dir_bk *d, int rc, int fd, const struct stat *st, struct bk_attr *out)
 {
-	struct file_handle *h = handle_of(fd);
+	struct file_handle *h;
 	struct dir_node *n;
 	uint64_t ino = 0;
+
+	if (rc < 0) {
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
+	h = handle_of(fd);
 
 	pthread_mutex_lock(&d->lock);
 	n = find_host(d, st->st_dev, st->st_ino, h);

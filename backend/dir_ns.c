@@ -278,10 +278,7 @@ int dir_tmpfile(struct bk *b, uint64_t parent, const struct bk_new *n, struct bk
 		rc = -errno;
 	if (rc == 0 && fstat(fd, &st) < 0)
 		rc = -errno;
-	if (rc == 0)
-		rc = dir_node_attach(d, fd, &st, out);
-	else if (fd >= 0)
-		close(fd);
+	rc = dir_node_attach(d, rc, fd, &st, out);
 	if (p)
 		dir_node_put(d, p);
 	return rc;
