@@ -116,8 +116,11 @@ void ll_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~(unsigned)FUSE_CAP_HANDLE_KILLPRIV;
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
 	/* a backend that reads from descriptors has its READ replies spliced from them */
-	if (bk_has_read_fd(fs->bk) && conn->capable & FUSE_CAP_SPLICE_WRITE)
-		conn->want |= FUSE_CAP_SPLICE_WRITE;
+	if (bk_has_read_fd(fs->bk)) {
+		conn->max_read = OPTS_SPLICE_READ_MAX; /* as the mount option says (opts.c) */
+		if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+			conn->want |= FUSE_CAP_SPLICE_WRITE;
+	}
 	if (fs->cache_mode != CACHE_STRICT)
 		return;
 	conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;

@@ -221,7 +221,8 @@ static int check_outside(const struct opts *o)
 }
 
 /* Options every sigbusfs mount gets: the kernel checks permissions as on a local
- * filesystem, and mount tables name the source and the type fuse.sigbusfs. */
+ * filesystem, and mount tables name the source and the type fuse.sigbusfs; READs sized
+ * for splicing where the backend reads from descriptors. */
 static int add_defaults(struct fuse_args *args, const struct opts *o)
 {
 	char buf[4200];
@@ -231,6 +232,9 @@ static int add_defaults(struct fuse_args *args, const struct opts *o)
 	/* fsname may not contain a comma, which would split the option list */
 	if (strchr(o->source ? o->source : "", ','))
 		snprintf(buf, sizeof(buf), "-odefault_permissions,subtype=sigbusfs");
+	if (o->src.ops && o->src.ops->read_fd)
+		snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), ",max_read=%u",
+			 OPTS_SPLICE_READ_MAX);
 	return fuse_opt_add_arg(args, buf) ? -ENOMEM : 0;
 }
 
