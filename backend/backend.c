@@ -19,6 +19,7 @@
 
 static const struct bk_ops *const registry[] = {
 	&bk_mem_ops,
+	&bk_dir_ops,
 #if HAVE_SQLITE
 	&bk_sqlite_ops,
 #endif
@@ -338,9 +339,13 @@ bool bk_has_read_direct(const struct bk *b)
 	return b->ops->read_direct != NULL;
 }
 
-/* What bk_read_direct() passes between the backend and the caller's reply: the checks. */
+/* What bk_read_direct() and bk_read_fd() pass between the backend and the caller's
+ * reply: the checks. */
 struct bk_direct {
-	bk_reply_fn reply;
+	union {
+		bk_reply_fn iov;
+		bk_reply_fd_fn fd;
+	} reply;
 	void *ctx;
 	size_t len;	  /* asked for */
 	size_t given;	  /* bytes the backend described */
@@ -348,27 +353,70 @@ struct bk_direct {
 	int rc;		  /* what reply returned */
 };
 
+/* Before the reply: counts it and the bytes it carries. */
+static void bk_direct_count(struct bk_direct *d, size_t given)
+{
+	d->given += given;
+	d->replies++;
+	assert(d->replies == 1 && d->given <= d->len);
+}
+
+static int bk_direct_replied(struct bk_direct *d, int rc)
+{
+	assert(rc <= 0 && rc >= -BK_ERRNO_MAX);
+	d->rc = rc;
+	return rc;
+}
+
+static void bk_direct_check(const struct bk_direct *d, ssize_t rc)
+{
+	assert(rc < 0 ? d->replies == 0 || rc == d->rc : d->replies == 1 && (size_t)rc == d->given);
+}
+
 static int bk_direct_reply(void *ctx, const struct iovec *iov, int n)
 {
 	struct bk_direct *d = ctx;
+	size_t given = 0;
 
 	for (int i = 0; i < n; i++)
-		d->given += iov[i].iov_len;
-	d->replies++;
-	assert(d->replies == 1 && d->given <= d->len);
-	d->rc = d->reply(d->ctx, iov, n);
-	assert(d->rc <= 0 && d->rc >= -BK_ERRNO_MAX);
-	return d->rc;
+		given += iov[i].iov_len;
+	bk_direct_count(d, given);
+	return bk_direct_replied(d, d->reply.iov(d->ctx, iov, n));
 }
 
 ssize_t bk_read_direct(struct bk *b, uint64_t ino, uint64_t fh, size_t len, off_t off,
 		       bk_reply_fn reply, void *ctx)
 {
-	struct bk_direct d = { .reply = reply, .ctx = ctx, .len = len };
+	struct bk_direct d = { .reply.iov = reply, .ctx = ctx, .len = len };
 	ssize_t rc;
 
 	BK_CALL(rc, b, read_direct, -ENOSYS, b, ino, fh, len, off, bk_direct_reply, &d);
-	assert(rc < 0 ? d.replies == 0 || rc == d.rc : d.replies == 1 && (size_t)rc == d.given);
+	bk_direct_check(&d, rc);
+	return rc;
+}
+
+bool bk_has_read_fd(const struct bk *b)
+{
+	return b->ops->read_fd != NULL;
+}
+
+static int bk_fd_reply(void *ctx, int fd, off_t off, size_t len)
+{
+	struct bk_direct *d = ctx;
+
+	assert(fd >= 0 && off >= 0);
+	bk_direct_count(d, len);
+	return bk_direct_replied(d, d->reply.fd(d->ctx, fd, off, len));
+}
+
+ssize_t bk_read_fd(struct bk *b, uint64_t ino, uint64_t fh, size_t len, off_t off,
+		   bk_reply_fd_fn reply, void *ctx)
+{
+	struct bk_direct d = { .reply.fd = reply, .ctx = ctx, .len = len };
+	ssize_t rc;
+
+	BK_CALL(rc, b, read_fd, -ENOSYS, b, ino, fh, len, off, bk_fd_reply, &d);
+	bk_direct_check(&d, rc);
 	return rc;
 }
 

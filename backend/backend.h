@@ -25,6 +25,12 @@
 #define BK_F_FEED	0x08u
 #define BK_F_HARDLINKS	0x10u /* link() works */
 #define BK_F_XATTR	0x20u /* the xattr slots work */
+/* The root directory is someone else's (a host directory): the mount options set only
+ * the owner and mode given, never the defaults. */
+#define BK_F_FOREIGN_ROOT 0x40u
+#define BK_F_SET_CTIME	  0x80u /* setattr keeps BK_SET_CTIME's ctime (else: the clock's) */
+/* link() gives any nameless regular file its first name back (else: only a tmpfile) */
+#define BK_F_RELINK 0x100u
 
 struct bk {
 	const struct bk_ops *ops;
@@ -140,6 +146,9 @@ typedef int (*bk_change_fn)(void *ctx, const struct bk_change *ch);
  * backend's own memory, or to a shared page of zeros for holes), and hands them on before
  * it returns: the backend keeps them unchanged only until then. Returns 0 or -errno. */
 typedef int (*bk_reply_fn)(void *ctx, const struct iovec *iov, int n);
+/* Takes the bytes of a read from a descriptor: len bytes of fd at off, all inside the
+ * file, handed on (spliced) before it returns. Returns 0 or -errno. */
+typedef int (*bk_reply_fd_fn)(void *ctx, int fd, off_t off, size_t len);
 
 /* Every slot returns >= 0 on success and -errno on failure, takes borrowed inputs (copy
  * what you keep) and fills caller-owned outputs. Slots marked "may be NULL" are optional:
@@ -177,8 +186,8 @@ struct bk_ops {
 	/* readlink copies at most size bytes, without a NUL; returns the target's length */
 	ssize_t (*readlink)(struct bk *b, uint64_t ino, char *buf, size_t size);
 	/* -EEXIST, -EPERM for a directory, -EMLINK. A regular file with no names left (a
-	 * tmpfile, or a file unlinked while open) gets its first name back: fs/ leaves to the
-	 * kernel which of those may be linked (O_TMPFILE without O_EXCL). */
+	 * tmpfile, or with BK_F_RELINK a file unlinked while open) gets its first name back:
+	 * fs/ leaves to the kernel which of those may be linked (O_TMPFILE without O_EXCL). */
 	int (*link)(struct bk *b, uint64_t ino, uint64_t newparent, const char *newname,
 		    struct bk_attr *out);
 	int (*unlink)(struct bk *b, uint64_t parent, const char *name); /* -EISDIR */
@@ -245,6 +254,11 @@ struct bk_ops {
 	 * the last call (the first call: since open). Called from one thread at a time. */
 	int (*feed_fd)(struct bk *b, int *fd_out, int *poll_ms_out);
 	int (*feed_read)(struct bk *b, bk_change_fn emit, void *ctx);
+	/* A read answered from a descriptor of the backend's storage, without a copy in
+	 * user space; may be NULL. read_direct's contract, but reply gets the descriptor
+	 * and the range [off, off + the length read) of the file, never past its end. */
+	ssize_t (*read_fd)(struct bk *b, uint64_t ino, uint64_t fh, size_t len, off_t off,
+			   bk_reply_fd_fn reply, void *ctx);
 };
 
 /* Registry. The backend whose scheme (bk_ops.name) is the len bytes at scheme, or NULL. */
@@ -293,6 +307,10 @@ int bk_fsync(struct bk *b, uint64_t ino, uint64_t fh, bool datasync);
 bool bk_has_read_direct(const struct bk *b);
 ssize_t bk_read_direct(struct bk *b, uint64_t ino, uint64_t fh, size_t len, off_t off,
 		       bk_reply_fn reply, void *ctx);
+/* Whether the backend reads from descriptors (its read_fd slot is set). */
+bool bk_has_read_fd(const struct bk *b);
+ssize_t bk_read_fd(struct bk *b, uint64_t ino, uint64_t fh, size_t len, off_t off,
+		   bk_reply_fd_fn reply, void *ctx);
 int bk_setxattr(struct bk *b, uint64_t ino, const char *name, const void *value, size_t size,
 		int flags);
 ssize_t bk_getxattr(struct bk *b, uint64_t ino, const char *name, void *buf, size_t size);
@@ -305,5 +323,6 @@ int bk_feed_read(struct bk *b, bk_change_fn emit, void *ctx);
 
 extern const struct bk_ops bk_mem_ops;
 extern const struct bk_ops bk_sqlite_ops;
+extern const struct bk_ops bk_dir_ops;
 
 #endif

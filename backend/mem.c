@@ -591,7 +591,8 @@ static int mem_removexattr(struct bk *b, uint64_t ino, const char *name)
 const struct bk_ops bk_mem_ops = {
 	.version = BK_OPS_VERSION,
 	.name = "mem",
-	.flags = BK_F_THREADSAFE | BK_F_LIMIT | BK_F_HARDLINKS | BK_F_XATTR,
+	.flags = BK_F_THREADSAFE | BK_F_LIMIT | BK_F_HARDLINKS | BK_F_XATTR | BK_F_SET_CTIME |
+		 BK_F_RELINK,
 	.source_form = BK_SOURCE_SIZE,
 	.open = mem_open,
 	.close = mem_close,

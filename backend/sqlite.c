@@ -239,7 +239,8 @@ static void sqlite_close(struct bk *b)
 const struct bk_ops bk_sqlite_ops = {
 	.version = BK_OPS_VERSION,
 	.name = "sqlite",
-	.flags = BK_F_THREADSAFE | BK_F_PERSISTENT | BK_F_FEED | BK_F_HARDLINKS | BK_F_XATTR,
+	.flags = BK_F_THREADSAFE | BK_F_PERSISTENT | BK_F_FEED | BK_F_HARDLINKS | BK_F_XATTR |
+		 BK_F_SET_CTIME | BK_F_RELINK,
 	.source_form = BK_SOURCE_PATH,
 	.open = sqlite_open,
 	.close = sqlite_close,

@@ -102,9 +102,9 @@ int new_inode(fuse_req_t req, fuse_ino_t parent, mode_t mode, dev_t rdev, struct
 	return new_inode_as(ll_fs(req), fuse_req_ctx(req), parent, mode, rdev, out);
 }
 
-/* cache=strict: the kernel changes its view of a file only when told. No automatic
- * invalidation on mtime change, no whole-file drop on size change (only the pages past
- * the new end go), and no writeback cache, which would make the kernel ignore the
+/* Splicing where the backend can; cache=strict: the kernel changes its view of a file only when
+ * told. No automatic invalidation on mtime change, no whole-file drop on size change (only the
+ * pages past the new end go), and no writeback cache, which would make the kernel ignore the
  * server's size. Killing setuid bits is left to the kernel, which then sends SETATTR. */
 void ll_init(void *userdata, struct fuse_conn_info *conn)
 {
@@ -115,6 +115,12 @@ void ll_init(void *userdata, struct fuse_conn_info *conn)
 		conn->max_readahead = fs->readahead_kb * 1024;
 	conn->want &= ~(unsigned)FUSE_CAP_HANDLE_KILLPRIV;
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+	/* a backend that reads from descriptors has its READ replies spliced from them */
+	if (bk_has_read_fd(fs->bk)) {
+		conn->max_read = OPTS_SPLICE_READ_MAX; /* as the mount option says (opts.c) */
+		if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+			conn->want |= FUSE_CAP_SPLICE_WRITE;
+	}
 	if (fs->cache_mode != CACHE_STRICT)
 		return;
 	conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;

@@ -141,22 +141,44 @@ struct ll_read_reply {
 	bool is_replied;
 };
 
-/* bk_reply_fn: counts the read, then one writev of the pieces to the kernel, the only
- * copy on the way. Counts first: once the reply is sent, the kernel may release the file
- * and another thread free its handle. */
-static int read_reply(void *ctx, const struct iovec *iov, int n)
+/* Counts a read of bytes about to be replied. Counts first: once the reply is sent, the
+ * kernel may release the file and another thread free its handle. */
+static void read_count(struct ll_read_reply *r, uint64_t bytes)
 {
-	struct ll_read_reply *r = ctx;
 	struct sfs *fs = ll_fs(r->req);
-	uint64_t bytes = 0;
 
-	for (int i = 0; i < n; i++)
-		bytes += iov[i].iov_len;
 	atomic_fetch_add(&fs->stats.reads, 1);
 	atomic_fetch_add(&fs->stats.read_bytes, bytes);
 	gate_count(fs, r->ino, r->fh, IC_READS, 1);
 	r->is_replied = true;
+}
+
+/* bk_reply_fn: counts the read, then one writev of the pieces to the kernel, the only
+ * copy on the way. */
+static int read_reply(void *ctx, const struct iovec *iov, int n)
+{
+	struct ll_read_reply *r = ctx;
+	uint64_t bytes = 0;
+
+	for (int i = 0; i < n; i++)
+		bytes += iov[i].iov_len;
+	read_count(r, bytes);
 	return n > 0 ? fuse_reply_iov(r->req, iov, n) : fuse_reply_buf(r->req, NULL, 0);
+}
+
+/* bk_reply_fd_fn: counts the read, then the bytes go from the backend's descriptor to the
+ * kernel by splice(2) (FUSE_CAP_SPLICE_WRITE), or, where libfuse cannot splice, through
+ * its buffer. */
+static int read_reply_fd(void *ctx, int fd, off_t off, size_t len)
+{
+	struct ll_read_reply *r = ctx;
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(len);
+
+	bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	bv.buf[0].fd = fd;
+	bv.buf[0].pos = off;
+	read_count(r, len);
+	return len > 0 ? fuse_reply_data(r->req, &bv, 0) : fuse_reply_buf(r->req, NULL, 0);
 }
 
 /* For a backend without read_direct: reads into a buffer, then replies as it would. */
@@ -182,7 +204,9 @@ void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse
 	struct ll_read_reply r = { .req = req, .ino = ino, .fh = ll_fh(fi) };
 	ssize_t n = gate(fs, ino, GATE_READ, ll_fh(fi), (uint64_t)off, size);
 
-	if (n == 0 && bk_has_read_direct(fs->bk) && size <= LL_READ_DIRECT_MAX)
+	if (n == 0 && bk_has_read_fd(fs->bk))
+		n = bk_read_fd(fs->bk, ino, ll_bk_fh(fi), size, off, read_reply_fd, &r);
+	else if (n == 0 && bk_has_read_direct(fs->bk) && size <= LL_READ_DIRECT_MAX)
 		n = bk_read_direct(fs->bk, ino, ll_bk_fh(fi), size, off, read_reply, &r);
 	else if (n == 0)
 		n = read_copy(fs->bk, ino, ll_bk_fh(fi), size, off, &r);

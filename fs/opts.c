@@ -1,6 +1,7 @@
 /* Option parsing and validation. Every problem is reported, then parsing fails; nothing
  * is mounted until the options are known to be good. */
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -209,8 +210,19 @@ static int check_source(struct opts *o)
 	return -EINVAL;
 }
 
+static int check_outside(const struct opts *o)
+{
+	char err[PATH_MAX * 2 + 128];
+
+	if (source_check_outside(&o->src, o->cmd.mountpoint, err, sizeof(err)) == 0)
+		return 0;
+	fprintf(stderr, "sigbusfs: %s\n", err);
+	return -EINVAL;
+}
+
 /* Options every sigbusfs mount gets: the kernel checks permissions as on a local
- * filesystem, and mount tables name the source and the type fuse.sigbusfs. */
+ * filesystem, and mount tables name the source and the type fuse.sigbusfs; READs sized
+ * for splicing where the backend reads from descriptors. */
 static int add_defaults(struct fuse_args *args, const struct opts *o)
 {
 	char buf[4200];
@@ -220,6 +232,9 @@ static int add_defaults(struct fuse_args *args, const struct opts *o)
 	/* fsname may not contain a comma, which would split the option list */
 	if (strchr(o->source ? o->source : "", ','))
 		snprintf(buf, sizeof(buf), "-odefault_permissions,subtype=sigbusfs");
+	if (o->src.ops && o->src.ops->read_fd)
+		snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), ",max_read=%u",
+			 OPTS_SPLICE_READ_MAX);
 	return fuse_opt_add_arg(args, buf) ? -ENOMEM : 0;
 }
 
@@ -237,6 +252,8 @@ int opts_parse(struct fuse_args *args, struct opts *o)
 	if (check_source(o) < 0)
 		rc = -EINVAL;
 	if (check_mountpoint(o) < 0)
+		rc = -EINVAL;
+	if (rc == 0 && check_outside(o) < 0)
 		rc = -EINVAL;
 	if (check_cache(o) < 0)
 		rc = -EINVAL;

@@ -31,7 +31,12 @@ struct opts {
 	unsigned readahead_kb; /* what it says, OPTS_READAHEAD_KB if not given; 0: leave it */
 };
 
-#define OPTS_READAHEAD_KB     1024u /* one READ of the 1 MiB the INIT reply allows */
+#define OPTS_READAHEAD_KB 1024u /* one READ of the 1 MiB the INIT reply allows */
+/* READs of a backend that reads from descriptors (read_fd) are at most this long, so
+ * that libfuse can splice the reply: its pipe holds 1 MiB, which a 1 MiB READ and its
+ * header overflow, and libfuse then copies every reply through a buffer of its own
+ * (measured over tmpfs: 0.3 GB/s, against 3.3 GB/s spliced in 512 KiB READs). */
+#define OPTS_SPLICE_READ_MAX  (512u * 1024)
 #define OPTS_READAHEAD_MAX_KB (1u << 20)
 
 /* Parses argv into o, leaving in args what fuse_session_new() must see, with sigbusfs's

@@ -75,12 +75,15 @@ static void log_backend(void *ctx, enum bk_log_level level, const char *msg)
 	log_msg(levels[level], "%s", msg);
 }
 
-/* The backend made the root directory; its owner and mode are the mount's (opts.h). Set
- * through the ordinary setattr slot, so that backends need not know mount options. */
+/* The backend made the root directory; its owner and mode are the mount's (opts.h), or
+ * with BK_F_FOREIGN_ROOT only those the options give. Set through the ordinary setattr
+ * slot, so that backends need not know mount options. */
 static int root_attr(struct bk *b, const struct opts *o)
 {
+	const bool all = !(b->ops->flags & BK_F_FOREIGN_ROOT);
 	const struct bk_setattr s = {
-		.valid = BK_SET_MODE | BK_SET_UID | BK_SET_GID,
+		.valid = (all || o->mode ? BK_SET_MODE : 0) | (all || o->uid ? BK_SET_UID : 0) |
+			 (all || o->gid ? BK_SET_GID : 0),
 		.mode = o->root_mode,
 		.uid = o->root_uid,
 		.gid = o->root_gid,

@@ -1,8 +1,11 @@
 /* See source.h. The messages have the backends' shape, "scheme: what: why", so that a
  * user reads one shape whichever side refused the source. */
 #include <errno.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "source.h"
@@ -67,4 +70,32 @@ int source_parse(const char *text, struct source *out, char *err, size_t errsize
 	if (!out->ops)
 		return refuse(err, errsize, "unknown source '%s': expected %s", text, bk_sources());
 	return source_parse_arg(out->ops, colon + 1, &out->bk, err, errsize);
+}
+
+/* The canonical form of path, or of its directory when path does not exist yet (a new
+ * database): 0, or -1 when neither resolves. */
+static int resolve(const char *path, char *out)
+{
+	char copy[PATH_MAX];
+
+	if (realpath(path, out))
+		return 0;
+	snprintf(copy, sizeof(copy), "%s", path);
+	return realpath(dirname(copy), out) ? 0 : -1;
+}
+
+int source_check_outside(const struct source *src, const char *mountpoint, char *err,
+			 size_t errsize)
+{
+	char path[PATH_MAX], mnt[PATH_MAX];
+	size_t len;
+
+	if (src->ops->source_form != BK_SOURCE_PATH || resolve(src->bk.arg, path) < 0 ||
+	    !realpath(mountpoint, mnt))
+		return 0;
+	len = strlen(mnt);
+	if (strncmp(path, mnt, len) != 0 || (path[len] != '\0' && path[len] != '/' && len > 1))
+		return 0;
+	return refuse(err, errsize, "%s: %s: inside the mount point %s (it would serve itself)",
+		      src->ops->name, src->bk.arg, mountpoint);
 }

@@ -20,5 +20,10 @@ int source_parse(const char *text, struct source *out, char *err, size_t errsize
  * message in err ("mem: size '12Q': not a number ..."). out->arg is arg. */
 int source_parse_arg(const struct bk_ops *ops, const char *arg, struct bk_source *out, char *err,
 		     size_t errsize);
+/* A path source (BK_SOURCE_PATH) must lie outside the mount point: -EINVAL with a message
+ * in err ("dir: /mnt/x: inside the mount point /mnt ..."), else 0 (also when a path does
+ * not resolve: the backend reports that). */
+int source_check_outside(const struct source *src, const char *mountpoint, char *err,
+			 size_t errsize);
 
 #endif

@@ -7,6 +7,7 @@
 #include "tmpfile.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/fuse.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -137,9 +138,20 @@ static ssize_t tmpfile_writev(int fd, struct iovec *iov, int count, void *userda
 	return writev(fd, iov, count);
 }
 
+/* What libfuse does without a custom io: replies spliced from a backend's descriptor
+ * (ll_file.c) need it, or libfuse copies them through a buffer. */
+static ssize_t tmpfile_splice_send(int fdin, off_t *offin, int fdout, off_t *offout, size_t len,
+				   unsigned int flags, void *userdata)
+{
+	(void)userdata;
+	return splice(fdin, offin, fdout, offout, len, flags);
+}
+
 int tmpfile_install(struct sfs *fs)
 {
-	const struct fuse_custom_io io = { .read = tmpfile_read, .writev = tmpfile_writev };
+	const struct fuse_custom_io io = { .read = tmpfile_read,
+					   .writev = tmpfile_writev,
+					   .splice_send = tmpfile_splice_send };
 
 	return fuse_session_custom_io(fs->se, &io, fuse_session_fd(fs->se));
 }

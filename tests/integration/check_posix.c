@@ -940,6 +940,43 @@ START_TEST(test_mount_bad_source)
 }
 END_TEST
 
+/* Runs the daemon on source with a fresh mount point: its exit status, output in out. */
+static int run_daemon(const char *source, const char *mnt_dir, char *out, size_t size)
+{
+	const char *argv[] = { getenv("SIGBUSFS"), "-f", source, mnt_dir, NULL };
+
+	return fx_run_program(argv, out, size);
+}
+
+/* dir:PATH that is missing, not a directory, or inside the mount point: a message naming
+ * PATH and why, a failed exit, nothing mounted. */
+START_TEST(test_mount_bad_dir_source)
+{
+	char mnt_dir[] = "/tmp/sigbusfs-bad-XXXXXX", file[64], inside[96], missing[64];
+	const char *src[3], *why[3] = { "No such file", "not a directory", "inside the mount" };
+	char text[3][128], out[1024];
+
+	ck_assert_ptr_nonnull(mkdtemp(mnt_dir));
+	snprintf(missing, sizeof(missing), "%s.missing", mnt_dir);
+	snprintf(file, sizeof(file), "%s.file", mnt_dir);
+	snprintf(inside, sizeof(inside), "%s/sub", mnt_dir);
+	fx_create_file(file, "x");
+	ck_assert_int_eq(mkdir(inside, 0755), 0);
+	src[0] = missing, src[1] = file, src[2] = inside;
+	for (int i = 0; i < 3; i++) {
+		int status;
+
+		snprintf(text[i], sizeof(text[i]), "dir:%s", src[i]);
+		status = run_daemon(text[i], mnt_dir, out, sizeof(out));
+		ck_assert_msg(status != 0 && strstr(out, src[i]) && strstr(out, why[i]),
+			      "%s: status %d, output '%s'", text[i], status, out);
+	}
+	ck_assert_int_eq(rmdir(inside), 0);
+	ck_assert_int_eq(rmdir(mnt_dir), 0); /* fails if something is mounted there */
+	ck_assert_int_eq(unlink(file), 0);
+}
+END_TEST
+
 static Suite *posix_suite(void)
 {
 	Suite *s = suite_create("posix");
@@ -964,7 +1001,7 @@ static Suite *posix_suite(void)
 	tc = fx_tcase(s, "xattr", 30, setup_default, teardown, fx_enter_workdir);
 	FX_ADD_TESTS(tc, test_xattr_user, test_xattr_other_namespaces);
 	tc = fx_tcase(s, "mount", 30, NULL, NULL, NULL);
-	FX_ADD_TESTS(tc, test_mount_umount, test_mount_bad_source);
+	FX_ADD_TESTS(tc, test_mount_umount, test_mount_bad_source, test_mount_bad_dir_source);
 	return s;
 }
 

@@ -3,11 +3,13 @@
  * forked client processes a way to report failures. It also reports the kernel's warnings
  * printed while a mount lived (contrib/kmsg does the reading and matching).
  * SIGBUSFS_TEST_SOURCE=sqlite serves every well-formed mem: source from a fresh database
- * beside the mount point instead. What the tests check lives in tests/integration/. */
+ * beside the mount point instead; SIGBUSFS_TEST_SOURCE=dir from a fresh directory on the
+ * tmpfs /dev/shm, named after the mount point. What the tests check lives in tests/integration/. */
 #include "fixture.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <grp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -156,7 +158,9 @@ const char *fx_test_backend(void)
 {
 	const char *which = getenv("SIGBUSFS_TEST_SOURCE");
 
-	return which && strcmp(which, "sqlite") == 0 ? "sqlite" : "mem";
+	if (which && (strcmp(which, "sqlite") == 0 || strcmp(which, "dir") == 0))
+		return which;
+	return "mem";
 }
 
 bool fx_test_has_limit(void)
@@ -182,14 +186,54 @@ static char *db_path(const struct mnt *m, const char *suffix, char *buf, size_t 
 	return buf;
 }
 
-/* The SOURCE to mount: source itself, or the test database (see the top of the file). */
+/* The host directory that replaces a mem: source under SIGBUSFS_TEST_SOURCE=dir. */
+static char *host_dir_path(const struct mnt *m, char *buf, size_t size)
+{
+	snprintf(buf, size, "/dev/shm/%s.d", strrchr(m->dir, '/') + 1);
+	return buf;
+}
+
+static bool is_dir_run(const char *source)
+{
+	return strcmp(fx_test_backend(), "dir") == 0 && is_mem_source(source);
+}
+
+/* The SOURCE to mount: source itself, or the test database or directory (see the top of
+ * the file). */
 static const char *pick_source(const struct mnt *m, const char *source, char *buf, size_t size)
 {
+	if (is_dir_run(source)) {
+		snprintf(buf, size, "dir:");
+		host_dir_path(m, buf + strlen(buf), size - strlen(buf));
+		return buf;
+	}
 	if (strcmp(fx_test_backend(), "sqlite") != 0 || !is_mem_source(source))
 		return source;
 	snprintf(buf, size, "sqlite:");
 	db_path(m, "", buf + strlen(buf), size - strlen(buf));
 	return buf;
+}
+
+/* Makes the host directory of a dir run, owned by the daemon's user. */
+static int make_host_dir(const struct mnt *m, const char *source)
+{
+	char path[128];
+
+	if (!is_dir_run(source))
+		return 0;
+	host_dir_path(m, path, sizeof(path));
+	if (mkdir(path, 0755) < 0 || chown(path, m->uid, m->gid) < 0)
+		return -errno;
+	return 0;
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if ((flag == FTW_DP ? rmdir(path) : unlink(path)) < 0)
+		fprintf(stderr, "fixture: remove %s: %s\n", path, strerror(errno));
+	return 0;
 }
 
 static void exec_daemon(const char *daemon, const struct mnt *m, const char *source,
@@ -321,6 +365,8 @@ static void remove_mount_point(struct mnt *m)
 		fprintf(stderr, "fixture: umount2 %s: %s\n", m->dir, strerror(errno));
 	if (rmdir(m->dir) < 0)
 		fprintf(stderr, "fixture: rmdir %s: %s\n", m->dir, strerror(errno));
+	if (access(host_dir_path(m, db, sizeof(db)), F_OK) == 0)
+		nftw(db, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 	if (unlink(m->ctl) < 0 && errno != ENOENT)
 		fprintf(stderr, "fixture: unlink %s: %s\n", m->ctl, strerror(errno));
 }
@@ -440,6 +486,9 @@ static int mount_as(struct mnt *m, const char *source, const char *opts, uid_t u
 		rc = -errno;
 		goto out_rmdir;
 	}
+	rc = make_host_dir(m, source);
+	if (rc < 0)
+		goto out_rmdir;
 	fflush(stdout);
 	fflush(stderr);
 	if (is_foreground) {

@@ -25,8 +25,8 @@ struct mnt {
  * is a failure (exit 1). Call first in main(). */
 void fx_require_fuse(void);
 
-/* The backend that serves well-formed mem: sources in this run: "sqlite" under
- * SIGBUSFS_TEST_SOURCE=sqlite, else "mem". */
+/* The backend that serves well-formed mem: sources in this run: "sqlite" or "dir" under
+ * SIGBUSFS_TEST_SOURCE=sqlite or dir, else "mem". */
 const char *fx_test_backend(void);
 /* Whether that backend enforces mem:SIZE's byte limit (BK_F_LIMIT: only mem does): the
  * tests of the limit and of mem's own memory use run only then. */

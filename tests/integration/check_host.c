@@ -1,0 +1,275 @@
+/* dir: over a tmpfs directory, changed from outside the mount by the test process itself
+ * (the host side), observed through the mount by client processes: a host write reaches
+ * a client's mapping (the whole file is dropped: inotify has no byte ranges), a host
+ * truncate makes mappings past the new end raise SIGBUS, host creates, renames and
+ * deletes change the names the mount shows, and writes through the mount are not logged
+ * as changes from outside. The data test prints the delays it measured (HOST_ROUNDS
+ * writes): the coherence delay of the README. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "ctlreq.h"
+#include "fixture.h"
+#include "suite.h"
+#include "touch.h"
+
+#define PG	    4096
+#define PAGES	    16
+#define WAIT_MS	    3000 /* the longest a host change may take to reach the mount */
+#define HOST_ROUNDS 20
+
+static struct mnt mnt;
+static char host[64];
+
+static void setup(void)
+{
+	char src[96];
+
+	snprintf(host, sizeof(host), "/dev/shm/check_host-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(host));
+	snprintf(src, sizeof(src), "dir:%s", host);
+	fx_mount_or_fail(&mnt, src, NULL);
+}
+
+static void teardown(void)
+{
+	const char *names[] = { "data", "trunc", "n1", "n2", "own" };
+	char path[128];
+
+	fx_teardown(&mnt);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", host, names[i]);
+		unlink(path);
+	}
+	rmdir(host);
+}
+
+/* rel on the host side (0) or through the mount (1). */
+static const char *at(int side, const char *rel)
+{
+	static char buf[4][256];
+	static int which;
+
+	which = (which + 1) % 4;
+	if (side == 0)
+		snprintf(buf[which], sizeof(buf[which]), "%s/%s", host, rel);
+	else
+		fx_path(&mnt, rel, buf[which], sizeof(buf[which]));
+	return buf[which];
+}
+
+/* ---- in client processes ---- */
+
+/* Waits until stat(path) through the mount gives want_err (0: success). */
+static int await_stat(const char *path, int want_err)
+{
+	double end = fx_now_ms() + WAIT_MS;
+	struct stat st;
+
+	for (;;) {
+		int err = stat(path, &st) == 0 ? 0 : errno;
+
+		if (err == want_err)
+			return 0;
+		if (fx_now_ms() > end)
+			return FX_FAIL("%s: no %s within %d ms", path,
+				       want_err ? strerror(want_err) : "success", WAIT_MS);
+		usleep(1000);
+	}
+}
+
+/* rel made on the host, PAGES pages of fill; *fd_host open on it; mapped through the
+ * mount at *map. */
+static int host_file(const char *rel, char fill, int *fd_host, char **map)
+{
+	char buf[PAGES * PG];
+	int fd;
+
+	memset(buf, fill, sizeof(buf));
+	*fd_host = open(at(0, rel), O_RDWR | O_CREAT | O_TRUNC, 0644);
+	if (*fd_host < 0 || pwrite(*fd_host, buf, sizeof(buf), 0) != (ssize_t)sizeof(buf))
+		return FX_FAIL("%s on the host: %s", rel, strerror(errno));
+	fd = open(at(1, rel), O_RDONLY);
+	*map = fd < 0 ? MAP_FAILED : mmap(NULL, sizeof(buf), PROT_READ, MAP_SHARED, fd, 0);
+	if (fd >= 0)
+		close(fd);
+	if (*map == MAP_FAILED)
+		return FX_FAIL("%s through the mount: %s", rel, strerror(errno));
+	return fx_expect_fill("the mapping", *map, 0, sizeof(buf), fill);
+}
+
+/* One host write of page p, then the time until the mapping shows it, in ms. */
+static int host_write_seen(int fd_host, volatile char *map, size_t p, char c, double *ms)
+{
+	char page[PG];
+	double start = fx_now_ms();
+
+	memset(page, c, sizeof(page));
+	if (pwrite(fd_host, page, PG, (off_t)(p * PG)) != PG)
+		return FX_FAIL("pwrite on the host: %s", strerror(errno));
+	while (map[p * PG] != c || map[p * PG + PG - 1] != c) {
+		if (fx_now_ms() - start > WAIT_MS)
+			return FX_FAIL("page %zu: the mapping still old after %d ms", p, WAIT_MS);
+		usleep(200);
+	}
+	*ms = fx_now_ms() - start;
+	return 0;
+}
+
+static int by_value(const void *x, const void *y)
+{
+	double d = *(const double *)x - *(const double *)y;
+
+	return (d > 0) - (d < 0);
+}
+
+static int client_host_write(void *arg)
+{
+	double ms[HOST_ROUNDS];
+	int fd_host;
+	char *map;
+
+	FX_TRY(host_file("data", 'a', &fd_host, &map));
+	for (int i = 0; i < HOST_ROUNDS; i++) {
+		size_t p = (size_t)i % PAGES;
+
+		FX_TRY(host_write_seen(fd_host, map, p, (char)('b' + i), &ms[i]));
+		FX_TRY(fx_expect_fill("the mapping", map, p * PG, PG, (char)('b' + i)));
+	}
+	qsort(ms, HOST_ROUNDS, sizeof(ms[0]), by_value);
+	fprintf(stderr,
+		"coherence delay host->mapping over %d writes: min %.1f ms, median %.1f ms, "
+		"max %.1f ms\n",
+		HOST_ROUNDS, ms[0], ms[HOST_ROUNDS / 2], ms[HOST_ROUNDS - 1]);
+	close(fd_host);
+	return 0;
+}
+
+/* Whether the mount's event log holds "cmd=cmd target=target ". */
+static bool in_log(const char *cmd, const char *target)
+{
+	struct ctl_result res = { 0 };
+	char want[160];
+	bool found = false;
+
+	snprintf(want, sizeof(want), "cmd=%s target=%s ", cmd, target);
+	fx_ctl_ok(&mnt, &res, "log", (char *)NULL);
+	for (size_t i = 0; i < res.nkv; i++)
+		found |= !strcmp(res.kv[i].key, "event") && strstr(res.kv[i].value, want);
+	ctl_result_free(&res);
+	return found;
+}
+
+START_TEST(test_host_write_reaches_mapping)
+{
+	fx_run_child(client_host_write, NULL);
+	ck_assert_msg(in_log("feed-write", "data"), "no feed-write of data logged");
+}
+END_TEST
+
+static int client_host_truncate(void *arg)
+{
+	double end = fx_now_ms() + WAIT_MS;
+	int fd_host, rc;
+	char *map, c;
+
+	FX_TRY(host_file("trunc", 'c', &fd_host, &map));
+	if (ftruncate(fd_host, PG) < 0)
+		return FX_FAIL("ftruncate on the host: %s", strerror(errno));
+	while ((rc = touch_copy(&c, map + 8 * PG, 1, NULL)) == 0 && fx_now_ms() < end)
+		usleep(1000);
+	if (rc != TOUCH_SIGBUS)
+		return FX_FAIL("the mapping past the new end: no SIGBUS within %d ms", WAIT_MS);
+	FX_TRY(fx_expect_sigbus("the mapping", map, PAGES * PG - 1, false));
+	close(fd_host);
+	return fx_expect_fill("the mapping", map, 0, PG, 'c');
+}
+
+START_TEST(test_host_truncate_sigbus)
+{
+	ck_assert_int_eq(touch_setup(), 0);
+	fx_run_child(client_host_truncate, NULL);
+	ck_assert_msg(in_log("feed-truncate", "trunc"), "no feed-truncate logged");
+}
+END_TEST
+
+static int client_host_names(void *arg)
+{
+	int fd = open(at(0, "n1"), O_CREAT | O_WRONLY, 0644);
+
+	if (fd < 0)
+		return FX_FAIL("create n1 on the host: %s", strerror(errno));
+	close(fd);
+	FX_TRY(await_stat(at(1, "n1"), 0));
+	FX_TRY(await_stat(at(1, "n2"), ENOENT)); /* the kernel caches the negative entry */
+	if (rename(at(0, "n1"), at(0, "n2")) < 0)
+		return FX_FAIL("rename on the host: %s", strerror(errno));
+	FX_TRY(await_stat(at(1, "n1"), ENOENT));
+	FX_TRY(await_stat(at(1, "n2"), 0));
+	if (unlink(at(0, "n2")) < 0)
+		return FX_FAIL("unlink on the host: %s", strerror(errno));
+	return await_stat(at(1, "n2"), ENOENT);
+}
+
+START_TEST(test_host_names)
+{
+	fx_run_child(client_host_names, NULL);
+}
+END_TEST
+
+/* Writes, truncates and names made through the mount are the mount's own: the host side
+ * sees them, and none comes back as a change from outside. */
+static int client_own(void *arg)
+{
+	char buf[PG];
+	int fd = open(at(1, "own"), O_RDWR | O_CREAT, 0644);
+
+	memset(buf, 'w', sizeof(buf));
+	for (int i = 0; fd >= 0 && i < PAGES; i++) {
+		if (pwrite(fd, buf, PG, (off_t)i * PG) != PG)
+			return FX_FAIL("pwrite through the mount: %s", strerror(errno));
+	}
+	if (fd < 0 || ftruncate(fd, PG) < 0 || fsync(fd) < 0)
+		return FX_FAIL("own through the mount: %s", strerror(errno));
+	close(fd);
+	usleep(200 * 1000); /* what the feed would report has come by now */
+	fd = open(at(0, "own"), O_RDONLY);
+	if (fd < 0)
+		return FX_FAIL("own on the host: %s", strerror(errno));
+	FX_TRY(fx_expect_pread("own on the host", fd, buf, 0, PG));
+	close(fd);
+	return 0;
+}
+
+START_TEST(test_own_changes_not_fed_back)
+{
+	fx_run_child(client_own, NULL);
+	ck_assert_msg(!in_log("feed-write", "own"), "a write through the mount came back");
+	ck_assert_msg(!in_log("feed-truncate", "own"), "a truncate through the mount came back");
+	ck_assert_msg(!in_log("feed-create", "own"), "a create through the mount came back");
+}
+END_TEST
+
+static Suite *host_suite(void)
+{
+	Suite *s = suite_create("host");
+
+	FX_ADD_TESTS(fx_tcase(s, "outside", 120, setup, teardown, NULL),
+		     test_host_write_reaches_mapping, test_host_truncate_sigbus, test_host_names,
+		     test_own_changes_not_fed_back);
+	return s;
+}
+
+int main(void)
+{
+	fx_require_fuse();
+	return fx_run_suite(host_suite());
+}
