@@ -16,6 +16,7 @@
 #include "kern.h"
 #include "log.h"
 #include "path.h"
+#include "trigger.h"
 
 static const char *const plug_names[] = { "on", "unplugging", "off", "vanished" };
 
@@ -345,9 +346,12 @@ static int trigger_from_req(const struct ctl_req *req, struct rule *t, struct ru
 	case CTL_UNPLUG:
 		t->then = a->vanish ? THEN_UNPLUG_VANISH : THEN_UNPLUG;
 		return 0;
+	case CTL_REVOKE:
 	case CTL_POWERCUT:
-		t->then = THEN_POWERCUT;
-		return a->path ? -EINVAL : 0;
+		t->then = a->cmd == CTL_REVOKE ? THEN_REVOKE : THEN_POWERCUT;
+		t->err = a->has_errno ? a->error : EIO;
+		snprintf(t->then_path, sizeof(t->then_path), "%s", a->path ? a->path : "");
+		return 0;
 	case CTL_FAIL:
 	case CTL_DELAY:
 		t->then = THEN_RULE;
@@ -364,9 +368,9 @@ static int cmd_on(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 
 	if (trigger_from_req(req, &t, &then) < 0) {
 		ctl_reply_errmsg(r,
-				 "a trigger can do unplug [--vanish], powercut (of the whole "
-				 "mount), fail or delay; %s would have to wait for the kernel "
-				 "while the request that fired it holds its pages",
+				 "a trigger can do unplug [--vanish], powercut, revoke, fail or "
+				 "delay; %s would have to hold later requests while the kernel "
+				 "waits for pages they hold",
 				 ctl_cmd_get(req->action->cmd)->name);
 		return -EOPNOTSUPP;
 	}
@@ -430,6 +434,7 @@ static int cmd_log(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 
 	if (req->follow)
 		return follow_log(fs, req, r);
+	trigger_drain(fs); /* the events triggers fired are in the log before it is read */
 	evlog_read(fs->evlog, req->has_since ? req->since : 0, log_as_kv, r, &last);
 	ctl_reply_summary(r, "events up to seq %llu", (unsigned long long)last);
 	return 0;

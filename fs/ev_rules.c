@@ -7,6 +7,7 @@
 
 #include "events.h"
 #include "kern.h"
+#include "path.h"
 #include "trigger.h"
 
 static void note_rule(struct ev *e, const struct rule *r)
@@ -65,6 +66,28 @@ static int add_waiting(struct ev *e, struct rule *then, const char *then_rel)
 	return rules_add(e->fs->rules, then, &then->id);
 }
 
+/* What a revoke or a power cut a trigger fires acts on must be there now: a file or a
+ * directory but the root (revoke), a regular file (powercut PATH). */
+static int check_target(struct ev *e, const struct rule *t)
+{
+	struct bk_attr a;
+	uint64_t parent;
+	int rc;
+
+	if (t->then == THEN_POWERCUT && t->then_path[0])
+		return ev_file(e, t->then_path, &a);
+	if (t->then != THEN_REVOKE)
+		return 0;
+	rc = path_resolve(e->fs, t->then_path, &parent, &a);
+	if (rc == 0 && a.ino == BK_ROOT_INO)
+		rc = -EINVAL;
+	if (rc < 0)
+		ev_result_text(e->res, EV_ERRMSG, "%s: %s", t->then_path,
+			       rc == -EINVAL ? "the root cannot be revoked; use unplug"
+					     : strerror(-rc));
+	return rc;
+}
+
 int ev_trigger_add(struct sfs *fs, struct ev_result *res, const char *rel, struct rule *t,
 		   struct rule *then, const char *then_rel)
 {
@@ -78,6 +101,8 @@ int ev_trigger_add(struct sfs *fs, struct ev_result *res, const char *rel, struc
 		ev_result_text(res, EV_ERRMSG, "a power cut needs a mount made with -o powercut");
 		rc = -EOPNOTSUPP;
 	}
+	if (rc == 0)
+		rc = check_target(&e, t);
 	if (rc == 0)
 		rc = trigger_start(fs);
 	if (rc == 0 && then)
@@ -132,13 +157,15 @@ struct listing {
 /* "on write f off=0 len=0 after=3 hits=1 do powercut" */
 static void list_trigger(struct listing *l, const char *key, const struct rule *t)
 {
-	static const char *const thens[] = { "unplug", "unplug --vanish", "powercut", "rule" };
+	static const char *const thens[] = { "unplug", "unplug --vanish", "powercut", "rule",
+					     "revoke" };
 
 	ev_result_note(l->res, key,
-		       "on %s op=%s off=%llu len=%llu after=%llu hits=%llu do %s%s%.0llu", t->path,
-		       rule_op_name(t->op), (unsigned long long)t->off, (unsigned long long)t->len,
-		       (unsigned long long)t->count, (unsigned long long)t->hits, thens[t->then],
-		       t->then_id ? " " : "", (unsigned long long)t->then_id);
+		       "on %s op=%s off=%llu len=%llu after=%llu hits=%llu do %s%s%.0llu%s%s",
+		       t->path, rule_op_name(t->op), (unsigned long long)t->off,
+		       (unsigned long long)t->len, (unsigned long long)t->count,
+		       (unsigned long long)t->hits, thens[t->then], t->then_id ? " " : "",
+		       (unsigned long long)t->then_id, t->then_path[0] ? " " : "", t->then_path);
 	l->n++;
 }
 

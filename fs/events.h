@@ -99,7 +99,15 @@ int ev_rules_list(struct sfs *fs, struct ev_result *res);
 int ev_feed(struct sfs *fs, const struct bk_change *ch);
 /* revoke.c; the _in forms do the work inside an event already begun (the power cut's) */
 int ev_revoke(struct sfs *fs, struct ev_result *res, const char *rel, int err);
-int ev_revoke_in(struct ev *e, const char *rel, int err);
+/* is_marked: a trigger marked rel's subtree revoking already (ev_revoke_mark()) */
+int ev_revoke_in(struct ev *e, const char *rel, int err, bool is_marked);
+/* In a FUSE worker whose request fired a revoke: rel's subtree becomes revoking (its
+ * requests fail with err from now on), without a word to the kernel, which the trigger
+ * thread's ev_revoke_fired() then tells. 0 or -errno. */
+int ev_revoke_mark(struct sfs *fs, const char *rel, int err);
+/* The revoke a trigger fired; cause names the request, for the log. */
+int ev_revoke_fired(struct sfs *fs, struct ev_result *res, const char *rel, int err,
+		    const char *cause);
 int ev_unplug(struct sfs *fs, struct ev_result *res, bool vanish);
 /* is_flipped: a trigger set the plug state to unplugging already (trigger.h) */
 int ev_unplug_in(struct ev *e, bool vanish, bool is_flipped);
@@ -112,8 +120,9 @@ int ev_abort(struct sfs *fs, struct ev_result *res);
 /* rel (a regular file) or, NULL, the whole mount loses what was not made durable: revoked
  * or unplugged first, then reverted in the backend. */
 int ev_powercut(struct sfs *fs, struct ev_result *res, const char *rel);
-/* The power cut of the whole mount that a trigger fired, as ev_unplug_fired(). */
-int ev_powercut_fired(struct sfs *fs, struct ev_result *res, const char *cause);
+/* The power cut a trigger fired, of rel (NULL: the whole mount), as ev_unplug_fired() and
+ * ev_revoke_fired(). */
+int ev_powercut_fired(struct sfs *fs, struct ev_result *res, const char *rel, const char *cause);
 /* rel's (NULL: every file's) present state becomes durable. */
 int ev_sync(struct sfs *fs, struct ev_result *res, const char *rel);
 

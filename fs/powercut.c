@@ -24,7 +24,7 @@ static void note_count(struct ev *e, struct durable_count c)
 }
 
 /* The power cut in event e: of rel, or of the whole mount (is_flipped: a trigger set it
- * unplugging already). */
+ * unplugging, or rel revoking, already). */
 static int powercut(struct ev *e, const char *rel, bool is_flipped)
 {
 	struct durable_count lost;
@@ -35,7 +35,8 @@ static int powercut(struct ev *e, const char *rel, bool is_flipped)
 		rc = ev_file(e, rel, &a);
 	/* first no client may reach the files, so the dirty pages in the kernel are lost */
 	if (rc == 0)
-		rc = rel ? ev_revoke_in(e, rel, EIO) : ev_unplug_in(e, false, is_flipped);
+		rc = rel ? ev_revoke_in(e, rel, EIO, is_flipped)
+			 : ev_unplug_in(e, false, is_flipped);
 	if (rc < 0)
 		return rc;
 	lost = durable_revert(e->fs->durable, e->fs->bk, rel ? a.ino : 0, &err);
@@ -53,13 +54,13 @@ int ev_powercut(struct sfs *fs, struct ev_result *res, const char *rel)
 	return ev_end(&e, powercut(&e, rel, false));
 }
 
-int ev_powercut_fired(struct sfs *fs, struct ev_result *res, const char *cause)
+int ev_powercut_fired(struct sfs *fs, struct ev_result *res, const char *rel, const char *cause)
 {
 	struct ev e;
 
-	ev_begin(&e, fs, res, "powercut", NULL);
+	ev_begin(&e, fs, res, "powercut", rel);
 	ev_note(&e, "cause", "%s", cause);
-	return ev_end(&e, powercut(&e, NULL, true));
+	return ev_end(&e, powercut(&e, rel, true));
 }
 
 int ev_sync(struct sfs *fs, struct ev_result *res, const char *rel)

@@ -117,7 +117,16 @@ static bool is_revoked(struct sfs *fs, uint64_t ino)
 	return s == INODE_REVOKING || s == INODE_REVOKED;
 }
 
-int ev_revoke_in(struct ev *e, const char *rel, int err)
+int ev_revoke_mark(struct sfs *fs, const char *rel, int err)
+{
+	struct revocation v = { .fs = fs, .err = err, .state = INODE_REVOKING };
+	uint64_t finished;
+
+	evlog_seqs(fs->evlog, &v.seq, &finished);
+	return path_walk(fs, rel, mark, &v);
+}
+
+int ev_revoke_in(struct ev *e, const char *rel, int err, bool is_marked)
 {
 	struct sfs *fs = e->fs;
 	struct ev_result *res = e->res;
@@ -129,7 +138,7 @@ int ev_revoke_in(struct ev *e, const char *rel, int err)
 	rc = path_resolve(fs, rel, &parent, &a);
 	if (rc == 0 && a.ino == BK_ROOT_INO)
 		rc = -EINVAL; /* the whole backend: that is unplug */
-	if (rc == 0 && is_revoked(fs, a.ino))
+	if (rc == 0 && !is_marked && is_revoked(fs, a.ino))
 		rc = -EALREADY;
 	if (rc < 0) {
 		ev_result_text(res, EV_ERRMSG, "%s: %s", rel,
@@ -158,7 +167,17 @@ int ev_revoke(struct sfs *fs, struct ev_result *res, const char *rel, int err)
 	struct ev e;
 
 	ev_begin(&e, fs, res, "revoke", rel);
-	return ev_end(&e, ev_revoke_in(&e, rel, err));
+	return ev_end(&e, ev_revoke_in(&e, rel, err, false));
+}
+
+int ev_revoke_fired(struct sfs *fs, struct ev_result *res, const char *rel, int err,
+		    const char *cause)
+{
+	struct ev e;
+
+	ev_begin(&e, fs, res, "revoke", rel);
+	ev_note(&e, "cause", "%s", cause);
+	return ev_end(&e, ev_revoke_in(&e, rel, err, true));
 }
 
 struct names {

@@ -12,7 +12,7 @@ enum rule_op { RULE_READ, RULE_WRITE, RULE_FSYNC, RULE_OPEN, RULE_OP_NR };
 enum rule_kind { RULE_FAIL, RULE_DELAY, RULE_TRIGGER };
 
 /* What a trigger does when it fires. */
-enum rule_then { THEN_UNPLUG, THEN_UNPLUG_VANISH, THEN_POWERCUT, THEN_RULE };
+enum rule_then { THEN_UNPLUG, THEN_UNPLUG_VANISH, THEN_POWERCUT, THEN_RULE, THEN_REVOKE };
 
 struct rule {
 	uint64_t id; /* assigned by rules_add() */
@@ -21,14 +21,16 @@ struct rule {
 	uint64_t ino;
 	char path[256];	   /* as given, for listings */
 	uint64_t off, len; /* len 0: to the end of the file */
-	int err;	   /* RULE_FAIL: positive errno */
+	int err;	   /* RULE_FAIL, THEN_REVOKE: positive errno */
 	unsigned ms;	   /* RULE_DELAY: milliseconds */
 	uint64_t count;	   /* times left to fire; 0: unlimited. RULE_TRIGGER: requests
 			    * left until it fires (the last one fires it), >= 1 */
 	uint64_t hits;	   /* times fired; RULE_TRIGGER: requests matched */
 	uint64_t armed_by; /* 0: active; else the trigger that arms it (it waits) */
 	enum rule_then then;
-	uint64_t then_id; /* THEN_RULE: the rule the trigger arms */
+	uint64_t then_id;    /* THEN_RULE: the rule the trigger arms */
+	char then_path[256]; /* THEN_REVOKE, THEN_POWERCUT: the path acted on ("": the
+			      * whole mount) */
 };
 
 struct rules;

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "events.h"
 #include "log.h"
@@ -43,7 +44,9 @@ static void run_job(struct sfs *fs, const struct trigger_job *j)
 
 	cause_text(j, cause, sizeof(cause));
 	if (j->t.then == THEN_POWERCUT)
-		rc = ev_powercut_fired(fs, &res, cause);
+		rc = ev_powercut_fired(fs, &res, j->t.then_path[0] ? j->t.then_path : NULL, cause);
+	else if (j->t.then == THEN_REVOKE)
+		rc = ev_revoke_fired(fs, &res, j->t.then_path, j->t.err, cause);
 	else
 		rc = ev_unplug_fired(fs, &res, j->t.then == THEN_UNPLUG_VANISH, cause);
 	if (rc < 0)
@@ -152,13 +155,22 @@ static void queue(struct sfs *fs, const struct rule *t, const struct trigger_cau
 int trigger_fire(struct sfs *fs, const struct rule *t, const struct trigger_cause *cause,
 		 unsigned *delay_ms)
 {
-	int on = PLUG_ON;
+	int on = PLUG_ON, rc;
 
 	if (t->then == THEN_RULE)
 		return rules_arm(fs->rules, t->then_id, cause->ino, cause->op, cause->off,
 				 cause->len, delay_ms);
-	/* unplugging from here on: this request and every later one fail as unplugged */
-	if (atomic_compare_exchange_strong(&fs->plug, &on, PLUG_GOING))
+	/* revoking (PATH) or unplugging from here on: this request and every later one to
+	 * what the event covers fail as after it */
+	if (t->then == THEN_REVOKE || t->then_path[0]) {
+		rc = ev_revoke_mark(fs, t->then_path, t->then == THEN_REVOKE ? t->err : EIO);
+		if (rc == 0)
+			queue(fs, t, cause);
+		else
+			log_warn("trigger %llu: %s: %s; nothing is revoked",
+				 (unsigned long long)t->id, t->then_path, strerror(-rc));
+	} else if (atomic_compare_exchange_strong(&fs->plug, &on, PLUG_GOING)) {
 		queue(fs, t, cause);
+	}
 	return 0;
 }

@@ -1,7 +1,8 @@
 /* Triggers firing: a FUSE worker whose request is the Nth a trigger waited for turns the
  * mount's state at once, so that this request and every later one are answered as after
  * the event (unplug, powercut: the plug state goes to unplugging, which fails them; a
- * fail or delay rule is armed), and hands the rest of the event, which talks to the
+ * revoke or a power cut of PATH: the files it covers go to revoking; a fail or delay
+ * rule is armed), and hands the rest of the event, which talks to the
  * kernel, to the trigger thread: a notification never goes out from a request handler
  * (README, "Kernel notes"). */
 #ifndef SIGBUSFS_TRIGGER_H

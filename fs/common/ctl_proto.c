@@ -296,9 +296,10 @@ static const struct ctl_cmd_desc cmds[CTL_CMD_COUNT] = {
 		.brief = "add a trigger: an event at the Nth request",
 		.help = "Adds a trigger: when the Nth request OP (read, write, fsync or open) "
 			"on PATH (in the range OFF, OFF+LEN) arrives, COMMAND runs: unplug "
-			"[--vanish], powercut, or a fail or delay rule, which then applies from "
-			"that request on. That request is answered as after the event (unplug "
-			"and powercut: EIO), and no later request is served before. N is 1 "
+			"[--vanish], powercut [PATH], revoke PATH [--errno E], or a fail or "
+			"delay rule, which then applies from that request on. That request is "
+			"answered as after the event (unplug, powercut, revoke: it fails if the "
+			"event covers its file), and no later request is served before. N is 1 "
 			"without --after. rules lists triggers with the requests left; the log "
 			"names the request that fired each.",
 		.example = "sigbusctl -m /mnt/sbfs on write db.sqlite-wal --after 100 do powercut",

@@ -1,5 +1,6 @@
 /* Triggers: an event fired at the Nth matching request of a client process. The request
- * that fires an unplug or a power cut fails as unplugged, and so does every later one;
+ * that fires an unplug or a power cut fails as unplugged, and so does every later one (a
+ * revoke or a power cut of one file: every request to that file);
  * the writes before it reach the backend. A trigger that arms a fault rule makes the
  * rule apply from the firing request on. The same program run twice with the same
  * trigger meets the event at the same request. rules shows what is left of N; the log
@@ -182,6 +183,84 @@ START_TEST(test_rules_show_what_is_left)
 }
 END_TEST
 
+/* A mapping of g, read through while the program writes f, until the trigger revokes g:
+ * then the same page raises SIGBUS, open fails with the errno given, and the firing write
+ * itself is answered as after the revoke when it is to g. */
+static int map_then_expect_sigbus(void *arg)
+{
+	const char *want = arg;
+	int fd = open(P("g"), O_RDONLY | O_CLOEXEC);
+	char *p = fd < 0 ? MAP_FAILED : mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+	struct run r;
+	int rc;
+
+	if (p == MAP_FAILED)
+		return FX_FAIL("open, mmap g: %s", strerror(errno));
+	rc = fx_expect_bytes("g before the trigger", p, 0, want, strlen(want));
+	if (rc == 0)
+		r = run_program();
+	if (rc == 0 && r.first_failed != WRITES)
+		rc = FX_FAIL("the writes to f failed from %d: %s", r.first_failed, strerror(r.err));
+	if (rc == 0)
+		rc = fx_expect_sigbus("g after the trigger", p, 0, false);
+	if (rc == 0)
+		rc = fx_expect_err(open(P("g"), O_RDONLY | O_CLOEXEC), ENODEV, "open g");
+	munmap(p, 4096);
+	close(fd);
+	return rc;
+}
+
+START_TEST(test_revoke_at_nth_write)
+{
+	struct ctl_result res = { 0 };
+	struct run r;
+
+	make_empty(P("f"));
+	fx_create_file(P("g"), "ggg");
+	CTL_OK(&res, "on", "write", R("f"), "--after", "3", "do", "revoke", R("f"));
+	r = run_program();
+	ck_assert_int_eq(r.first_failed, 2); /* the third write met the revoke */
+	ck_assert_int_eq(r.err, EIO);
+	ck_assert_int_eq(fx_expect_err(open(P("f"), O_RDONLY | O_CLOEXEC), EIO, "open f"), 0);
+	CTL_OK(&res, "log");
+	ck_assert_msg(log_has(&res, "cmd=revoke", "after=3 op=write"),
+		      "the log does not name the request that fired the revoke");
+	/* another file's revoke leaves the firing request alone */
+	CTL_OK(&res, "replug");
+	make_empty(P("f"));
+	CTL_OK(&res, "on", "write", R("f"), "--after", "5", "do", "revoke", R("g"), "--errno",
+	       "ENODEV");
+	fx_run_child(map_then_expect_sigbus, "ggg");
+	CTL_OK(&res, "replug");
+	ck_assert_str_eq(fx_slurp(P("f")), "abcdefgh");
+	ck_assert_str_eq(fx_slurp(P("g")), "ggg");
+	ctl_result_free(&res);
+}
+END_TEST
+
+/* powercut PATH as an action: f loses what was written after its last fsync; the firing
+ * write and every later one to f fail, another file is untouched. */
+START_TEST(test_powercut_of_a_file_at_nth_write)
+{
+	struct ctl_result res = { 0 };
+	struct run r;
+
+	make_empty(P("f"));
+	fx_create_file(P("g"), "ggg");
+	CTL_OK(&res, "on", "write", R("f"), "--after", "5", "do", "powercut", R("f"));
+	r = run_program();
+	ck_assert_int_eq(r.first_failed, 4);
+	ck_assert_int_eq(r.err, EIO);
+	ck_assert_str_eq(fx_slurp(P("g")), "ggg"); /* the mount is not unplugged */
+	CTL_OK(&res, "replug");
+	ck_assert_str_eq(fx_slurp(P("f")), "ab"); /* fsynced after the second write */
+	CTL_OK(&res, "log");
+	ck_assert_msg(log_has(&res, "cmd=powercut", "after=5 op=write"),
+		      "the log does not name the request that fired the power cut");
+	ctl_result_free(&res);
+}
+END_TEST
+
 START_TEST(test_refused_actions)
 {
 	struct ctl_result res = { 0 };
@@ -189,7 +268,8 @@ START_TEST(test_refused_actions)
 	make_empty(P("f"));
 	CTL_ERR(&res, EOPNOTSUPP, "on", "write", R("f"), "do", "truncate", R("f"), "0");
 	ck_assert_ptr_nonnull(strstr(res.text, "truncate"));
-	CTL_ERR(&res, EOPNOTSUPP, "on", "write", R("f"), "do", "powercut", R("f"));
+	CTL_ERR(&res, ENOENT, "on", "write", R("f"), "do", "revoke", R("nosuch"));
+	CTL_ERR(&res, EINVAL, "on", "write", R("f"), "do", "revoke", "/");
 	CTL_ERR(&res, ENOENT, "on", "write", R("nosuch"), "do", "unplug");
 	CTL_OK(&res, "rules");
 	ck_assert_uint_eq(res.nkv, 0);
@@ -205,6 +285,7 @@ int main(void)
 	fx_require_fuse();
 	tc = fx_tcase(s, "trigger", 120, setup, teardown, fx_enter_workdir);
 	FX_ADD_TESTS(tc, test_unplug_at_nth_write, test_powercut_is_repeatable,
-		     test_trigger_arms_rule, test_rules_show_what_is_left, test_refused_actions);
+		     test_trigger_arms_rule, test_rules_show_what_is_left, test_refused_actions,
+		     test_revoke_at_nth_write, test_powercut_of_a_file_at_nth_write);
 	return fx_run_suite(s);
 }
