@@ -186,10 +186,13 @@ static char *db_path(const struct mnt *m, const char *suffix, char *buf, size_t 
 	return buf;
 }
 
-/* The host directory that replaces a mem: source under SIGBUSFS_TEST_SOURCE=dir. */
+/* Where mount points are made, and the host directory that replaces a mem: source under
+ * SIGBUSFS_TEST_SOURCE=dir: /dev/shm/ and the mount point's name. */
+#define MOUNT_PARENT "/tmp/"
+
 static char *host_dir_path(const struct mnt *m, char *buf, size_t size)
 {
-	snprintf(buf, size, "/dev/shm/%s.d", strrchr(m->dir, '/') + 1);
+	snprintf(buf, size, "/dev/shm/%s.d", m->dir + strlen(MOUNT_PARENT));
 	return buf;
 }
 
@@ -476,7 +479,7 @@ static int mount_as(struct mnt *m, const char *source, const char *opts, uid_t u
 	}
 	m->uid = uid;
 	m->gid = gid;
-	snprintf(m->dir, sizeof(m->dir), "/tmp/sigbusfs-XXXXXX");
+	snprintf(m->dir, sizeof(m->dir), MOUNT_PARENT "sigbusfs-XXXXXX");
 	if (!mkdtemp(m->dir))
 		return -errno;
 	snprintf(m->ctl, sizeof(m->ctl), "%s.sock", m->dir);
