@@ -130,6 +130,7 @@ enum bk_change_kind {
 	BK_CH_NAME_DEL, /* name in parent, which named ino, is gone */
 	BK_CH_RENAME,	/* name in parent (ino) moved to new_name in new_parent */
 	BK_CH_GONE,	/* ino was freed for good */
+	BK_CH_NAMES,	/* any name may have changed (changes were lost): none is known */
 };
 struct bk_change {
 	enum bk_change_kind kind;

@@ -91,6 +91,9 @@ void dir_stat_to_attr(uint64_t ino, const struct stat *st, struct bk_attr *out);
 /* Makes the root node (ino BK_ROOT_INO) from the descriptor of PATH. */
 int dir_node_root(struct dir_bk *d, int fd);
 void dir_nodes_free(struct dir_bk *d);
+/* The node IDs of the nodes that have a descriptor (the kernel holds them, or a call
+ * does), into *out (malloc'd; *n of them). 0 or -ENOMEM. */
+int dir_nodes_open(struct dir_bk *d, uint64_t **out, size_t *n);
 int dir_node_stat(const struct dir_node *n, struct stat *st);
 void dir_forget(struct bk *b, uint64_t ino);
 

@@ -3,7 +3,9 @@
  * change then a DATA change of [0, size). A name created or moved in is NAME_ADD, one
  * deleted or moved out NAME_DEL. What an event reports is decided by the object's host
  * state (size, mtime, ctime) against the last one known (dir_node_news()): what this
- * instance did itself, or reported already, is skipped. */
+ * instance did itself, or reported already, is skipped. When inotify's queue overflows,
+ * the events it dropped are unknown: every name is reported changed (NAMES) and every
+ * node with a descriptor is checked against its known state, as one event would. */
 #include "dir.h"
 
 #include <errno.h>
@@ -95,18 +97,16 @@ static struct dir_node *child_of(struct dir_bk *d, struct dir_node *p, const cha
 	return dir_node_find_host(d, st->st_dev, st->st_ino);
 }
 
-/* A change to the object name in directory p: data (SIZE, then DATA) or attributes. */
-static int feed_child(struct dir_bk *d, struct dir_node *p, const struct inotify_event *ev,
-		      bk_change_fn emit, void *ctx)
+/* What changed in node c since its known state: data (SIZE, then DATA) or attributes. */
+static int feed_node(struct dir_bk *d, struct dir_node *c, bk_change_fn emit, void *ctx)
 {
 	struct stat st;
-	struct dir_node *c = child_of(d, p, ev->name, &st);
 	struct bk_change ch = { .kind = BK_CH_ATTR };
-	enum dir_news news = c ? dir_node_news(d, c, &st) : DIR_NEWS_NONE;
+	enum dir_news news = dir_node_news(d, c, &st);
 	int rc = 0;
 
 	if (news == DIR_NEWS_NONE)
-		goto out;
+		return 0;
 	ch.ino = c->ino;
 	/* by the state, not the event: an earlier event of the file may report it */
 	if (news == DIR_NEWS_DATA && S_ISREG(st.st_mode)) {
@@ -116,17 +116,47 @@ static int feed_child(struct dir_bk *d, struct dir_node *p, const struct inotify
 		rc = emit(ctx, &ch);
 		ch.kind = BK_CH_DATA;
 		ch.len = ch.size;
-		if (rc == 0 && ch.len == 0)
-			goto out;
 	}
-	if (rc == 0)
+	if (rc == 0 && !(ch.kind == BK_CH_DATA && ch.len == 0))
 		rc = emit(ctx, &ch);
 	/* what we reported is now what the kernel knows: the state seen before is not news
 	 * (a fresh one could show a change made while we reported) */
 	dir_node_mark_known(d, c, &st);
-out:
+	return rc;
+}
+
+/* A change to the object name in directory p. */
+static int feed_child(struct dir_bk *d, struct dir_node *p, const struct inotify_event *ev,
+		      bk_change_fn emit, void *ctx)
+{
+	struct stat st;
+	struct dir_node *c = child_of(d, p, ev->name, &st);
+	int rc = c ? feed_node(d, c, emit, ctx) : 0;
+
 	if (c)
 		dir_node_put(d, c);
+	return rc;
+}
+
+/* After an overflow: every name, then every open node, as if each had an event. */
+static int feed_rescan(struct dir_bk *d, bk_change_fn emit, void *ctx)
+{
+	struct bk_change ch = { .kind = BK_CH_NAMES };
+	uint64_t *inos;
+	size_t n;
+	int rc = emit(ctx, &ch);
+
+	if (rc != 0 || (rc = dir_nodes_open(d, &inos, &n)) < 0)
+		return rc;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		struct dir_node *c = dir_node_get(d, inos[i]);
+
+		if (c) {
+			rc = feed_node(d, c, emit, ctx);
+			dir_node_put(d, c);
+		}
+	}
+	free(inos);
 	return rc;
 }
 
@@ -172,9 +202,11 @@ int dir_feed_read(struct bk *b, bk_change_fn emit, void *ctx)
 			pos += (ssize_t)(sizeof(*ev) + ev->len);
 			if (ev->mask & IN_Q_OVERFLOW)
 				bk_logf(&d->log, BK_LOG_WARN,
-					"dir: %s: inotify queue overflow: host changes were lost",
+					"dir: %s: inotify queue overflow: rescanning what the "
+					"kernel holds",
 					d->path);
-			rc = feed_event(d, ev, emit, ctx);
+			rc = ev->mask & IN_Q_OVERFLOW ? feed_rescan(d, emit, ctx)
+						      : feed_event(d, ev, emit, ctx);
 			if (rc != 0)
 				return rc;
 		}

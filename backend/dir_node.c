@@ -288,6 +288,40 @@ void dir_nodes_free(struct dir_bk *d)
 		close(d->mount_fd);
 }
 
+int dir_nodes_open(struct dir_bk *d, uint64_t **out, size_t *n)
+{
+	size_t cap = 0;
+	uint64_t *inos = NULL;
+	int rc = 0;
+
+	*n = 0;
+	pthread_mutex_lock(&d->lock);
+	for (size_t i = 0; i < DIR_BUCKETS && rc == 0; i++) {
+		for (struct dir_node *p = d->by_ino[i]; p && rc == 0; p = p->by_ino) {
+			if (p->fd < 0 || p->is_gone)
+				continue;
+			if (*n == cap) {
+				uint64_t *grown =
+					realloc(inos, (cap ? 2 * cap : 64) * sizeof(*inos));
+
+				cap = cap ? 2 * cap : 64;
+				rc = grown ? 0 : -ENOMEM;
+				inos = grown ? grown : inos;
+			}
+			if (rc == 0)
+				inos[(*n)++] = p->ino;
+		}
+	}
+	pthread_mutex_unlock(&d->lock);
+	if (rc < 0) {
+		free(inos);
+		inos = NULL;
+		*n = 0;
+	}
+	*out = inos;
+	return rc;
+}
+
 void dir_forget(struct bk *b, uint64_t ino)
 {
 	struct dir_bk *d = dir_of(b);

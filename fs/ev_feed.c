@@ -20,7 +20,7 @@ static const char *const feed_cmd[] = {
 	[BK_CH_DATA] = "feed-write",	  [BK_CH_SIZE] = "feed-truncate",
 	[BK_CH_ATTR] = "feed-attr",	  [BK_CH_NAME_ADD] = "feed-create",
 	[BK_CH_NAME_DEL] = "feed-unlink", [BK_CH_RENAME] = "feed-rename",
-	[BK_CH_GONE] = "feed-gone",
+	[BK_CH_GONE] = "feed-gone",	  [BK_CH_NAMES] = "feed-names",
 };
 
 /* Whether the kernel holds ino (the root it holds without a lookup). */
@@ -37,6 +37,8 @@ static bool feed_concerns(struct sfs *fs, const struct bk_change *ch)
 
 	if (atomic_load(&fs->plug) != PLUG_ON)
 		return false;
+	if (ch->kind == BK_CH_NAMES)
+		return true;
 	if (ch->kind == BK_CH_NAME_ADD || ch->kind == BK_CH_NAME_DEL || ch->kind == BK_CH_RENAME)
 		return feed_holds(fs, ch->parent) ||
 		       (ch->kind == BK_CH_RENAME && feed_holds(fs, ch->new_parent));
@@ -99,6 +101,8 @@ static int feed_apply(struct ev *e, const char *rel, const struct bk_change *ch)
 	case BK_CH_ATTR:
 	case BK_CH_GONE:
 		return kern_inval(e->fs, ch->ino, -1, 0);
+	case BK_CH_NAMES:
+		return ev_drop_names(e, false);
 	}
 	return -EINVAL;
 }
@@ -111,14 +115,14 @@ int ev_feed(struct sfs *fs, const struct bk_change *ch)
 	struct ev e;
 	int rc;
 
-	if (ch->kind < BK_CH_DATA || ch->kind > BK_CH_GONE || !feed_concerns(fs, ch))
+	if (ch->kind < BK_CH_DATA || ch->kind > BK_CH_NAMES || !feed_concerns(fs, ch))
 		return 0;
 	if (ch->kind == BK_CH_DATA || ch->kind == BK_CH_SIZE)
 		has_path = path_find(fs, ch->ino, rel, sizeof(rel)) == 0;
 	if (has_path)
 		snprintf(target, sizeof(target), "%s", rel);
-	else if (ch->name)
-		snprintf(target, sizeof(target), "%s", ch->name);
+	else if (ch->name || ch->kind == BK_CH_NAMES)
+		snprintf(target, sizeof(target), "%s", ch->name ? ch->name : "/");
 	else
 		snprintf(target, sizeof(target), "#%llu", (unsigned long long)ch->ino);
 	ev_begin(&e, fs, &res, feed_cmd[ch->kind], target);

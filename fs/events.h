@@ -114,6 +114,10 @@ int ev_unplug_in(struct ev *e, bool vanish, bool is_flipped);
 /* The unplug a trigger fired; cause names the request, for the log. */
 int ev_unplug_fired(struct sfs *fs, struct ev_result *res, bool vanish, const char *cause);
 int ev_replug(struct sfs *fs, struct ev_result *res);
+/* The kernel looks names up again at their next use: every name, in one notification
+ * (or one per name on a kernel without it); or, is_stale_only, the names of revived
+ * inodes only. Notes how. 0 or -errno. */
+int ev_drop_names(struct ev *e, bool is_stale_only);
 int ev_abort(struct sfs *fs, struct ev_result *res);
 
 /* powercut.c: with -o powercut (else -EOPNOTSUPP) */

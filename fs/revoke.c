@@ -200,10 +200,9 @@ static int drop_name(void *ctx, const char *rel, uint64_t parent, const char *na
 	return kern_inval_entry(d->fs, parent, name);
 }
 
-/* The kernel looks names up again at their next use: every name, in one notification
- * (or one per name on a kernel without it); or the names of revived inodes only, one by
- * one, so that a revoke's replug costs the other files no new lookup. Notes how. */
-static int drop_names(struct ev *e, bool is_stale_only)
+/* Revived inodes' names go one by one, so that a revoke's replug costs the other files no
+ * new lookup. */
+int ev_drop_names(struct ev *e, bool is_stale_only)
 {
 	struct names d = { .fs = e->fs, .is_stale_only = is_stale_only };
 	bool is_epoch = !is_stale_only && kern_inc_epoch(e->fs) == 0;
@@ -231,7 +230,7 @@ int ev_unplug_in(struct ev *e, bool vanish, bool is_flipped)
 		rc = inval_known(fs, 0);
 	atomic_store(&fs->plug, vanish ? PLUG_VANISHED : PLUG_OFF);
 	if (rc == 0 && vanish)
-		rc = drop_names(e, false);
+		rc = ev_drop_names(e, false);
 	if (rc == 0)
 		rc = inval_known(fs, -1);
 	ev_note(e, "lost_bytes", "%llu",
@@ -270,7 +269,7 @@ int ev_replug(struct sfs *fs, struct ev_result *res)
 	revived = itab_revive(fs->itab, all);
 	atomic_store(&fs->plug, PLUG_ON);
 	ev_note(&e, "revived", "%llu", (unsigned long long)revived);
-	rc = drop_names(&e, !all);
+	rc = ev_drop_names(&e, !all);
 	return ev_end(&e, rc);
 }
 

@@ -3,8 +3,9 @@
  * a client's mapping (the whole file is dropped: inotify has no byte ranges), a host
  * truncate makes mappings past the new end raise SIGBUS, host creates, renames and
  * deletes change the names the mount shows, and writes through the mount are not logged
- * as changes from outside. The data test prints the delays it measured (HOST_ROUNDS
- * writes): the coherence delay of the README. */
+ * as changes from outside, and changes the inotify queue overflowed on still reach the
+ * mount (the daemon stopped while the host floods a directory). The data test prints the delays it
+ * measured (HOST_ROUNDS writes): the coherence delay of the README. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -41,13 +43,14 @@ static void setup(void)
 
 static void teardown(void)
 {
-	const char *names[] = { "data", "trunc", "n1", "n2", "own" };
+	const char *names[] = { "data", "trunc", "n1", "n2", "own", "ovf", "late", "flood" };
 	char path[128];
 
 	fx_teardown(&mnt);
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", host, names[i]);
-		unlink(path);
+		if (unlink(path) < 0 && errno == EISDIR)
+			rmdir(path);
 	}
 	rmdir(host);
 }
@@ -106,15 +109,20 @@ static int host_file(const char *rel, char fill, int *fd_host, char **map)
 	return fx_expect_fill("the mapping", *map, 0, sizeof(buf), fill);
 }
 
-/* One host write of page p, then the time until the mapping shows it, in ms. */
-static int host_write_seen(int fd_host, volatile char *map, size_t p, char c, double *ms)
+/* Page p of the host file filled with c. */
+static int host_write(int fd_host, size_t p, char c)
 {
 	char page[PG];
-	double start = fx_now_ms();
 
 	memset(page, c, sizeof(page));
 	if (pwrite(fd_host, page, PG, (off_t)(p * PG)) != PG)
 		return FX_FAIL("pwrite on the host: %s", strerror(errno));
+	return 0;
+}
+
+/* Waits until the mapping shows page p filled with c; *ms: the time since start. */
+static int await_page(volatile char *map, size_t p, char c, double start, double *ms)
+{
 	while (map[p * PG] != c || map[p * PG + PG - 1] != c) {
 		if (fx_now_ms() - start > WAIT_MS)
 			return FX_FAIL("page %zu: the mapping still old after %d ms", p, WAIT_MS);
@@ -122,6 +130,15 @@ static int host_write_seen(int fd_host, volatile char *map, size_t p, char c, do
 	}
 	*ms = fx_now_ms() - start;
 	return 0;
+}
+
+/* One host write of page p, then the time until the mapping shows it, in ms. */
+static int host_write_seen(int fd_host, volatile char *map, size_t p, char c, double *ms)
+{
+	double start = fx_now_ms();
+
+	FX_TRY(host_write(fd_host, p, c));
+	return await_page(map, p, c, start, ms);
 }
 
 static int by_value(const void *x, const void *y)
@@ -225,6 +242,68 @@ START_TEST(test_host_names)
 }
 END_TEST
 
+/* inotify's queue limit: more events than this, unread, overflow it. */
+static long queue_limit(void)
+{
+	FILE *f = fopen("/proc/sys/fs/inotify/max_queued_events", "re");
+	long n = 0;
+
+	if (f) {
+		if (fscanf(f, "%ld", &n) != 1)
+			n = 0;
+		fclose(f);
+	}
+	return n > 0 ? n : 16384;
+}
+
+/* Files made and removed in the host's flood/, more events than inotify queues. */
+static int host_flood(void)
+{
+	long count = queue_limit() / 2 + 1000;
+	char path[128];
+
+	for (long i = 0; i < 2 * count; i++) {
+		snprintf(path, sizeof(path), "%s/flood/f%ld", host, i % count);
+		if (i < count ? mknod(path, S_IFREG | 0644, 0) < 0 : unlink(path) < 0)
+			return FX_FAIL("%s on the host: %s", path, strerror(errno));
+	}
+	return 0;
+}
+
+/* While the daemon is stopped, the host overflows inotify's queue, then writes a mapped
+ * file and makes a name the kernel holds as negative: both events are lost with the
+ * queue, and the daemon must still bring both to the mount once it runs again. */
+static int client_overflow(void *arg)
+{
+	double ms;
+	int fd_host, fd;
+	char *map;
+
+	FX_TRY(host_file("ovf", 'a', &fd_host, &map));
+	FX_TRY(await_stat(at(1, "late"), ENOENT));
+	if (mkdir(at(1, "flood"), 0755) < 0)
+		return FX_FAIL("mkdir flood through the mount: %s", strerror(errno));
+	if (kill(mnt.pid, SIGSTOP) < 0)
+		return FX_FAIL("SIGSTOP to the daemon: %s", strerror(errno));
+	FX_TRY(host_flood());
+	FX_TRY(host_write(fd_host, 3, 'z'));
+	fd = open(at(0, "late"), O_CREAT | O_WRONLY, 0644);
+	if (fd >= 0)
+		close(fd);
+	if (kill(mnt.pid, SIGCONT) < 0 || fd < 0)
+		return FX_FAIL("late on the host, or SIGCONT: %s", strerror(errno));
+	FX_TRY(await_page(map, 3, 'z', fx_now_ms(), &ms));
+	close(fd_host);
+	return await_stat(at(1, "late"), 0);
+}
+
+START_TEST(test_host_overflow_rescanned)
+{
+	fx_run_child(client_overflow, NULL);
+	ck_assert_msg(in_log("feed-names", "/"), "no feed-names logged after the overflow");
+}
+END_TEST
+
 /* Writes, truncates and names made through the mount are the mount's own: the host side
  * sees them, and none comes back as a change from outside. */
 static int client_own(void *arg)
@@ -264,7 +343,7 @@ static Suite *host_suite(void)
 
 	FX_ADD_TESTS(fx_tcase(s, "outside", 120, setup, teardown, NULL),
 		     test_host_write_reaches_mapping, test_host_truncate_sigbus, test_host_names,
-		     test_own_changes_not_fed_back);
+		     test_own_changes_not_fed_back, test_host_overflow_rescanned);
 	return s;
 }
 
