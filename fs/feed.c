@@ -1,5 +1,6 @@
 /* The feed thread: poll(2) on the backend's descriptor (if any) and on a pipe that
- * feed_stop() writes, with the backend's interval as the timeout; then one feed_read().
+ * feed_stop() writes, with the backend's interval as the timeout; then, after the window
+ * if the descriptor woke it, one feed_read().
  * A read that fails is logged once per run of failures and retried at the next wake. */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,9 +17,10 @@
 struct feed {
 	struct sfs *fs;
 	pthread_t thread;
-	int stop[2]; /* a pipe: readable once feed_stop() wants the thread gone */
-	int fd;	     /* the backend's, or -1 */
-	int poll_ms; /* the backend's interval, or -1 */
+	int stop[2];   /* a pipe: readable once feed_stop() wants the thread gone */
+	int fd;	       /* the backend's, or -1 */
+	int poll_ms;   /* the backend's interval, or -1 */
+	int window_ms; /* how long a descriptor's news wait to be read, or 0 */
 };
 
 static int apply_change(void *ctx, const struct bk_change *ch)
@@ -45,6 +47,9 @@ static void *feed_main(void *arg)
 
 		if (p[0].revents)
 			break;
+		/* the window: only feed_stop() ends it early */
+		if (p[1].revents && f->window_ms > 0 && poll(p, 1, f->window_ms) > 0)
+			break;
 		rc = bk_feed_read(f->fs->bk, apply_change, f->fs);
 		if (rc < 0 && !failing)
 			log_err("feed: reading the backend's changes: %s", strerror(-rc));
@@ -53,7 +58,7 @@ static void *feed_main(void *arg)
 	return NULL;
 }
 
-int feed_start(struct sfs *fs, struct feed **out)
+int feed_start(struct sfs *fs, int window_ms, struct feed **out)
 {
 	struct feed *f;
 	int rc;
@@ -66,6 +71,10 @@ int feed_start(struct sfs *fs, struct feed **out)
 		return -ENOMEM;
 	f->fs = fs;
 	rc = bk_feed_fd(fs->bk, &f->fd, &f->poll_ms);
+	if (window_ms >= 0 && f->fd < 0)
+		f->poll_ms = window_ms > 0 ? window_ms : 1; /* not a busy loop */
+	else if (window_ms > 0)
+		f->window_ms = window_ms;
 	if (rc == 0 && pipe2(f->stop, O_CLOEXEC) < 0)
 		rc = -errno;
 	if (rc < 0)

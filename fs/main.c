@@ -73,7 +73,7 @@ static int serve(struct sfs *fs, const struct opts *o)
 	rc = ctl_cmds_start(fs, o->ctl, &ctl);
 	if (rc < 0)
 		goto out_selfstat;
-	rc = feed_start(fs, &feed);
+	rc = feed_start(fs, o->feed_window_ms, &feed);
 	if (rc < 0) {
 		log_err("starting the change feed: %s", strerror(-rc));
 		goto out_ctl;

@@ -25,6 +25,7 @@ static const struct fuse_opt opts_table[] = { OPT("cache=%s", cache),
 					      OPT("mode=%s", mode),
 					      OPT("powercut", powercut),
 					      OPT("readahead=%s", readahead),
+					      OPT("feed_ms=%s", feed_ms),
 					      FUSE_OPT_END };
 
 void opts_help(const char *prog)
@@ -52,7 +53,11 @@ void opts_help(const char *prog)
 	       "                           sigbusctl powercut can lose the rest\n"
 	       "    -o readahead=KB        the mount's read_ahead_kb, the largest READ a\n"
 	       "                           sequential reader causes (default 1024, root\n"
-	       "                           only; 0 leaves the kernel's 128)\n\n",
+	       "                           only; 0 leaves the kernel's 128)\n"
+	       "    -o feed_ms=MS          backends that change by themselves (sqlite:,\n"
+	       "                           dir:): gather their changes for MS ms before\n"
+	       "                           telling the kernel; sqlite: polls every MS ms\n"
+	       "                           (0 to 10000; default: dir: 0, sqlite: 20)\n\n",
 	       prog, bk_sources());
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
@@ -137,25 +142,46 @@ static int parse_mode(const char *text, mode_t *out)
 	return -EINVAL;
 }
 
-/* readahead=KB: 0 (the kernel's default) to 1 GiB, the kernel's own bound. */
-static int check_readahead(struct opts *o)
+/* -o name=text, a decimal number of unit from 0 to max, into *out. 0 or -EINVAL. */
+static int parse_bounded(const char *name, const char *text, const char *unit, unsigned max,
+			 unsigned *out)
 {
 	unsigned long v = 0;
 	char *end = NULL;
 
-	o->readahead_kb = OPTS_READAHEAD_KB;
-	if (!o->readahead)
-		return 0;
 	errno = 0;
-	if (o->readahead[0] >= '0' && o->readahead[0] <= '9')
-		v = strtoul(o->readahead, &end, 10);
-	if (end && !*end && !errno && v <= OPTS_READAHEAD_MAX_KB) {
-		o->readahead_kb = (unsigned)v;
+	if (text[0] >= '0' && text[0] <= '9')
+		v = strtoul(text, &end, 10);
+	if (end && !*end && !errno && v <= max) {
+		*out = (unsigned)v;
 		return 0;
 	}
-	fprintf(stderr, "sigbusfs: bad option readahead=%s: expected KiB from 0 to %u\n",
-		o->readahead, OPTS_READAHEAD_MAX_KB);
+	fprintf(stderr, "sigbusfs: bad option %s=%s: expected %s from 0 to %u\n", name, text, unit,
+		max);
 	return -EINVAL;
+}
+
+/* readahead=KB: 0 (the kernel's default) to 1 GiB, the kernel's own bound. */
+static int check_readahead(struct opts *o)
+{
+	o->readahead_kb = OPTS_READAHEAD_KB;
+	return o->readahead ? parse_bounded("readahead", o->readahead, "KiB", OPTS_READAHEAD_MAX_KB,
+					    &o->readahead_kb)
+			    : 0;
+}
+
+/* feed_ms=MS: 0 to 10 s. */
+static int check_feed_ms(struct opts *o)
+{
+	unsigned ms;
+
+	o->feed_window_ms = -1;
+	if (!o->feed_ms)
+		return 0;
+	if (parse_bounded("feed_ms", o->feed_ms, "milliseconds", OPTS_FEED_MAX_MS, &ms) < 0)
+		return -EINVAL;
+	o->feed_window_ms = (int)ms;
+	return 0;
 }
 
 static int check_root_attr(struct opts *o)
@@ -261,6 +287,8 @@ int opts_parse(struct fuse_args *args, struct opts *o)
 		rc = -EINVAL;
 	if (check_readahead(o) < 0)
 		rc = -EINVAL;
+	if (check_feed_ms(o) < 0)
+		rc = -EINVAL;
 	if (o->nonopts > 2) {
 		fprintf(stderr, "sigbusfs: too many arguments: expected SOURCE MOUNTPOINT\n");
 		rc = -EINVAL;
@@ -279,5 +307,6 @@ void opts_free(struct opts *o)
 	free(o->gid);
 	free(o->mode);
 	free(o->readahead);
+	free(o->feed_ms);
 	free(o->cmd.mountpoint);
 }

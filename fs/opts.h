@@ -1,6 +1,6 @@
 /* Command-line options: sigbusfs's own (-o cache=, ctl=, uid=, gid=, mode=, powercut,
- * readahead=) and the
- * two positional arguments, parsed before libfuse sees the rest. */
+ * readahead=, feed_ms=) and the two positional arguments, parsed before libfuse sees the
+ * rest. */
 #ifndef SIGBUSFS_OPTS_H
 #define SIGBUSFS_OPTS_H
 
@@ -29,6 +29,9 @@ struct opts {
 
 	char *readahead;       /* -o readahead=: as given */
 	unsigned readahead_kb; /* what it says, OPTS_READAHEAD_KB if not given; 0: leave it */
+
+	char *feed_ms;	    /* -o feed_ms=: as given */
+	int feed_window_ms; /* what it says, or -1: the backend's (feed.h) */
 };
 
 #define OPTS_READAHEAD_KB 1024u /* one READ of the 1 MiB the INIT reply allows */
@@ -38,6 +41,7 @@ struct opts {
  * (measured over tmpfs: 0.3 GB/s, against 3.3 GB/s spliced in 512 KiB READs). */
 #define OPTS_SPLICE_READ_MAX  (512u * 1024)
 #define OPTS_READAHEAD_MAX_KB (1u << 20)
+#define OPTS_FEED_MAX_MS      10000u
 
 /* Parses argv into o, leaving in args what fuse_session_new() must see, with sigbusfs's
  * defaults added (default_permissions, fsname, subtype). 0, or -EINVAL after printing

@@ -23,22 +23,36 @@
 #include "suite.h"
 #include "touch.h"
 
-#define PG	    4096
-#define PAGES	    16
-#define WAIT_MS	    3000 /* the longest a host change may take to reach the mount */
-#define HOST_ROUNDS 20
+#define PG	       4096
+#define PAGES	       16
+#define WAIT_MS	       3000 /* the longest a host change may take to reach the mount */
+#define HOST_ROUNDS    20
+#define WINDOW_MS_TEXT "1000"
+#define BURST	       50 /* host writes, BURST_GAP_US apart: a quarter of a second */
+#define BURST_GAP_US   5000
 
 static struct mnt mnt;
 static char host[64];
 
-static void setup(void)
+static void mount_host(const char *opts)
 {
 	char src[96];
 
 	snprintf(host, sizeof(host), "/dev/shm/check_host-XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(host));
 	snprintf(src, sizeof(src), "dir:%s", host);
-	fx_mount_or_fail(&mnt, src, NULL);
+	fx_mount_or_fail(&mnt, src, opts);
+}
+
+static void setup(void)
+{
+	mount_host(NULL);
+}
+
+/* Host changes are gathered for WINDOW_MS before the kernel hears of them. */
+static void setup_window(void)
+{
+	mount_host("feed_ms=" WINDOW_MS_TEXT);
 }
 
 static void teardown(void)
@@ -170,19 +184,25 @@ static int client_host_write(void *arg)
 	return 0;
 }
 
-/* Whether the mount's event log holds "cmd=cmd target=target ". */
-static bool in_log(const char *cmd, const char *target)
+/* Number of "cmd=cmd target=target " events in the mount's log. */
+static int log_count(const char *cmd, const char *target)
 {
 	struct ctl_result res = { 0 };
 	char want[160];
-	bool found = false;
+	int n = 0;
 
 	snprintf(want, sizeof(want), "cmd=%s target=%s ", cmd, target);
 	fx_ctl_ok(&mnt, &res, "log", (char *)NULL);
 	for (size_t i = 0; i < res.nkv; i++)
-		found |= !strcmp(res.kv[i].key, "event") && strstr(res.kv[i].value, want);
+		n += !strcmp(res.kv[i].key, "event") && strstr(res.kv[i].value, want);
 	ctl_result_free(&res);
-	return found;
+	return n;
+}
+
+/* Whether the mount's event log holds "cmd=cmd target=target ". */
+static bool in_log(const char *cmd, const char *target)
+{
+	return log_count(cmd, target) > 0;
 }
 
 START_TEST(test_host_write_reaches_mapping)
@@ -337,6 +357,43 @@ START_TEST(test_own_changes_not_fed_back)
 }
 END_TEST
 
+/* BURST host writes, each of a page of its own, all of them seen by the mapping. */
+static int client_burst(void *arg)
+{
+	double ms;
+	int fd_host;
+	char *map;
+
+	FX_TRY(host_file("data", 'a', &fd_host, &map));
+	for (int i = 0; i < BURST; i++) {
+		FX_TRY(host_write(fd_host, (size_t)i % PAGES, (char)('b' + i % PAGES)));
+		usleep(BURST_GAP_US);
+	}
+	for (int p = 0; p < PAGES; p++) {
+		char want = (char)('b' + (BURST - PAGES + p) % PAGES);
+
+		FX_TRY(await_page(map, (size_t)((BURST - PAGES + p) % PAGES), want, fx_now_ms(),
+				  &ms));
+	}
+	close(fd_host);
+	return 0;
+}
+
+/* -o feed_ms=1000: the burst, well under a second, reaches the kernel as one change or
+ * two (three if the machine stretches it past a second); read at once, each write of it
+ * would be one. */
+START_TEST(test_feed_window_gathers)
+{
+	int n;
+
+	fx_run_child(client_burst, NULL);
+	n = log_count("feed-write", "data");
+	fprintf(stderr, "%d host writes %d us apart: %d feed-write events\n", BURST, BURST_GAP_US,
+		n);
+	ck_assert_int_le(n, 3);
+}
+END_TEST
+
 static Suite *host_suite(void)
 {
 	Suite *s = suite_create("host");
@@ -344,6 +401,8 @@ static Suite *host_suite(void)
 	FX_ADD_TESTS(fx_tcase(s, "outside", 120, setup, teardown, NULL),
 		     test_host_write_reaches_mapping, test_host_truncate_sigbus, test_host_names,
 		     test_own_changes_not_fed_back, test_host_overflow_rescanned);
+	FX_ADD_TESTS(fx_tcase(s, "window", 60, setup_window, teardown, NULL),
+		     test_feed_window_gathers);
 	return s;
 }
 

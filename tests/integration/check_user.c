@@ -373,6 +373,10 @@ START_TEST(test_bad_options)
 		  { "bad option uid= 1: expected", "bad option mode=: expected", NULL } },
 		{ "readahead=2000000",
 		  { "bad option readahead=2000000: expected KiB from 0 to 1048576", NULL } },
+		{ "feed_ms=10001,readahead=-1",
+		  { "bad option feed_ms=10001: expected milliseconds from 0 to 10000",
+		    "bad option readahead=-1: expected", NULL } },
+		{ "feed_ms=", { "bad option feed_ms=: expected milliseconds", NULL } },
 	};
 	char dir[] = "/tmp/check_user.XXXXXX", out[4096];
 
