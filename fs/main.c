@@ -80,6 +80,11 @@ static int serve(struct sfs *fs, const struct opts *o)
 	}
 	log_info("serving %s on %s, control socket %s", o->source, fs->mountpoint, fs->ctl_path);
 	rc = run_loop(fs->se, &o->cmd);
+	/* libfuse's loop returns the number of the signal that ended it: a stop asked for */
+	if (rc > 0) {
+		log_info("stopping on %s", strsignal(rc));
+		rc = 0;
+	}
 	feed_stop(feed);
 out_ctl:
 	ctl_stop(ctl);

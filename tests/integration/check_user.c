@@ -227,6 +227,26 @@ START_TEST(test_stale_socket_removed)
 }
 END_TEST
 
+/* SIGTERM and SIGINT are the way to stop a daemon: it unmounts, removes its socket and
+ * exits 0. */
+START_TEST(test_signal_stops_cleanly)
+{
+	const int sigs[] = { SIGTERM, SIGINT };
+
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		struct mnt m;
+		struct stat st;
+		int rc = fx_mount(&m, "mem:", NULL);
+
+		ck_assert_msg(rc == 0, "mount: %s", strerror(-rc));
+		ck_assert_int_eq(kill(m.pid, sigs[i]), 0);
+		ck_assert_msg(fx_umount(&m) == 0, "the daemon did not exit 0 on %s",
+			      strsignal(sigs[i]));
+		ck_assert_msg(lstat(m.ctl, &st) < 0 && errno == ENOENT, "%s: left behind", m.ctl);
+	}
+}
+END_TEST
+
 /* ---- -o uid=, gid=, mode= ---- */
 
 static int create_as(void *arg)
@@ -433,7 +453,7 @@ int main(void)
 	tc = fx_tcase(s, "own_mount", 60, setup_user, teardown, NULL);
 	FX_ADD_TESTS(tc, test_user_owns_root, test_sigbusctl_as_user);
 	tc = fx_tcase(s, "stale_socket", 60, NULL, NULL, NULL);
-	FX_ADD_TESTS(tc, test_stale_socket_removed);
+	FX_ADD_TESTS(tc, test_stale_socket_removed, test_signal_stops_cleanly);
 	tc = fx_tcase(s, "root_options", 60, setup_root_options, teardown, NULL);
 	FX_ADD_TESTS(tc, test_root_options, test_readahead);
 	tc = fx_tcase(s, "user_options", 60, setup_user_options, teardown, NULL);
