@@ -3,7 +3,7 @@
 # packages sigbusfs needs to build and test (or those named), when some are missing (root
 # only; others get the apt-get line).
 SIGBUSFS_PACKAGES="gcc pkg-config meson ninja-build libfuse3-dev fuse3 check libsqlite3-dev
- libjson-c-dev python3 clang clang-format"
+ libjson-c-dev python3 clang clang-format sqlite3"
 
 # deps_install [PACKAGE...]: the packages named, or SIGBUSFS_PACKAGES.
 deps_install() {
