@@ -251,6 +251,10 @@ void sqlite_write_account(struct sqlite_bk *s, uint64_t bytes);
 /* Commits the batch and makes every commit durable: 0 or -errno, including the error of
  * an earlier batch whose commit failed (reported once). */
 int sqlite_sync(struct sqlite_bk *s);
+/* Holds the writer with no batch open (the open one committed) until
+ * sqlite_writer_resume(): nothing is written to the database meanwhile. */
+void sqlite_writer_pause(struct sqlite_bk *s);
+void sqlite_writer_resume(struct sqlite_bk *s);
 
 /* sqlite_ckpt.c */
 /* Opens the checkpointer's connection, starts its thread and hooks it to the writer. */

@@ -2,8 +2,16 @@
  * copies the WAL back into the database (PRAGMA wal_checkpoint(PASSIVE)) once the writer's
  * commits have put SQ_CKPT_BYTES into it. SQLite would otherwise checkpoint inside a
  * commit, with the writer's mutex held, and every operation would wait for the copy and
- * its two fsyncs. A passive checkpoint never blocks the writer or the readers. */
+ * its two fsyncs. A passive checkpoint never blocks the writer or the readers.
+ *
+ * But SQLite starts the WAL over (and cuts it back to journal_size_limit) only in a write
+ * transaction that began once every frame had been copied, and under sustained writes
+ * the next batch always begins before the copy ends: the WAL then grows with everything
+ * written (885 MiB for 768 MiB of writes, 8 GiB for 13,000 small files). So once the
+ * bulk is copied, a second pass runs with the writer paused: it copies what the first
+ * one missed, and the next batch starts the WAL over. Writers wait for that pass only. */
 #include "sqlite.h"
+#include <stdio.h>
 
 #define SQ_CKPT_BYTES (64u << 20) /* WAL bytes that start a checkpoint */
 
@@ -22,12 +30,18 @@ static int ckpt_hook(void *arg, sqlite3 *db, const char *name, int frames)
 	return SQLITE_OK;
 }
 
+/* One passive checkpoint: 0, or -errno if it failed (busy is not a failure). */
+static int ckpt_pass(struct sqlite_ckpt *k)
+{
+	int rc = sqlite3_wal_checkpoint_v2(k->conn.db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+
+	return rc == SQLITE_OK || rc == SQLITE_BUSY ? 0 : sqlite_err(&k->conn, rc, "checkpoint");
+}
+
 static void *ckpt_thread(void *arg)
 {
 	struct sqlite_bk *s = arg;
 	struct sqlite_ckpt *k = &s->ckpt;
-	int rc;
-
 	pthread_setname_np(pthread_self(), "sqlite-ckpt");
 	pthread_mutex_lock(&k->lock);
 	while (!k->is_stopping) {
@@ -37,10 +51,11 @@ static void *ckpt_thread(void *arg)
 		}
 		k->is_due = false;
 		pthread_mutex_unlock(&k->lock);
-		rc = sqlite3_wal_checkpoint_v2(k->conn.db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
-					       NULL);
-		if (rc != SQLITE_OK && rc != SQLITE_BUSY)
-			sqlite_err(&k->conn, rc, "checkpoint");
+		if (ckpt_pass(k) == 0) {
+			sqlite_writer_pause(s);
+			ckpt_pass(k);
+			sqlite_writer_resume(s);
+		}
 		pthread_mutex_lock(&k->lock);
 	}
 	pthread_mutex_unlock(&k->lock);

@@ -248,6 +248,18 @@ int sqlite_sync(struct sqlite_bk *s)
 	return lost < 0 ? lost : rc;
 }
 
+void sqlite_writer_pause(struct sqlite_bk *s)
+{
+	pthread_mutex_lock(&s->w.lock);
+	if (atomic_load(&s->w.is_open))
+		batch_commit(s);
+}
+
+void sqlite_writer_resume(struct sqlite_bk *s)
+{
+	pthread_mutex_unlock(&s->w.lock);
+}
+
 /* Caller holds the writer. Refreshes our row in mounts, inside the batch if one is
  * open, else in a transaction of its own. */
 static void flusher_beat(struct sqlite_bk *s)

@@ -21,15 +21,19 @@
 #include <time.h>
 #include <unistd.h>
 
-#define ROOT	 BK_ROOT_INO
-#define PAGE	 4096
-#define MSG_MAX	 1024
-#define NOBODY	 65534
-#define F_REG	 (S_IFREG | 0644)
-#define F_DIR	 (S_IFDIR | 0755)
-#define CRASHES	 12	     /* kill points in test_crash_recovery */
-#define KILL_MS	 250	     /* the longest a child runs before it is killed */
-#define DATA_LEN (96 * 1024) /* bytes of each file the crash child fsyncs */
+#define ROOT	   BK_ROOT_INO
+#define PAGE	   4096
+#define MSG_MAX	   1024
+#define NOBODY	   65534
+#define F_REG	   (S_IFREG | 0644)
+#define F_DIR	   (S_IFDIR | 0755)
+#define CRASHES	   12	       /* kill points in test_crash_recovery */
+#define KILL_MS	   250	       /* the longest a child runs before it is killed */
+#define DATA_LEN   (96 * 1024) /* bytes of each file the crash child fsyncs */
+#define WAL_CHUNK  (1 << 20)   /* test_wal_bounded_under_sustained_writes: writes of 1 MiB */
+#define WAL_WRITES 768	       /* 768 MiB in all */
+#define WAL_SPAN   96	       /* over the first 96 MiB of the file, again and again */
+#define WAL_BOUND  (256 << 20) /* four times the checkpoint's threshold */
 
 static char dir[64];	  /* a fresh directory per test */
 static char path[128];	  /* dir/fs.db */
@@ -668,6 +672,35 @@ START_TEST(test_fsync_commits)
 }
 END_TEST
 
+/* Sustained writes never give the checkpointer a moment without a batch open, and a
+ * passive checkpoint alone never lets SQLite start the WAL over: it must still stay
+ * bounded, not grow with everything written. */
+START_TEST(test_wal_bounded_under_sustained_writes)
+{
+	char wal[sizeof(path) + 4];
+	struct bk *b = open_ok();
+	uint64_t f = mk(b, ROOT, "f", F_REG);
+	char *buf = malloc(WAL_CHUNK);
+	off_t largest = 0;
+	struct stat st;
+
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	for (int i = 0; i < WAL_WRITES; i++) {
+		memset(buf, 'a' + i % 26, WAL_CHUNK);
+		ck_assert_int_eq(
+			bk_write(b, f, 0, buf, WAL_CHUNK, (off_t)(i % WAL_SPAN) * WAL_CHUNK),
+			WAL_CHUNK);
+		if (stat(wal, &st) == 0 && st.st_size > largest)
+			largest = st.st_size;
+	}
+	free(buf);
+	bk_close(b);
+	fprintf(stderr, "WAL after %d MiB of writes: at most %lld MiB\n",
+		WAL_WRITES * (WAL_CHUNK >> 20), (long long)(largest >> 20));
+	ck_assert_int_lt(largest, WAL_BOUND);
+}
+END_TEST
+
 /* Without a limit of its own, the backend refuses to allocate more than the disk has. */
 START_TEST(test_statfs_and_enospc)
 {
@@ -705,6 +738,8 @@ int main(void)
 	fx_unit_tcase(s, "persistence", 60, setup, teardown,
 		      FX_TESTS(test_create_and_empty_file, test_persistence, test_fsync_commits,
 			       test_statfs_and_enospc));
+	fx_unit_tcase(s, "wal", 120, setup, teardown,
+		      FX_TESTS(test_wal_bounded_under_sustained_writes));
 	fx_unit_tcase(s, "crash", 300, setup, teardown, FX_TESTS(test_crash_recovery));
 	fx_unit_tcase(s, "orphans", 60, setup, teardown,
 		      FX_TESTS(test_orphans_of_dead_mount, test_orphans_live));
