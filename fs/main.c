@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "ctl_cmds.h"
+#include "daemon.h"
 #include "feed.h"
 #include "inode.h"
 #include "ll.h"
@@ -40,8 +41,9 @@ static int run_loop(struct fuse_session *se, const struct fuse_cmdline_opts *cmd
 	return rc;
 }
 
-/* Mounts, serves until unmounted or signalled, unmounts. 0 or -errno. */
-static int serve(struct sfs *fs, const struct opts *o)
+/* Mounts, serves until unmounted or signalled, unmounts. ready_fd: daemon_fork()'s, or
+ * -1 in the foreground. 0 or -errno. */
+static int serve(struct sfs *fs, const struct opts *o, int ready_fd)
 {
 	struct ctl_server *ctl;
 	struct feed *feed;
@@ -63,10 +65,13 @@ static int serve(struct sfs *fs, const struct opts *o)
 	if (rc < 0 && o->readahead)
 		log_warn("readahead %u KiB: %s (the kernel's default stays)", o->readahead_kb,
 			 strerror(-rc));
-	fuse_daemonize(o->cmd.foreground);
-	if (!o->cmd.foreground)
+	if (ready_fd >= 0) {
+		daemon_ready(ready_fd);
 		log_use_syslog();
-	/* after the fork of fuse_daemonize(), before the threads */
+	} else {
+		fuse_daemonize(true);
+	}
+	/* in the daemon, before the threads that serve */
 	rc = selfstat_start(fs->mountpoint, o->cmd.singlethread ? 1 : SELFSTAT_MAX, &fs->self);
 	if (rc < 0)
 		goto out_unmount;
@@ -112,7 +117,7 @@ int main(int argc, char *argv[])
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct sfs fs;
 	struct opts o;
-	int status = EXIT_USAGE;
+	int status = EXIT_USAGE, ready_fd = -1;
 
 	log_init(LOG_LVL_INFO);
 	if (opts_parse(&args, &o) < 0) {
@@ -129,6 +134,12 @@ int main(int argc, char *argv[])
 	}
 	if (o.cmd.debug)
 		log_init(LOG_LVL_DEBUG);
+	status = EXIT_FAILURE;
+	if (!o.cmd.foreground && (ready_fd = daemon_fork()) < 0) {
+		fprintf(stderr, "sigbusfs: cannot start in the background: %s\n",
+			strerror(-ready_fd));
+		goto out_free;
+	}
 	status = EXIT_USAGE;
 	if (sfs_init(&fs, &o) < 0 || notify_new(&args, &fs.notify) < 0)
 		goto out_teardown;
@@ -137,7 +148,7 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "sigbusfs: see 'sigbusfs --help' for the accepted options\n");
 		goto out_teardown;
 	}
-	status = serve(&fs, &o) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	status = serve(&fs, &o, ready_fd) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 out_teardown:
 	sfs_destroy(&fs);
 out_free:
