@@ -314,6 +314,12 @@ static int rule_from_req(const struct ctl_req *req, enum rule_kind kind, struct 
 	out->err = req->has_errno ? req->error : EIO;
 	out->ms = (unsigned)req->ms;
 	out->count = req->has_count ? req->count : 0;
+	if (kind == RULE_TORN) {
+		out->op = RULE_WRITE;
+		out->count = 1;
+		out->is_pages = req->has_pages;
+		out->keep = req->has_pages ? req->pages : req->bytes;
+	}
 	return 0;
 }
 
@@ -332,6 +338,15 @@ static int cmd_delay(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 	struct rule rule;
 
 	rule_from_req(req, RULE_DELAY, &rule);
+	return reply_result(r, &res, ev_rule_add(ctx, &res, req->path, &rule));
+}
+
+static int cmd_torn(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
+{
+	struct ev_result res = { 0 };
+	struct rule rule;
+
+	rule_from_req(req, RULE_TORN, &rule);
 	return reply_result(r, &res, ev_rule_add(ctx, &res, req->path, &rule));
 }
 
@@ -485,6 +500,7 @@ static const struct ctl_handlers handlers = {
 		[CTL_POWERCUT] = cmd_powercut,
 		[CTL_SYNC] = cmd_sync,
 		[CTL_ON] = cmd_on,
+		[CTL_TORN] = cmd_torn,
 	},
 	.prepare = prepare,
 	.log = ctl_cmds_log,

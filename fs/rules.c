@@ -123,9 +123,16 @@ static bool overlaps(const struct rule *r, uint64_t off, uint64_t len)
 
 /* Called with rs->lock held: what r does to a request it matches. Returns whether r is
  * used up. */
-static bool apply_locked(struct rule *r, int *rc, unsigned *delay_ms, struct rule *fired)
+static bool apply_locked(struct rule *r, int *rc, unsigned *delay_ms, struct rule *fired,
+			 struct rule *torn)
 {
+	if (r->kind == RULE_TORN && torn->id != 0)
+		return false; /* one torn rule per write: the next write fires this one */
 	r->hits++;
+	if (r->kind == RULE_TORN) {
+		*torn = *r;
+		return true;
+	}
 	if (r->kind == RULE_FAIL && *rc == 0)
 		*rc = -r->err;
 	if (r->kind == RULE_DELAY)
@@ -139,24 +146,28 @@ static bool apply_locked(struct rule *r, int *rc, unsigned *delay_ms, struct rul
 	return true;
 }
 
-static bool matches(const struct rule *r, uint64_t ino, enum rule_op op, uint64_t off, uint64_t len)
+static bool matches(const struct rule *r, uint64_t ino, enum rule_op op, uint64_t off, uint64_t len,
+		    const struct rule *torn)
 {
-	return r->armed_by == 0 && r->ino == ino && r->op == op && overlaps(r, off, len);
+	return r->armed_by == 0 && r->ino == ino && r->op == op && overlaps(r, off, len) &&
+	       (r->kind != RULE_TORN || torn);
 }
 
 int rules_match(struct rules *rs, uint64_t ino, enum rule_op op, uint64_t off, uint64_t len,
-		unsigned *delay_ms, struct rule *fired)
+		unsigned *delay_ms, struct rule *fired, struct rule *torn)
 {
 	struct rule_node **p;
 	int rc = 0;
 
 	fired->id = 0;
+	if (torn)
+		torn->id = 0;
 	if (atomic_load(&rs->count) == 0)
 		return 0;
 	pthread_mutex_lock(&rs->lock);
 	for (p = &rs->head; *p;) {
-		if (matches(&(*p)->r, ino, op, off, len) &&
-		    apply_locked(&(*p)->r, &rc, delay_ms, fired))
+		if (matches(&(*p)->r, ino, op, off, len, torn) &&
+		    apply_locked(&(*p)->r, &rc, delay_ms, fired, torn))
 			unlink_locked(rs, p, NULL);
 		else
 			p = &(*p)->next;
@@ -177,8 +188,8 @@ int rules_arm(struct rules *rs, uint64_t id, uint64_t ino, enum rule_op op, uint
 		;
 	if (*p) {
 		(*p)->r.armed_by = 0;
-		if (matches(&(*p)->r, ino, op, off, len) &&
-		    apply_locked(&(*p)->r, &rc, delay_ms, &none))
+		if (matches(&(*p)->r, ino, op, off, len, NULL) &&
+		    apply_locked(&(*p)->r, &rc, delay_ms, &none, NULL))
 			unlink_locked(rs, p, NULL);
 	}
 	pthread_mutex_unlock(&rs->lock);
@@ -195,4 +206,16 @@ const char *rule_op_name(enum rule_op op)
 	static const char *const names[RULE_OP_NR] = { "read", "write", "fsync", "open" };
 
 	return op < RULE_OP_NR ? names[op] : "?";
+}
+
+uint64_t rule_torn_keep(const struct rule *r, uint64_t off, uint64_t len, uint64_t page_size)
+{
+	uint64_t first = off / page_size, touched;
+
+	if (!r->is_pages)
+		return r->keep < len ? r->keep : len;
+	if (len == 0 || r->keep == 0)
+		return 0;
+	touched = (off + len - 1) / page_size - first + 1;
+	return r->keep >= touched ? len : (first + r->keep) * page_size - off;
 }

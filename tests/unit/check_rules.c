@@ -42,7 +42,7 @@ static int match(uint64_t ino, enum rule_op op, uint64_t off, uint64_t len)
 {
 	unsigned delay = 0;
 	struct rule fired;
-	int rc = rules_match(rs, ino, op, off, len, &delay, &fired);
+	int rc = rules_match(rs, ino, op, off, len, &delay, &fired, NULL);
 
 	ck_assert_uint_eq(delay, 0);
 	ck_assert_uint_eq(fired.id, 0);
@@ -140,10 +140,10 @@ START_TEST(test_delays_and_errnos)
 	add(RULE_FAIL, RULE_READ, 5, 0, 0, EIO, 0);
 	add(RULE_DELAY, RULE_READ, 5, 0, 0, 50, 1);
 	add(RULE_FAIL, RULE_READ, 5, 0, 0, ENOSPC, 0);
-	ck_assert_int_eq(rules_match(rs, 5, RULE_READ, 0, 1, &delay, &fired), -EIO);
+	ck_assert_int_eq(rules_match(rs, 5, RULE_READ, 0, 1, &delay, &fired, NULL), -EIO);
 	ck_assert_uint_eq(delay, 150);
 	delay = 0;
-	ck_assert_int_eq(rules_match(rs, 5, RULE_READ, 0, 1, &delay, &fired), -EIO);
+	ck_assert_int_eq(rules_match(rs, 5, RULE_READ, 0, 1, &delay, &fired, NULL), -EIO);
 	ck_assert_uint_eq(delay, 100); /* the 50 ms rule had --count 1 */
 }
 END_TEST
@@ -168,15 +168,15 @@ START_TEST(test_trigger_arms_rule)
 	r.armed_by = tid;
 	ck_assert_int_eq(rules_add(rs, &r, &rid), 0);
 	for (int i = 1; i <= 2; i++) {
-		ck_assert_int_eq(rules_match(rs, 5, RULE_WRITE, 0, 1, &delay, &fired), 0);
+		ck_assert_int_eq(rules_match(rs, 5, RULE_WRITE, 0, 1, &delay, &fired, NULL), 0);
 		ck_assert_uint_eq(fired.id, 0);
 	}
-	ck_assert_int_eq(rules_match(rs, 6, RULE_WRITE, 0, 1, &delay, &fired), 0); /* not 5 */
-	ck_assert_int_eq(rules_match(rs, 5, RULE_WRITE, 0, 1, &delay, &fired), 0);
+	ck_assert_int_eq(rules_match(rs, 6, RULE_WRITE, 0, 1, &delay, &fired, NULL), 0); /* not 5 */
+	ck_assert_int_eq(rules_match(rs, 5, RULE_WRITE, 0, 1, &delay, &fired, NULL), 0);
 	ck_assert_uint_eq(fired.id, tid);
 	ck_assert_uint_eq(fired.hits, 3);
 	ck_assert_int_eq(rules_arm(rs, rid, 5, RULE_WRITE, 0, 1, &delay), -ENOSPC);
-	ck_assert_int_eq(rules_match(rs, 5, RULE_WRITE, 0, 1, &delay, &fired), -ENOSPC);
+	ck_assert_int_eq(rules_match(rs, 5, RULE_WRITE, 0, 1, &delay, &fired, NULL), -ENOSPC);
 	ck_assert_uint_eq(fired.id, 0);
 	ck_assert_uint_eq(rules_count(rs), 1); /* the trigger is gone, the rule stays */
 }
