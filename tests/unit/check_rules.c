@@ -1,8 +1,10 @@
 /* Unit tests of the fault rules (fs/rules.c): ids and order, which requests a rule
  * matches (inode, operation, byte range), counts that run out, delays that add up and
- * the first failing rule's errno. */
+ * the first failing rule's errno; torn rules: met only by client writes, once, and the
+ * prefix they keep. */
 #include <check.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -182,6 +184,64 @@ START_TEST(test_trigger_arms_rule)
 }
 END_TEST
 
+/* A torn rule on ino 5, range [off, off + len). */
+static uint64_t add_torn(uint64_t off, uint64_t len, uint64_t keep, bool is_pages)
+{
+	struct rule r = { .kind = RULE_TORN,
+			  .op = RULE_WRITE,
+			  .ino = 5,
+			  .off = off,
+			  .len = len,
+			  .count = 1,
+			  .keep = keep,
+			  .is_pages = is_pages };
+	uint64_t id;
+
+	ck_assert_int_eq(rules_add(rs, &r, &id), 0);
+	return id;
+}
+
+/* The id of the torn rule a write to ino 5 at [off, off + len) meets, 0 for none. */
+static uint64_t torn_of(uint64_t off, uint64_t len)
+{
+	unsigned delay = 0;
+	struct rule fired, torn;
+
+	ck_assert_int_eq(rules_match(rs, 5, RULE_WRITE, off, len, &delay, &fired, &torn), 0);
+	return torn.id;
+}
+
+START_TEST(test_torn_once)
+{
+	uint64_t a = add_torn(0, 0, 10, false), b = add_torn(8192, 4096, 1, true);
+
+	ck_assert_int_eq(match(5, RULE_WRITE, 0, 100), 0); /* not a client write */
+	ck_assert_uint_eq(rules_count(rs), 2);
+	ck_assert_uint_eq(torn_of(8000, 1000), a); /* one per write, the lowest id */
+	ck_assert_uint_eq(torn_of(0, 100), 0);	   /* a is used up, b's range is missed */
+	ck_assert_uint_eq(torn_of(12287, 1), b);
+	ck_assert_uint_eq(rules_count(rs), 0);
+}
+END_TEST
+
+START_TEST(test_torn_keep)
+{
+	const struct rule bytes = { .kind = RULE_TORN, .keep = 100 };
+	const struct rule none = { .kind = RULE_TORN, .keep = 0, .is_pages = true };
+	const struct rule one = { .kind = RULE_TORN, .keep = 1, .is_pages = true };
+	const struct rule two = { .kind = RULE_TORN, .keep = 2, .is_pages = true };
+
+	ck_assert_uint_eq(rule_torn_keep(&bytes, 5, 1000, 4096), 100);
+	ck_assert_uint_eq(rule_torn_keep(&bytes, 5, 50, 4096), 50);
+	ck_assert_uint_eq(rule_torn_keep(&none, 4096, 8192, 4096), 0);
+	ck_assert_uint_eq(rule_torn_keep(&one, 4096, 8192, 4096), 4096);
+	ck_assert_uint_eq(rule_torn_keep(&one, 4096 + 2048, 8192, 4096), 2048);
+	ck_assert_uint_eq(rule_torn_keep(&two, 4096 + 2048, 8192, 4096), 2048 + 4096);
+	ck_assert_uint_eq(rule_torn_keep(&two, 4096 + 2048, 4096, 4096), 4096); /* all of it */
+	ck_assert_uint_eq(rule_torn_keep(&one, 100, 10, 4096), 10);
+}
+END_TEST
+
 START_TEST(test_op_names)
 {
 	ck_assert_str_eq(rule_op_name(RULE_READ), "read");
@@ -199,6 +259,7 @@ int main(void)
 	fx_unit_tcase(s, "rules", 0, setup, teardown,
 		      FX_TESTS(test_ids_and_order, test_match_inode_and_op, test_match_range,
 			       test_rangeless_ops, test_count_runs_out, test_delays_and_errnos,
-			       test_trigger_arms_rule, test_op_names));
+			       test_trigger_arms_rule, test_torn_once, test_torn_keep,
+			       test_op_names));
 	return fx_run_suite(s);
 }
