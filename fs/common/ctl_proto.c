@@ -203,9 +203,9 @@ static const struct ctl_cmd_desc cmds[CTL_CMD_COUNT] = {
 		.flags = CTL_F_READONLY,
 		.nargs_ok = NARGS(0),
 		.usage = "rules",
-		.brief = "list the fault and delay rules",
-		.help = "Lists the fault and delay rules in force, with their ids, targets and "
-			"the number of requests each has left.",
+		.brief = "list the fault, delay and torn rules and the triggers",
+		.help = "Lists the fault, delay and torn rules and the triggers in force, with "
+			"their ids, targets and the number of requests each has left.",
 		.example = "sigbusctl -m /mnt/sbfs rules",
 	},
 	[CTL_CLEAR] = {
@@ -215,8 +215,8 @@ static const struct ctl_cmd_desc cmds[CTL_CMD_COUNT] = {
 		.nargs_ok = NARGS(0) | NARGS(1),
 		.usage = "clear [ID]",
 		.brief = "remove one rule, or all",
-		.help = "Removes the rule ID (as fail, delay and rules print it), or every "
-			"rule.",
+		.help = "Removes the rule ID (as fail, delay, torn, on and rules print it), or "
+			"every rule.",
 		.example = "sigbusctl -m /mnt/sbfs clear 3",
 	},
 	[CTL_STORE] = {
@@ -315,14 +315,15 @@ static const struct ctl_cmd_desc cmds[CTL_CMD_COUNT] = {
 		.help = "On a mount made with -o powercut, tears the next write to PATH (or the "
 			"next one overlapping OFF, OFF+LEN), as a power cut in the middle of it "
 			"would: clients read the whole write until the power cut, but only its "
-			"first N bytes, or the part of it in its first N pages (page-aligned in "
-			"the file), reach storage at once; after powercut the rest of the "
-			"written range holds what was durable before it. The tail stays lost "
-			"through fsync, fdatasync and msync(MS_SYNC), as on a device that "
-			"dropped it, until a later write rewrites those bytes, the sync command "
-			"or an out-of-band write, truncate or punch of the file. Writes of dirty "
-			"mapped pages count. The rule fires once: rules lists it until then; "
-			"the log records the write it tore (cmd=torn fired=ID).",
+			"first N bytes, or its part in its first N pages (page-aligned in the "
+			"file; N may be 0), reach storage, at once and without a sync; at a "
+			"power cut the rest of the written range reverts to what was durable "
+			"before it. That tail stays lost through fsync, fdatasync and "
+			"msync(MS_SYNC), as on a device that dropped it, until a later write "
+			"rewrites those bytes, or the sync command or an out-of-band write, "
+			"truncate or punch makes the file durable. Writes of dirty mapped pages "
+			"count. The rule fires once: rules lists it until then; the log records "
+			"the write it tore (cmd=torn fired=ID).",
 		.example = "sigbusctl -m /mnt/sbfs torn db.sqlite-wal --pages 1",
 	},
 };
