@@ -121,22 +121,6 @@ void ev_note(struct ev *e, const char *key, const char *fmt, ...)
 	ev_result_note(e->res, key, "%s", val);
 }
 
-void ev_record(struct sfs *fs, const char *cmd, const char *target, const char *fmt, ...)
-{
-	struct ev e = { .fs = fs };
-	size_t used;
-	va_list ap;
-
-	text_add(&e, "cmd", cmd);
-	text_add(&e, "target", target);
-	used = strlen(e.text);
-	va_start(ap, fmt);
-	vsnprintf(e.text + used, sizeof(e.text) - used, fmt, ap);
-	va_end(ap);
-	e.seq = evlog_begin(fs->evlog, &e.start);
-	evlog_end(fs->evlog, e.seq, &e.start, e.text);
-}
-
 int ev_end(struct ev *e, int rc)
 {
 	size_t used = strlen(e->text);

@@ -50,6 +50,8 @@ int ev_rule_add(struct sfs *fs, struct ev_result *res, const char *rel, struct r
 			       "tracks what is durable here)");
 		rc = -EOPNOTSUPP;
 	}
+	if (rc == 0 && rule->kind == RULE_TORN)
+		rc = trigger_start(fs);
 	if (rc < 0)
 		return ev_end(&e, rc);
 	rule->ino = a.ino;
@@ -62,11 +64,18 @@ int ev_rule_add(struct sfs *fs, struct ev_result *res, const char *rel, struct r
 	return ev_end(&e, rc);
 }
 
-void ev_torn_fired(struct sfs *fs, const struct rule *t, uint64_t off, uint64_t len, uint64_t keep)
+int ev_torn_fired(struct sfs *fs, struct ev_result *res, const struct rule *t, uint64_t off,
+		  uint64_t len, uint64_t keep)
 {
-	ev_record(fs, "torn", t->path, " fired=%llu off=%llu len=%llu kept=%llu lost=%llu",
-		  (unsigned long long)t->id, (unsigned long long)off, (unsigned long long)len,
-		  (unsigned long long)keep, (unsigned long long)(len - keep));
+	struct ev e;
+
+	ev_begin(&e, fs, res, "torn", t->path);
+	ev_note(&e, "fired", "%llu", (unsigned long long)t->id);
+	ev_note(&e, "off", "%llu", (unsigned long long)off);
+	ev_note(&e, "len", "%llu", (unsigned long long)len);
+	ev_note(&e, "kept", "%llu", (unsigned long long)keep);
+	ev_note(&e, "lost", "%llu", (unsigned long long)(len - keep));
+	return ev_end(&e, 0);
 }
 
 /* Installs the rule a trigger arms, waiting: 0 or -errno with the result's message. */

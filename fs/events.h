@@ -57,11 +57,6 @@ void ev_note(struct ev *e, const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Records the result, logs the event, releases the lock; returns rc. */
 int ev_end(struct ev *e, int rc);
-/* Logs what a FUSE worker did as an event of its own, "cmd=CMD target=TARGET" and then
- * printf(fmt, ...) (" key=value" pairs), without the event lock, which a worker must not
- * wait for. */
-void ev_record(struct sfs *fs, const char *cmd, const char *target, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
 
 /* Resolves rel to a regular file for an event: 0 or -errno with the result's message. */
 int ev_file(struct ev *e, const char *rel, struct bk_attr *out);
@@ -88,11 +83,13 @@ int ev_store(struct sfs *fs, struct ev_result *res, const char *rel, uint64_t of
 int ev_audit(struct sfs *fs, struct ev_result *res, const char *rel);
 
 /* ev_rules.c: rule->kind, op, off, len, err, ms or keep and count set by the caller;
- * fills rule->ino, path and id. A torn rule needs -o powercut. */
+ * fills rule->ino, path and id. A torn rule needs -o powercut, and starts the trigger
+ * thread, which logs the writes it tears. */
 int ev_rule_add(struct sfs *fs, struct ev_result *res, const char *rel, struct rule *rule);
-/* Logs, from the FUSE worker, that torn rule t tore the write [off, off + len): keep bytes
- * persist. */
-void ev_torn_fired(struct sfs *fs, const struct rule *t, uint64_t off, uint64_t len, uint64_t keep);
+/* The event that records, on the trigger thread, the write [off, off + len) torn rule t
+ * tore: its first keep bytes persist. Changes nothing. */
+int ev_torn_fired(struct sfs *fs, struct ev_result *res, const struct rule *t, uint64_t off,
+		  uint64_t len, uint64_t keep);
 /* on: installs trigger t on rel (t->kind, op, range, count and then set by the caller);
  * for THEN_RULE, the rule then on then_rel first, waiting for t. Starts the trigger
  * thread. A power cut needs -o powercut. */

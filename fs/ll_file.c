@@ -8,10 +8,10 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 
-#include "events.h"
 #include "gate.h"
 #include "inode.h"
 #include "ll.h"
+#include "trigger.h"
 
 /* Larger reads (the kernel sends none with the INIT this daemon answers) take the copy:
  * a direct read's pieces, one per page at worst, must stay under writev's IOV_MAX. */
@@ -228,7 +228,8 @@ static int write_durable(struct sfs *fs, uint64_t ino, const char *buf, size_t s
 	keep = rule_torn_keep(torn, (uint64_t)off, size, fs->page_size);
 	rc = durable_torn_write(fs->durable, fs->bk, ino, (uint64_t)off, buf, size, keep);
 	if (rc == 0)
-		ev_torn_fired(fs, torn, (uint64_t)off, size, keep);
+		trigger_torn(fs, torn,
+			     &(const struct trigger_cause){ ino, RULE_WRITE, (uint64_t)off, size });
 	return rc;
 }
 
