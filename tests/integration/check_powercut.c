@@ -357,6 +357,31 @@ START_TEST(test_torn_append)
 }
 END_TEST
 
+/* With a trigger, the power goes at the fsync that follows the torn write: the fsync fails
+ * and only the write's first page survives. */
+START_TEST(test_torn_then_cut_at_fsync)
+{
+	struct ctl_result res = { 0 };
+	char buf[2 * PG];
+	int fd;
+
+	make_durable(P("t"), 2, 'a');
+	CTL_OK(&res, "torn", R("t"), "--pages", "1");
+	CTL_OK(&res, "on", "fsync", R("t"), "do", "powercut");
+	fd = open(P("t"), O_WRONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	memset(buf, 'X', sizeof(buf));
+	ck_assert_int_eq(pwrite(fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	ck_assert_int_eq(fsync(fd), -1);
+	ck_assert_int_eq(errno, EIO);
+	close(fd);
+	CTL_OK(&res, "replug");
+	fx_expect_range(P("t"), 0, PG, 'X');
+	fx_expect_range(P("t"), PG, PG, 'a');
+	ctl_result_free(&res);
+}
+END_TEST
+
 /* The kernel's writeback of a dirty mapped page is a write: msync tears it. */
 static int map_dirty_msync(void *arg)
 {
@@ -442,7 +467,8 @@ int main(void)
 		     test_event_write_is_durable);
 	tc = fx_tcase(s, "torn", 120, setup_tracking, teardown, fx_enter_workdir);
 	FX_ADD_TESTS(tc, test_torn_bytes, test_torn_once_tail_survives_fsync, test_torn_pages_range,
-		     test_torn_append, test_torn_mapped_writeback, test_torn_checkpoint);
+		     test_torn_append, test_torn_then_cut_at_fsync, test_torn_mapped_writeback,
+		     test_torn_checkpoint);
 	tc = fx_tcase(s, "untracked", 60, setup_plain, teardown, fx_enter_workdir);
 	FX_ADD_TESTS(tc, test_untracked_mount_refuses);
 	return fx_run_suite(s);
