@@ -350,6 +350,12 @@ static int cmd_torn(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 	return reply_result(r, &res, ev_rule_add(ctx, &res, req->path, &rule));
 }
 
+/* The kind of rule fail, delay and torn add. */
+static enum rule_kind rule_kind_of(enum ctl_cmd cmd)
+{
+	return cmd == CTL_FAIL ? RULE_FAIL : cmd == CTL_DELAY ? RULE_DELAY : RULE_TORN;
+}
+
 /* on OP PATH ... do ACTION: the trigger, and the rule it arms (THEN_RULE). */
 static int trigger_from_req(const struct ctl_req *req, struct rule *t, struct rule *then)
 {
@@ -369,8 +375,9 @@ static int trigger_from_req(const struct ctl_req *req, struct rule *t, struct ru
 		return 0;
 	case CTL_FAIL:
 	case CTL_DELAY:
+	case CTL_TORN:
 		t->then = THEN_RULE;
-		return rule_from_req(a, a->cmd == CTL_FAIL ? RULE_FAIL : RULE_DELAY, then);
+		return rule_from_req(a, rule_kind_of(a->cmd), then);
 	default:
 		return -EINVAL;
 	}
@@ -382,11 +389,12 @@ static int cmd_on(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 	struct rule t, then;
 
 	if (trigger_from_req(req, &t, &then) < 0) {
-		ctl_reply_errmsg(r,
-				 "a trigger can do unplug [--vanish], powercut, revoke, fail or "
-				 "delay; %s would have to hold later requests while the kernel "
-				 "waits for pages they hold",
-				 ctl_cmd_get(req->action->cmd)->name);
+		ctl_reply_errmsg(
+			r,
+			"a trigger can do unplug [--vanish], powercut, revoke, fail, "
+			"delay or torn; %s would have to hold later requests while the kernel "
+			"waits for pages they hold",
+			ctl_cmd_get(req->action->cmd)->name);
 		return -EOPNOTSUPP;
 	}
 	return reply_result(r, &res,

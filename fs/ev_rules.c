@@ -123,8 +123,10 @@ int ev_trigger_add(struct sfs *fs, struct ev_result *res, const char *rel, struc
 
 	ev_begin(&e, fs, res, "on", rel);
 	rc = ev_file(&e, rel, &a);
-	if (rc == 0 && t->then == THEN_POWERCUT && !fs->durable) {
-		ev_result_text(res, EV_ERRMSG, "a power cut needs a mount made with -o powercut");
+	if (rc == 0 && (t->then == THEN_POWERCUT || (then && then->kind == RULE_TORN)) &&
+	    !fs->durable) {
+		ev_result_text(res, EV_ERRMSG, "a %s needs a mount made with -o powercut",
+			       t->then == THEN_POWERCUT ? "power cut" : "torn write");
 		rc = -EOPNOTSUPP;
 	}
 	if (rc == 0)

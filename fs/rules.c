@@ -177,7 +177,7 @@ int rules_match(struct rules *rs, uint64_t ino, enum rule_op op, uint64_t off, u
 }
 
 int rules_arm(struct rules *rs, uint64_t id, uint64_t ino, enum rule_op op, uint64_t off,
-	      uint64_t len, unsigned *delay_ms)
+	      uint64_t len, unsigned *delay_ms, struct rule *torn)
 {
 	struct rule none = { 0 };
 	struct rule_node **p;
@@ -188,8 +188,8 @@ int rules_arm(struct rules *rs, uint64_t id, uint64_t ino, enum rule_op op, uint
 		;
 	if (*p) {
 		(*p)->r.armed_by = 0;
-		if (matches(&(*p)->r, ino, op, off, len, NULL) &&
-		    apply_locked(&(*p)->r, &rc, delay_ms, &none, NULL))
+		if (matches(&(*p)->r, ino, op, off, len, torn) &&
+		    apply_locked(&(*p)->r, &rc, delay_ms, &none, torn))
 			unlink_locked(rs, p, NULL);
 	}
 	pthread_mutex_unlock(&rs->lock);

@@ -60,10 +60,11 @@ void rules_each(struct rules *rs, void (*fn)(void *ctx, const struct rule *r), v
 int rules_match(struct rules *rs, uint64_t ino, enum rule_op op, uint64_t off, uint64_t len,
 		unsigned *delay_ms, struct rule *fired, struct rule *torn);
 /* Arms rule id (its trigger fired) and applies it alone to the request that fired it, as
- * rules_match() would. 0 or the -errno of the armed fail rule; -ENOENT is never returned
- * for a rule cleared meanwhile (0). */
+ * rules_match() would (torn as there: a torn rule tears the firing write unless another
+ * did). 0 or the -errno of the armed fail rule; -ENOENT is never returned for a rule
+ * cleared meanwhile (0). */
 int rules_arm(struct rules *rs, uint64_t id, uint64_t ino, enum rule_op op, uint64_t off,
-	      uint64_t len, unsigned *delay_ms);
+	      uint64_t len, unsigned *delay_ms, struct rule *torn);
 
 /* Number of rules installed. */
 unsigned rules_count(struct rules *rs);

@@ -157,13 +157,13 @@ static void queue(struct sfs *fs, const struct rule *t, const struct trigger_cau
 }
 
 int trigger_fire(struct sfs *fs, const struct rule *t, const struct trigger_cause *cause,
-		 unsigned *delay_ms)
+		 unsigned *delay_ms, struct rule *torn)
 {
 	int on = PLUG_ON, rc;
 
 	if (t->then == THEN_RULE)
 		return rules_arm(fs->rules, t->then_id, cause->ino, cause->op, cause->off,
-				 cause->len, delay_ms);
+				 cause->len, delay_ms, torn);
 	/* revoking (PATH) or unplugging from here on: this request and every later one to
 	 * what the event covers fail as after it */
 	if (t->then == THEN_REVOKE || t->then_path[0]) {

@@ -34,9 +34,10 @@ void trigger_stop(struct sfs *fs);
 void trigger_drain(struct sfs *fs);
 
 /* In a FUSE worker, for the trigger t that cause fired: turns the state, queues the event.
- * 0, or the -errno (or delay, in *delay_ms) an armed rule gives this request. */
+ * 0, or the -errno (or delay, in *delay_ms) an armed rule gives this request; an armed
+ * torn rule that tears it is copied to *torn (NULL: the request is no client write). */
 int trigger_fire(struct sfs *fs, const struct rule *t, const struct trigger_cause *cause,
-		 unsigned *delay_ms);
+		 unsigned *delay_ms, struct rule *torn);
 /* In a FUSE worker whose write (cause) torn rule t tore: queues the event that logs it
  * (the thread runs since the rule was added). */
 void trigger_torn(struct sfs *fs, const struct rule *t, const struct trigger_cause *cause);

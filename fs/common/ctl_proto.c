@@ -296,8 +296,9 @@ static const struct ctl_cmd_desc cmds[CTL_CMD_COUNT] = {
 		.brief = "add a trigger: an event at the Nth request",
 		.help = "Adds a trigger: when the Nth request OP (read, write, fsync or open) "
 			"on PATH (in the range OFF, OFF+LEN) arrives, COMMAND runs: unplug "
-			"[--vanish], powercut [PATH], revoke PATH [--errno E], or a fail or "
-			"delay rule, which then applies from that request on. That request is "
+			"[--vanish], powercut [PATH], revoke PATH [--errno E], or a fail, delay "
+			"or torn rule, which then applies from that request on (a torn rule "
+			"tears it if it is a write to the rule's PATH). That request is "
 			"answered as after the event (unplug, powercut, revoke: it fails if the "
 			"event covers its file), and no later request is served before. N is 1 "
 			"without --after. rules lists triggers with the requests left; the log "

@@ -382,6 +382,37 @@ START_TEST(test_torn_then_cut_at_fsync)
 }
 END_TEST
 
+/* A trigger arms the rule: the third write is the torn one. */
+START_TEST(test_torn_third_write)
+{
+	struct ctl_result res = { 0 };
+	const char vals[] = "ABCD";
+	char buf[100];
+	int fd;
+
+	make_durable(P("t"), 1, 'a');
+	CTL_OK(&res, "on", "write", R("t"), "--after", "3", "do", "torn", R("t"), "--bytes", "5");
+	fd = open(P("t"), O_WRONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	for (int i = 0; i < 4; i++) {
+		memset(buf, vals[i], sizeof(buf));
+		ck_assert_int_eq(pwrite(fd, buf, sizeof(buf), i * 100), (ssize_t)sizeof(buf));
+	}
+	ck_assert_int_eq(fsync(fd), 0);
+	close(fd);
+	CTL_OK(&res, "rules");
+	ck_assert_str_eq(res.text, "0 rules");
+	cut_and_replug();
+	fx_expect_range(P("t"), 0, 100, 'A');
+	fx_expect_range(P("t"), 100, 100, 'B');
+	fx_expect_range(P("t"), 200, 5, 'C');
+	fx_expect_range(P("t"), 205, 95, 'a');
+	fx_expect_range(P("t"), 300, 100, 'D');
+	fx_expect_range(P("t"), 400, PG - 400, 'a');
+	ctl_result_free(&res);
+}
+END_TEST
+
 /* The kernel's writeback of a dirty mapped page is a write: msync tears it. */
 static int map_dirty_msync(void *arg)
 {
@@ -443,7 +474,9 @@ START_TEST(test_untracked_mount_refuses)
 	make_durable(P("t"), 1, 't');
 	CTL_ERR(&res, EOPNOTSUPP, "torn", R("t"), "--bytes", "1");
 	ck_assert_ptr_nonnull(strstr(res.text, "-o powercut"));
-	CTL_OK(&res, "rules");
+	CTL_ERR(&res, EOPNOTSUPP, "on", "write", R("t"), "do", "torn", R("t"), "--bytes", "1");
+	ck_assert_ptr_nonnull(strstr(res.text, "-o powercut"));
+	CTL_OK(&res, "rules"); /* neither left a rule behind */
 	ck_assert_str_eq(res.text, "0 rules");
 
 	CTL_ERR(&res, EOPNOTSUPP, "powercut");
@@ -467,8 +500,8 @@ int main(void)
 		     test_event_write_is_durable);
 	tc = fx_tcase(s, "torn", 120, setup_tracking, teardown, fx_enter_workdir);
 	FX_ADD_TESTS(tc, test_torn_bytes, test_torn_once_tail_survives_fsync, test_torn_pages_range,
-		     test_torn_append, test_torn_then_cut_at_fsync, test_torn_mapped_writeback,
-		     test_torn_checkpoint);
+		     test_torn_append, test_torn_then_cut_at_fsync, test_torn_third_write,
+		     test_torn_mapped_writeback, test_torn_checkpoint);
 	tc = fx_tcase(s, "untracked", 60, setup_plain, teardown, fx_enter_workdir);
 	FX_ADD_TESTS(tc, test_untracked_mount_refuses);
 	return fx_run_suite(s);

@@ -161,6 +161,9 @@ START_TEST(test_triggers)
 	ck_assert_uint_eq(req.action->count, 2);
 	parse_ok("on fsync f do unplug --vanish");
 	ck_assert(req.action->vanish);
+	parse_ok("on write f --after 3 do torn f 0 4K --pages 1");
+	ck_assert_int_eq(req.action->cmd, CTL_TORN);
+	ck_assert(req.action->has_pages && req.action->has_range);
 	parse_ok("on open \"do\" do replug"); /* a quoted "do" is a name */
 	ck_assert_str_eq(req.path, "do");
 }
@@ -300,6 +303,7 @@ static const struct bad {
 	{ "delay f --op read --ms 99999999999", -ERANGE,
 	  "--ms '99999999999' is out of range (largest: 86400000)" },
 	{ "delay f --op read --ms 86400001", -ERANGE, "out of range (largest: 86400000)" },
+	{ "on write f do torn f", -EINVAL, "do: torn: missing --bytes N or --pages N" },
 	{ "torn f", -EINVAL, "torn: missing --bytes N or --pages N: what persists of the write" },
 	{ "torn f --bytes 1 --pages 1", -EINVAL, "torn: --bytes and --pages are exclusive" },
 	{ "torn --bytes 1", -EINVAL, "torn: missing PATH" },

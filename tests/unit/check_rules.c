@@ -177,7 +177,7 @@ START_TEST(test_trigger_arms_rule)
 	ck_assert_int_eq(rules_match(rs, 5, RULE_WRITE, 0, 1, &delay, &fired, NULL), 0);
 	ck_assert_uint_eq(fired.id, tid);
 	ck_assert_uint_eq(fired.hits, 3);
-	ck_assert_int_eq(rules_arm(rs, rid, 5, RULE_WRITE, 0, 1, &delay), -ENOSPC);
+	ck_assert_int_eq(rules_arm(rs, rid, 5, RULE_WRITE, 0, 1, &delay, NULL), -ENOSPC);
 	ck_assert_int_eq(rules_match(rs, 5, RULE_WRITE, 0, 1, &delay, &fired, NULL), -ENOSPC);
 	ck_assert_uint_eq(fired.id, 0);
 	ck_assert_uint_eq(rules_count(rs), 1); /* the trigger is gone, the rule stays */
@@ -224,6 +224,55 @@ START_TEST(test_torn_once)
 }
 END_TEST
 
+/* A trigger at the next write to ino 5 that arms a waiting torn rule; returns the torn
+ * rule's id. */
+static uint64_t add_trigger_of_torn(void)
+{
+	struct rule r = { .kind = RULE_TORN,
+			  .op = RULE_WRITE,
+			  .ino = 5,
+			  .count = 1,
+			  .armed_by = UINT64_MAX },
+		    t = { .kind = RULE_TRIGGER,
+			  .op = RULE_WRITE,
+			  .ino = 5,
+			  .count = 1,
+			  .then = THEN_RULE };
+	uint64_t id;
+
+	ck_assert_int_eq(rules_add(rs, &r, &t.then_id), 0);
+	ck_assert_int_eq(rules_add(rs, &t, &id), 0);
+	return t.then_id;
+}
+
+/* As gate.c does for a write: the rules, then the rule the trigger arms. */
+static uint64_t torn_of_firing(uint64_t armed)
+{
+	unsigned delay = 0;
+	struct rule fired, torn;
+
+	ck_assert_int_eq(rules_match(rs, 5, RULE_WRITE, 0, 10, &delay, &fired, &torn), 0);
+	ck_assert_uint_ne(fired.id, 0);
+	ck_assert_int_eq(rules_arm(rs, armed, 5, RULE_WRITE, 0, 10, &delay, &torn), 0);
+	return torn.id;
+}
+
+/* A trigger that arms a torn rule tears the write that fires it, unless a torn rule
+ * already tore that write: then the next one. */
+START_TEST(test_trigger_arms_torn)
+{
+	uint64_t armed = add_trigger_of_torn(), first;
+
+	ck_assert_uint_eq(torn_of_firing(armed), armed);
+	ck_assert_uint_eq(rules_count(rs), 0);
+	first = add_torn(0, 0, 1, false);
+	armed = add_trigger_of_torn();
+	ck_assert_uint_eq(torn_of_firing(armed), first);
+	ck_assert_uint_eq(torn_of(0, 10), armed);
+	ck_assert_uint_eq(rules_count(rs), 0);
+}
+END_TEST
+
 START_TEST(test_torn_keep)
 {
 	const struct rule bytes = { .kind = RULE_TORN, .keep = 100 };
@@ -259,7 +308,7 @@ int main(void)
 	fx_unit_tcase(s, "rules", 0, setup, teardown,
 		      FX_TESTS(test_ids_and_order, test_match_inode_and_op, test_match_range,
 			       test_rangeless_ops, test_count_runs_out, test_delays_and_errnos,
-			       test_trigger_arms_rule, test_torn_once, test_torn_keep,
-			       test_op_names));
+			       test_trigger_arms_rule, test_torn_once, test_trigger_arms_torn,
+			       test_torn_keep, test_op_names));
 	return fx_run_suite(s);
 }
