@@ -102,7 +102,8 @@ static int rule_verdict(struct sfs *fs, uint64_t ino, enum gate_op op, uint64_t 
 			 torn);
 	if (fired.id) {
 		const struct trigger_cause c = { ino, (enum rule_op)rule_of[op], off, len };
-		int armed = trigger_fire(fs, &fired, &c, &delay_ms, torn);
+		/* a write a fail rule refuses is not torn */
+		int armed = trigger_fire(fs, &fired, &c, &delay_ms, rc == 0 ? torn : NULL);
 
 		rc = rc < 0 ? rc : armed;
 		*is_fired = fired.then != THEN_RULE;

@@ -123,16 +123,9 @@ static bool overlaps(const struct rule *r, uint64_t off, uint64_t len)
 
 /* Called with rs->lock held: what r does to a request it matches. Returns whether r is
  * used up. */
-static bool apply_locked(struct rule *r, int *rc, unsigned *delay_ms, struct rule *fired,
-			 struct rule *torn)
+static bool apply_locked(struct rule *r, int *rc, unsigned *delay_ms, struct rule *fired)
 {
-	if (r->kind == RULE_TORN && torn->id != 0)
-		return false; /* one torn rule per write: the next write fires this one */
 	r->hits++;
-	if (r->kind == RULE_TORN) {
-		*torn = *r;
-		return true;
-	}
 	if (r->kind == RULE_FAIL && *rc == 0)
 		*rc = -r->err;
 	if (r->kind == RULE_DELAY)
@@ -153,10 +146,20 @@ static bool matches(const struct rule *r, uint64_t ino, enum rule_op op, uint64_
 	       (r->kind != RULE_TORN || torn);
 }
 
+/* Called with rs->lock held: the torn rule at *p tears this write, unless another did
+ * (one per write: this one waits for the next). */
+static void take_torn_locked(struct rules *rs, struct rule_node **p, struct rule *torn)
+{
+	if (torn->id != 0)
+		return;
+	(*p)->r.hits++;
+	unlink_locked(rs, p, torn);
+}
+
 int rules_match(struct rules *rs, uint64_t ino, enum rule_op op, uint64_t off, uint64_t len,
 		unsigned *delay_ms, struct rule *fired, struct rule *torn)
 {
-	struct rule_node **p;
+	struct rule_node **p, **torn_p = NULL;
 	int rc = 0;
 
 	fired->id = 0;
@@ -166,12 +169,19 @@ int rules_match(struct rules *rs, uint64_t ino, enum rule_op op, uint64_t off, u
 		return 0;
 	pthread_mutex_lock(&rs->lock);
 	for (p = &rs->head; *p;) {
-		if (matches(&(*p)->r, ino, op, off, len, torn) &&
-		    apply_locked(&(*p)->r, &rc, delay_ms, fired, torn))
+		struct rule *r = &(*p)->r;
+		bool is_match = matches(r, ino, op, off, len, torn);
+
+		if (is_match && r->kind == RULE_TORN && !torn_p)
+			torn_p = p;
+		if (is_match && r->kind != RULE_TORN && apply_locked(r, &rc, delay_ms, fired))
 			unlink_locked(rs, p, NULL);
 		else
 			p = &(*p)->next;
 	}
+	/* a write a fail rule refuses is not torn: the rule waits for the next */
+	if (torn_p && rc == 0)
+		take_torn_locked(rs, torn_p, torn);
 	pthread_mutex_unlock(&rs->lock);
 	return rc;
 }
@@ -187,9 +197,14 @@ int rules_arm(struct rules *rs, uint64_t id, uint64_t ino, enum rule_op op, uint
 	for (p = &rs->head; *p && (*p)->r.id != id; p = &(*p)->next)
 		;
 	if (*p) {
-		(*p)->r.armed_by = 0;
-		if (matches(&(*p)->r, ino, op, off, len, torn) &&
-		    apply_locked(&(*p)->r, &rc, delay_ms, &none, torn))
+		struct rule *r = &(*p)->r;
+		bool is_match;
+
+		r->armed_by = 0;
+		is_match = matches(r, ino, op, off, len, torn);
+		if (is_match && r->kind == RULE_TORN)
+			take_torn_locked(rs, p, torn);
+		else if (is_match && apply_locked(r, &rc, delay_ms, &none))
 			unlink_locked(rs, p, NULL);
 	}
 	pthread_mutex_unlock(&rs->lock);

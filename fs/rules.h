@@ -55,8 +55,8 @@ void rules_each(struct rules *rs, void (*fn)(void *ctx, const struct rule *r), v
  * whose count runs out are removed. A trigger whose count runs out is removed and copied
  * to *fired (fired->id 0 if none fired; one per request, the lowest id). torn NULL: torn
  * rules are passed by (a request that is no client write); else the torn rule that
- * matches is removed and copied there (torn->id 0 if none; one per request, the lowest
- * id). Lock-free when no rule is installed. */
+ * matches, unless a fail rule fails the request, is removed and copied there (torn->id 0
+ * if none; one per request, the lowest id). Lock-free when no rule is installed. */
 int rules_match(struct rules *rs, uint64_t ino, enum rule_op op, uint64_t off, uint64_t len,
 		unsigned *delay_ms, struct rule *fired, struct rule *torn);
 /* Arms rule id (its trigger fired) and applies it alone to the request that fired it, as

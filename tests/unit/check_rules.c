@@ -224,6 +224,21 @@ START_TEST(test_torn_once)
 }
 END_TEST
 
+/* A write a fail rule refuses is not torn: the torn rule waits for the next one. */
+START_TEST(test_torn_waits_for_a_served_write)
+{
+	unsigned delay = 0;
+	struct rule fired, torn;
+	uint64_t id = add_torn(0, 0, 1, false);
+
+	add(RULE_FAIL, RULE_WRITE, 5, 0, 0, ENOSPC, 1);
+	ck_assert_int_eq(rules_match(rs, 5, RULE_WRITE, 0, 10, &delay, &fired, &torn), -ENOSPC);
+	ck_assert_uint_eq(torn.id, 0);
+	ck_assert_uint_eq(rules_count(rs), 1);
+	ck_assert_uint_eq(torn_of(0, 10), id);
+}
+END_TEST
+
 /* A trigger at the next write to ino 5 that arms a waiting torn rule; returns the torn
  * rule's id. */
 static uint64_t add_trigger_of_torn(void)
@@ -308,7 +323,8 @@ int main(void)
 	fx_unit_tcase(s, "rules", 0, setup, teardown,
 		      FX_TESTS(test_ids_and_order, test_match_inode_and_op, test_match_range,
 			       test_rangeless_ops, test_count_runs_out, test_delays_and_errnos,
-			       test_trigger_arms_rule, test_torn_once, test_trigger_arms_torn,
+			       test_trigger_arms_rule, test_torn_once,
+			       test_torn_waits_for_a_served_write, test_trigger_arms_torn,
 			       test_torn_keep, test_op_names));
 	return fx_run_suite(s);
 }
