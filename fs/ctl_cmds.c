@@ -314,6 +314,12 @@ static int rule_from_req(const struct ctl_req *req, enum rule_kind kind, struct 
 	out->err = req->has_errno ? req->error : EIO;
 	out->ms = (unsigned)req->ms;
 	out->count = req->has_count ? req->count : 0;
+	if (kind == RULE_TORN) {
+		out->op = RULE_WRITE;
+		out->count = 1;
+		out->is_pages = req->has_pages;
+		out->keep = req->has_pages ? req->pages : req->bytes;
+	}
 	return 0;
 }
 
@@ -335,6 +341,21 @@ static int cmd_delay(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 	return reply_result(r, &res, ev_rule_add(ctx, &res, req->path, &rule));
 }
 
+static int cmd_torn(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
+{
+	struct ev_result res = { 0 };
+	struct rule rule;
+
+	rule_from_req(req, RULE_TORN, &rule);
+	return reply_result(r, &res, ev_rule_add(ctx, &res, req->path, &rule));
+}
+
+/* The kind of rule fail, delay and torn add. */
+static enum rule_kind rule_kind_of(enum ctl_cmd cmd)
+{
+	return cmd == CTL_FAIL ? RULE_FAIL : cmd == CTL_DELAY ? RULE_DELAY : RULE_TORN;
+}
+
 /* on OP PATH ... do ACTION: the trigger, and the rule it arms (THEN_RULE). */
 static int trigger_from_req(const struct ctl_req *req, struct rule *t, struct rule *then)
 {
@@ -354,8 +375,9 @@ static int trigger_from_req(const struct ctl_req *req, struct rule *t, struct ru
 		return 0;
 	case CTL_FAIL:
 	case CTL_DELAY:
+	case CTL_TORN:
 		t->then = THEN_RULE;
-		return rule_from_req(a, a->cmd == CTL_FAIL ? RULE_FAIL : RULE_DELAY, then);
+		return rule_from_req(a, rule_kind_of(a->cmd), then);
 	default:
 		return -EINVAL;
 	}
@@ -367,11 +389,12 @@ static int cmd_on(void *ctx, const struct ctl_req *req, struct ctl_reply *r)
 	struct rule t, then;
 
 	if (trigger_from_req(req, &t, &then) < 0) {
-		ctl_reply_errmsg(r,
-				 "a trigger can do unplug [--vanish], powercut, revoke, fail or "
-				 "delay; %s would have to hold later requests while the kernel "
-				 "waits for pages they hold",
-				 ctl_cmd_get(req->action->cmd)->name);
+		ctl_reply_errmsg(
+			r,
+			"a trigger can do unplug [--vanish], powercut, revoke, fail, "
+			"delay or torn; %s would have to hold later requests while the kernel "
+			"waits for pages they hold",
+			ctl_cmd_get(req->action->cmd)->name);
 		return -EOPNOTSUPP;
 	}
 	return reply_result(r, &res,
@@ -485,6 +508,7 @@ static const struct ctl_handlers handlers = {
 		[CTL_POWERCUT] = cmd_powercut,
 		[CTL_SYNC] = cmd_sync,
 		[CTL_ON] = cmd_on,
+		[CTL_TORN] = cmd_torn,
 	},
 	.prepare = prepare,
 	.log = ctl_cmds_log,

@@ -17,11 +17,21 @@ struct dur_page {
 	char data[];
 };
 
-/* A file changed since its last sync. */
+/* Bytes of a torn write that never reached storage: what the file held there before
+ * that write. Every fsync keeps them as they were, until a later change rewrites them. */
+struct dur_tail {
+	struct dur_tail *next;
+	uint64_t off, len; /* bytes */
+	char data[];
+};
+
+/* A file changed since its last sync. Its durable image: size, the saved pages, and for
+ * pages not saved the backend's bytes below size. */
 struct dur_file {
 	uint64_t ino;
-	uint64_t size;	      /* at the last sync */
-	struct pagemap pages; /* page index -> struct dur_page */
+	uint64_t size;		/* at the last sync */
+	struct pagemap pages;	/* page index -> struct dur_page */
+	struct dur_tail *tails; /* NULL unless a torn write left some */
 };
 
 struct durable {
@@ -48,11 +58,22 @@ static void page_free(void *item, void *ctx)
 	free(item);
 }
 
+static void tails_free(struct dur_file *f)
+{
+	while (f->tails) {
+		struct dur_tail *t = f->tails;
+
+		f->tails = t->next;
+		free(t);
+	}
+}
+
 static void file_free(void *item, void *ctx)
 {
 	struct dur_file *f = item;
 
 	pagemap_destroy(&f->pages, page_free, NULL);
+	tails_free(f);
 	free(f);
 }
 
@@ -122,19 +143,193 @@ static int page_save(struct durable *d, struct bk *b, struct dur_file *f, uint64
 	return rc;
 }
 
-int durable_before_change(struct durable *d, struct bk *b, uint64_t ino, uint64_t off, uint64_t len)
+/* Caller holds the lock. Page idx of f's durable image, saved first if it was not. */
+static int page_get(struct durable *d, struct bk *b, struct dur_file *f, uint64_t idx,
+		    struct dur_page **out)
 {
-	struct dur_file *f;
-	uint64_t end;
-	int rc;
+	int rc = 0;
 
-	pthread_mutex_lock(&d->lock);
-	f = file_get(d, b, ino, &rc);
-	end = !f || len > f->size || off > f->size - len ? (f ? f->size : 0) : off + len;
+	*out = pagemap_lookup(&f->pages, idx);
+	if (*out)
+		return 0;
+	if (idx * d->page_size < f->size) {
+		rc = page_save(d, b, f, idx);
+		*out = pagemap_lookup(&f->pages, idx);
+		return rc;
+	}
+	*out = malloc(sizeof(**out) + d->page_size);
+	if (!*out)
+		return -ENOMEM;
+	(*out)->len = 0;
+	(*out)->is_zero = true;
+	rc = pagemap_insert(&f->pages, idx, *out);
+	if (rc < 0)
+		free(*out);
+	return rc;
+}
+
+/* Caller holds the lock. Cuts [off, off + len) out of f's torn tails: those bytes were
+ * changed again. 0 or -ENOMEM (a tail split in two). */
+static int tails_trim(struct dur_file *f, uint64_t off, uint64_t len)
+{
+	uint64_t end = len > UINT64_MAX - off ? UINT64_MAX : off + len;
+
+	for (struct dur_tail **p = &f->tails, *t; (t = *p);) {
+		uint64_t t_end = t->off + t->len;
+		uint64_t left = off > t->off ? off - t->off : 0,
+			 right = t_end > end ? t_end - end : 0;
+
+		if (off >= t_end || end <= t->off) {
+			p = &t->next;
+			continue;
+		}
+		if (left && right) {
+			struct dur_tail *r = malloc(sizeof(*r) + right);
+
+			if (!r)
+				return -ENOMEM;
+			*r = (struct dur_tail){ t->next, end, right };
+			memcpy(r->data, t->data + (end - t->off), right);
+			t->next = r;
+		} else if (right) {
+			memmove(t->data, t->data + (end - t->off), right);
+			t->off = end;
+			t->len = right;
+		} else if (!left) {
+			*p = t->next;
+			free(t);
+			continue;
+		}
+		t->len = left ? left : t->len;
+		p = &t->next;
+	}
+	return 0;
+}
+
+/* Caller holds the lock: durable_before_change() of f. */
+static int change_locked(struct durable *d, struct bk *b, struct dur_file *f, uint64_t off,
+			 uint64_t len)
+{
+	uint64_t end = len > f->size || off > f->size - len ? f->size : off + len;
+	int rc = f->tails ? tails_trim(f, off, len) : 0;
+
 	for (uint64_t idx = off / d->page_size; rc == 0 && idx * d->page_size < end; idx++) {
 		if (!pagemap_lookup(&f->pages, idx))
 			rc = page_save(d, b, f, idx);
 	}
+	return rc;
+}
+
+int durable_before_change(struct durable *d, struct bk *b, uint64_t ino, uint64_t off, uint64_t len)
+{
+	struct dur_file *f;
+	int rc;
+
+	pthread_mutex_lock(&d->lock);
+	f = file_get(d, b, ino, &rc);
+	if (f)
+		rc = change_locked(d, b, f, off, len);
+	pthread_mutex_unlock(&d->lock);
+	return rc;
+}
+
+/* Caller holds the lock. Copies out [off, off + len) of f's durable image. */
+static int image_read(struct durable *d, struct bk *b, struct dur_file *f, uint64_t off,
+		      uint64_t len, char *out)
+{
+	struct dur_page *p;
+	int rc = 0;
+
+	memset(out, 0, len);
+	for (uint64_t pos = off; rc == 0 && pos < off + len && pos < f->size;) {
+		uint64_t in = pos % d->page_size, n = d->page_size - in;
+
+		n = n < off + len - pos ? n : off + len - pos;
+		rc = page_get(d, b, f, pos / d->page_size, &p);
+		if (rc == 0 && in < p->len)
+			memcpy(out + (pos - off), p->data + in, n < p->len - in ? n : p->len - in);
+		pos += n;
+	}
+	return rc;
+}
+
+/* Caller holds the lock. f's durable size grows to size: the bytes between read as 0. */
+static int image_extend(struct durable *d, struct bk *b, struct dur_file *f, uint64_t size)
+{
+	struct dur_page *p;
+	int rc = 0;
+
+	if (size <= f->size)
+		return 0;
+	for (uint64_t idx = f->size / d->page_size; rc == 0 && idx * d->page_size < size; idx++) {
+		uint64_t len = size - idx * d->page_size;
+
+		rc = page_get(d, b, f, idx, &p);
+		len = len < d->page_size ? len : d->page_size;
+		if (rc == 0 && len > p->len) {
+			memset(p->data + p->len, 0, len - p->len);
+			p->len = (uint32_t)len;
+		}
+	}
+	if (rc == 0)
+		f->size = size;
+	return rc;
+}
+
+/* Caller holds the lock. Writes data into f's durable image at [off, off + len), which
+ * lies below its durable size. */
+static int image_write(struct durable *d, struct bk *b, struct dur_file *f, uint64_t off,
+		       const char *data, uint64_t len)
+{
+	struct dur_page *p;
+	int rc = 0;
+
+	for (uint64_t pos = off; rc == 0 && pos < off + len;) {
+		uint64_t in = pos % d->page_size, n = d->page_size - in;
+
+		n = n < off + len - pos ? n : off + len - pos;
+		rc = page_get(d, b, f, pos / d->page_size, &p);
+		if (rc == 0) {
+			memcpy(p->data + in, data + (pos - off), n);
+			p->is_zero = is_all_zero(p->data, p->len);
+		}
+		pos += n;
+	}
+	return rc;
+}
+
+/* Caller holds the lock. Keeps what f's durable image holds at [off, off + len) as a
+ * torn tail. */
+static int tail_add(struct durable *d, struct bk *b, struct dur_file *f, uint64_t off, uint64_t len)
+{
+	struct dur_tail *t = malloc(sizeof(*t) + len);
+	int rc = t ? image_read(d, b, f, off, len, t->data) : -ENOMEM;
+
+	if (rc < 0) {
+		free(t);
+		return rc;
+	}
+	*t = (struct dur_tail){ f->tails, off, len };
+	f->tails = t;
+	return 0;
+}
+
+int durable_torn_write(struct durable *d, struct bk *b, uint64_t ino, uint64_t off,
+		       const void *data, uint64_t len, uint64_t keep)
+{
+	struct dur_file *f;
+	int rc;
+
+	pthread_mutex_lock(&d->lock);
+	f = file_get(d, b, ino, &rc);
+	if (f)
+		rc = change_locked(d, b, f, off, len);
+	if (f && rc == 0 && keep < len)
+		rc = tail_add(d, b, f, off + keep, len - keep);
+	if (f && rc == 0 && keep > 0)
+		rc = image_extend(d, b, f, off + keep);
+	if (f && rc == 0)
+		rc = image_write(d, b, f, off, data, keep);
 	pthread_mutex_unlock(&d->lock);
 	return rc;
 }
@@ -147,6 +342,41 @@ void durable_sync(struct durable *d, uint64_t ino)
 	else
 		pagemap_remove_range(&d->files, ino, ino, file_free, NULL);
 	pthread_mutex_unlock(&d->lock);
+}
+
+/* Caller holds the lock. f's present state in b becomes its durable image, but for its
+ * torn tails, which keep the bytes from before their writes. */
+static int file_fsync(struct durable *d, struct bk *b, struct dur_file *f)
+{
+	struct bk_attr a;
+	int rc = bk_getattr(b, f->ino, &a);
+
+	if (rc < 0)
+		return rc;
+	pagemap_destroy(&f->pages, page_free, NULL);
+	pagemap_init(&f->pages);
+	f->size = a.size;
+	for (struct dur_tail *t = f->tails; t && rc == 0; t = t->next) {
+		if (t->off < f->size)
+			rc = image_write(d, b, f, t->off, t->data,
+					 t->len < f->size - t->off ? t->len : f->size - t->off);
+	}
+	return rc;
+}
+
+int durable_fsync(struct durable *d, struct bk *b, uint64_t ino)
+{
+	struct dur_file *f;
+	int rc = 0;
+
+	pthread_mutex_lock(&d->lock);
+	f = pagemap_lookup(&d->files, ino);
+	if (f && f->tails)
+		rc = file_fsync(d, b, f);
+	else if (f)
+		file_free(pagemap_remove(&d->files, ino), NULL);
+	pthread_mutex_unlock(&d->lock);
+	return rc;
 }
 
 /* Caller holds the lock. What f changed: its saved pages, and what it grew by. */

@@ -8,7 +8,12 @@
  * Names are durable when their operation returns (create, link, rename, unlink), as on a
  * filesystem mounted dirsync; a file created and written but never synced survives with
  * size 0, as ext4 with data=ordered leaves it after a crash. Memory: a page for every
- * page of durable data changed since its file's last sync. Thread-safe. */
+ * page of durable data changed since its file's last sync.
+ *
+ * A torn write (durable_torn_write()) reaches storage only in part: its prefix is durable
+ * at once, its tail is lost, and stays lost through every fsync (as on a device that
+ * dropped it) until the power cut, a sync command or an out-of-band event on the file
+ * (durable_sync()), or a later change of those bytes. Thread-safe. */
 #ifndef SIGBUSFS_DURABLE_H
 #define SIGBUSFS_DURABLE_H
 
@@ -29,7 +34,19 @@ void durable_free(struct durable *d);
 int durable_before_change(struct durable *d, struct bk *b, uint64_t ino, uint64_t off,
 			  uint64_t len);
 
-/* ino's present state is durable (fsync, an out-of-band event); 0: every file's. */
+/* A torn write of data to ino at [off, off + len), before it is made: as
+ * durable_before_change(), then its first keep bytes (<= len) are durable now (the
+ * durable size grows to cover them), and the rest of the range keeps, for every later
+ * power cut, the bytes it had at the last sync. 0 or -errno, as durable_before_change(). */
+int durable_torn_write(struct durable *d, struct bk *b, uint64_t ino, uint64_t off,
+		       const void *data, uint64_t len, uint64_t keep);
+
+/* A client's fsync of ino: its present state in b is durable, but for the tails of torn
+ * writes. 0, or -errno from the backend or -ENOMEM. */
+int durable_fsync(struct durable *d, struct bk *b, uint64_t ino);
+
+/* ino's present state is durable, torn tails included (the sync command, an out-of-band
+ * event); 0: every file's. */
 void durable_sync(struct durable *d, uint64_t ino);
 
 /* Files with changes not yet durable, and the bytes of the pages they changed; ino 0:

@@ -18,9 +18,11 @@ static void note_rule(struct ev *e, const struct rule *r)
 	ev_note(e, "len", "%llu", (unsigned long long)r->len);
 	if (r->kind == RULE_FAIL)
 		ev_note(e, "errno", "%s", strerrorname_np(r->err));
-	else
+	else if (r->kind == RULE_DELAY)
 		ev_note(e, "ms", "%u", r->ms);
-	if (r->count)
+	else
+		ev_note(e, r->is_pages ? "pages" : "bytes", "%llu", (unsigned long long)r->keep);
+	if (r->count && r->kind != RULE_TORN)
 		ev_note(e, "count", "%llu", (unsigned long long)r->count);
 }
 
@@ -32,14 +34,24 @@ static int inval_rule(struct sfs *fs, const struct rule *r)
 	return kern_inval(fs, r->ino, (off_t)r->off, (off_t)r->len);
 }
 
+static const char *const kind_names[] = { "fail", "delay", "on", "torn" };
+
 int ev_rule_add(struct sfs *fs, struct ev_result *res, const char *rel, struct rule *rule)
 {
 	struct bk_attr a;
 	struct ev e;
 	int rc;
 
-	ev_begin(&e, fs, res, rule->kind == RULE_FAIL ? "fail" : "delay", rel);
+	ev_begin(&e, fs, res, kind_names[rule->kind], rel);
 	rc = ev_file(&e, rel, &a);
+	if (rc == 0 && rule->kind == RULE_TORN && !fs->durable) {
+		ev_result_text(res, EV_ERRMSG,
+			       "a torn write needs a mount made with -o powercut (nothing "
+			       "tracks what is durable here)");
+		rc = -EOPNOTSUPP;
+	}
+	if (rc == 0 && rule->kind == RULE_TORN)
+		rc = trigger_start(fs);
 	if (rc < 0)
 		return ev_end(&e, rc);
 	rule->ino = a.ino;
@@ -50,6 +62,20 @@ int ev_rule_add(struct sfs *fs, struct ev_result *res, const char *rel, struct r
 	if (rc == 0)
 		note_rule(&e, rule);
 	return ev_end(&e, rc);
+}
+
+int ev_torn_fired(struct sfs *fs, struct ev_result *res, const struct rule *t, uint64_t off,
+		  uint64_t len, uint64_t keep)
+{
+	struct ev e;
+
+	ev_begin(&e, fs, res, "torn", t->path);
+	ev_note(&e, "fired", "%llu", (unsigned long long)t->id);
+	ev_note(&e, "off", "%llu", (unsigned long long)off);
+	ev_note(&e, "len", "%llu", (unsigned long long)len);
+	ev_note(&e, "kept", "%llu", (unsigned long long)keep);
+	ev_note(&e, "lost", "%llu", (unsigned long long)(len - keep));
+	return ev_end(&e, 0);
 }
 
 /* Installs the rule a trigger arms, waiting: 0 or -errno with the result's message. */
@@ -97,8 +123,10 @@ int ev_trigger_add(struct sfs *fs, struct ev_result *res, const char *rel, struc
 
 	ev_begin(&e, fs, res, "on", rel);
 	rc = ev_file(&e, rel, &a);
-	if (rc == 0 && t->then == THEN_POWERCUT && !fs->durable) {
-		ev_result_text(res, EV_ERRMSG, "a power cut needs a mount made with -o powercut");
+	if (rc == 0 && (t->then == THEN_POWERCUT || (then && then->kind == RULE_TORN)) &&
+	    !fs->durable) {
+		ev_result_text(res, EV_ERRMSG, "a %s needs a mount made with -o powercut",
+			       t->then == THEN_POWERCUT ? "power cut" : "torn write");
 		rc = -EOPNOTSUPP;
 	}
 	if (rc == 0)
@@ -181,12 +209,14 @@ static void list_one(void *ctx, const struct rule *rule)
 	}
 	if (rule->kind == RULE_FAIL)
 		snprintf(what, sizeof(what), "errno=%s", strerrorname_np(rule->err));
-	else
+	else if (rule->kind == RULE_DELAY)
 		snprintf(what, sizeof(what), "ms=%u", rule->ms);
+	else
+		snprintf(what, sizeof(what), "%s=%llu", rule->is_pages ? "pages" : "bytes",
+			 (unsigned long long)rule->keep);
 	ev_result_note(l->res, key, "%s%s %s op=%s off=%llu len=%llu %s count=%llu hits=%llu",
-		       rule->armed_by ? "(waiting for its trigger) " : "",
-		       rule->kind == RULE_FAIL ? "fail" : "delay", rule->path,
-		       rule_op_name(rule->op), (unsigned long long)rule->off,
+		       rule->armed_by ? "(waiting for its trigger) " : "", kind_names[rule->kind],
+		       rule->path, rule_op_name(rule->op), (unsigned long long)rule->off,
 		       (unsigned long long)rule->len, what, (unsigned long long)rule->count,
 		       (unsigned long long)rule->hits);
 	l->n++;

@@ -82,9 +82,14 @@ int ev_store(struct sfs *fs, struct ev_result *res, const char *rel, uint64_t of
 /* Compares the page cache with the backend; changes nothing and logs nothing. */
 int ev_audit(struct sfs *fs, struct ev_result *res, const char *rel);
 
-/* ev_rules.c: rule->kind, op, off, len, err or ms and count set by the caller; fills
- * rule->ino, path and id */
+/* ev_rules.c: rule->kind, op, off, len, err, ms or keep and count set by the caller;
+ * fills rule->ino, path and id. A torn rule needs -o powercut, and starts the trigger
+ * thread, which logs the writes it tears. */
 int ev_rule_add(struct sfs *fs, struct ev_result *res, const char *rel, struct rule *rule);
+/* The event that records, on the trigger thread, the write [off, off + len) torn rule t
+ * tore: its first keep bytes persist. Changes nothing. */
+int ev_torn_fired(struct sfs *fs, struct ev_result *res, const struct rule *t, uint64_t off,
+		  uint64_t len, uint64_t keep);
 /* on: installs trigger t on rel (t->kind, op, range, count and then set by the caller);
  * for THEN_RULE, the rule then on then_rel first, waiting for t. Starts the trigger
  * thread. A power cut needs -o powercut. */

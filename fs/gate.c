@@ -81,9 +81,10 @@ static int inode_verdict(struct sfs *fs, uint64_t ino, enum gate_op op, uint64_t
 	return 0;
 }
 
-/* The fault rules and triggers. *is_fired says a trigger turned the mount's state. */
+/* The fault rules and triggers, and torn rules when torn is not NULL. *is_fired says a
+ * trigger turned the mount's state. */
 static int rule_verdict(struct sfs *fs, uint64_t ino, enum gate_op op, uint64_t off, uint64_t len,
-			bool *is_fired)
+			bool *is_fired, struct rule *torn)
 {
 	static const int rule_of[] = {
 		[GATE_OPEN] = RULE_OPEN,
@@ -97,10 +98,12 @@ static int rule_verdict(struct sfs *fs, uint64_t ino, enum gate_op op, uint64_t 
 
 	if (op < GATE_OPEN)
 		return 0;
-	rc = rules_match(fs->rules, ino, (enum rule_op)rule_of[op], off, len, &delay_ms, &fired);
+	rc = rules_match(fs->rules, ino, (enum rule_op)rule_of[op], off, len, &delay_ms, &fired,
+			 torn);
 	if (fired.id) {
 		const struct trigger_cause c = { ino, (enum rule_op)rule_of[op], off, len };
-		int armed = trigger_fire(fs, &fired, &c, &delay_ms);
+		/* a write a fail rule refuses is not torn */
+		int armed = trigger_fire(fs, &fired, &c, &delay_ms, rc == 0 ? torn : NULL);
 
 		rc = rc < 0 ? rc : armed;
 		*is_fired = fired.then != THEN_RULE;
@@ -129,13 +132,14 @@ static int state_verdict(struct sfs *fs, uint64_t ino, enum gate_op op, uint64_t
 	return rc;
 }
 
-int gate(struct sfs *fs, uint64_t ino, enum gate_op op, uint64_t fh, uint64_t off, uint64_t len)
+static int gate_torn(struct sfs *fs, uint64_t ino, enum gate_op op, uint64_t fh, uint64_t off,
+		     uint64_t len, struct rule *torn)
 {
 	bool is_fired = false;
 	int rc = state_verdict(fs, ino, op, fh, len);
 
 	if (rc == 0)
-		rc = rule_verdict(fs, ino, op, off, len, &is_fired);
+		rc = rule_verdict(fs, ino, op, off, len, &is_fired, torn);
 	/* the request that fired an unplug or a power cut meets it */
 	if (rc == 0 && is_fired)
 		rc = state_verdict(fs, ino, op, fh, len);
@@ -144,6 +148,18 @@ int gate(struct sfs *fs, uint64_t ino, enum gate_op op, uint64_t fh, uint64_t of
 		gate_count(fs, ino, fh, IC_ERRORS, 1);
 	}
 	return rc;
+}
+
+int gate(struct sfs *fs, uint64_t ino, enum gate_op op, uint64_t fh, uint64_t off, uint64_t len)
+{
+	return gate_torn(fs, ino, op, fh, off, len, NULL);
+}
+
+int gate_write(struct sfs *fs, uint64_t ino, uint64_t fh, uint64_t off, uint64_t len,
+	       struct rule *torn)
+{
+	torn->id = 0;
+	return gate_torn(fs, ino, GATE_WRITE, fh, off, len, torn);
 }
 
 int gate_open(struct sfs *fs, uint64_t ino, uint64_t *fh_out)

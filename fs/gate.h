@@ -29,6 +29,10 @@ enum gate_op {
  * GATE_NO_HANDLE; off and len only matter for READ and WRITE. Counts errors, and the
  * bytes of refused writes as lost. With a handle it takes no lock unless a rule is set. */
 int gate(struct sfs *fs, uint64_t ino, enum gate_op op, uint64_t fh, uint64_t off, uint64_t len);
+/* gate() of a client's write, which may also meet a torn rule: copied to *torn (torn->id
+ * 0 if none; used up, it is gone from the rules). */
+int gate_write(struct sfs *fs, uint64_t ino, uint64_t fh, uint64_t off, uint64_t len,
+	       struct rule *torn);
 
 /* A handle for a new open file of ino, in *fh_out (never GATE_NO_HANDLE): it remembers the
  * event sequence number it was opened at and holds ino's entry in the inode table.

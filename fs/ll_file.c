@@ -11,6 +11,7 @@
 #include "gate.h"
 #include "inode.h"
 #include "ll.h"
+#include "trigger.h"
 
 /* Larger reads (the kernel sends none with the INIT this daemon answers) take the copy:
  * a direct read's pieces, one per page at worst, must stay under writev's IOV_MAX. */
@@ -214,14 +215,33 @@ void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse
 		reply_err(req, (int)n);
 }
 
+/* With -o powercut, before a write: its undo copy, or a torn write (torn->id set) the
+ * event log records. */
+static int write_durable(struct sfs *fs, uint64_t ino, const char *buf, size_t size, off_t off,
+			 const struct rule *torn)
+{
+	uint64_t keep;
+	int rc;
+
+	if (torn->id == 0)
+		return durable_before_change(fs->durable, fs->bk, ino, (uint64_t)off, size);
+	keep = rule_torn_keep(torn, (uint64_t)off, size, fs->page_size);
+	rc = durable_torn_write(fs->durable, fs->bk, ino, (uint64_t)off, buf, size, keep);
+	if (rc == 0)
+		trigger_torn(fs, torn,
+			     &(const struct trigger_cause){ ino, RULE_WRITE, (uint64_t)off, size });
+	return rc;
+}
+
 void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 	      struct fuse_file_info *fi)
 {
 	struct sfs *fs = ll_fs(req);
-	ssize_t n = gate(fs, ino, GATE_WRITE, ll_fh(fi), (uint64_t)off, size);
+	struct rule torn;
+	ssize_t n = gate_write(fs, ino, ll_fh(fi), (uint64_t)off, size, &torn);
 
 	if (n == 0 && fs->durable)
-		n = durable_before_change(fs->durable, fs->bk, ino, (uint64_t)off, size);
+		n = write_durable(fs, ino, buf, size, off, &torn);
 	if (n == 0)
 		n = bk_write(fs->bk, ino, ll_bk_fh(fi), buf, size, off);
 	if (n >= 0) {
@@ -249,7 +269,7 @@ void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_inf
 	if (rc == 0)
 		rc = bk_fsync(fs->bk, ino, ll_bk_fh(fi), datasync);
 	if (rc == 0 && fs->durable)
-		durable_sync(fs->durable, ino);
+		rc = durable_fsync(fs->durable, fs->bk, ino);
 	reply_err(req, rc);
 }
 

@@ -139,34 +139,55 @@ static bool apply_locked(struct rule *r, int *rc, unsigned *delay_ms, struct rul
 	return true;
 }
 
-static bool matches(const struct rule *r, uint64_t ino, enum rule_op op, uint64_t off, uint64_t len)
+static bool matches(const struct rule *r, uint64_t ino, enum rule_op op, uint64_t off, uint64_t len,
+		    const struct rule *torn)
 {
-	return r->armed_by == 0 && r->ino == ino && r->op == op && overlaps(r, off, len);
+	return r->armed_by == 0 && r->ino == ino && r->op == op && overlaps(r, off, len) &&
+	       (r->kind != RULE_TORN || torn);
+}
+
+/* Called with rs->lock held: the torn rule at *p tears this write, unless another did
+ * (one per write: this one waits for the next). */
+static void take_torn_locked(struct rules *rs, struct rule_node **p, struct rule *torn)
+{
+	if (torn->id != 0)
+		return;
+	(*p)->r.hits++;
+	unlink_locked(rs, p, torn);
 }
 
 int rules_match(struct rules *rs, uint64_t ino, enum rule_op op, uint64_t off, uint64_t len,
-		unsigned *delay_ms, struct rule *fired)
+		unsigned *delay_ms, struct rule *fired, struct rule *torn)
 {
-	struct rule_node **p;
+	struct rule_node **p, **torn_p = NULL;
 	int rc = 0;
 
 	fired->id = 0;
+	if (torn)
+		torn->id = 0;
 	if (atomic_load(&rs->count) == 0)
 		return 0;
 	pthread_mutex_lock(&rs->lock);
 	for (p = &rs->head; *p;) {
-		if (matches(&(*p)->r, ino, op, off, len) &&
-		    apply_locked(&(*p)->r, &rc, delay_ms, fired))
+		struct rule *r = &(*p)->r;
+		bool is_match = matches(r, ino, op, off, len, torn);
+
+		if (is_match && r->kind == RULE_TORN && !torn_p)
+			torn_p = p;
+		if (is_match && r->kind != RULE_TORN && apply_locked(r, &rc, delay_ms, fired))
 			unlink_locked(rs, p, NULL);
 		else
 			p = &(*p)->next;
 	}
+	/* a write a fail rule refuses is not torn: the rule waits for the next */
+	if (torn_p && rc == 0)
+		take_torn_locked(rs, torn_p, torn);
 	pthread_mutex_unlock(&rs->lock);
 	return rc;
 }
 
 int rules_arm(struct rules *rs, uint64_t id, uint64_t ino, enum rule_op op, uint64_t off,
-	      uint64_t len, unsigned *delay_ms)
+	      uint64_t len, unsigned *delay_ms, struct rule *torn)
 {
 	struct rule none = { 0 };
 	struct rule_node **p;
@@ -176,9 +197,14 @@ int rules_arm(struct rules *rs, uint64_t id, uint64_t ino, enum rule_op op, uint
 	for (p = &rs->head; *p && (*p)->r.id != id; p = &(*p)->next)
 		;
 	if (*p) {
-		(*p)->r.armed_by = 0;
-		if (matches(&(*p)->r, ino, op, off, len) &&
-		    apply_locked(&(*p)->r, &rc, delay_ms, &none))
+		struct rule *r = &(*p)->r;
+		bool is_match;
+
+		r->armed_by = 0;
+		is_match = matches(r, ino, op, off, len, torn);
+		if (is_match && r->kind == RULE_TORN)
+			take_torn_locked(rs, p, torn);
+		else if (is_match && apply_locked(r, &rc, delay_ms, &none))
 			unlink_locked(rs, p, NULL);
 	}
 	pthread_mutex_unlock(&rs->lock);
@@ -195,4 +221,16 @@ const char *rule_op_name(enum rule_op op)
 	static const char *const names[RULE_OP_NR] = { "read", "write", "fsync", "open" };
 
 	return op < RULE_OP_NR ? names[op] : "?";
+}
+
+uint64_t rule_torn_keep(const struct rule *r, uint64_t off, uint64_t len, uint64_t page_size)
+{
+	uint64_t first = off / page_size, touched;
+
+	if (!r->is_pages)
+		return r->keep < len ? r->keep : len;
+	if (len == 0 || r->keep == 0)
+		return 0;
+	touched = (off + len - 1) / page_size - first + 1;
+	return r->keep >= touched ? len : (first + r->keep) * page_size - off;
 }

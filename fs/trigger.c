@@ -43,7 +43,11 @@ static void run_job(struct sfs *fs, const struct trigger_job *j)
 	int rc;
 
 	cause_text(j, cause, sizeof(cause));
-	if (j->t.then == THEN_POWERCUT)
+	if (j->t.kind == RULE_TORN)
+		rc = ev_torn_fired(
+			fs, &res, &j->t, j->cause.off, j->cause.len,
+			rule_torn_keep(&j->t, j->cause.off, j->cause.len, fs->page_size));
+	else if (j->t.then == THEN_POWERCUT)
 		rc = ev_powercut_fired(fs, &res, j->t.then_path[0] ? j->t.then_path : NULL, cause);
 	else if (j->t.then == THEN_REVOKE)
 		rc = ev_revoke_fired(fs, &res, j->t.then_path, j->t.err, cause);
@@ -153,13 +157,13 @@ static void queue(struct sfs *fs, const struct rule *t, const struct trigger_cau
 }
 
 int trigger_fire(struct sfs *fs, const struct rule *t, const struct trigger_cause *cause,
-		 unsigned *delay_ms)
+		 unsigned *delay_ms, struct rule *torn)
 {
 	int on = PLUG_ON, rc;
 
 	if (t->then == THEN_RULE)
 		return rules_arm(fs->rules, t->then_id, cause->ino, cause->op, cause->off,
-				 cause->len, delay_ms);
+				 cause->len, delay_ms, torn);
 	/* revoking (PATH) or unplugging from here on: this request and every later one to
 	 * what the event covers fail as after it */
 	if (t->then == THEN_REVOKE || t->then_path[0]) {
@@ -173,4 +177,9 @@ int trigger_fire(struct sfs *fs, const struct rule *t, const struct trigger_caus
 		queue(fs, t, cause);
 	}
 	return 0;
+}
+
+void trigger_torn(struct sfs *fs, const struct rule *t, const struct trigger_cause *cause)
+{
+	queue(fs, t, cause);
 }

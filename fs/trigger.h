@@ -2,9 +2,10 @@
  * mount's state at once, so that this request and every later one are answered as after
  * the event (unplug, powercut: the plug state goes to unplugging, which fails them; a
  * revoke or a power cut of PATH: the files it covers go to revoking; a fail or delay
- * rule is armed), and hands the rest of the event, which talks to the
- * kernel, to the trigger thread: a notification never goes out from a request handler
- * (README, "Kernel notes"). */
+ * rule is armed), and hands the rest of the event, which talks to the kernel, to the
+ * trigger thread: a notification never goes out from a request handler (README, "Kernel
+ * notes"). The thread also logs the writes torn rules tear, since a worker must not wait
+ * for the event lock. */
 #ifndef SIGBUSFS_TRIGGER_H
 #define SIGBUSFS_TRIGGER_H
 
@@ -33,8 +34,12 @@ void trigger_stop(struct sfs *fs);
 void trigger_drain(struct sfs *fs);
 
 /* In a FUSE worker, for the trigger t that cause fired: turns the state, queues the event.
- * 0, or the -errno (or delay, in *delay_ms) an armed rule gives this request. */
+ * 0, or the -errno (or delay, in *delay_ms) an armed rule gives this request; an armed
+ * torn rule that tears it is copied to *torn (NULL: the request is no client write). */
 int trigger_fire(struct sfs *fs, const struct rule *t, const struct trigger_cause *cause,
-		 unsigned *delay_ms);
+		 unsigned *delay_ms, struct rule *torn);
+/* In a FUSE worker whose write (cause) torn rule t tore: queues the event that logs it
+ * (the thread runs since the rule was added). */
+void trigger_torn(struct sfs *fs, const struct rule *t, const struct trigger_cause *cause);
 
 #endif

@@ -203,9 +203,9 @@ static const struct ctl_cmd_desc cmds[CTL_CMD_COUNT] = {
 		.flags = CTL_F_READONLY,
 		.nargs_ok = NARGS(0),
 		.usage = "rules",
-		.brief = "list the fault and delay rules",
-		.help = "Lists the fault and delay rules in force, with their ids, targets and "
-			"the number of requests each has left.",
+		.brief = "list the fault, delay and torn rules and the triggers",
+		.help = "Lists the fault, delay and torn rules and the triggers in force, with "
+			"their ids, targets and the number of requests each has left.",
 		.example = "sigbusctl -m /mnt/sbfs rules",
 	},
 	[CTL_CLEAR] = {
@@ -215,8 +215,8 @@ static const struct ctl_cmd_desc cmds[CTL_CMD_COUNT] = {
 		.nargs_ok = NARGS(0) | NARGS(1),
 		.usage = "clear [ID]",
 		.brief = "remove one rule, or all",
-		.help = "Removes the rule ID (as fail, delay and rules print it), or every "
-			"rule.",
+		.help = "Removes the rule ID (as fail, delay, torn, on and rules print it), or "
+			"every rule.",
 		.example = "sigbusctl -m /mnt/sbfs clear 3",
 	},
 	[CTL_STORE] = {
@@ -296,13 +296,36 @@ static const struct ctl_cmd_desc cmds[CTL_CMD_COUNT] = {
 		.brief = "add a trigger: an event at the Nth request",
 		.help = "Adds a trigger: when the Nth request OP (read, write, fsync or open) "
 			"on PATH (in the range OFF, OFF+LEN) arrives, COMMAND runs: unplug "
-			"[--vanish], powercut [PATH], revoke PATH [--errno E], or a fail or "
-			"delay rule, which then applies from that request on. That request is "
+			"[--vanish], powercut [PATH], revoke PATH [--errno E], or a fail, delay "
+			"or torn rule, which then applies from that request on (a torn rule "
+			"tears it if it is a write to the rule's PATH). That request is "
 			"answered as after the event (unplug, powercut, revoke: it fails if the "
 			"event covers its file), and no later request is served before. N is 1 "
 			"without --after. rules lists triggers with the requests left; the log "
 			"names the request that fired each.",
 		.example = "sigbusctl -m /mnt/sbfs on write db.sqlite-wal --after 100 do powercut",
+	},
+	[CTL_TORN] = {
+		.name = "torn",
+		.cmd = CTL_TORN,
+		.args = { CTL_A_PATH, CTL_A_OFF, CTL_A_LEN },
+		.nargs_ok = NARGS(1) | NARGS(3),
+		.opts = O(BYTES) | O(PAGES),
+		.usage = "torn PATH [OFF LEN] (--bytes N | --pages N)",
+		.brief = "add a rule: the next write persists only a prefix",
+		.help = "On a mount made with -o powercut, tears the next write to PATH (or the "
+			"next one overlapping OFF, OFF+LEN), as a power cut in the middle of it "
+			"would: clients read the whole write until the power cut, but only its "
+			"first N bytes, or its part in its first N pages (page-aligned in the "
+			"file; N may be 0), reach storage, at once and without a sync; at a "
+			"power cut the rest of the written range reverts to what was durable "
+			"before it. That tail stays lost through fsync, fdatasync and "
+			"msync(MS_SYNC), as on a device that dropped it, until a later write "
+			"rewrites those bytes, or the sync command or an out-of-band write, "
+			"truncate or punch makes the file durable. Writes of dirty mapped pages "
+			"count. The rule fires once: rules lists it until then; the log records "
+			"the write it tore (cmd=torn fired=ID).",
+		.example = "sigbusctl -m /mnt/sbfs torn db.sqlite-wal --pages 1",
 	},
 };
 
@@ -334,6 +357,8 @@ static const struct opt_desc {
 	[CTL_O_COUNT] = { "--count", "N", OPT_NUMBER, UINT64_MAX },
 	[CTL_O_MS] = { "--ms", "N", OPT_NUMBER, CTL_MS_MAX },
 	[CTL_O_AFTER] = { "--after", "N", OPT_NUMBER, UINT64_MAX },
+	[CTL_O_BYTES] = { "--bytes", "N", OPT_SIZE, INT64_MAX },
+	[CTL_O_PAGES] = { "--pages", "N", OPT_NUMBER, INT64_MAX },
 };
 
 static const char *const arg_names[] = { "", "PATH", "OFF", "LEN", "SIZE", "DATA", "ID", "OP" };
@@ -585,6 +610,12 @@ static uint64_t *number_slot(struct ctl_req *r, enum ctl_opt id)
 	case CTL_O_AFTER:
 		r->has_after = true;
 		return &r->after;
+	case CTL_O_BYTES:
+		r->has_bytes = true;
+		return &r->bytes;
+	case CTL_O_PAGES:
+		r->has_pages = true;
+		return &r->pages;
 	default:
 		return NULL;
 	}
@@ -775,6 +806,21 @@ static int write_check(struct parse *ps)
 	return 0;
 }
 
+/* torn: exactly one of --bytes and --pages. */
+static int torn_check(struct parse *ps)
+{
+	const struct ctl_req *r = ps->req;
+
+	if (!r->has_bytes && !r->has_pages)
+		return fail(ps, -EINVAL,
+			    "missing --bytes N or --pages N: what persists of the write "
+			    "(usage: %s)",
+			    ps->d->usage);
+	if (r->has_bytes && r->has_pages)
+		return fail(ps, -EINVAL, "--bytes and --pages are exclusive: give one");
+	return 0;
+}
+
 /* The checks that span tokens, once every token is stored. */
 static int semantics(struct parse *ps)
 {
@@ -793,6 +839,8 @@ static int semantics(struct parse *ps)
 		return fail(ps, -EINVAL, "DATA is empty");
 	if (r->cmd == CTL_WRITE)
 		rc = write_check(ps);
+	if (r->cmd == CTL_TORN)
+		rc = torn_check(ps);
 	if (r->cmd == CTL_STORE)
 		r->len = r->data_len;
 	if (!rc && (r->has_range || r->cmd == CTL_WRITE || r->cmd == CTL_STORE))

@@ -43,6 +43,7 @@ enum ctl_cmd {
 	CTL_POWERCUT,
 	CTL_SYNC,
 	CTL_ON,
+	CTL_TORN,
 	CTL_CMD_COUNT
 };
 
@@ -87,6 +88,10 @@ struct ctl_req {
 	struct ctl_req *action; /* owned: on's "do COMMAND [ARGS]", never itself an on */
 	bool has_id;		/* clear ID */
 	uint64_t id;
+	bool has_bytes; /* torn --bytes N: bytes of the write that persist */
+	uint64_t bytes;
+	bool has_pages; /* torn --pages N: whole pages of the write that persist */
+	uint64_t pages;
 };
 
 /* Flags of a command. */
@@ -119,6 +124,8 @@ enum ctl_opt {
 	CTL_O_COUNT,
 	CTL_O_MS,
 	CTL_O_AFTER,
+	CTL_O_BYTES,
+	CTL_O_PAGES,
 	CTL_O_COUNT_ALL
 };
 #define CTL_OPT(o) (1u << (o))

@@ -48,8 +48,9 @@ void output_help_all(FILE *f)
 	      f);
 	for (int i = 0; i < CTL_CMD_COUNT; i++)
 		fprintf(f, "  %-10s %s\n", ctl_cmd_get(i)->name, ctl_cmd_get(i)->brief);
-	fputs("\nPATH is relative to the mount root. OFF, LEN, SIZE and --len take a K, M, G or T\n"
-	      "suffix (binary: 4K = 4096). E is an errno name (EIO) or number.\n"
+	fputs("\nPATH is relative to the mount root. OFF, LEN, SIZE, --len and --bytes take a K, "
+	      "M,\n"
+	      "G or T suffix (binary: 4K = 4096). E is an errno name (EIO) or number.\n"
 	      "Exit status: 0 ok, 1 the daemon answered err or could not be reached, 2 usage.\n",
 	      f);
 }

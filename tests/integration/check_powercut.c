@@ -3,10 +3,12 @@
  * mapped pages included; the mount (or the file) behaves as unplugged (revoked) until
  * replug; then new opens see the durable state. Names are durable at once: a file created
  * and written but never synced comes back empty. Also sync, the unsynced counters of stats,
- * and the refusal on a mount that does not track durability. */
+ * torn writes (a prefix persists, the tail stays lost through fsync), and the refusal on
+ * a mount that does not track durability. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,8 +58,8 @@ static void make_durable(const char *path, int npages, char val)
 	close(fd);
 }
 
-/* Writes len bytes of val at off of path, not synced. */
-static void write_unsynced(const char *path, off_t off, size_t len, char val)
+/* Writes len bytes of val at off of path with one pwrite, then fsync if is_synced. */
+static void write_one(const char *path, off_t off, size_t len, char val, bool is_synced)
 {
 	char *buf = malloc(len);
 	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
@@ -65,8 +67,16 @@ static void write_unsynced(const char *path, off_t off, size_t len, char val)
 	ck_assert_msg(buf && fd >= 0, "open %s: %s", path, strerror(errno));
 	memset(buf, val, len);
 	ck_assert_int_eq(pwrite(fd, buf, len, off), (ssize_t)len);
+	if (is_synced)
+		ck_assert_int_eq(fsync(fd), 0);
 	close(fd);
 	free(buf);
+}
+
+/* Writes len bytes of val at off of path, not synced. */
+static void write_unsynced(const char *path, off_t off, size_t len, char val)
+{
+	write_one(path, off, len, val, false);
 }
 
 static off_t size_of(const char *path)
@@ -233,11 +243,241 @@ START_TEST(test_event_write_is_durable)
 }
 END_TEST
 
+/* ---- torn writes ---- */
+
+static void cut_and_replug(void)
+{
+	struct ctl_result res = { 0 };
+
+	CTL_OK(&res, "powercut");
+	CTL_OK(&res, "replug");
+	ctl_result_free(&res);
+}
+
+static bool log_has(const struct ctl_result *res, const char *a, const char *b)
+{
+	for (size_t i = 0; i < res->nkv; i++) {
+		const char *v = res->kv[i].value;
+
+		if (!strcmp(res->kv[i].key, "event") && strstr(v, a) && strstr(v, b))
+			return true;
+	}
+	return false;
+}
+
+/* --bytes: the first N bytes of the next write persist without a sync, the rest of it
+ * does not; clients read the whole write until the power cut. */
+START_TEST(test_torn_bytes)
+{
+	struct ctl_result res = { 0 };
+
+	make_durable(P("t"), 2, 'a');
+	CTL_OK(&res, "torn", R("t"), "--bytes", "100");
+	write_unsynced(P("t"), 1000, 3000, 'X');
+	fx_expect_range(P("t"), 1000, 3000, 'X');
+	cut_and_replug();
+	ck_assert_int_eq(size_of(P("t")), 2 * PG);
+	fx_expect_range(P("t"), 0, 1000, 'a');
+	fx_expect_range(P("t"), 1000, 100, 'X');
+	fx_expect_range(P("t"), 1100, 2 * PG - 1100, 'a');
+	ctl_result_free(&res);
+}
+END_TEST
+
+/* It fires once, on the first write; the tail stays lost through fsync while the writes
+ * after it become durable; rules lists it until it fires; the log names the write. */
+START_TEST(test_torn_once_tail_survives_fsync)
+{
+	struct ctl_result res = { 0 };
+
+	make_durable(P("t"), 2, 'a');
+	CTL_OK(&res, "clear"); /* what earlier tests of this mount left */
+	CTL_OK(&res, "torn", R("t"), "--bytes", "10");
+	ck_assert_int_ge(fx_ctl_num(&res, "id"), 1);
+	CTL_OK(&res, "rules");
+	ck_assert_str_eq(res.text, "1 rule");
+	write_one(P("t"), 0, 100, 'X', false);
+	CTL_OK(&res, "rules");
+	ck_assert_str_eq(res.text, "0 rules");
+	write_one(P("t"), 200, 100, 'Y', true);
+	CTL_OK(&res, "log");
+	ck_assert_msg(log_has(&res, "cmd=torn", "off=0 len=100 kept=10 lost=90"),
+		      "the log does not record the torn write");
+	cut_and_replug();
+	fx_expect_range(P("t"), 0, 10, 'X');
+	fx_expect_range(P("t"), 10, 190, 'a');
+	fx_expect_range(P("t"), 200, 100, 'Y');
+	fx_expect_range(P("t"), 300, 2 * PG - 300, 'a');
+	ctl_result_free(&res);
+}
+END_TEST
+
+/* --pages with a range: writes outside it pass; the first write that overlaps it keeps
+ * the part in its first page (page-aligned in the file: a partial page here). */
+START_TEST(test_torn_pages_range)
+{
+	struct ctl_result res = { 0 };
+
+	make_durable(P("t"), 4, 'a');
+	CTL_OK(&res, "torn", R("t"), "8K", "4K", "--pages", "1");
+	write_one(P("t"), 0, 100, 'Y', true); /* outside the range: not torn */
+	write_one(P("t"), PG + 2048, 2 * PG, 'X', true);
+	fx_expect_range(P("t"), PG + 2048, 2 * PG, 'X');
+	cut_and_replug();
+	ck_assert_int_eq(size_of(P("t")), 4 * PG);
+	fx_expect_range(P("t"), 0, 100, 'Y');
+	fx_expect_range(P("t"), 100, PG + 2048 - 100, 'a');
+	fx_expect_range(P("t"), PG + 2048, 2048, 'X');
+	fx_expect_range(P("t"), 2 * PG, 2 * PG, 'a');
+	ctl_result_free(&res);
+}
+END_TEST
+
+/* An append torn after one page: without a sync the file ends after that page; with
+ * fsync the size is durable and the lost tail reads as zeros, as it was before. */
+START_TEST(test_torn_append)
+{
+	struct ctl_result res = { 0 };
+
+	make_durable(P("u"), 1, 'u');
+	make_durable(P("v"), 1, 'v');
+	CTL_OK(&res, "torn", R("u"), "--pages", "1");
+	CTL_OK(&res, "torn", R("v"), "--pages", "1");
+	write_one(P("u"), PG, 2 * PG + 10, 'X', false);
+	write_one(P("v"), PG, 2 * PG + 10, 'X', true);
+	cut_and_replug();
+	ck_assert_int_eq(size_of(P("u")), 2 * PG);
+	fx_expect_range(P("u"), 0, PG, 'u');
+	fx_expect_range(P("u"), PG, PG, 'X');
+	ck_assert_int_eq(size_of(P("v")), 3 * PG + 10);
+	fx_expect_range(P("v"), 0, PG, 'v');
+	fx_expect_range(P("v"), PG, PG, 'X');
+	fx_expect_range(P("v"), 2 * PG, PG + 10, 0);
+	ctl_result_free(&res);
+}
+END_TEST
+
+/* With a trigger, the power goes at the fsync that follows the torn write: the fsync fails
+ * and only the write's first page survives. */
+START_TEST(test_torn_then_cut_at_fsync)
+{
+	struct ctl_result res = { 0 };
+	char buf[2 * PG];
+	int fd;
+
+	make_durable(P("t"), 2, 'a');
+	CTL_OK(&res, "torn", R("t"), "--pages", "1");
+	CTL_OK(&res, "on", "fsync", R("t"), "do", "powercut");
+	fd = open(P("t"), O_WRONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	memset(buf, 'X', sizeof(buf));
+	ck_assert_int_eq(pwrite(fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	ck_assert_int_eq(fsync(fd), -1);
+	ck_assert_int_eq(errno, EIO);
+	close(fd);
+	CTL_OK(&res, "replug");
+	fx_expect_range(P("t"), 0, PG, 'X');
+	fx_expect_range(P("t"), PG, PG, 'a');
+	ctl_result_free(&res);
+}
+END_TEST
+
+/* A trigger arms the rule: the third write is the torn one. */
+START_TEST(test_torn_third_write)
+{
+	struct ctl_result res = { 0 };
+	const char vals[] = "ABCD";
+	char buf[100];
+	int fd;
+
+	make_durable(P("t"), 1, 'a');
+	CTL_OK(&res, "on", "write", R("t"), "--after", "3", "do", "torn", R("t"), "--bytes", "5");
+	fd = open(P("t"), O_WRONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	for (int i = 0; i < 4; i++) {
+		memset(buf, vals[i], sizeof(buf));
+		ck_assert_int_eq(pwrite(fd, buf, sizeof(buf), i * 100), (ssize_t)sizeof(buf));
+	}
+	ck_assert_int_eq(fsync(fd), 0);
+	close(fd);
+	CTL_OK(&res, "rules");
+	ck_assert_str_eq(res.text, "0 rules");
+	cut_and_replug();
+	fx_expect_range(P("t"), 0, 100, 'A');
+	fx_expect_range(P("t"), 100, 100, 'B');
+	fx_expect_range(P("t"), 200, 5, 'C');
+	fx_expect_range(P("t"), 205, 95, 'a');
+	fx_expect_range(P("t"), 300, 100, 'D');
+	fx_expect_range(P("t"), 400, PG - 400, 'a');
+	ctl_result_free(&res);
+}
+END_TEST
+
+/* The kernel's writeback of a dirty mapped page is a write: msync tears it. */
+static int map_dirty_msync(void *arg)
+{
+	int fd = open(P("m"), O_RDWR | O_CLOEXEC);
+	char *map = fd < 0 ? MAP_FAILED : mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+	(void)arg;
+	if (map == MAP_FAILED)
+		return FX_FAIL("map m: %s", strerror(errno));
+	memset(map, 'M', PG);
+	if (msync(map, PG, MS_SYNC) < 0)
+		return FX_FAIL("msync: %s", strerror(errno));
+	munmap(map, PG);
+	close(fd);
+	return 0;
+}
+
+START_TEST(test_torn_mapped_writeback)
+{
+	struct ctl_result res = { 0 };
+
+	make_durable(P("m"), 1, 'm');
+	CTL_OK(&res, "torn", R("m"), "--bytes", "16");
+	fx_run_child(map_dirty_msync, NULL);
+	cut_and_replug();
+	fx_expect_range(P("m"), 0, 16, 'M');
+	fx_expect_range(P("m"), 16, PG - 16, 'm');
+	ctl_result_free(&res);
+}
+END_TEST
+
+/* The sync command and an out-of-band write make the whole torn write durable. */
+START_TEST(test_torn_checkpoint)
+{
+	struct ctl_result res = { 0 };
+
+	make_durable(P("t"), 1, 'a');
+	make_durable(P("w"), 1, 'a');
+	CTL_OK(&res, "torn", R("t"), "--bytes", "10");
+	CTL_OK(&res, "torn", R("w"), "--bytes", "10");
+	write_one(P("t"), 0, 100, 'X', true);
+	write_one(P("w"), 0, 100, 'X', true);
+	CTL_OK(&res, "sync", R("t"));
+	CTL_OK(&res, "write", R("w"), "1000", "w");
+	cut_and_replug();
+	fx_expect_range(P("t"), 0, 100, 'X');
+	fx_expect_range(P("w"), 0, 100, 'X');
+	fx_expect_range(P("w"), 1000, 1, 'w');
+	ctl_result_free(&res);
+}
+END_TEST
+
 /* ---- without -o powercut ---- */
 
 START_TEST(test_untracked_mount_refuses)
 {
 	struct ctl_result res = { 0 };
+
+	make_durable(P("t"), 1, 't');
+	CTL_ERR(&res, EOPNOTSUPP, "torn", R("t"), "--bytes", "1");
+	ck_assert_ptr_nonnull(strstr(res.text, "-o powercut"));
+	CTL_ERR(&res, EOPNOTSUPP, "on", "write", R("t"), "do", "torn", R("t"), "--bytes", "1");
+	ck_assert_ptr_nonnull(strstr(res.text, "-o powercut"));
+	CTL_OK(&res, "rules"); /* neither left a rule behind */
+	ck_assert_str_eq(res.text, "0 rules");
 
 	CTL_ERR(&res, EOPNOTSUPP, "powercut");
 	ck_assert_ptr_nonnull(strstr(res.text, "-o powercut"));
@@ -258,6 +498,10 @@ int main(void)
 	FX_ADD_TESTS(tc, test_mount_loses_unsynced, test_msync_and_shrink,
 		     test_file_cut_leaves_others, test_sync_is_a_checkpoint,
 		     test_event_write_is_durable);
+	tc = fx_tcase(s, "torn", 120, setup_tracking, teardown, fx_enter_workdir);
+	FX_ADD_TESTS(tc, test_torn_bytes, test_torn_once_tail_survives_fsync, test_torn_pages_range,
+		     test_torn_append, test_torn_then_cut_at_fsync, test_torn_third_write,
+		     test_torn_mapped_writeback, test_torn_checkpoint);
 	tc = fx_tcase(s, "untracked", 60, setup_plain, teardown, fx_enter_workdir);
 	FX_ADD_TESTS(tc, test_untracked_mount_refuses);
 	return fx_run_suite(s);

@@ -161,6 +161,9 @@ START_TEST(test_triggers)
 	ck_assert_uint_eq(req.action->count, 2);
 	parse_ok("on fsync f do unplug --vanish");
 	ck_assert(req.action->vanish);
+	parse_ok("on write f --after 3 do torn f 0 4K --pages 1");
+	ck_assert_int_eq(req.action->cmd, CTL_TORN);
+	ck_assert(req.action->has_pages && req.action->has_range);
 	parse_ok("on open \"do\" do replug"); /* a quoted "do" is a name */
 	ck_assert_str_eq(req.path, "do");
 }
@@ -189,6 +192,14 @@ START_TEST(test_rules)
 	parse_ok("clear 7");
 	ck_assert(req.has_id);
 	ck_assert_uint_eq(req.id, 7);
+	parse_ok("torn f --bytes 4K");
+	ck_assert_int_eq(req.cmd, CTL_TORN);
+	ck_assert(req.has_bytes && !req.has_pages && !req.has_range);
+	ck_assert_uint_eq(req.bytes, 4096);
+	parse_ok("torn f 8K 4K --pages 0");
+	ck_assert(req.has_pages && !req.has_bytes && req.has_range);
+	ck_assert_uint_eq(req.pages, 0);
+	ck_assert_uint_eq(req.off, 8192);
 }
 END_TEST
 
@@ -292,6 +303,21 @@ static const struct bad {
 	{ "delay f --op read --ms 99999999999", -ERANGE,
 	  "--ms '99999999999' is out of range (largest: 86400000)" },
 	{ "delay f --op read --ms 86400001", -ERANGE, "out of range (largest: 86400000)" },
+	{ "on write f do torn f", -EINVAL, "do: torn: missing --bytes N or --pages N" },
+	{ "torn f", -EINVAL, "torn: missing --bytes N or --pages N: what persists of the write" },
+	{ "torn f --bytes 1 --pages 1", -EINVAL, "torn: --bytes and --pages are exclusive" },
+	{ "torn --bytes 1", -EINVAL, "torn: missing PATH" },
+	{ "torn f 4K --bytes 1", -EINVAL, "torn: missing LEN" },
+	{ "torn f 0 0 --pages 1", -EINVAL, "LEN must be at least 1" },
+	{ "torn f --bytes", -EINVAL, "option '--bytes' needs an argument N" },
+	{ "torn f --bytes x", -EINVAL, "--bytes 'x' is not a number (accepted: 4096, 8K" },
+	{ "torn f --pages 1K", -EINVAL, "--pages '1K' is not a number (accepted: decimal" },
+	{ "torn f --pages 9223372036854775808", -ERANGE,
+	  "--pages '9223372036854775808' is out of range" },
+	{ "torn f --pages 1 --pages 2", -EINVAL, "option '--pages' given twice" },
+	{ "torn f --bytes 1 --op write", -EINVAL,
+	  "unknown option '--op' (accepted: --bytes N, --pages N)" },
+	{ "torn f 1 2 3 --bytes 1", -EINVAL, "unexpected argument '3'" },
 	{ "clear x", -EINVAL, "ID 'x' is not a number" },
 	{ "clear 1 2", -EINVAL, "unexpected argument '2'" },
 	{ "audit \"abc", -EINVAL, "unterminated quote in token 2" },

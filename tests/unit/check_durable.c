@@ -1,7 +1,8 @@
 /* Unit tests of the power cut's undo copies (fs/durable.c) over a real mem backend: what
  * was saved before a change comes back on revert, bytes and size; a sync forgets it;
  * appended bytes are cut; a page that was a hole comes back as a hole; pending counts;
- * a file the backend no longer has is passed by. */
+ * a file the backend no longer has is passed by; torn writes: the prefix is durable at
+ * once, the tail stays lost through fsync until a later change or a sync. */
 #include <check.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -157,6 +158,84 @@ START_TEST(test_removed_file_passed_by)
 }
 END_TEST
 
+/* A client's write of val, torn after keep bytes. */
+static void torn_write(uint64_t ino, off_t off, size_t len, char val, uint64_t keep)
+{
+	char *buf = malloc(len);
+
+	memset(buf, val, len);
+	ck_assert_int_eq(durable_torn_write(d, b, ino, (uint64_t)off, buf, len, keep), 0);
+	ck_assert_int_eq(bk_write(b, ino, 0, buf, len, off), (ssize_t)len);
+	free(buf);
+}
+
+START_TEST(test_torn_prefix_without_sync)
+{
+	client_write(f, 0, 10, 'Y'); /* not synced: lost */
+	torn_write(f, 100, 5000, 'X', 300);
+	revert(f);
+	ck_assert_uint_eq(size_of(f), 2 * PG);
+	expect(f, 0, 100, 'a');
+	expect(f, 100, 300, 'X');
+	expect(f, 400, PG - 400, 'a');
+	expect(f, PG, PG, 'b');
+}
+END_TEST
+
+/* The tail stays lost through fsync; a later write into it, in its middle, is kept. */
+START_TEST(test_torn_tail_survives_fsync)
+{
+	torn_write(f, 0, 2 * PG, 'X', 100);
+	client_write(f, PG, 10, 'Z');
+	ck_assert_int_eq(durable_fsync(d, b, f), 0);
+	ck_assert_uint_eq(durable_pending(d, b, f).files, 1);
+	ck_assert_int_eq(durable_fsync(d, b, f), 0); /* a second one changes nothing */
+	revert(f);
+	expect(f, 0, 100, 'X');
+	expect(f, 100, PG - 100, 'a');
+	expect(f, PG, 10, 'Z');
+	expect(f, PG + 10, PG - 10, 'b');
+	ck_assert_uint_eq(durable_pending(d, b, f).files, 0);
+}
+END_TEST
+
+/* An append torn after keep bytes: the durable size grows to the prefix; after fsync to
+ * the whole write, whose tail reads 0. A shrink cuts the tail. */
+START_TEST(test_torn_append)
+{
+	const struct bk_setattr shrink = { .valid = BK_SET_SIZE, .size = 3 * PG };
+	struct bk_attr a;
+
+	torn_write(f, 3 * PG, 200, 'X', 50); /* a hole of a page before it */
+	revert(f);
+	ck_assert_uint_eq(size_of(f), 3 * PG + 50);
+	expect(f, 2 * PG, PG, 0);
+	expect(f, 3 * PG, 50, 'X');
+	torn_write(f, 3 * PG + 50, PG, 'Y', 10);
+	ck_assert_int_eq(durable_fsync(d, b, f), 0);
+	revert(f);
+	ck_assert_uint_eq(size_of(f), 4 * PG + 50);
+	expect(f, 3 * PG + 50, 10, 'Y');
+	expect(f, 3 * PG + 60, PG - 10, 0);
+	torn_write(f, 0, 100, 'W', 0);
+	ck_assert_int_eq(durable_before_change(d, b, f, 3 * PG, UINT64_MAX), 0);
+	ck_assert_int_eq(bk_setattr(b, f, &shrink, &a), 0);
+	ck_assert_int_eq(durable_fsync(d, b, f), 0);
+	revert(f);
+	ck_assert_uint_eq(size_of(f), 3 * PG);
+	expect(f, 0, PG, 'a');
+}
+END_TEST
+
+START_TEST(test_torn_sync_forgets)
+{
+	torn_write(f, 0, 100, 'X', 10);
+	durable_sync(d, f);
+	revert(f);
+	expect(f, 0, 100, 'X');
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("durable");
@@ -164,6 +243,8 @@ int main(void)
 	fx_unit_tcase(s, "durable", 30, setup, teardown,
 		      FX_TESTS(test_revert_bytes_and_size, test_sync_forgets,
 			       test_shrink_and_partial_page, test_hole_comes_back,
-			       test_removed_file_passed_by));
+			       test_removed_file_passed_by, test_torn_prefix_without_sync,
+			       test_torn_tail_survives_fsync, test_torn_append,
+			       test_torn_sync_forgets));
 	return fx_run_suite(s);
 }
