@@ -220,15 +220,25 @@ static int change_locked(struct durable *d, struct bk *b, struct dur_file *f, ui
 	return rc;
 }
 
-int durable_before_change(struct durable *d, struct bk *b, uint64_t ino, uint64_t off, uint64_t len)
+/* Takes d->lock and saves what [off, off + len) of ino holds before a change. The file's
+ * record, or NULL: not a regular file (*rc 0), or *rc is -errno. */
+static struct dur_file *change_begin(struct durable *d, struct bk *b, uint64_t ino, uint64_t off,
+				     uint64_t len, int *rc)
 {
 	struct dur_file *f;
-	int rc;
 
 	pthread_mutex_lock(&d->lock);
-	f = file_get(d, b, ino, &rc);
+	f = file_get(d, b, ino, rc);
 	if (f)
-		rc = change_locked(d, b, f, off, len);
+		*rc = change_locked(d, b, f, off, len);
+	return f;
+}
+
+int durable_before_change(struct durable *d, struct bk *b, uint64_t ino, uint64_t off, uint64_t len)
+{
+	int rc;
+
+	change_begin(d, b, ino, off, len, &rc);
 	pthread_mutex_unlock(&d->lock);
 	return rc;
 }
@@ -317,13 +327,9 @@ static int tail_add(struct durable *d, struct bk *b, struct dur_file *f, uint64_
 int durable_torn_write(struct durable *d, struct bk *b, uint64_t ino, uint64_t off,
 		       const void *data, uint64_t len, uint64_t keep)
 {
-	struct dur_file *f;
 	int rc;
+	struct dur_file *f = change_begin(d, b, ino, off, len, &rc);
 
-	pthread_mutex_lock(&d->lock);
-	f = file_get(d, b, ino, &rc);
-	if (f)
-		rc = change_locked(d, b, f, off, len);
 	if (f && rc == 0 && keep < len)
 		rc = tail_add(d, b, f, off + keep, len - keep);
 	if (f && rc == 0 && keep > 0)

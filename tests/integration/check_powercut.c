@@ -254,17 +254,6 @@ static void cut_and_replug(void)
 	ctl_result_free(&res);
 }
 
-static bool log_has(const struct ctl_result *res, const char *a, const char *b)
-{
-	for (size_t i = 0; i < res->nkv; i++) {
-		const char *v = res->kv[i].value;
-
-		if (!strcmp(res->kv[i].key, "event") && strstr(v, a) && strstr(v, b))
-			return true;
-	}
-	return false;
-}
-
 /* --bytes: the first N bytes of the next write persist without a sync, the rest of it
  * does not; clients read the whole write until the power cut. */
 START_TEST(test_torn_bytes)
@@ -301,7 +290,7 @@ START_TEST(test_torn_once_tail_survives_fsync)
 	ck_assert_str_eq(res.text, "0 rules");
 	write_one(P("t"), 200, 100, 'Y', true);
 	CTL_OK(&res, "log");
-	ck_assert_msg(log_has(&res, "cmd=torn", "off=0 len=100 kept=10 lost=90"),
+	ck_assert_msg(fx_log_has(&res, "cmd=torn", "off=0 len=100 kept=10 lost=90"),
 		      "the log does not record the torn write");
 	cut_and_replug();
 	fx_expect_range(P("t"), 0, 10, 'X');

@@ -83,18 +83,6 @@ static struct run run_program(void)
 	return *shared;
 }
 
-/* Whether an event of the log reply has both needles. */
-static bool log_has(const struct ctl_result *res, const char *a, const char *b)
-{
-	for (size_t i = 0; i < res->nkv; i++) {
-		const char *v = res->kv[i].value;
-
-		if (!strcmp(res->kv[i].key, "event") && strstr(v, a) && strstr(v, b))
-			return true;
-	}
-	return false;
-}
-
 static void make_empty(const char *path)
 {
 	fx_create_file(path, "");
@@ -113,7 +101,7 @@ START_TEST(test_unplug_at_nth_write)
 	ck_assert_int_eq(r.err, EIO);
 	CTL_OK(&res, "replug"); /* after the unplug the trigger fired, which it waits for */
 	CTL_OK(&res, "log");
-	ck_assert_msg(log_has(&res, "cmd=unplug", "after=3 op=write"),
+	ck_assert_msg(fx_log_has(&res, "cmd=unplug", "after=3 op=write"),
 		      "the log does not name the request that fired the unplug");
 	ck_assert_int_eq(fx_lstat(P("f")).st_size, 2);
 	ck_assert_str_eq(fx_slurp(P("f")), "ab");
@@ -223,7 +211,7 @@ START_TEST(test_revoke_at_nth_write)
 	ck_assert_int_eq(r.err, EIO);
 	ck_assert_int_eq(fx_expect_err(open(P("f"), O_RDONLY | O_CLOEXEC), EIO, "open f"), 0);
 	CTL_OK(&res, "log");
-	ck_assert_msg(log_has(&res, "cmd=revoke", "after=3 op=write"),
+	ck_assert_msg(fx_log_has(&res, "cmd=revoke", "after=3 op=write"),
 		      "the log does not name the request that fired the revoke");
 	/* another file's revoke leaves the firing request alone */
 	CTL_OK(&res, "replug");
@@ -255,7 +243,7 @@ START_TEST(test_powercut_of_a_file_at_nth_write)
 	CTL_OK(&res, "replug");
 	ck_assert_str_eq(fx_slurp(P("f")), "ab"); /* fsynced after the second write */
 	CTL_OK(&res, "log");
-	ck_assert_msg(log_has(&res, "cmd=powercut", "after=5 op=write"),
+	ck_assert_msg(fx_log_has(&res, "cmd=powercut", "after=5 op=write"),
 		      "the log does not name the request that fired the power cut");
 	ctl_result_free(&res);
 }

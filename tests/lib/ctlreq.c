@@ -87,3 +87,14 @@ long long fx_ctl_num(const struct ctl_result *r, const char *key)
 
 	return ctl_result_u64(r, key, &v) == 0 && v <= INT64_MAX ? (long long)v : -1;
 }
+
+bool fx_log_has(const struct ctl_result *r, const char *a, const char *b)
+{
+	for (size_t i = 0; i < r->nkv; i++) {
+		const char *v = r->kv[i].value;
+
+		if (!strcmp(r->kv[i].key, "event") && strstr(v, a) && strstr(v, b))
+			return true;
+	}
+	return false;
+}

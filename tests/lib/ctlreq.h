@@ -28,4 +28,7 @@ void fx_ctl_err(const struct mnt *m, struct ctl_result *out, int err, const char
 /* The value of key in r as a decimal number, or -1 if it is absent or not a number. */
 long long fx_ctl_num(const struct ctl_result *r, const char *key);
 
+/* Whether an event of a "log" reply r holds both a and b. */
+bool fx_log_has(const struct ctl_result *r, const char *a, const char *b);
+
 #endif
