@@ -33,7 +33,10 @@
 #define WAL_CHUNK  (1 << 20)   /* test_wal_bounded_under_sustained_writes: writes of 1 MiB */
 #define WAL_WRITES 768	       /* 768 MiB in all */
 #define WAL_SPAN   96	       /* over the first 96 MiB of the file, again and again */
-#define WAL_BOUND  (256 << 20) /* four times the checkpoint's threshold */
+/* The WAL holds the checkpoint's threshold (64 MiB), a batch, and what is written while a
+ * checkpoint copies, which a loaded machine stretches (296 MiB seen under contrib/check):
+ * half of what was written says it was started over, not a constant. */
+#define WAL_BOUND (WAL_WRITES * WAL_CHUNK / 2)
 
 static char dir[64];	  /* a fresh directory per test */
 static char path[128];	  /* dir/fs.db */
@@ -673,8 +676,8 @@ START_TEST(test_fsync_commits)
 END_TEST
 
 /* Sustained writes never give the checkpointer a moment without a batch open, and a
- * passive checkpoint alone never lets SQLite start the WAL over: it must still stay
- * bounded, not grow with everything written. */
+ * passive checkpoint alone never lets SQLite start the WAL over: it must still be started
+ * over, not grow with everything written (it held 885 MiB after 768 MiB of writes). */
 START_TEST(test_wal_bounded_under_sustained_writes)
 {
 	char wal[sizeof(path) + 4];
