@@ -137,6 +137,8 @@ static int collect(void *ctx, const char *name, const struct bk_attr *a, uint64_
 {
 	struct listing *l = ctx;
 
+	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return 0; /* BK_F_DOTS */
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 64;
 		struct entry *v = realloc(l->v, cap * sizeof(*v));

@@ -747,6 +747,94 @@ START_TEST(test_seekdir)
 }
 END_TEST
 
+/* Every position telldir() gives, over thousands of entries, is non-negative and one
+ * seekdir() returns to (every 7th is tried, and the last ones and the end: each seek
+ * costs a listing of 32 KiB), whatever offsets the host directory uses (ext4 gives 63-bit
+ * hashes, and INT64_MAX after the last entry). */
+START_TEST(test_telldir_each)
+{
+	enum { N = 3000 };
+	static long pos[N + 3];
+	static char names[N + 2][NAME_MAX + 1];
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	make_entries("tell", N);
+	d = opendir(P("tell"));
+	ck_assert_ptr_nonnull(d);
+	for (;;) {
+		ck_assert_int_lt(n, N + 3);
+		pos[n] = telldir(d);
+		ck_assert_msg(pos[n] >= 0, "telldir before entry %d: %ld", n, pos[n]);
+		de = readdir(d);
+		if (!de)
+			break;
+		snprintf(names[n++], sizeof(names[0]), "%s", de->d_name);
+	}
+	ck_assert_int_eq(n, N + 2);
+	/* backwards, each seek against the stream; the end lists nothing */
+	for (int i = n; i >= 0; i -= i > n - 10 ? 1 : 7) {
+		seekdir(d, pos[i]);
+		de = readdir(d);
+		if (i == n) {
+			ck_assert_msg(!de, "seekdir to the end, then %s", de ? de->d_name : "");
+			continue;
+		}
+		ck_assert_msg(de && strcmp(de->d_name, names[i]) == 0, "seekdir %d: %s, not %s", i,
+			      de ? de->d_name : "the end", names[i]);
+	}
+	ck_assert_int_eq(closedir(d), 0);
+}
+END_TEST
+
+/* Names added and removed between batches of a listing: every entry there throughout is
+ * listed exactly once, every other at most once. */
+START_TEST(test_readdir_add_remove)
+{
+	static int seen[NENTRIES], added[NENTRIES];
+	char buf[1024], rel[64];
+	int fd, batches = 0;
+	long got;
+
+	make_entries("ar", NENTRIES);
+	fd = open(P("ar"), O_RDONLY | O_DIRECTORY);
+	ck_assert_int_ge(fd, 0);
+	while ((got = syscall(SYS_getdents64, fd, buf, sizeof(buf))) > 0) {
+		for (long at = 0; at < got;) {
+			struct dirent64 *de = (struct dirent64 *)(buf + at);
+			int i = entry_index(de->d_name), k;
+
+			at += de->d_reclen;
+			if (sscanf(de->d_name, "new-%d", &k) == 1 && k >= 0 && k < NENTRIES) {
+				ck_assert_msg(added[k]++ == 0, "%s listed twice", de->d_name);
+				continue;
+			}
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			ck_assert_msg(i >= 0, "unexpected entry %s", de->d_name);
+			ck_assert_msg(seen[i]++ == 0, "%s listed twice", de->d_name);
+		}
+		/* each batch: 10 names more, and every 7th entry of the next 70 gone */
+		for (int j = 0; j < 10 && batches * 10 + j < NENTRIES; j++) {
+			snprintf(rel, sizeof(rel), "ar/new-%04d", batches * 10 + j);
+			fx_create_file(P(rel), "");
+		}
+		for (int i = batches * 70; i < batches * 70 + 70 && i < NENTRIES; i += 7) {
+			snprintf(rel, sizeof(rel), "ar/entry-%04d", i);
+			ck_assert_int_eq(unlink(P(rel)), 0);
+		}
+		batches++;
+	}
+	ck_assert_msg(got == 0, "getdents64: %s", strerror(errno));
+	ck_assert_int_eq(close(fd), 0);
+	ck_assert_int_gt(batches, 10);
+	for (int i = 0; i < NENTRIES; i++)
+		ck_assert_msg(seen[i] || (i % 7 == 0 && i < batches * 70),
+			      "entry-%04d never listed", i);
+}
+END_TEST
+
 /* ---- fallocate, SEEK_DATA/SEEK_HOLE ---- */
 
 static off_t size_of(const char *path)
@@ -995,7 +1083,7 @@ static Suite *posix_suite(void)
 		     test_rename_dirs);
 	tc = fx_tcase(s, "readdir", 60, setup_default, teardown, fx_enter_workdir);
 	FX_ADD_TESTS(tc, test_readdir_1000, test_readdir_unlink_each, test_readdir_unlink_others,
-		     test_seekdir);
+		     test_seekdir, test_telldir_each, test_readdir_add_remove);
 	tc = fx_tcase(s, "fallocate_seek", 30, setup_default, teardown, fx_enter_workdir);
 	FX_ADD_TESTS(tc, test_fallocate_modes, test_seek_data_hole);
 	tc = fx_tcase(s, "xattr", 30, setup_default, teardown, fx_enter_workdir);
