@@ -612,6 +612,27 @@ START_TEST(test_read_and_truncate)
 }
 END_TEST
 
+/* Whether files may reach INT64_MAX bytes: yes, unless the backend serves a host directory
+ * (BK_F_FOREIGN_ROOT) whose filesystem has a smaller maximum file size (ext4 with 4 KiB
+ * blocks: 16 TiB less a block), which a file written there on the host shows. */
+static bool reaches_int64_max(void)
+{
+	char path[sizeof(scratch) + 16];
+	bool is_max;
+	int fd;
+
+	if (!(be->ops->flags & BK_F_FOREIGN_ROOT))
+		return true;
+	snprintf(path, sizeof(path), "%s/.probe", scratch);
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+	ck_assert_int_ge(fd, 0);
+	is_max = pwrite(fd, "y", 1, INT64_MAX - 1) == 1;
+	ck_assert(is_max || errno == EFBIG);
+	close(fd);
+	unlink(path);
+	return is_max;
+}
+
 START_TEST(test_huge_offset)
 {
 	uint64_t f = mk(ROOT, "f", F_REG), before = free_blocks();
@@ -623,9 +644,14 @@ START_TEST(test_huge_offset)
 		ck_assert_uint_le(before - free_blocks(), 2);
 	expect_bytes(f, TIB - PAGE, 0, PAGE);
 	expect_bytes(f, TIB, 'x', 1);
-	put(f, INT64_MAX - 1, "y", 1);
-	ck_assert_uint_eq(attr_of(f).size, INT64_MAX);
-	ck_assert_int_eq(bk_write(be, f, 0, "zz", 2, INT64_MAX - 1), -EFBIG);
+	if (reaches_int64_max()) {
+		put(f, INT64_MAX - 1, "y", 1);
+		ck_assert_uint_eq(attr_of(f).size, INT64_MAX);
+		ck_assert_int_eq(bk_write(be, f, 0, "zz", 2, INT64_MAX - 1), -EFBIG);
+	} else { /* the host's EFBIG, and nothing changed */
+		ck_assert_int_eq(bk_write(be, f, 0, "y", 1, INT64_MAX - 1), -EFBIG);
+		ck_assert_uint_eq(attr_of(f).size, TIB + 1);
+	}
 	ck_assert_int_eq(bk_write(be, f, 0, "z", 1, INT64_MAX), -EFBIG);
 	set_size(f, (uint64_t)INT64_MAX + 1, -EFBIG);
 	if (has_limit())
