@@ -57,8 +57,8 @@ static int emit(void *ctx, const char *name, const struct bk_attr *a, uint64_t c
 	}
 	n = add_entry(d, name, a, cookie + d->shift, is_dot);
 	is_full = n > d->size - d->used;
-	if (is_counted && (is_full || !d->plus) && inode_forget(fs->itab, a->ino, 1) == 0)
-		bk_forget(fs->bk, a->ino);
+	if (is_counted && (is_full || !d->plus))
+		forget_inode(fs, a->ino, 1);
 	if (is_full)
 		return 1;
 	d->used += n;
