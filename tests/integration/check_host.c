@@ -300,22 +300,47 @@ static int client_list(void *arg)
 	return 0;
 }
 
+/* MANY files made on the host in directory dir. */
+static void make_many(const char *dir)
+{
+	char rel[32];
+
+	ck_assert_int_eq(mkdir(at(0, dir), 0755), 0);
+	for (int i = 0; i < MANY; i++) {
+		snprintf(rel, sizeof(rel), "%s/f%04d", dir, i);
+		close(open(at(0, rel), O_CREAT | O_WRONLY, 0644));
+	}
+}
+
 /* A listing of names the kernel keeps no reference to (readdir without "plus": all but
  * the first batch, when nothing is looked up) leaves the daemon no descriptor per name. */
 START_TEST(test_listing_keeps_no_descriptors)
 {
-	char rel[32];
 	int before;
 
-	ck_assert_int_eq(mkdir(at(0, "many"), 0755), 0);
-	for (int i = 0; i < MANY; i++) {
-		snprintf(rel, sizeof(rel), "many/f%04d", i);
-		close(open(at(0, rel), O_CREAT | O_WRONLY, 0644));
-	}
+	make_many("many");
 	before = daemon_fds();
 	fx_run_child(client_list, NULL);
 	ck_assert_msg(daemon_fds() - before < MANY / 2,
 		      "%d descriptors more after listing %d names", daemon_fds() - before, MANY);
+}
+END_TEST
+
+/* The daemon's own walks of the tree (unplug and replug walk all of it) leave it no
+ * descriptor per name either. */
+START_TEST(test_walk_keeps_no_descriptors)
+{
+	struct ctl_result res = { 0 };
+	int before;
+
+	make_many("walked");
+	before = daemon_fds();
+	fx_ctl_ok(&mnt, &res, "unplug", (char *)NULL);
+	ctl_result_free(&res);
+	fx_ctl_ok(&mnt, &res, "replug", (char *)NULL);
+	ctl_result_free(&res);
+	ck_assert_msg(daemon_fds() - before < MANY / 2, "%d descriptors more after unplug, replug",
+		      daemon_fds() - before);
 }
 END_TEST
 
@@ -325,7 +350,8 @@ static Suite *host_suite(void)
 
 	FX_ADD_TESTS(fx_tcase(s, "outside", 120, setup, teardown, NULL),
 		     test_host_write_reaches_mapping, test_host_truncate_sigbus, test_host_names,
-		     test_own_changes_not_fed_back, test_listing_keeps_no_descriptors);
+		     test_own_changes_not_fed_back, test_listing_keeps_no_descriptors,
+		     test_walk_keeps_no_descriptors);
 	return s;
 }
 
