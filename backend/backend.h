@@ -31,6 +31,14 @@
 #define BK_F_SET_CTIME	  0x80u /* setattr keeps BK_SET_CTIME's ctime (else: the clock's) */
 /* link() gives any nameless regular file its first name back (else: only a tmpfile) */
 #define BK_F_RELINK 0x100u
+/* readdir lists "." and ".." too, and its cookies are the directory offsets fs/ hands the
+ * kernel unchanged: any value from 1 to INT64_MAX (a host directory's own; ext4 gives
+ * 63-bit hashes and INT64_MAX after the last entry). Without it, cookies are small
+ * enough for fs/ to put its own "." and ".." before them. */
+#define BK_F_DOTS 0x200u
+/* readdir holds each inode it lists as lookup does, until forget: fs/ forgets at once
+ * those of a plain listing, of which the kernel keeps no reference (readdirplus: it does) */
+#define BK_F_LIST_HOLDS 0x400u
 
 struct bk {
 	const struct bk_ops *ops;
@@ -197,8 +205,9 @@ struct bk_ops {
 	 * (a directory into its own subtree). Replacing a name drops the old inode's link. */
 	int (*rename)(struct bk *b, uint64_t parent, const char *name, uint64_t newparent,
 		      const char *newname, unsigned flags);
-	/* Streams entries after position cookie (0: from the start), without "." and "..",
-	 * until emit returns nonzero or the directory ends. Returns 0 or -errno. */
+	/* Streams entries after position cookie (0: from the start), without "." and ".."
+	 * (with them under BK_F_DOTS: attributes of the directory itself), until emit
+	 * returns nonzero or the directory ends. Returns 0 or -errno. */
 	int (*readdir)(struct bk *b, uint64_t dir, uint64_t cookie, bk_emit_fn emit, void *ctx);
 	/* fs/ holds no more references to ino: an inode with no links left may be freed. */
 	void (*forget)(struct bk *b, uint64_t ino);

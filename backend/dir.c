@@ -94,7 +94,7 @@ const struct bk_ops bk_dir_ops = {
 	.version = BK_OPS_VERSION,
 	.name = "dir",
 	.flags = BK_F_THREADSAFE | BK_F_PERSISTENT | BK_F_FEED | BK_F_HARDLINKS | BK_F_XATTR |
-		 BK_F_FOREIGN_ROOT,
+		 BK_F_FOREIGN_ROOT | BK_F_DOTS | BK_F_LIST_HOLDS,
 	.source_form = BK_SOURCE_PATH,
 	.open = dir_open,
 	.close = dir_close,

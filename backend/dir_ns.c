@@ -14,8 +14,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#define DIR_READDIR_BATCH 64
-#define DIR_DENTS_BUF	  32768
+#define DIR_DENTS_BUF 8192
 
 /* The parent ino, held and with a change begun, after checking name: 0 or -errno (*out
  * NULL). parent_put() ends both. */
@@ -199,54 +198,54 @@ struct linux_dirent64 {
 	char d_name[];
 };
 
-/* One getdents64 batch of dir p from cookie (the host's d_off), looked up into nodes. */
-static int dir_batch(struct dir_bk *d, struct dir_node *p, int dfd, struct bk_dirent *batch,
-		     size_t max, size_t *n_out)
+/* The attributes of entry name of p: "." and ".." are p's (BK_F_DOTS), others are looked
+ * up into nodes. */
+static int entry_attr(struct dir_bk *d, struct dir_node *p, const char *name, struct bk_attr *a)
 {
-	static _Thread_local char buf[DIR_DENTS_BUF];
-	long got = syscall(SYS_getdents64, dfd, buf, sizeof(buf));
-	size_t n = 0;
-
-	if (got < 0)
-		return -errno;
-	for (long pos = 0; pos < got && n < max;) {
-		struct linux_dirent64 *e = (struct linux_dirent64 *)(buf + pos);
-
-		pos += e->d_reclen;
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		if (dir_lookup(&d->base, p->ino, e->d_name, &batch[n].attr) < 0)
-			continue; /* gone since */
-		batch[n].seq = (uint64_t)e->d_off;
-		snprintf(batch[n].name, sizeof(batch[n].name), "%s", e->d_name);
-		n++;
-		if (n == max && pos < got && lseek(dfd, e->d_off, SEEK_SET) < 0)
-			return -errno;
-	}
-	*n_out = n;
+	if (strcmp(name, ".") != 0 && strcmp(name, "..") != 0)
+		return dir_lookup(&d->base, p->ino, name, a);
+	*a = (struct bk_attr){ .ino = p->ino, .mode = S_IFDIR };
 	return 0;
 }
 
-static int dir_fetch(struct bk *b, uint64_t dir, uint64_t cookie, struct bk_dirent *batch,
-		     size_t max, size_t *n_out)
+/* Emits the entries of one getdents64 batch of dir p: 1 once emit stops, 0 at its end.
+ * Each is looked up only when its turn comes (BK_F_LIST_HOLDS: fs/ balances what it gets),
+ * with the host's d_off as its cookie. */
+static int emit_batch(struct dir_bk *d, struct dir_node *p, const char *buf, long got,
+		      bk_emit_fn emit, void *ctx)
 {
+	struct bk_attr a;
+
+	for (long pos = 0; pos < got;) {
+		const struct linux_dirent64 *e = (const struct linux_dirent64 *)(buf + pos);
+
+		pos += e->d_reclen;
+		if (entry_attr(d, p, e->d_name, &a) < 0)
+			continue; /* gone since */
+		if (emit(ctx, e->d_name, &a, (uint64_t)e->d_off) != 0)
+			return 1;
+	}
+	return 0;
+}
+
+int dir_readdir(struct bk *b, uint64_t dir, uint64_t cookie, bk_emit_fn emit, void *ctx)
+{
+	static _Thread_local char buf[DIR_DENTS_BUF];
 	struct dir_bk *d = dir_of(b);
 	struct dir_node *p = dir_node_get(d, dir);
 	int dfd = -1, rc = p ? 0 : -ENOENT;
+	long got = 1;
 
-	*n_out = 0;
 	if (rc == 0) {
 		dfd = openat(p->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		rc = dfd < 0 ? -errno : 0;
 	}
 	if (rc == 0 && cookie && lseek(dfd, (off_t)cookie, SEEK_SET) < 0)
 		rc = -errno;
-	/* a batch all of names gone since: read on, or stop at the end */
-	while (rc == 0 && *n_out == 0) {
-		off_t at = lseek(dfd, 0, SEEK_CUR);
-
-		rc = dir_batch(d, p, dfd, batch, max, n_out);
-		if (rc == 0 && *n_out == 0 && lseek(dfd, 0, SEEK_CUR) == at)
+	while (rc == 0 && got > 0) {
+		got = syscall(SYS_getdents64, dfd, buf, sizeof(buf));
+		rc = got < 0 ? -errno : 0;
+		if (rc == 0 && emit_batch(d, p, buf, got, emit, ctx) != 0)
 			break;
 	}
 	if (dfd >= 0)
@@ -254,11 +253,6 @@ static int dir_fetch(struct bk *b, uint64_t dir, uint64_t cookie, struct bk_dire
 	if (p)
 		dir_node_put(d, p);
 	return rc;
-}
-
-int dir_readdir(struct bk *b, uint64_t dir, uint64_t cookie, bk_emit_fn emit, void *ctx)
-{
-	return bk_readdir_batched(b, dir, cookie, DIR_READDIR_BATCH, dir_fetch, emit, ctx);
 }
 
 int dir_tmpfile(struct bk *b, uint64_t parent, const struct bk_new *n, struct bk_attr *out)

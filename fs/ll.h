@@ -24,6 +24,8 @@ static inline struct sfs *ll_fs(fuse_req_t req)
 struct ll_handle {
 	uint64_t gate_fh; /* gate_open()'s handle: the gate's value for this handle */
 	uint64_t bk_fh;	  /* the backend's handle (bk_fopen()), 0 if it keeps none */
+	uint64_t ino;
+	struct ll_handle *prev, *next; /* in sfs.handles, under handles_lock */
 };
 
 static inline const struct ll_handle *ll_handle_of(const struct fuse_file_info *fi)
@@ -69,6 +71,8 @@ int create_file(struct sfs *fs, const struct fuse_ctx *ctx, fuse_ino_t parent, c
 void create_undo(struct sfs *fs, uint64_t ino, struct fuse_file_info *fi);
 
 void ll_init(void *userdata, struct fuse_conn_info *conn);
+/* The session ends: releases the handles of files still open (no RELEASE will come). */
+void ll_destroy(void *userdata);
 
 void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
 void ll_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);

@@ -102,6 +102,7 @@ COUNTED(lseek, SFS_OP_LSEEK,
 
 const struct fuse_lowlevel_ops sfs_ll_ops = {
 	.init = ll_init,
+	.destroy = ll_destroy,
 	.lookup = counted_lookup,
 	.forget = counted_forget,
 	.forget_multi = counted_forget_multi,

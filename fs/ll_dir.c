@@ -1,8 +1,13 @@
-/* Handlers for directory listings. Offsets: 0 is the start, 1 follows ".", 2 follows "..",
- * and 2 + c follows the backend entry whose cookie is c, so a listing resumes correctly
- * across concurrent changes (the backend's cookies are stable). */
+/* Handlers for directory listings. Offsets are unsigned 64-bit values the kernel hands
+ * back as they were given. A backend with BK_F_DOTS lists "." and ".." itself and its
+ * cookies are the offsets (a host directory's own: ext4 gives 63-bit hashes and INT64_MAX
+ * after the last entry, which no arithmetic here may overflow). For the others, 0 is the
+ * start, 1 follows ".", 2 follows "..", and 2 + c follows the backend entry whose cookie
+ * is c, so a listing resumes correctly across concurrent changes (the backend's cookies
+ * are stable). */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #include "gate.h"
@@ -15,11 +20,12 @@ struct dirbuf {
 	fuse_req_t req;
 	char *buf;
 	size_t size, used;
+	uint64_t shift; /* offset = cookie + shift */
 	bool plus;
 	int err;
 };
 
-static size_t add_entry(struct dirbuf *d, const char *name, const struct bk_attr *a, off_t off,
+static size_t add_entry(struct dirbuf *d, const char *name, const struct bk_attr *a, uint64_t off,
 			bool is_dot)
 {
 	struct fuse_entry_param e;
@@ -27,40 +33,44 @@ static size_t add_entry(struct dirbuf *d, const char *name, const struct bk_attr
 
 	fill_entry(ll_fs(d->req), a, &e);
 	if (!d->plus)
-		return fuse_add_direntry(d->req, d->buf + d->used, left, name, &e.attr, off);
+		return fuse_add_direntry(d->req, d->buf + d->used, left, name, &e.attr, (off_t)off);
 	/* "." and ".." carry no node ID: the kernel neither links nor counts them */
 	if (is_dot)
 		e.ino = 0;
-	return fuse_add_direntry_plus(d->req, d->buf + d->used, left, name, &e, off);
+	return fuse_add_direntry_plus(d->req, d->buf + d->used, left, name, &e, (off_t)off);
 }
 
 static int emit(void *ctx, const char *name, const struct bk_attr *a, uint64_t cookie)
 {
 	struct dirbuf *d = ctx;
 	struct sfs *fs = ll_fs(d->req);
+	bool is_dot = strcmp(name, ".") == 0 || strcmp(name, "..") == 0;
+	/* counted while the entry is made; only readdirplus leaves the kernel a reference */
+	bool is_counted = !is_dot && (d->plus || fs->bk->ops->flags & BK_F_LIST_HOLDS);
+	bool is_full;
 	size_t n;
 
-	if (d->plus) {
+	if (is_counted) {
 		d->err = inode_ref(fs->itab, a->ino);
 		if (d->err < 0)
 			return 1;
 	}
-	n = add_entry(d, name, a, (off_t)(cookie + DIR_OFF_BACKEND), false);
-	if (n > d->size - d->used) {
-		if (d->plus && inode_forget(fs->itab, a->ino, 1) == 0)
-			bk_forget(fs->bk, a->ino);
+	n = add_entry(d, name, a, cookie + d->shift, is_dot);
+	is_full = n > d->size - d->used;
+	if (is_counted && (is_full || !d->plus))
+		forget_inode(fs, a->ino, 1);
+	if (is_full)
 		return 1;
-	}
 	d->used += n;
 	return 0;
 }
 
-static int emit_dots(struct dirbuf *d, fuse_ino_t ino, off_t off)
+static int emit_dots(struct dirbuf *d, fuse_ino_t ino, uint64_t off)
 {
 	struct bk_attr a = { .ino = ino, .mode = S_IFDIR };
 	const char *names[] = { ".", ".." };
 
-	for (off_t i = off; i < DIR_OFF_BACKEND; i++) {
+	for (uint64_t i = off; i < DIR_OFF_BACKEND; i++) {
 		size_t n = add_entry(d, names[i], &a, i + 1, true);
 
 		if (n > d->size - d->used)
@@ -70,9 +80,12 @@ static int emit_dots(struct dirbuf *d, fuse_ino_t ino, off_t off)
 	return 0;
 }
 
-static void list(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
+static void list(fuse_req_t req, fuse_ino_t ino, size_t size, uint64_t off, bool plus)
 {
-	struct dirbuf d = { .req = req, .size = size, .plus = plus };
+	bool has_dots = ll_fs(req)->bk->ops->flags & BK_F_DOTS;
+	struct dirbuf d = {
+		.req = req, .size = size, .shift = has_dots ? 0 : DIR_OFF_BACKEND, .plus = plus
+	};
 	int rc = gate(ll_fs(req), ino, GATE_DIR, GATE_NO_HANDLE, 0, 0);
 
 	if (rc != 0) {
@@ -87,10 +100,10 @@ static void list(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool pl
 		reply_err(req, -ENOMEM);
 		return;
 	}
-	if (off < DIR_OFF_BACKEND && emit_dots(&d, ino, off) != 0)
+	if (!has_dots && off < DIR_OFF_BACKEND && emit_dots(&d, ino, off) != 0)
 		goto out_reply;
-	off = off < DIR_OFF_BACKEND ? 0 : off - DIR_OFF_BACKEND;
-	rc = bk_readdir(ll_fs(req)->bk, ino, (uint64_t)off, emit, &d);
+	off = off < d.shift ? 0 : off - d.shift;
+	rc = bk_readdir(ll_fs(req)->bk, ino, off, emit, &d);
 	if (rc == 0)
 		rc = d.err;
 out_reply:
@@ -121,13 +134,13 @@ void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	list(req, ino, size, off, false);
+	list(req, ino, size, (uint64_t)off, false);
 }
 
 void ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
-	list(req, ino, size, off, true);
+	list(req, ino, size, (uint64_t)off, true);
 }
 
 void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

@@ -17,7 +17,8 @@
  * a direct read's pieces, one per page at worst, must stay under writev's IOV_MAX. */
 #define LL_READ_DIRECT_MAX (1u << 20)
 
-/* Makes fi's handle: the gate's (gate_open()) and the backend's. 0 or -errno. */
+/* Makes fi's handle: the gate's (gate_open()) and the backend's, listed in fs. 0 or
+ * -errno. */
 static int handle_open(struct sfs *fs, uint64_t ino, struct fuse_file_info *fi)
 {
 	struct ll_handle *h = malloc(sizeof(*h));
@@ -32,21 +33,56 @@ static int handle_open(struct sfs *fs, uint64_t ino, struct fuse_file_info *fi)
 		free(h);
 		return rc;
 	}
+	h->ino = ino;
+	h->prev = NULL;
+	pthread_mutex_lock(&fs->handles_lock);
+	h->next = fs->handles;
+	if (h->next)
+		h->next->prev = h;
+	fs->handles = h;
+	pthread_mutex_unlock(&fs->handles_lock);
 	fi->fh = (uintptr_t)h;
 	fi->keep_cache = fs->cache_mode == CACHE_STRICT;
 	fi->direct_io = fs->cache_mode == CACHE_NONE;
 	return 0;
 }
 
-/* Ends fi's handle, in the gate and the backend too. */
-static void handle_close(struct sfs *fs, uint64_t ino, struct fuse_file_info *fi)
+/* Ends h, unlisted, in the gate and the backend too. */
+static void handle_free(struct sfs *fs, struct ll_handle *h)
+{
+	bk_frelease(fs->bk, h->ino, h->bk_fh);
+	gate_release(fs, h->gate_fh);
+	free(h);
+}
+
+/* Ends fi's handle. */
+static void handle_close(struct sfs *fs, struct fuse_file_info *fi)
 {
 	struct ll_handle *h = (struct ll_handle *)(uintptr_t)fi->fh;
 
-	bk_frelease(fs->bk, ino, h->bk_fh);
-	gate_release(fs, h->gate_fh);
-	free(h);
+	pthread_mutex_lock(&fs->handles_lock);
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		fs->handles = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	pthread_mutex_unlock(&fs->handles_lock);
+	handle_free(fs, h);
 	fi->fh = 0;
+}
+
+void ll_destroy(void *userdata)
+{
+	struct sfs *fs = userdata;
+
+	/* no request is served any more: nothing else touches the list */
+	while (fs->handles) {
+		struct ll_handle *h = fs->handles;
+
+		fs->handles = h->next;
+		handle_free(fs, h);
+	}
 }
 
 /* open(O_TRUNC) and ftruncate() leave the new mtime to the server (the kernel sends it
@@ -74,7 +110,7 @@ void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	if (fuse_reply_open(req, fi) != 0)
-		handle_close(fs, ino, fi);
+		handle_close(fs, fi);
 }
 
 /* A new regular file in parent named name, or nameless if name is NULL. */
@@ -118,7 +154,7 @@ out_forget:
 
 void create_undo(struct sfs *fs, uint64_t ino, struct fuse_file_info *fi)
 {
-	handle_close(fs, ino, fi);
+	handle_close(fs, fi);
 	forget_inode(fs, ino, 1);
 }
 
@@ -257,7 +293,7 @@ void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_
 
 void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	handle_close(ll_fs(req), ino, fi);
+	handle_close(ll_fs(req), fi);
 	fuse_reply_err(req, 0);
 }
 

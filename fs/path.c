@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "inode.h"
 #include "path.h"
 
 int path_resolve(struct sfs *fs, const char *rel, uint64_t *parent_out, struct bk_attr *out)
@@ -137,6 +138,8 @@ static int collect(void *ctx, const char *name, const struct bk_attr *a, uint64_
 {
 	struct listing *l = ctx;
 
+	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return 0; /* BK_F_DOTS */
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 64;
 		struct entry *v = realloc(l->v, cap * sizeof(*v));
@@ -156,10 +159,22 @@ out_nomem:
 	return 1;
 }
 
-static void listing_free(struct listing *l)
+/* Gives a listed inode back to the backend unless the kernel holds it (BK_F_LIST_HOLDS:
+ * else a walk of the whole tree, as unplug's, would pin every object in it). */
+static void let_go(struct sfs *fs, uint64_t ino)
 {
-	for (size_t i = 0; i < l->n; i++)
+	if (!(fs->bk->ops->flags & BK_F_LIST_HOLDS) || inode_ref(fs->itab, ino) < 0)
+		return;
+	if (inode_forget(fs->itab, ino, 1) == 0)
+		bk_forget(fs->bk, ino);
+}
+
+static void listing_free(struct sfs *fs, struct listing *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		let_go(fs, l->v[i].a.ino);
 		free(l->v[i].name);
+	}
 	free(l->v);
 }
 
@@ -183,7 +198,7 @@ static int walk_dir(struct sfs *fs, const char *rel, uint64_t dir, path_walk_fn 
 		if (rc == 0 && S_ISDIR(e->a.mode))
 			rc = walk_dir(fs, child, e->a.ino, fn, ctx);
 	}
-	listing_free(&l);
+	listing_free(fs, &l);
 	return rc;
 }
 

@@ -100,6 +100,7 @@ int sfs_init(struct sfs *fs, const struct opts *o)
 
 	memset(fs, 0, sizeof(*fs));
 	pthread_mutex_init(&fs->event_lock, NULL);
+	pthread_mutex_init(&fs->handles_lock, NULL);
 	sizesync_init(&fs->sizesync, !o->cmd.singlethread);
 	fs->source = o->source;
 	fs->cache_mode = o->cache_mode;
@@ -138,5 +139,6 @@ void sfs_destroy(struct sfs *fs)
 	free(fs->ctl_path);
 	notify_free(fs->notify);
 	pthread_mutex_destroy(&fs->event_lock);
+	pthread_mutex_destroy(&fs->handles_lock);
 	sizesync_destroy(&fs->sizesync);
 }

@@ -104,6 +104,10 @@ struct sfs {
 	struct notify *notify;	    /* notify.h's state, set by main() */
 	struct durable *durable;    /* -o powercut: what is durable (durable.h); else NULL */
 	struct trigger *trigger;    /* trigger.h's thread, started by the first trigger */
+	/* the open files' handles (ll_file.c): those still open when the session ends are
+	 * released then */
+	pthread_mutex_t handles_lock;
+	struct ll_handle *handles;
 };
 
 /* Opens the backend and everything the mount needs, from validated options. 0 or -errno

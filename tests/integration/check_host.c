@@ -1,20 +1,26 @@
-/* dir: over a tmpfs directory, changed from outside the mount by the test process itself
- * (the host side), observed through the mount by client processes: a host write reaches
- * a client's mapping (the whole file is dropped: inotify has no byte ranges), a host
- * truncate makes mappings past the new end raise SIGBUS, host creates, renames and
- * deletes change the names the mount shows, and writes through the mount are not logged
- * as changes from outside, and changes the inotify queue overflowed on still reach the
- * mount (the daemon stopped while the host floods a directory). The data test prints the delays it
- * measured (HOST_ROUNDS writes): the coherence delay of the README. */
+/* dir: over a directory in fx_test_dir_root() (the tmpfs /dev/shm by default), changed
+ * from outside the mount by the test process itself (the host side), observed through the
+ * mount by client processes: a host write reaches a client's mapping (the whole file is
+ * dropped: inotify has no byte ranges), a host truncate makes mappings past the new end
+ * raise SIGBUS, host creates, renames and deletes change the names the mount shows,
+ * writes through the mount are not logged as changes from outside, changes the inotify
+ * queue overflowed on still reach the mount (the daemon stopped while the host floods a
+ * directory), -o feed_ms gathers a burst, and listings and walks keep no descriptors.
+ * The data test prints the delays it measured (HOST_ROUNDS writes): the coherence delay
+ * of the README. */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -31,14 +37,16 @@
 #define BURST	       50 /* host writes, BURST_GAP_US apart: a quarter of a second */
 #define BURST_GAP_US   5000
 
+#define MANY 3000 /* entries of the listing test */
+
 static struct mnt mnt;
-static char host[64];
+static char host[PATH_MAX];
 
 static void mount_host(const char *opts)
 {
-	char src[96];
+	char src[PATH_MAX + 8];
 
-	snprintf(host, sizeof(host), "/dev/shm/check_host-XXXXXX");
+	snprintf(host, sizeof(host), "%s/check_host-XXXXXX", fx_test_dir_root());
 	ck_assert_ptr_nonnull(mkdtemp(host));
 	snprintf(src, sizeof(src), "dir:%s", host);
 	fx_mount_or_fail(&mnt, src, opts);
@@ -55,24 +63,24 @@ static void setup_window(void)
 	mount_host("feed_ms=" WINDOW_MS_TEXT);
 }
 
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	flag == FTW_DP ? rmdir(path) : unlink(path);
+	return 0;
+}
+
 static void teardown(void)
 {
-	const char *names[] = { "data", "trunc", "n1", "n2", "own", "ovf", "late", "flood" };
-	char path[128];
-
 	fx_teardown(&mnt);
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", host, names[i]);
-		if (unlink(path) < 0 && errno == EISDIR)
-			rmdir(path);
-	}
-	rmdir(host);
+	nftw(host, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* rel on the host side (0) or through the mount (1). */
 static const char *at(int side, const char *rel)
 {
-	static char buf[4][256];
+	static char buf[4][PATH_MAX + 64];
 	static int which;
 
 	which = (which + 1) % 4;
@@ -280,7 +288,7 @@ static long queue_limit(void)
 static int host_flood(void)
 {
 	long count = queue_limit() / 2 + 1000;
-	char path[128];
+	char path[PATH_MAX + 32];
 
 	for (long i = 0; i < 2 * count; i++) {
 		snprintf(path, sizeof(path), "%s/flood/f%ld", host, i % count);
@@ -394,13 +402,92 @@ START_TEST(test_feed_window_gathers)
 }
 END_TEST
 
+/* The daemon's open descriptors. */
+static int daemon_fds(void)
+{
+	char path[64];
+	int n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)mnt.pid);
+	d = opendir(path);
+	ck_assert_ptr_nonnull(d);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+static int client_list(void *arg)
+{
+	char buf[32768];
+	int fd = open(at(1, "many"), O_RDONLY | O_DIRECTORY), n = 0;
+	long got;
+
+	if (fd < 0)
+		return FX_FAIL("open many: %s", strerror(errno));
+	while ((got = syscall(SYS_getdents64, fd, buf, sizeof(buf))) > 0) {
+		for (long pos = 0; pos < got; n++)
+			pos += ((struct dirent64 *)(buf + pos))->d_reclen;
+	}
+	close(fd);
+	if (got < 0 || n != MANY + 2)
+		return FX_FAIL("getdents64: %d entries, %s", n, got < 0 ? strerror(errno) : "");
+	return 0;
+}
+
+/* MANY files made on the host in directory dir. */
+static void make_many(const char *dir)
+{
+	char rel[32];
+
+	ck_assert_int_eq(mkdir(at(0, dir), 0755), 0);
+	for (int i = 0; i < MANY; i++) {
+		snprintf(rel, sizeof(rel), "%s/f%04d", dir, i);
+		close(open(at(0, rel), O_CREAT | O_WRONLY, 0644));
+	}
+}
+
+/* A listing of names the kernel keeps no reference to (readdir without "plus": all but
+ * the first batch, when nothing is looked up) leaves the daemon no descriptor per name. */
+START_TEST(test_listing_keeps_no_descriptors)
+{
+	int before;
+
+	make_many("many");
+	before = daemon_fds();
+	fx_run_child(client_list, NULL);
+	ck_assert_msg(daemon_fds() - before < MANY / 2,
+		      "%d descriptors more after listing %d names", daemon_fds() - before, MANY);
+}
+END_TEST
+
+/* The daemon's own walks of the tree (unplug and replug walk all of it) leave it no
+ * descriptor per name either. */
+START_TEST(test_walk_keeps_no_descriptors)
+{
+	struct ctl_result res = { 0 };
+	int before;
+
+	make_many("walked");
+	before = daemon_fds();
+	fx_ctl_ok(&mnt, &res, "unplug", (char *)NULL);
+	ctl_result_free(&res);
+	fx_ctl_ok(&mnt, &res, "replug", (char *)NULL);
+	ctl_result_free(&res);
+	ck_assert_msg(daemon_fds() - before < MANY / 2, "%d descriptors more after unplug, replug",
+		      daemon_fds() - before);
+}
+END_TEST
+
 static Suite *host_suite(void)
 {
 	Suite *s = suite_create("host");
 
 	FX_ADD_TESTS(fx_tcase(s, "outside", 120, setup, teardown, NULL),
 		     test_host_write_reaches_mapping, test_host_truncate_sigbus, test_host_names,
-		     test_own_changes_not_fed_back, test_host_overflow_rescanned);
+		     test_own_changes_not_fed_back, test_host_overflow_rescanned,
+		     test_listing_keeps_no_descriptors, test_walk_keeps_no_descriptors);
 	FX_ADD_TESTS(fx_tcase(s, "window", 60, setup_window, teardown, NULL),
 		     test_feed_window_gathers);
 	return s;

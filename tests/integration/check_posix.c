@@ -9,9 +9,11 @@
 #include <limits.h>
 #include <linux/falloc.h>
 #include <linux/magic.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -747,6 +749,94 @@ START_TEST(test_seekdir)
 }
 END_TEST
 
+/* Every position telldir() gives, over thousands of entries, is non-negative and one
+ * seekdir() returns to (every 7th is tried, and the last ones and the end: each seek
+ * costs a listing of 32 KiB), whatever offsets the host directory uses (ext4 gives 63-bit
+ * hashes, and INT64_MAX after the last entry). */
+START_TEST(test_telldir_each)
+{
+	enum { N = 3000 };
+	static long pos[N + 3];
+	static char names[N + 2][NAME_MAX + 1];
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	make_entries("tell", N);
+	d = opendir(P("tell"));
+	ck_assert_ptr_nonnull(d);
+	for (;;) {
+		ck_assert_int_lt(n, N + 3);
+		pos[n] = telldir(d);
+		ck_assert_msg(pos[n] >= 0, "telldir before entry %d: %ld", n, pos[n]);
+		de = readdir(d);
+		if (!de)
+			break;
+		snprintf(names[n++], sizeof(names[0]), "%s", de->d_name);
+	}
+	ck_assert_int_eq(n, N + 2);
+	/* backwards, each seek against the stream; the end lists nothing */
+	for (int i = n; i >= 0; i -= i > n - 10 ? 1 : 7) {
+		seekdir(d, pos[i]);
+		de = readdir(d);
+		if (i == n) {
+			ck_assert_msg(!de, "seekdir to the end, then %s", de ? de->d_name : "");
+			continue;
+		}
+		ck_assert_msg(de && strcmp(de->d_name, names[i]) == 0, "seekdir %d: %s, not %s", i,
+			      de ? de->d_name : "the end", names[i]);
+	}
+	ck_assert_int_eq(closedir(d), 0);
+}
+END_TEST
+
+/* Names added and removed between batches of a listing: every entry there throughout is
+ * listed exactly once, every other at most once. */
+START_TEST(test_readdir_add_remove)
+{
+	static int seen[NENTRIES], added[NENTRIES];
+	char buf[1024], rel[64];
+	int fd, batches = 0;
+	long got;
+
+	make_entries("ar", NENTRIES);
+	fd = open(P("ar"), O_RDONLY | O_DIRECTORY);
+	ck_assert_int_ge(fd, 0);
+	while ((got = syscall(SYS_getdents64, fd, buf, sizeof(buf))) > 0) {
+		for (long at = 0; at < got;) {
+			struct dirent64 *de = (struct dirent64 *)(buf + at);
+			int i = entry_index(de->d_name), k;
+
+			at += de->d_reclen;
+			if (sscanf(de->d_name, "new-%d", &k) == 1 && k >= 0 && k < NENTRIES) {
+				ck_assert_msg(added[k]++ == 0, "%s listed twice", de->d_name);
+				continue;
+			}
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			ck_assert_msg(i >= 0, "unexpected entry %s", de->d_name);
+			ck_assert_msg(seen[i]++ == 0, "%s listed twice", de->d_name);
+		}
+		/* each batch: 10 names more, and every 7th entry of the next 70 gone */
+		for (int j = 0; j < 10 && batches * 10 + j < NENTRIES; j++) {
+			snprintf(rel, sizeof(rel), "ar/new-%04d", batches * 10 + j);
+			fx_create_file(P(rel), "");
+		}
+		for (int i = batches * 70; i < batches * 70 + 70 && i < NENTRIES; i += 7) {
+			snprintf(rel, sizeof(rel), "ar/entry-%04d", i);
+			ck_assert_int_eq(unlink(P(rel)), 0);
+		}
+		batches++;
+	}
+	ck_assert_msg(got == 0, "getdents64: %s", strerror(errno));
+	ck_assert_int_eq(close(fd), 0);
+	ck_assert_int_gt(batches, 10);
+	for (int i = 0; i < NENTRIES; i++)
+		ck_assert_msg(seen[i] || (i % 7 == 0 && i < batches * 70),
+			      "entry-%04d never listed", i);
+}
+END_TEST
+
 /* ---- fallocate, SEEK_DATA/SEEK_HOLE ---- */
 
 static off_t size_of(const char *path)
@@ -924,6 +1014,35 @@ START_TEST(test_mount_umount)
 }
 END_TEST
 
+/* Files still open when the daemon ends (unmounted lazily, then sent SIGTERM, so that no
+ * RELEASE comes for them): it exits 0 as after any SIGTERM and, under LeakSanitizer, has
+ * let go of every handle: with contrib/check's ASAN_OPTIONS
+ * (detect_leaks=1:abort_on_error=1) a leak makes it 134. */
+START_TEST(test_umount_with_open_files)
+{
+	struct mnt m;
+	char path[PATH_MAX];
+	int rc = fx_mount(&m, "mem:", NULL);
+	int fds[3], umount_rc;
+
+	ck_assert_msg(rc == 0, "fx_mount: %s", strerror(-rc));
+	/* nothing may fail between mount and unmount: a failing test would leave a mount */
+	fds[0] = open(fx_path(&m, "f", path, sizeof(path)), O_RDWR | O_CREAT, 0644);
+	fds[1] = open(path, O_RDONLY);
+	fds[2] = open(fx_path(&m, "", path, sizeof(path)), O_RDONLY | O_DIRECTORY);
+	rc = fds[0] >= 0 ? (int)pwrite(fds[0], "x", 1, 0) : -1;
+	umount2(m.dir, MNT_DETACH);
+	kill(m.pid, SIGTERM);
+	umount_rc = fx_umount(&m);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_ge(fds[i], 0);
+		close(fds[i]);
+	}
+	ck_assert_int_eq(rc, 1);
+	ck_assert_int_eq(umount_rc, 0);
+}
+END_TEST
+
 START_TEST(test_mount_bad_source)
 {
 	const char *bad[] = { "nosuchscheme:", "mem:12Q" };
@@ -995,13 +1114,14 @@ static Suite *posix_suite(void)
 		     test_rename_dirs);
 	tc = fx_tcase(s, "readdir", 60, setup_default, teardown, fx_enter_workdir);
 	FX_ADD_TESTS(tc, test_readdir_1000, test_readdir_unlink_each, test_readdir_unlink_others,
-		     test_seekdir);
+		     test_seekdir, test_telldir_each, test_readdir_add_remove);
 	tc = fx_tcase(s, "fallocate_seek", 30, setup_default, teardown, fx_enter_workdir);
 	FX_ADD_TESTS(tc, test_fallocate_modes, test_seek_data_hole);
 	tc = fx_tcase(s, "xattr", 30, setup_default, teardown, fx_enter_workdir);
 	FX_ADD_TESTS(tc, test_xattr_user, test_xattr_other_namespaces);
 	tc = fx_tcase(s, "mount", 30, NULL, NULL, NULL);
-	FX_ADD_TESTS(tc, test_mount_umount, test_mount_bad_source, test_mount_bad_dir_source);
+	FX_ADD_TESTS(tc, test_mount_umount, test_umount_with_open_files, test_mount_bad_source,
+		     test_mount_bad_dir_source);
 	return s;
 }
 

@@ -3,14 +3,16 @@
  * forked client processes a way to report failures. It also reports the kernel's warnings
  * printed while a mount lived (contrib/kmsg does the reading and matching).
  * SIGBUSFS_TEST_SOURCE=sqlite serves every well-formed mem: source from a fresh database
- * beside the mount point instead; SIGBUSFS_TEST_SOURCE=dir from a fresh directory on the
- * tmpfs /dev/shm, named after the mount point. What the tests check lives in tests/integration/. */
+ * beside the mount point instead; SIGBUSFS_TEST_SOURCE=dir from a fresh directory named
+ * after the mount point, in fx_test_dir_root() ($SIGBUSFS_TEST_DIR_ROOT, default the tmpfs
+ * /dev/shm). What the tests check lives in tests/integration/. */
 #include "fixture.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <grp.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -163,6 +165,13 @@ const char *fx_test_backend(void)
 	return "mem";
 }
 
+const char *fx_test_dir_root(void)
+{
+	const char *root = getenv("SIGBUSFS_TEST_DIR_ROOT");
+
+	return root && *root ? root : "/dev/shm";
+}
+
 bool fx_test_has_limit(void)
 {
 	return strcmp(fx_test_backend(), "mem") == 0;
@@ -187,12 +196,12 @@ static char *db_path(const struct mnt *m, const char *suffix, char *buf, size_t 
 }
 
 /* Where mount points are made, and the host directory that replaces a mem: source under
- * SIGBUSFS_TEST_SOURCE=dir: /dev/shm/ and the mount point's name. */
+ * SIGBUSFS_TEST_SOURCE=dir: fx_test_dir_root() and the mount point's name. */
 #define MOUNT_PARENT "/tmp/"
 
 static char *host_dir_path(const struct mnt *m, char *buf, size_t size)
 {
-	snprintf(buf, size, "/dev/shm/%s.d", m->dir + strlen(MOUNT_PARENT));
+	snprintf(buf, size, "%s/%s.d", fx_test_dir_root(), m->dir + strlen(MOUNT_PARENT));
 	return buf;
 }
 
@@ -220,7 +229,7 @@ static const char *pick_source(const struct mnt *m, const char *source, char *bu
 /* Makes the host directory of a dir run, owned by the daemon's user. */
 static int make_host_dir(const struct mnt *m, const char *source)
 {
-	char path[128];
+	char path[PATH_MAX];
 
 	if (!is_dir_run(source))
 		return 0;
@@ -244,7 +253,7 @@ static void exec_daemon(const char *daemon, const struct mnt *m, const char *sou
 {
 	const char *argv[7] = { daemon };
 	int fd = open("/dev/null", O_RDONLY), argc = 1;
-	char o[512], src[128];
+	char o[512], src[PATH_MAX];
 
 	if (fd >= 0) {
 		dup2(fd, STDIN_FILENO);
@@ -358,7 +367,7 @@ static int wait_mounted(struct mnt *m)
 static void remove_mount_point(struct mnt *m)
 {
 	static const char *const suffixes[] = { "", "-wal", "-shm" };
-	char db[128];
+	char db[PATH_MAX];
 
 	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
 		if (unlink(db_path(m, suffixes[i], db, sizeof(db))) < 0 && errno != ENOENT)

@@ -31,6 +31,9 @@ const char *fx_test_backend(void);
 /* Whether that backend enforces mem:SIZE's byte limit (BK_F_LIMIT: only mem does): the
  * tests of the limit and of mem's own memory use run only then. */
 bool fx_test_has_limit(void);
+/* Where host directories of dir: mounts are made: $SIGBUSFS_TEST_DIR_ROOT, by default the
+ * tmpfs /dev/shm (an ext4 mount, say, to run the suites over that). */
+const char *fx_test_dir_root(void);
 /* Exits the process with 77 (skip) when SIGBUSFS_TEST_SOURCE names a backend other than
  * sqlite: tests that mount sqlite: sources of their own run in a plain `meson test` and in
  * contrib/check's sqlite run, once. */
