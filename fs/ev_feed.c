@@ -111,14 +111,14 @@ int ev_feed(struct sfs *fs, const struct bk_change *ch)
 {
 	struct ev_result res = { 0 };
 	char rel[PATH_MAX], target[PATH_MAX];
-	bool has_path = false;
+	bool has_path = false, walked = false;
 	struct ev e;
 	int rc;
 
 	if (ch->kind < BK_CH_DATA || ch->kind > BK_CH_NAMES || !feed_concerns(fs, ch))
 		return 0;
 	if (ch->kind == BK_CH_DATA || ch->kind == BK_CH_SIZE)
-		has_path = path_find(fs, ch->ino, rel, sizeof(rel)) == 0;
+		has_path = path_find(fs, ch->ino, rel, sizeof(rel), &walked) == 0;
 	if (has_path)
 		snprintf(target, sizeof(target), "%s", rel);
 	else if (ch->name || ch->kind == BK_CH_NAMES)
@@ -127,6 +127,8 @@ int ev_feed(struct sfs *fs, const struct bk_change *ch)
 		snprintf(target, sizeof(target), "#%llu", (unsigned long long)ch->ino);
 	ev_begin(&e, fs, &res, feed_cmd[ch->kind], target);
 	ev_note(&e, "ino", "%llu", (unsigned long long)ch->ino);
+	if (ch->kind == BK_CH_DATA || ch->kind == BK_CH_SIZE)
+		ev_note(&e, "path", "%s", !has_path ? "none" : walked ? "walk" : "names");
 	rc = ev_end(&e, feed_apply(&e, has_path ? rel : NULL, ch));
 	ev_result_free(&res);
 	return rc;

@@ -12,7 +12,9 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "inode.h"
 
@@ -26,8 +28,17 @@ struct inode {
 	_Atomic uint64_t revoked_at;
 	_Atomic uint64_t count[IC_NR];
 	_Atomic bool is_cached; /* the kernel may cache pages: a READ or WRITE since taken */
+	uint64_t parent;	/* the last entry reply's name: guarded by itab->lock */
+	char *name;		/* malloc()ed, or NULL */
 	struct inode *next;	/* guarded by itab->lock */
 };
+
+static void entry_free(struct inode *n)
+{
+	if (n)
+		free(n->name);
+	free(n);
+}
 
 struct itab {
 	pthread_mutex_t lock;
@@ -74,7 +85,7 @@ void itab_free(struct itab *t)
 		while (n) {
 			struct inode *next = n->next;
 
-			free(n);
+			entry_free(n);
 			n = next;
 		}
 	}
@@ -133,7 +144,23 @@ static struct inode *get_locked(struct itab *t, uint64_t ino)
 	return *slot_of(t, ino);
 }
 
-int inode_ref(struct itab *t, uint64_t ino)
+/* Called with t->lock held: n's name is name in parent, unless memory is short (it is a
+ * hint: the old one, or none, stays). */
+static void name_locked(struct inode *n, uint64_t parent, const char *name)
+{
+	char *copy;
+
+	if (n->name && n->parent == parent && strcmp(n->name, name) == 0)
+		return;
+	copy = strdup(name);
+	if (!copy)
+		return;
+	free(n->name);
+	n->name = copy;
+	n->parent = parent;
+}
+
+int inode_ref_named(struct itab *t, uint64_t ino, uint64_t parent, const char *name)
 {
 	struct inode *n;
 
@@ -143,8 +170,30 @@ int inode_ref(struct itab *t, uint64_t ino)
 		n->nlookup++;
 	if (n && atomic_load(&n->state) == INODE_STALE)
 		atomic_store(&n->state, INODE_LIVE);
+	if (n && name)
+		name_locked(n, parent, name);
 	pthread_mutex_unlock(&t->lock);
 	return n ? 0 : -ENOMEM;
+}
+
+int inode_ref(struct itab *t, uint64_t ino)
+{
+	return inode_ref_named(t, ino, 0, NULL);
+}
+
+int inode_name(struct itab *t, uint64_t ino, uint64_t *parent, char *name, size_t size)
+{
+	struct inode **p;
+	int rc = -ENOENT;
+
+	pthread_mutex_lock(&t->lock);
+	p = slot_of(t, ino);
+	if (*p && (*p)->name) {
+		*parent = (*p)->parent;
+		rc = snprintf(name, size, "%s", (*p)->name) < (int)size ? 0 : -ENAMETOOLONG;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return rc;
 }
 
 /* Whether the entry at *p has nothing left to keep; called with t->lock held. */
@@ -180,7 +229,7 @@ uint64_t inode_forget(struct itab *t, uint64_t ino, uint64_t n)
 		dead = unlink_locked(t, p);
 out_unlock:
 	pthread_mutex_unlock(&t->lock);
-	free(dead);
+	entry_free(dead);
 	return left;
 }
 
@@ -204,7 +253,7 @@ void inode_unhold(struct itab *t, struct inode *n)
 	if (is_unused(p))
 		dead = unlink_locked(t, p);
 	pthread_mutex_unlock(&t->lock);
-	free(dead);
+	entry_free(dead);
 }
 
 bool inode_is_known(struct itab *t, uint64_t ino)
@@ -351,7 +400,7 @@ static bool revive_locked(struct itab *t, struct inode **p, bool all)
 		atomic_store(&n->state, INODE_STALE);
 		return true;
 	}
-	free(unlink_locked(t, p));
+	entry_free(unlink_locked(t, p));
 	return true;
 }
 

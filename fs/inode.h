@@ -45,6 +45,12 @@ void itab_free(struct itab *t);
 /* The kernel got one more reference to ino (an entry reply, which carries the current
  * generation: a stale inode is live again). 0 or -ENOMEM. */
 int inode_ref(struct itab *t, uint64_t ino);
+/* inode_ref() from an entry reply for name in directory parent: that name is kept, the
+ * last one given, for inode_name(). 0 or -ENOMEM. */
+int inode_ref_named(struct itab *t, uint64_t ino, uint64_t parent, const char *name);
+/* The last name an entry reply gave ino, into name and *parent: a hint, which a rename
+ * or unlink since may have made wrong. 0, -ENOENT if none, -ENAMETOOLONG. */
+int inode_name(struct itab *t, uint64_t ino, uint64_t *parent, char *name, size_t size);
 /* The kernel dropped n references. Returns the references left; 0 means the kernel no
  * longer knows ino and the backend may be told (bk_forget). A revoked inode's entry stays,
  * so it stays revoked when looked up again. */

@@ -44,14 +44,14 @@ void fill_entry(struct sfs *fs, const struct bk_attr *a, struct fuse_entry_param
 	attr_to_stat(a, &e->attr);
 }
 
-void reply_entry(fuse_req_t req, const struct bk_attr *a)
+void reply_entry(fuse_req_t req, uint64_t parent, const char *name, const struct bk_attr *a)
 {
 	struct sfs *fs = ll_fs(req);
 	struct fuse_entry_param e;
 	int rc;
 
 	fill_entry(fs, a, &e);
-	rc = inode_ref(fs->itab, a->ino);
+	rc = inode_ref_named(fs->itab, a->ino, parent, name);
 	if (rc < 0) {
 		reply_err(req, rc);
 		return;

@@ -49,7 +49,7 @@ static inline uint64_t ll_bk_fh(const struct fuse_file_info *fi)
 void reply_err(fuse_req_t req, int rc);
 void attr_to_stat(const struct bk_attr *a, struct stat *st);
 /* Counts the kernel's new reference to a->ino, then replies; uncounts if undelivered. */
-void reply_entry(fuse_req_t req, const struct bk_attr *a);
+void reply_entry(fuse_req_t req, uint64_t parent, const char *name, const struct bk_attr *a);
 /* timeout: how long the kernel may trust the attributes, seconds */
 void reply_attr(fuse_req_t req, const struct bk_attr *a, double timeout);
 void fill_entry(struct sfs *fs, const struct bk_attr *a, struct fuse_entry_param *e);

@@ -18,6 +18,7 @@
 
 struct dirbuf {
 	fuse_req_t req;
+	uint64_t dir; /* the directory listed */
 	char *buf;
 	size_t size, used;
 	uint64_t shift; /* offset = cookie + shift */
@@ -51,7 +52,7 @@ static int emit(void *ctx, const char *name, const struct bk_attr *a, uint64_t c
 	size_t n;
 
 	if (is_counted) {
-		d->err = inode_ref(fs->itab, a->ino);
+		d->err = inode_ref_named(fs->itab, a->ino, d->dir, name);
 		if (d->err < 0)
 			return 1;
 	}
@@ -84,7 +85,11 @@ static void list(fuse_req_t req, fuse_ino_t ino, size_t size, uint64_t off, bool
 {
 	bool has_dots = ll_fs(req)->bk->ops->flags & BK_F_DOTS;
 	struct dirbuf d = {
-		.req = req, .size = size, .shift = has_dots ? 0 : DIR_OFF_BACKEND, .plus = plus
+		.req = req,
+		.dir = ino,
+		.size = size,
+		.shift = has_dots ? 0 : DIR_OFF_BACKEND,
+		.plus = plus,
 	};
 	int rc = gate(ll_fs(req), ino, GATE_DIR, GATE_NO_HANDLE, 0, 0);
 

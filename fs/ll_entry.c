@@ -30,7 +30,7 @@ void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	size = sizesync_wait(&fs->sizesync, a.ino, fuse_req_ctx(req)->pid);
 	if (size != SIZESYNC_BACKEND)
 		a.size = size;
-	reply_entry(req, &a);
+	reply_entry(req, parent, name, &a);
 }
 
 void ll_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -59,7 +59,7 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	if (rc < 0)
 		reply_err(req, rc);
 	else
-		reply_entry(req, &a);
+		reply_entry(req, parent, name, &a);
 }
 
 void ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
@@ -85,7 +85,7 @@ void ll_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char 
 	if (rc < 0)
 		reply_err(req, rc);
 	else
-		reply_entry(req, &a);
+		reply_entry(req, parent, name, &a);
 }
 
 void ll_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -120,7 +120,7 @@ void ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *n
 	if (rc < 0)
 		reply_err(req, rc);
 	else
-		reply_entry(req, &a);
+		reply_entry(req, newparent, newname, &a);
 }
 
 void ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)

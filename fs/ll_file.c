@@ -135,7 +135,7 @@ int create_file(struct sfs *fs, const struct fuse_ctx *ctx, fuse_ino_t parent, c
 		rc = make_file(fs, ctx, parent, name, mode, &a);
 	if (rc < 0)
 		return rc;
-	rc = inode_ref(fs->itab, a.ino);
+	rc = inode_ref_named(fs->itab, a.ino, parent, name);
 	if (rc < 0)
 		goto out_forget;
 	fill_entry(fs, &a, e);

@@ -237,10 +237,51 @@ static int match(void *ctx, const char *rel, uint64_t parent, const char *name,
 	return snprintf(f->rel, f->size, "%s", rel) < (int)f->size ? 1 : -ENAMETOOLONG;
 }
 
-int path_find(struct sfs *fs, uint64_t ino, char *rel, size_t size)
+/* The path the names of entry replies give ino and its parents (inode_name()), built
+ * from the end of buf. 0 and *rel in buf, or -ENOENT where a name is missing. */
+static int path_of_names(struct sfs *fs, uint64_t ino, char *buf, size_t size, char **rel)
+{
+	char name[NAME_MAX + 1];
+	size_t pos = size - 1;
+	uint64_t parent;
+
+	buf[pos] = '\0';
+	/* a hint may point in a circle after renames: no path is deeper than PATH_MAX / 2 */
+	for (int depth = 0; ino != BK_ROOT_INO; depth++) {
+		size_t n;
+		int rc = depth < PATH_MAX / 2
+				 ? inode_name(fs->itab, ino, &parent, name, sizeof(name))
+				 : -ELOOP;
+
+		if (rc < 0)
+			return rc;
+		n = strlen(name);
+		if (n + (parent != BK_ROOT_INO) > pos)
+			return -ENAMETOOLONG;
+		pos -= n;
+		memcpy(buf + pos, name, n);
+		if (parent != BK_ROOT_INO)
+			buf[--pos] = '/';
+		ino = parent;
+	}
+	*rel = buf + pos;
+	return 0;
+}
+
+int path_find(struct sfs *fs, uint64_t ino, char *rel, size_t size, bool *walked)
 {
 	struct finding f = { .ino = ino, .rel = rel, .size = size };
-	int rc = path_walk(fs, "", match, &f);
+	char buf[PATH_MAX], *names;
+	struct bk_attr a;
+	uint64_t parent;
+	int rc;
 
+	/* the names still lead to ino unless a rename or unlink since has moved it */
+	*walked = false;
+	if (path_of_names(fs, ino, buf, sizeof(buf), &names) == 0 &&
+	    path_resolve(fs, names, &parent, &a) == 0 && a.ino == ino)
+		return snprintf(rel, size, "%s", names) < (int)size ? 0 : -ENAMETOOLONG;
+	*walked = true;
+	rc = path_walk(fs, "", match, &f);
 	return rc == 1 ? 0 : rc < 0 ? rc : -ENOENT;
 }

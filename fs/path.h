@@ -24,9 +24,11 @@ int path_resolve(struct sfs *fs, const char *rel, uint64_t *parent_out, struct b
 /* The absolute path of rel inside the mount. 0 or -ENAMETOOLONG. */
 int path_in_mount(struct sfs *fs, const char *rel, char *buf, size_t size);
 
-/* A path (relative to the root) of ino, found by walking the whole tree: 0, -ENOENT if no
- * name leads to it (unlinked), or -errno. Costs a readdir of every directory. */
-int path_find(struct sfs *fs, uint64_t ino, char *rel, size_t size);
+/* A path (relative to the root) of ino: 0, -ENOENT if no name leads to it (unlinked), or
+ * -errno. First the names the kernel was given for it and its parents (a lookup per
+ * component); if they no longer lead to ino (a rename since), a walk of the whole tree (a
+ * readdir of every directory), and *walked says so. */
+int path_find(struct sfs *fs, uint64_t ino, char *rel, size_t size, bool *walked);
 
 /* Called for each inode of a subtree, the top first: rel is its path, parent and name its
  * entry (name "" for the top of a walk started at the root). Nonzero stops the walk. */

@@ -37,7 +37,8 @@
 #define BURST	       50 /* host writes, BURST_GAP_US apart: a quarter of a second */
 #define BURST_GAP_US   5000
 
-#define MANY 3000 /* entries of the listing test */
+#define MANY	 3000 /* entries of the listing test */
+#define SIBLINGS 200  /* files beside the one test_feed_path_by_names writes */
 
 static struct mnt mnt;
 static char host[PATH_MAX];
@@ -365,6 +366,50 @@ START_TEST(test_own_changes_not_fed_back)
 }
 END_TEST
 
+/* A file two directories down, beside SIBLINGS others: a host write reaches its mapping
+ * through the path of the names the kernel looked up (no walk of the tree), and after
+ * a rename through the mount, which leaves that name wrong, through a walk. */
+static int client_deep(void *arg)
+{
+	double ms;
+	int fd_host;
+	char *map;
+
+	if (mkdir(at(1, "deep"), 0755) < 0 || mkdir(at(1, "deep/d"), 0755) < 0)
+		return FX_FAIL("mkdir through the mount: %s", strerror(errno));
+	for (int i = 0; i < SIBLINGS; i++) {
+		char rel[32];
+		int fd;
+
+		snprintf(rel, sizeof(rel), "deep/d/s%d", i);
+		fd = open(at(1, rel), O_CREAT | O_WRONLY, 0644);
+		if (fd < 0)
+			return FX_FAIL("%s through the mount: %s", rel, strerror(errno));
+		close(fd);
+	}
+	FX_TRY(host_file("deep/d/f", 'a', &fd_host, &map));
+	FX_TRY(host_write_seen(fd_host, map, 1, 'b', &ms));
+	if (rename(at(1, "deep/d/f"), at(1, "deep/d/g")) < 0)
+		return FX_FAIL("rename through the mount: %s", strerror(errno));
+	FX_TRY(host_write_seen(fd_host, map, 2, 'c', &ms));
+	close(fd_host);
+	return 0;
+}
+
+START_TEST(test_feed_path_by_names)
+{
+	struct ctl_result res = { 0 };
+
+	fx_run_child(client_deep, NULL);
+	fx_ctl_ok(&mnt, &res, "log", (char *)NULL);
+	ck_assert_msg(fx_log_has(&res, "cmd=feed-write target=deep/d/f ", "path=names"),
+		      "the write before the rename: its path not from the names");
+	ck_assert_msg(fx_log_has(&res, "cmd=feed-write target=deep/d/g ", "path=walk"),
+		      "the write after the rename: its path not found by a walk");
+	ctl_result_free(&res);
+}
+END_TEST
+
 /* BURST host writes, each of a page of its own, all of them seen by the mapping. */
 static int client_burst(void *arg)
 {
@@ -487,7 +532,8 @@ static Suite *host_suite(void)
 	FX_ADD_TESTS(fx_tcase(s, "outside", 120, setup, teardown, NULL),
 		     test_host_write_reaches_mapping, test_host_truncate_sigbus, test_host_names,
 		     test_own_changes_not_fed_back, test_host_overflow_rescanned,
-		     test_listing_keeps_no_descriptors, test_walk_keeps_no_descriptors);
+		     test_listing_keeps_no_descriptors, test_walk_keeps_no_descriptors,
+		     test_feed_path_by_names);
 	FX_ADD_TESTS(fx_tcase(s, "window", 60, setup_window, teardown, NULL),
 		     test_feed_window_gathers);
 	return s;

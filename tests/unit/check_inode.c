@@ -229,6 +229,33 @@ END_TEST
 
 /* Far more inodes than the initial buckets: every one stays reachable through the
  * rehashes, and the table empties again. */
+/* The name an entry reply gave an inode is kept while the kernel holds it: the last one
+ * given, gone with the entry. */
+START_TEST(test_names)
+{
+	uint64_t parent;
+	char name[8];
+
+	ck_assert_int_eq(inode_name(t, 5, &parent, name, sizeof(name)), -ENOENT);
+	ck_assert_int_eq(inode_ref_named(t, 5, 1, "first"), 0);
+	ck_assert_int_eq(inode_name(t, 5, &parent, name, sizeof(name)), 0);
+	ck_assert_uint_eq(parent, 1);
+	ck_assert_str_eq(name, "first");
+	ck_assert_int_eq(inode_ref_named(t, 5, 9, "second"), 0);
+	ck_assert_int_eq(inode_name(t, 5, &parent, name, sizeof(name)), 0);
+	ck_assert_uint_eq(parent, 9);
+	ck_assert_str_eq(name, "second");
+	ck_assert_int_eq(inode_name(t, 5, &parent, name, 4), -ENAMETOOLONG);
+	ck_assert_int_eq(inode_ref(t, 5), 0); /* a reference without a name keeps the last */
+	ck_assert_int_eq(inode_name(t, 5, &parent, name, sizeof(name)), 0);
+	ck_assert_uint_eq(nlookup(5), 3);
+	ck_assert_uint_eq(inode_forget(t, 5, 3), 0);
+	ck_assert_int_eq(inode_name(t, 5, &parent, name, sizeof(name)), -ENOENT);
+	ck_assert_int_eq(inode_ref(t, 5), 0);
+	ck_assert_int_eq(inode_name(t, 5, &parent, name, sizeof(name)), -ENOENT);
+}
+END_TEST
+
 START_TEST(test_growth)
 {
 	const uint64_t n = 5000;
@@ -262,6 +289,6 @@ int main(void)
 	fx_unit_tcase(s, "itab", 0, setup, teardown,
 		      FX_TESTS(test_lookup_counting, test_forget_limits, test_state,
 			       test_revoked_outlives_forget, test_revive, test_known, test_counters,
-			       test_growth, test_stale_until_looked_up, test_cached));
+			       test_growth, test_stale_until_looked_up, test_cached, test_names));
 	return fx_run_suite(s);
 }
