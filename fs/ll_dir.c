@@ -52,7 +52,8 @@ static int emit(void *ctx, const char *name, const struct bk_attr *a, uint64_t c
 	size_t n;
 
 	if (is_counted) {
-		d->err = inode_ref_named(fs->itab, a->ino, d->dir, name);
+		/* the name is kept only with the reference the kernel keeps */
+		d->err = inode_ref_named(fs->itab, a->ino, d->dir, d->plus ? name : NULL);
 		if (d->err < 0)
 			return 1;
 	}
