@@ -51,6 +51,7 @@ static int plug_verdict(struct sfs *fs, uint64_t ino, enum gate_op op, uint64_t 
 struct gate_handle {
 	uint64_t opened;     /* event seq when opened */
 	struct inode *inode; /* held until released */
+	bool is_writer;	     /* opened for writing */
 };
 
 static struct gate_handle *handle_of(uint64_t fh)
@@ -162,7 +163,7 @@ int gate_write(struct sfs *fs, uint64_t ino, uint64_t fh, uint64_t off, uint64_t
 	return gate_torn(fs, ino, GATE_WRITE, fh, off, len, torn);
 }
 
-int gate_open(struct sfs *fs, uint64_t ino, uint64_t *fh_out)
+int gate_open(struct sfs *fs, uint64_t ino, bool is_writer, uint64_t *fh_out)
 {
 	struct gate_handle *h = malloc(sizeof(*h));
 	uint64_t finished;
@@ -171,7 +172,8 @@ int gate_open(struct sfs *fs, uint64_t ino, uint64_t *fh_out)
 	*fh_out = GATE_NO_HANDLE;
 	if (!h)
 		return -ENOMEM;
-	rc = inode_hold(fs->itab, ino, &h->inode);
+	h->is_writer = is_writer;
+	rc = inode_hold(fs->itab, ino, is_writer, &h->inode);
 	if (rc < 0) {
 		free(h);
 		return rc;
@@ -185,7 +187,7 @@ void gate_release(struct sfs *fs, uint64_t fh)
 {
 	struct gate_handle *h = handle_of(fh);
 
-	inode_unhold(fs->itab, h->inode);
+	inode_unhold(fs->itab, h->inode, h->is_writer);
 	free(h);
 }
 

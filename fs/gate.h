@@ -35,9 +35,10 @@ int gate_write(struct sfs *fs, uint64_t ino, uint64_t fh, uint64_t off, uint64_t
 	       struct rule *torn);
 
 /* A handle for a new open file of ino, in *fh_out (never GATE_NO_HANDLE): it remembers the
- * event sequence number it was opened at and holds ino's entry in the inode table.
- * 0 or -ENOMEM. gate_release() frees it. */
-int gate_open(struct sfs *fs, uint64_t ino, uint64_t *fh_out);
+ * event sequence number it was opened at and holds ino's entry in the inode table, as a
+ * writer if is_writer (the file was opened for writing). 0 or -ENOMEM. gate_release()
+ * frees it. */
+int gate_open(struct sfs *fs, uint64_t ino, bool is_writer, uint64_t *fh_out);
 void gate_release(struct sfs *fs, uint64_t fh);
 /* Adds n to counter c of ino, through fh's entry when fh is a handle (no lock). */
 void gate_count(struct sfs *fs, uint64_t ino, uint64_t fh, enum inode_counter c, uint64_t n);

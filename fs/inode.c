@@ -22,6 +22,7 @@ struct inode {
 	uint64_t ino;
 	uint64_t nlookup;  /* guarded by itab->lock */
 	uint64_t holds;	   /* open files holding the entry; guarded by itab->lock */
+	uint64_t writers;  /* of those, open for writing; guarded by itab->lock */
 	uint64_t gen;	   /* guarded by itab->lock */
 	_Atomic int state; /* enum inode_state; written under itab->lock */
 	_Atomic int err;
@@ -233,27 +234,42 @@ out_unlock:
 	return left;
 }
 
-int inode_hold(struct itab *t, uint64_t ino, struct inode **out)
+int inode_hold(struct itab *t, uint64_t ino, bool is_writer, struct inode **out)
 {
 	pthread_mutex_lock(&t->lock);
 	*out = get_locked(t, ino);
-	if (*out)
+	if (*out) {
 		(*out)->holds++;
+		(*out)->writers += is_writer;
+	}
 	pthread_mutex_unlock(&t->lock);
 	return *out ? 0 : -ENOMEM;
 }
 
-void inode_unhold(struct itab *t, struct inode *n)
+void inode_unhold(struct itab *t, struct inode *n, bool is_writer)
 {
 	struct inode **p, *dead = NULL;
 
 	pthread_mutex_lock(&t->lock);
 	n->holds--;
+	n->writers -= is_writer;
 	p = slot_of(t, n->ino);
 	if (is_unused(p))
 		dead = unlink_locked(t, p);
 	pthread_mutex_unlock(&t->lock);
 	entry_free(dead);
+}
+
+bool inode_is_written(struct itab *t, uint64_t ino)
+{
+	struct inode *n;
+	bool written;
+
+	pthread_mutex_lock(&t->lock);
+	n = *slot_of(t, ino);
+	written = n && n->writers > 0;
+	pthread_mutex_unlock(&t->lock);
+	return written;
 }
 
 bool inode_is_known(struct itab *t, uint64_t ino)

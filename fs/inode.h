@@ -57,11 +57,16 @@ int inode_name(struct itab *t, uint64_t ino, uint64_t *parent, char *name, size_
 uint64_t inode_forget(struct itab *t, uint64_t ino, uint64_t n);
 /* An open file's hold on the entry of ino (created if missing): the entry stays in the
  * table until inode_unhold(), so that inode_state_of() and inode_count_of() reach it
- * without the table lock. 0 or -ENOMEM. */
-int inode_hold(struct itab *t, uint64_t ino, struct inode **out);
-void inode_unhold(struct itab *t, struct inode *n);
+ * without the table lock. is_writer: the file was opened for writing (unhold says the
+ * same). 0 or -ENOMEM. */
+int inode_hold(struct itab *t, uint64_t ino, bool is_writer, struct inode **out);
+void inode_unhold(struct itab *t, struct inode *n, bool is_writer);
 /* Whether the kernel holds at least one reference to ino. */
 bool inode_is_known(struct itab *t, uint64_t ino);
+/* Whether a file open for writing holds ino: only then can the kernel hold dirty pages of
+ * it (the mapping that dirties them keeps its file open, and its munmap writes them back;
+ * the daemon gives no writeback cache). */
+bool inode_is_written(struct itab *t, uint64_t ino);
 /* Number of node IDs tracked (held by the kernel, or revoked). */
 uint64_t itab_count(struct itab *t);
 

@@ -151,16 +151,21 @@ int kern_shrink(struct sfs *fs, const char *rel, uint64_t ino, uint64_t size,
 	return force_size(fs, rel, ino, size, apply, arg);
 }
 
-int kern_zero_add(struct sfs *fs, struct kern_zero *z, const char *rel, uint64_t ino)
+int kern_zero_add(struct sfs *fs, struct kern_zero *z, const char *rel, uint64_t parent,
+		  uint64_t ino)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], *slash;
 
 	z->paths[z->n] = NULL;
+	z->names[z->n] = NULL;
 	if (path_in_mount(fs, rel, path, sizeof(path)) == 0) {
 		z->paths[z->n] = strdup(path);
 		if (!z->paths[z->n])
 			return -ENOMEM;
+		slash = strrchr(z->paths[z->n], '/'); /* the path is absolute */
+		z->names[z->n] = slash + 1;
 	}
+	z->parents[z->n] = parent;
 	z->inos[z->n++] = ino;
 	return 0;
 }
@@ -199,19 +204,96 @@ static int zero_once(struct sfs *fs, void *arg)
 	return rc < 0 ? rc : left;
 }
 
-int kern_zero_sync(struct sfs *fs, const struct kern_zero *z)
+/* The directories of the files of z, once each (the helpers must not list one twice at
+ * once): their paths into dirs (owned), their count into *n. 0 or -ENOMEM. */
+static int zero_dirs(const struct kern_zero *z, char **dirs, size_t *n)
+{
+	uint64_t seen[KERN_ZERO_MAX];
+
+	*n = 0;
+	for (size_t i = 0; i < z->n; i++) {
+		size_t j = 0;
+
+		if (!z->names[i])
+			continue;
+		while (j < *n && seen[j] != z->parents[i])
+			j++;
+		if (j < *n)
+			continue;
+		/* the mount point's own files: its path without the name leaves "" */
+		dirs[*n] = z->names[i] - 1 == z->paths[i]
+				   ? strdup("/")
+				   : strndup(z->paths[i], (size_t)(z->names[i] - 1 - z->paths[i]));
+		if (!dirs[*n])
+			return -ENOMEM;
+		seen[(*n)++] = z->parents[i];
+	}
+	return 0;
+}
+
+/* The files' sizes through listings of their directories; files whose size 0 held are no
+ * longer left. 0 or -errno; a directory that cannot be listed only leaves its files for
+ * their stats. */
+static int zero_listed(struct sfs *fs, struct sync_zero *t)
+{
+	const struct kern_zero *z = t->z;
+	char *dirs[KERN_ZERO_MAX] = { 0 }, *paths[KERN_ZERO_MAX];
+	int errs[KERN_ZERO_MAX];
+	uint64_t held[KERN_ZERO_MAX];
+	size_t ndirs = 0, at[KERN_ZERO_MAX], n = 0;
+	int rc = zero_dirs(z, dirs, &ndirs);
+
+	sizesync_offer(&fs->sizesync, z->inos, z->parents, z->names, z->n);
+	if (rc == 0 && ndirs > 0)
+		rc = selfstat_list_many(fs->self, dirs, ndirs, errs);
+	for (size_t i = 0; i < z->n; i++)
+		if (t->is_left[i])
+			at[n++] = i;
+	for (size_t j = 0; j < n; j++)
+		paths[j] = z->paths[at[j]];
+	if (rc == 0)
+		rc = selfstat_peek_many(fs->self, paths, n, errs, held);
+	for (size_t j = 0; rc == 0 && j < n; j++)
+		t->is_left[at[j]] = errs[j] != 0 || held[j] != 0;
+	for (size_t i = 0; i < ndirs; i++)
+		free(dirs[i]);
+	/* a listing may have left attributes the kernel trusts: the stats need them gone */
+	t->is_retry = true;
+	return rc;
+}
+
+/* Files of t not sized yet. */
+static size_t count_left(const struct sync_zero *t)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < t->z->n; i++)
+		n += t->is_left[i];
+	return n;
+}
+
+int kern_zero_sync(struct sfs *fs, struct kern_zero *z)
 {
 	struct sync_zero t = { .z = z };
+	size_t named;
 	int rc;
 
 	/* held first: the page invalidation drops the attributes as well, and no client's
 	 * GETATTR may bring them back before the helper's */
 	hold(fs, z->inos, z->n, 0);
 	for (size_t i = 0; i < z->n; i++) {
-		kern_inval(fs, z->inos[i], 0, 0);
+		/* dirty pages go through writeback first (the gate refuses them: lost); the
+		 * size 0 would drop them unseen. No name: the pages at least. */
+		if (!z->names[i] || inode_is_written(fs->itab, z->inos[i]))
+			kern_inval(fs, z->inos[i], 0, 0);
 		t.is_left[i] = z->paths[i] != NULL;
 	}
-	rc = retry(fs, zero_once, &t);
+	named = count_left(&t);
+	rc = zero_listed(fs, &t);
+	z->stated += count_left(&t);
+	z->listed += named - count_left(&t);
+	if (rc == 0)
+		rc = retry(fs, zero_once, &t);
 	sizesync_end(&fs->sizesync);
 	return rc;
 }

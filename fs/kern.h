@@ -34,16 +34,23 @@ int kern_shrink(struct sfs *fs, const char *rel, uint64_t ino, uint64_t size,
 struct kern_zero {
 	size_t n;
 	uint64_t inos[KERN_ZERO_MAX];
+	uint64_t parents[KERN_ZERO_MAX];
 	char *paths[KERN_ZERO_MAX]; /* in the mount (NULL if too long); owned */
+	char *names[KERN_ZERO_MAX]; /* the last component of paths[i], or NULL */
+	uint64_t listed, stated;    /* files sized by a listing, by a stat: totals */
 };
-/* Adds the file ino, named rel, to z, which has room (n < KERN_ZERO_MAX). 0 or -ENOMEM. */
-int kern_zero_add(struct sfs *fs, struct kern_zero *z, const char *rel, uint64_t ino);
+/* Adds the file ino, named rel in directory parent, to z, which has room (n <
+ * KERN_ZERO_MAX). 0 or -ENOMEM. */
+int kern_zero_add(struct sfs *fs, struct kern_zero *z, const char *rel, uint64_t parent,
+		  uint64_t ino);
 /* For each file of z: drops its cached pages, then makes the kernel learn size 0 as
- * kern_sync_size(..., 0) does (private copies included), with the stats of all of them
- * in one request to the selfstat helper. A file whose stat fails (no path, a directory
+ * kern_sync_size(..., 0) does (private copies included): the selfstat helpers list the
+ * files' directories, the daemon answering with only those files at size 0
+ * (sizesync_offer()), one round trip per directory; the files whose size did not hold
+ * then are stat()ed, all in one request. A file whose stat fails (no path, a directory
  * the daemon may not search) keeps only its COWed private pages. 0, -EAGAIN if a size
  * never held, or -errno if the helper could not be reached. */
-int kern_zero_sync(struct sfs *fs, const struct kern_zero *z);
+int kern_zero_sync(struct sfs *fs, struct kern_zero *z);
 /* Empties z. */
 void kern_zero_reset(struct kern_zero *z);
 /* Drops the kernel's cached name parent/name, so the next use looks it up again. */

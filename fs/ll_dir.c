@@ -67,6 +67,35 @@ static int emit(void *ctx, const char *name, const struct bk_attr *a, uint64_t c
 	return 0;
 }
 
+/* An entry of a size sync's listing (sizesync.h): the file at size 0, which the kernel must
+ * not trust (as the revocation's GETATTR), with the reference readdirplus leaves. */
+static int emit_synced(void *ctx, uint64_t ino, const char *name)
+{
+	struct dirbuf *d = ctx;
+	struct sfs *fs = ll_fs(d->req);
+	struct fuse_entry_param e;
+	struct bk_attr a;
+	size_t n;
+
+	if (bk_getattr(fs->bk, ino, &a) < 0 || !S_ISREG(a.mode))
+		return 0; /* gone meanwhile: its stat will tell */
+	a.size = 0;
+	a.blocks = 0;
+	fill_entry(fs, &a, &e);
+	e.attr_timeout = 0;
+	d->err = inode_ref_named(fs->itab, ino, d->dir, name);
+	if (d->err < 0)
+		return 1;
+	n = fuse_add_direntry_plus(d->req, d->buf + d->used, d->size - d->used, name, &e,
+				   (off_t)(d->used + 1));
+	if (n > d->size - d->used) {
+		forget_inode(fs, ino, 1);
+		return 1;
+	}
+	d->used += n;
+	return 0;
+}
+
 static int emit_dots(struct dirbuf *d, fuse_ino_t ino, uint64_t off)
 {
 	struct bk_attr a = { .ino = ino, .mode = S_IFDIR };
@@ -106,6 +135,9 @@ static void list(fuse_req_t req, fuse_ino_t ino, size_t size, uint64_t off, bool
 		reply_err(req, -ENOMEM);
 		return;
 	}
+	if (sizesync_list(&ll_fs(req)->sizesync, fuse_req_ctx(req)->pid, ino, plus, emit_synced,
+			  &d))
+		goto out_reply;
 	if (!has_dots && off < DIR_OFF_BACKEND && emit_dots(&d, ino, off) != 0)
 		goto out_reply;
 	off = off < d.shift ? 0 : off - d.shift;

@@ -22,7 +22,7 @@
 static int handle_open(struct sfs *fs, uint64_t ino, struct fuse_file_info *fi)
 {
 	struct ll_handle *h = malloc(sizeof(*h));
-	int rc = h ? gate_open(fs, ino, &h->gate_fh) : -ENOMEM;
+	int rc = h ? gate_open(fs, ino, (fi->flags & O_ACCMODE) != O_RDONLY, &h->gate_fh) : -ENOMEM;
 
 	if (rc == 0) {
 		rc = bk_fopen(fs->bk, ino, fi->flags, &h->bk_fh);

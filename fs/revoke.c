@@ -3,19 +3,18 @@
  *   1. REVOKING: getattr answers size 0, data requests fail (dirty pages the kernel tries
  *      to write back are refused and counted as lost);
  *   2. each regular file whose pages the kernel may cache (the inode table notes every
- *      READ and WRITE): drop its pages, then stat it through the mount so the size-0
- *      GETATTR makes the kernel truncate its page cache, private copies included: every
- *      mapped page now raises SIGBUS;
+ *      READ and WRITE): the kernel learns size 0 and truncates its page cache, private
+ *      copies included, so every mapped page now raises SIGBUS (kern_zero_sync(): a
+ *      listing of the file's directory tells it, or else a stat; dirty pages of a file
+ *      open for writing are written back first, and refused: lost);
  *   3. REVOKED: every request fails;
- *   4. invalidate the attributes again, or the kernel would trust its cached size 0 and
+ *   4. invalidate the attributes again, or the kernel could trust its cached size 0 and
  *      answer read(2) with end of file instead of the error.
- * Phase 2 runs for batches of up to KERN_ZERO_MAX files (the selfstat helper stats a
- * batch in one round trip); phases 3 and 4 run for each file of a batch right after its
- * phase 2, and once more for the whole subtree. Between a file's forced GETATTR and its
- * phase 4 (the rest of its batch's stats, about a millisecond; the kernel trusts even a
- * zero-timeout size for up to a clock tick) read(2) on an open descriptor can still see
- * end of file: an outcome of the revocation in flight, never after it. A file with
- * nothing cached costs only its phase 4: its descriptors' READs reach the gate.
+ * Phase 2 runs for batches of up to KERN_ZERO_MAX files, one listing per directory of a
+ * batch; phase 3 runs for each file of a batch right after its phase 2, and phases 3 and
+ * 4 once more for the whole subtree. Until a file's phase 4, read(2) on an open descriptor
+ * may see end of file: an outcome of the revocation in flight, never after it. A file
+ * with nothing cached costs only its phase 4: its descriptors' READs reach the gate.
  * Replug revives inodes with a new generation (INODE_STALE until looked up again), then
  * has the kernel drop every name it caches, in one notification where the kernel has it:
  * the next lookup of a name carries the new generation, which makes the kernel mark its
@@ -59,20 +58,16 @@ static int mark(void *ctx, const char *rel, uint64_t parent, const char *name,
 	return rc;
 }
 
-/* Phase 2 for the files queued, then phases 3 and 4 at once for each: until its
- * attributes are dropped, the kernel trusts the size 0 and read(2) on a descriptor
- * returns end of file instead of the error. A stat that fails (a path the daemon may not
- * search) leaves only COWed private pages behind; the revocation itself goes on. */
+/* Phase 2 for the files queued, then phase 3 for each. A file whose size could not be
+ * told (a path the daemon may not search) keeps only COWed private pages; the revocation
+ * itself goes on. */
 static void finish_batch(struct revocation *v)
 {
 	struct kern_zero *z = &v->batch;
 
 	kern_zero_sync(v->fs, z);
-	for (size_t i = 0; i < z->n; i++) {
-		if (v->state == INODE_REVOKING)
-			inode_set_state(v->fs->itab, z->inos[i], INODE_REVOKED, v->err, v->seq);
-		kern_inval(v->fs, z->inos[i], -1, 0);
-	}
+	for (size_t i = 0; v->state == INODE_REVOKING && i < z->n; i++)
+		inode_set_state(v->fs->itab, z->inos[i], INODE_REVOKED, v->err, v->seq);
 	kern_zero_reset(z);
 }
 
@@ -88,7 +83,7 @@ static int truncate_cache(void *ctx, const char *rel, uint64_t parent, const cha
 	if (!S_ISREG(a->mode) || !inode_is_known(v->fs->itab, a->ino) ||
 	    !inode_take_cached(v->fs->itab, a->ino))
 		return 0;
-	rc = kern_zero_add(v->fs, &v->batch, rel, a->ino);
+	rc = kern_zero_add(v->fs, &v->batch, rel, parent, a->ino);
 	if (rc == 0 && v->batch.n == KERN_ZERO_MAX)
 		finish_batch(v);
 	return rc;
@@ -106,6 +101,13 @@ static int inval_known(struct sfs *fs, off_t off)
 		rc = kern_inval(fs, ids[i], off, 0);
 	free(ids);
 	return rc;
+}
+
+/* How phase 2 told the kernel the sizes: files sized by a listing, by a stat. */
+static void note_sized(struct ev *e, const struct revocation *v)
+{
+	ev_note(e, "listed", "%llu", (unsigned long long)v->batch.listed);
+	ev_note(e, "stated", "%llu", (unsigned long long)v->batch.stated);
 }
 
 static bool is_revoked(struct sfs *fs, uint64_t ino)
@@ -157,6 +159,7 @@ int ev_revoke_in(struct ev *e, const char *rel, int err, bool is_marked)
 	ev_note(e, "errno", "%s", strerrorname_np(err));
 	ev_note(e, "files", "%llu", (unsigned long long)v.files);
 	ev_note(e, "dirs", "%llu", (unsigned long long)v.dirs);
+	note_sized(e, &v);
 	ev_note(e, "lost_bytes", "%llu",
 		(unsigned long long)(atomic_load(&fs->stats.lost_bytes) - lost));
 	return rc;
@@ -233,6 +236,7 @@ int ev_unplug_in(struct ev *e, bool vanish, bool is_flipped)
 		rc = ev_drop_names(e, false);
 	if (rc == 0)
 		rc = inval_known(fs, -1);
+	note_sized(e, &v);
 	ev_note(e, "lost_bytes", "%llu",
 		(unsigned long long)(atomic_load(&fs->stats.lost_bytes) - lost));
 	return rc;

@@ -20,6 +20,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -32,8 +33,12 @@
 #define SELFSTAT_DEATH_SIG SIGUSR1 /* the daemon's main thread has exited */
 #define FUSECTL_DIR	   "/sys/fs/fuse/connections"
 
+#define SELFSTAT_LIST_BYTES (1 << 20) /* a listing's buffer: the kernel's largest READDIR */
+
 enum selfstat_op {
 	SELFSTAT_FORCE = 1, /* each path: stat, then the size the kernel kept */
+	SELFSTAT_LIST,	    /* each path a directory: one listing of it */
+	SELFSTAT_PEEK,	    /* each path: the size the kernel holds */
 	SELFSTAT_ABORT,	    /* abort the connection */
 };
 
@@ -104,20 +109,48 @@ static bool is_daemon_gone(const struct helper *h)
 	return si.ssi_signo == SELFSTAT_DEATH_SIG && (pid_t)si.ssi_pid == h->daemon;
 }
 
-/* stat(path), then the size the kernel kept afterwards. */
-static struct answer answer_path(const char *path)
+/* The size the kernel holds for path, without a GETATTR. */
+static struct answer peek(const char *path)
 {
 	struct answer a = { 0 };
 	struct statx stx;
-	struct stat st;
 
-	if (stat(path, &st) < 0)
-		a.err = -errno;
-	else if (statx(AT_FDCWD, path, AT_STATX_DONT_SYNC, STATX_SIZE, &stx) < 0)
+	if (statx(AT_FDCWD, path, AT_STATX_DONT_SYNC, STATX_SIZE, &stx) < 0)
 		a.err = -errno;
 	else
 		a.size = stx.stx_size;
 	return a;
+}
+
+/* One getdents of the directory path, as large as the kernel makes a READDIRPLUS: its
+ * first request is one (readdirplus is asked for at offset 0). Its byte count. */
+static struct answer list(const char *path)
+{
+	static char buf[SELFSTAT_LIST_BYTES];
+	struct answer a = { 0 };
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	long n;
+
+	if (fd < 0)
+		return (struct answer){ .err = -errno };
+	n = syscall(SYS_getdents64, fd, buf, sizeof(buf));
+	if (n < 0)
+		a.err = -errno;
+	else
+		a.size = (uint64_t)n;
+	close(fd);
+	return a;
+}
+
+static struct answer answer_path(enum selfstat_op op, const char *path)
+{
+	struct stat st;
+
+	if (op == SELFSTAT_LIST)
+		return list(path);
+	if (op == SELFSTAT_FORCE && stat(path, &st) < 0)
+		return (struct answer){ .err = -errno };
+	return peek(path);
 }
 
 /* Serves one request of len bytes (msg[len] is NUL) into out; returns the answers' count. */
@@ -132,7 +165,7 @@ static size_t answer_request(const struct helper *h, const char *msg, size_t len
 		return 1;
 	}
 	for (; path < msg + len && n < SELFSTAT_PATHS_MAX; path += strlen(path) + 1)
-		out[n++] = answer_path(path);
+		out[n++] = answer_path((enum selfstat_op)msg[0], path);
 	return n;
 }
 
@@ -400,16 +433,36 @@ int selfstat_force(struct selfstat *s, const char *path, uint64_t *held_out)
 	return rc < 0 ? rc : err;
 }
 
-int selfstat_force_many(struct selfstat *s, char *const *paths, size_t n, int *errs, uint64_t *held)
+static int ask_many(struct selfstat *s, enum selfstat_op op, char *const *paths, size_t n,
+		    int *errs, uint64_t *held)
 {
 	struct answer *a = calloc(n ? n : 1, sizeof(*a));
-	int rc = a ? ask_paths(s, SELFSTAT_FORCE, paths, n, a) : -ENOMEM;
+	int rc = a ? ask_paths(s, op, paths, n, a) : -ENOMEM;
 
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		errs[i] = a[i].err;
 		held[i] = a[i].size;
 	}
 	free(a);
+	return rc;
+}
+
+int selfstat_force_many(struct selfstat *s, char *const *paths, size_t n, int *errs, uint64_t *held)
+{
+	return ask_many(s, SELFSTAT_FORCE, paths, n, errs, held);
+}
+
+int selfstat_peek_many(struct selfstat *s, char *const *paths, size_t n, int *errs, uint64_t *held)
+{
+	return ask_many(s, SELFSTAT_PEEK, paths, n, errs, held);
+}
+
+int selfstat_list_many(struct selfstat *s, char *const *dirs, size_t n, int *errs)
+{
+	uint64_t *bytes = calloc(n ? n : 1, sizeof(*bytes));
+	int rc = bytes ? ask_many(s, SELFSTAT_LIST, dirs, n, errs, bytes) : -ENOMEM;
+
+	free(bytes);
 	return rc;
 }
 

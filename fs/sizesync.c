@@ -16,6 +16,7 @@ void sizesync_init(struct sizesync *s, bool is_on)
 	s->is_on = is_on;
 	atomic_init(&s->n, 0);
 	s->npids = 0;
+	s->nnames = 0;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -57,6 +58,7 @@ void sizesync_end(struct sizesync *s)
 {
 	pthread_mutex_lock(&s->lock);
 	atomic_store(&s->n, 0);
+	s->nnames = 0;
 	pthread_cond_broadcast(&s->done);
 	pthread_mutex_unlock(&s->lock);
 }
@@ -95,4 +97,38 @@ uint64_t sizesync_wait(struct sizesync *s, uint64_t ino, pid_t pid)
 		size = s->size;
 	pthread_mutex_unlock(&s->lock);
 	return size;
+}
+
+void sizesync_offer(struct sizesync *s, const uint64_t *inos, const uint64_t *parents,
+		    char *const *names, size_t n)
+{
+	pthread_mutex_lock(&s->lock);
+	s->nnames = 0;
+	for (size_t i = 0; i < n && i < SIZESYNC_MAX; i++)
+		s->names[s->nnames++] = (struct sizesync_name){ .ino = inos[i],
+								.parent = parents[i],
+								.name = names[i] };
+	pthread_mutex_unlock(&s->lock);
+}
+
+bool sizesync_list(struct sizesync *s, pid_t pid, uint64_t dir, bool plus,
+		   int (*emit)(void *ctx, uint64_t ino, const char *name), void *ctx)
+{
+	bool is_ours;
+
+	if (atomic_load(&s->n) == 0)
+		return false; /* the fast path of every listing */
+	pthread_mutex_lock(&s->lock);
+	is_ours = s->nnames > 0 && is_syncer(s, pid);
+	for (size_t i = 0; is_ours && plus && i < s->nnames; i++) {
+		struct sizesync_name *f = &s->names[i];
+
+		if (f->is_listed || f->parent != dir || !f->name)
+			continue;
+		if (emit(ctx, f->ino, f->name) != 0)
+			break;
+		f->is_listed = true;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return is_ours;
 }

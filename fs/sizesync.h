@@ -18,8 +18,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define SIZESYNC_MAX	  64 /* inodes synced at once */
-#define SIZESYNC_PIDS_MAX 8  /* processes that stat for a sync */
+#define SIZESYNC_MAX	  1024 /* inodes synced at once */
+#define SIZESYNC_PIDS_MAX 8    /* processes that stat for a sync */
 
 struct sizesync {
 	bool is_on;
@@ -28,6 +28,12 @@ struct sizesync {
 	pid_t pids[SIZESYNC_PIDS_MAX]; /* guarded by lock: whose requests pass */
 	size_t npids;		       /* guarded by lock */
 	uint64_t size;		       /* what they report, or SIZESYNC_BACKEND */
+	struct sizesync_name {
+		uint64_t ino, parent;
+		const char *name; /* the caller's, until sizesync_end() */
+		bool is_listed;
+	} names[SIZESYNC_MAX]; /* guarded by lock: what the syncers' listings hold */
+	size_t nnames;	       /* guarded by lock: 0 if the syncers only stat */
 	pthread_mutex_t lock;
 	pthread_cond_t done;
 };
@@ -45,6 +51,20 @@ void sizesync_destroy(struct sizesync *s);
 void sizesync_begin(struct sizesync *s, const uint64_t *inos, size_t n, uint64_t size,
 		    const pid_t *pids, size_t npids);
 void sizesync_end(struct sizesync *s);
+/* Hands the syncers' directory listings the names of n files of the sync begun (n <=
+ * SIZESYNC_MAX): inos[i] is parents[i]/names[i]; the names stay the caller's until
+ * sizesync_end(). A readdirplus reply carries each entry's attributes, and the kernel
+ * applies them to the inode it holds as a GETATTR reply's, truncating the page cache
+ * (private copies included): one listing tells it the size of all the files of a
+ * directory in one round trip. */
+void sizesync_offer(struct sizesync *s, const uint64_t *inos, const uint64_t *parents,
+		    char *const *names, size_t n);
+/* In a listing handler of directory dir, for the process pid: false, unless pid is a syncer
+ * of a sync that offered names; then the listing holds only the sync's files of dir not
+ * listed yet: emit(ctx, ino, name) for each (when plus; a plain listing is empty) until
+ * emit returns nonzero (the reply is full: that file stays unlisted), and true. */
+bool sizesync_list(struct sizesync *s, pid_t pid, uint64_t dir, bool plus,
+		   int (*emit)(void *ctx, uint64_t ino, const char *name), void *ctx);
 /* In a FUSE handler, before answering with ino's attributes to the thread pid: waits
  * while other processes sync ino's size, at most SIZESYNC_HOLD_MS. Returns the size the
  * answer must carry: the sync's, to one of its processes, or SIZESYNC_BACKEND. */

@@ -53,7 +53,7 @@ static uint64_t handle(uint64_t ino)
 	uint64_t fh;
 
 	ck_assert_uint_lt(nhandles, sizeof(handles) / sizeof(handles[0]));
-	ck_assert_int_eq(gate_open(&fs, ino, &fh), 0);
+	ck_assert_int_eq(gate_open(&fs, ino, false, &fh), 0);
 	ck_assert_uint_ne(fh, GATE_NO_HANDLE);
 	handles[nhandles++] = fh;
 	return fh;

@@ -210,6 +210,26 @@ START_TEST(test_known)
 }
 END_TEST
 
+/* Files open for writing are counted apart: the inode is written while one holds it. */
+START_TEST(test_writers)
+{
+	struct inode *r, *w1, *w2;
+
+	ck_assert_int_eq(inode_ref(t, 8), 0);
+	ck_assert_int_eq(inode_hold(t, 8, false, &r), 0);
+	ck_assert(!inode_is_written(t, 8));
+	ck_assert_int_eq(inode_hold(t, 8, true, &w1), 0);
+	ck_assert_int_eq(inode_hold(t, 8, true, &w2), 0);
+	ck_assert(inode_is_written(t, 8));
+	inode_unhold(t, w1, true);
+	ck_assert(inode_is_written(t, 8));
+	inode_unhold(t, w2, true);
+	ck_assert(!inode_is_written(t, 8));
+	inode_unhold(t, r, false);
+	ck_assert(!inode_is_written(t, 99)); /* not in the table */
+}
+END_TEST
+
 START_TEST(test_counters)
 {
 	struct inode_info info;
@@ -289,6 +309,7 @@ int main(void)
 	fx_unit_tcase(s, "itab", 0, setup, teardown,
 		      FX_TESTS(test_lookup_counting, test_forget_limits, test_state,
 			       test_revoked_outlives_forget, test_revive, test_known, test_counters,
-			       test_growth, test_stale_until_looked_up, test_cached, test_names));
+			       test_growth, test_stale_until_looked_up, test_cached, test_names,
+			       test_writers));
 	return fx_run_suite(s);
 }

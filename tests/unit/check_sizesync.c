@@ -140,6 +140,61 @@ START_TEST(test_batch_of_inodes_and_pids)
 }
 END_TEST
 
+/* What a listing handler was handed: the names emitted, up to room of them. */
+struct listing {
+	size_t room, n;
+	uint64_t inos[8];
+	const char *names[8];
+};
+
+static int take(void *ctx, uint64_t ino, const char *name)
+{
+	struct listing *l = ctx;
+
+	if (l->n == l->room)
+		return 1; /* the reply is full */
+	l->inos[l->n] = ino;
+	l->names[l->n++] = name;
+	return 0;
+}
+
+/* The syncers' listings hold only the offered files of the directory listed, each once,
+ * a file left out of a full reply going to the next; a plain listing holds nothing; other
+ * processes, and a sync that offered nothing, list as usual. */
+START_TEST(test_listing_offers_files_once)
+{
+	const uint64_t inos[] = { 11, 12, 13, 21 }, parents[] = { 1, 1, 1, 2 };
+	char *const names[] = { "a", "b", "c", "z" };
+	const pid_t me = gettid();
+	struct listing l = { .room = 2 };
+
+	sizesync_init(&s, true);
+	sizesync_begin(&s, inos, 4, 0, &me, 1);
+	ck_assert(sizesync_list(&s, me, 1, true, take, &l) == false); /* nothing offered */
+	sizesync_offer(&s, inos, parents, names, 4);
+	ck_assert(sizesync_list(&s, me + 1, 1, true, take, &l) == false);
+	ck_assert(sizesync_list(&s, me, 1, false, take, &l));
+	ck_assert_uint_eq(l.n, 0);
+	ck_assert(sizesync_list(&s, me, 1, true, take, &l));
+	ck_assert_uint_eq(l.n, 2);
+	ck_assert_uint_eq(l.inos[0], 11);
+	ck_assert_str_eq(l.names[1], "b");
+	l = (struct listing){ .room = 8 };
+	ck_assert(sizesync_list(&s, me, 1, true, take, &l));
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_uint_eq(l.inos[0], 13);
+	l.n = 0;
+	ck_assert(sizesync_list(&s, me, 1, true, take, &l));
+	ck_assert_uint_eq(l.n, 0);
+	ck_assert(sizesync_list(&s, me, 2, true, take, &l));
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_str_eq(l.names[0], "z");
+	sizesync_end(&s);
+	ck_assert(sizesync_list(&s, me, 2, true, take, &l) == false);
+	sizesync_destroy(&s);
+}
+END_TEST
+
 /* -s: the one worker must never wait, and no answer carries a forced size. */
 START_TEST(test_single_thread_never_holds)
 {
@@ -164,6 +219,7 @@ int main(void)
 
 	fx_unit_tcase(s, "sizesync", 30, NULL, NULL,
 		      FX_TESTS(test_syncing_thread_passes, test_hold_is_bounded, test_end_releases,
-			       test_batch_of_inodes_and_pids, test_single_thread_never_holds));
+			       test_batch_of_inodes_and_pids, test_single_thread_never_holds,
+			       test_listing_offers_files_once));
 	return fx_run_suite(s);
 }
