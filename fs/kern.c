@@ -204,61 +204,75 @@ static int zero_once(struct sfs *fs, void *arg)
 	return rc < 0 ? rc : left;
 }
 
-/* The directories of the files of z, once each (the helpers must not list one twice at
- * once): their paths into dirs (owned), their count into *n. 0 or -ENOMEM. */
-static int zero_dirs(const struct kern_zero *z, char **dirs, size_t *n)
+/* A directory is listed when the batch holds this many of its files: a listing costs
+ * three round trips (open, READDIRPLUS, release), a stat one. */
+#define KERN_LIST_MIN 4
+
+struct by_parent {
+	uint64_t parent;
+	size_t i; /* in the batch */
+};
+
+static int parent_cmp(const void *a, const void *b)
 {
-	uint64_t seen[KERN_ZERO_MAX];
+	const struct by_parent *x = a, *y = b;
 
-	*n = 0;
-	for (size_t i = 0; i < z->n; i++) {
-		size_t j = 0;
-
-		if (!z->names[i])
-			continue;
-		while (j < *n && seen[j] != z->parents[i])
-			j++;
-		if (j < *n)
-			continue;
-		/* the mount point's own files: its path without the name leaves "" */
-		dirs[*n] = z->names[i] - 1 == z->paths[i]
-				   ? strdup("/")
-				   : strndup(z->paths[i], (size_t)(z->names[i] - 1 - z->paths[i]));
-		if (!dirs[*n])
-			return -ENOMEM;
-		seen[(*n)++] = z->parents[i];
-	}
-	return 0;
+	if (x->parent != y->parent)
+		return (x->parent > y->parent) - (x->parent < y->parent);
+	return (x->i > y->i) - (x->i < y->i);
 }
 
-/* The files' sizes through listings of their directories; files whose size 0 held are no
- * longer left. 0 or -errno; a directory that cannot be listed only leaves its files for
- * their stats. */
+/* The files to size by listings, those whose directory holds at least KERN_LIST_MIN of
+ * them, into order (their indices in z, grouped by directory; their count into *m), the
+ * names the listings offer into offer (NULL for the others), and the helper whose listing
+ * holds each into listers: the one that is handed its path. */
+static void zero_order(struct sfs *fs, const struct kern_zero *z, size_t *order, size_t *m,
+		       char **offer, pid_t *listers)
+{
+	struct by_parent o[KERN_ZERO_MAX];
+	size_t named = 0;
+
+	*m = 0;
+	for (size_t i = 0; i < z->n; i++) {
+		offer[i] = NULL;
+		listers[i] = 0;
+		if (z->names[i])
+			o[named++] = (struct by_parent){ z->parents[i], i };
+	}
+	qsort(o, named, sizeof(o[0]), parent_cmp);
+	for (size_t a = 0, b; a < named; a = b) {
+		for (b = a; b < named && o[b].parent == o[a].parent; b++)
+			;
+		for (size_t k = a; b - a >= KERN_LIST_MIN && k < b; k++)
+			order[(*m)++] = o[k].i;
+	}
+	for (size_t k = 0; k < *m; k++) {
+		offer[order[k]] = z->names[order[k]];
+		listers[order[k]] = selfstat_pid_of(fs->self, k, *m);
+	}
+}
+
+/* The sizes of the files in directories worth a listing, through those listings; files
+ * whose size 0 held are no longer left. 0 or -errno; a directory that cannot be listed
+ * leaves its files for their stats. */
 static int zero_listed(struct sfs *fs, struct sync_zero *t)
 {
 	const struct kern_zero *z = t->z;
-	char *dirs[KERN_ZERO_MAX] = { 0 }, *paths[KERN_ZERO_MAX];
-	int errs[KERN_ZERO_MAX];
+	char *offer[KERN_ZERO_MAX], *paths[KERN_ZERO_MAX];
+	pid_t listers[KERN_ZERO_MAX];
+	size_t order[KERN_ZERO_MAX], m;
 	uint64_t held[KERN_ZERO_MAX];
-	size_t ndirs = 0, at[KERN_ZERO_MAX], n = 0;
-	int rc = zero_dirs(z, dirs, &ndirs);
+	int errs[KERN_ZERO_MAX], rc;
 
-	sizesync_offer(&fs->sizesync, z->inos, z->parents, z->names, z->n);
-	if (rc == 0 && ndirs > 0)
-		rc = selfstat_list_many(fs->self, dirs, ndirs, errs);
-	for (size_t i = 0; i < z->n; i++)
-		if (t->is_left[i])
-			at[n++] = i;
-	for (size_t j = 0; j < n; j++)
-		paths[j] = z->paths[at[j]];
-	if (rc == 0)
-		rc = selfstat_peek_many(fs->self, paths, n, errs, held);
-	for (size_t j = 0; rc == 0 && j < n; j++)
-		t->is_left[at[j]] = errs[j] != 0 || held[j] != 0;
-	for (size_t i = 0; i < ndirs; i++)
-		free(dirs[i]);
-	/* a listing may have left attributes the kernel trusts: the stats need them gone */
-	t->is_retry = true;
+	zero_order(fs, z, order, &m, offer, listers);
+	if (m == 0)
+		return 0;
+	sizesync_offer(&fs->sizesync, z->inos, z->parents, offer, listers, z->n);
+	for (size_t k = 0; k < m; k++)
+		paths[k] = z->paths[order[k]];
+	rc = selfstat_list_many(fs->self, paths, m, errs, held);
+	for (size_t k = 0; rc == 0 && k < m; k++)
+		t->is_left[order[k]] = errs[k] != 0 || held[k] != 0;
 	return rc;
 }
 
@@ -292,6 +306,8 @@ int kern_zero_sync(struct sfs *fs, struct kern_zero *z)
 	rc = zero_listed(fs, &t);
 	z->stated += count_left(&t);
 	z->listed += named - count_left(&t);
+	/* the stats need the attributes gone: a listing, or nothing, left them trusted */
+	t.is_retry = true;
 	if (rc == 0)
 		rc = retry(fs, zero_once, &t);
 	sizesync_end(&fs->sizesync);

@@ -37,8 +37,7 @@
 
 enum selfstat_op {
 	SELFSTAT_FORCE = 1, /* each path: stat, then the size the kernel kept */
-	SELFSTAT_LIST,	    /* each path a directory: one listing of it */
-	SELFSTAT_PEEK,	    /* each path: the size the kernel holds */
+	SELFSTAT_LIST,	    /* each directory of the paths listed, then each path's size */
 	SELFSTAT_ABORT,	    /* abort the connection */
 };
 
@@ -109,54 +108,83 @@ static bool is_daemon_gone(const struct helper *h)
 	return si.ssi_signo == SELFSTAT_DEATH_SIG && (pid_t)si.ssi_pid == h->daemon;
 }
 
-/* The size the kernel holds for path, without a GETATTR. */
-static struct answer peek(const char *path)
+/* The size the kernel holds for name in dirfd (AT_FDCWD: name is a path), without a
+ * GETATTR. */
+static struct answer peek(int dirfd, const char *name)
 {
 	struct answer a = { 0 };
 	struct statx stx;
 
-	if (statx(AT_FDCWD, path, AT_STATX_DONT_SYNC, STATX_SIZE, &stx) < 0)
+	if (statx(dirfd, name, AT_STATX_DONT_SYNC, STATX_SIZE, &stx) < 0)
 		a.err = -errno;
 	else
 		a.size = stx.stx_size;
 	return a;
 }
 
-/* One getdents of the directory path, as large as the kernel makes a READDIRPLUS: its
- * first request is one (readdirplus is asked for at offset 0). Its byte count. */
-static struct answer list(const char *path)
-{
-	static char buf[SELFSTAT_LIST_BYTES];
-	struct answer a = { 0 };
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	long n;
-
-	if (fd < 0)
-		return (struct answer){ .err = -errno };
-	n = syscall(SYS_getdents64, fd, buf, sizeof(buf));
-	if (n < 0)
-		a.err = -errno;
-	else
-		a.size = (uint64_t)n;
-	close(fd);
-	return a;
-}
-
-static struct answer answer_path(enum selfstat_op op, const char *path)
+/* stat(path), then the size the kernel kept afterwards. */
+static struct answer force(const char *path)
 {
 	struct stat st;
 
-	if (op == SELFSTAT_LIST)
-		return list(path);
-	if (op == SELFSTAT_FORCE && stat(path, &st) < 0)
+	if (stat(path, &st) < 0)
 		return (struct answer){ .err = -errno };
-	return peek(path);
+	return peek(AT_FDCWD, path);
+}
+
+/* The length of path's directory part (absolute paths: 0 for a file of /). */
+static size_t dir_len(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash ? (size_t)(slash - path) : 0;
+}
+
+/* One getdents of the directory, as large as the kernel makes a READDIRPLUS (it asks for
+ * one at offset 0), then the size the kernel holds for each of the n files of paths in
+ * it, into out. */
+static void list_dir(const char *const *paths, size_t n, struct answer *out)
+{
+	static char buf[SELFSTAT_LIST_BYTES];
+	char dir[PATH_MAX];
+	size_t len = dir_len(paths[0]);
+	int fd = -1;
+
+	if (len < sizeof(dir)) {
+		memcpy(dir, paths[0], len);
+		dir[len] = '\0';
+		fd = open(len ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	if (fd >= 0 && syscall(SYS_getdents64, fd, buf, sizeof(buf)) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		out[i] = fd >= 0 ? peek(fd, paths[i] + len + 1)
+				 : (struct answer){ .err = len < sizeof(dir) ? -errno
+									     : -ENAMETOOLONG };
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Lists the directory of each run of paths that share one, then peeks at their sizes. */
+static void list_runs(const char *const *paths, size_t n, struct answer *out)
+{
+	for (size_t a = 0, b; a < n; a = b) {
+		size_t len = dir_len(paths[a]);
+
+		for (b = a + 1;
+		     b < n && dir_len(paths[b]) == len && !memcmp(paths[a], paths[b], len); b++)
+			;
+		list_dir(paths + a, b - a, out + a);
+	}
 }
 
 /* Serves one request of len bytes (msg[len] is NUL) into out; returns the answers' count. */
 static size_t answer_request(const struct helper *h, const char *msg, size_t len,
 			     struct answer *out)
 {
+	static const char *paths[SELFSTAT_PATHS_MAX];
 	const char *path = msg + 1;
 	size_t n = 0;
 
@@ -165,7 +193,11 @@ static size_t answer_request(const struct helper *h, const char *msg, size_t len
 		return 1;
 	}
 	for (; path < msg + len && n < SELFSTAT_PATHS_MAX; path += strlen(path) + 1)
-		out[n++] = answer_path((enum selfstat_op)msg[0], path);
+		paths[n++] = path;
+	if (msg[0] == SELFSTAT_LIST)
+		list_runs(paths, n, out);
+	for (size_t i = 0; msg[0] == SELFSTAT_FORCE && i < n; i++)
+		out[i] = force(paths[i]);
 	return n;
 }
 
@@ -452,18 +484,16 @@ int selfstat_force_many(struct selfstat *s, char *const *paths, size_t n, int *e
 	return ask_many(s, SELFSTAT_FORCE, paths, n, errs, held);
 }
 
-int selfstat_peek_many(struct selfstat *s, char *const *paths, size_t n, int *errs, uint64_t *held)
+int selfstat_list_many(struct selfstat *s, char *const *paths, size_t n, int *errs, uint64_t *held)
 {
-	return ask_many(s, SELFSTAT_PEEK, paths, n, errs, held);
+	return ask_many(s, SELFSTAT_LIST, paths, n, errs, held);
 }
 
-int selfstat_list_many(struct selfstat *s, char *const *dirs, size_t n, int *errs)
+pid_t selfstat_pid_of(const struct selfstat *s, size_t k, size_t n)
 {
-	uint64_t *bytes = calloc(n ? n : 1, sizeof(*bytes));
-	int rc = bytes ? ask_many(s, SELFSTAT_LIST, dirs, n, errs, bytes) : -ENOMEM;
+	size_t each = (n + s->n - 1) / s->n;
 
-	free(bytes);
-	return rc;
+	return s->links[k / each].pid;
 }
 
 int selfstat_abort(struct selfstat *s)

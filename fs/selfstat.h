@@ -68,15 +68,15 @@ int selfstat_force(struct selfstat *s, const char *path, uint64_t *held_out);
  * KiB), and then errs and held are not all set. */
 int selfstat_force_many(struct selfstat *s, char *const *paths, size_t n, int *errs,
 			uint64_t *held);
-/* The size the kernel holds for each of the n paths (statx AT_STATX_DONT_SYNC, no
- * request), split among the helpers: 0 or -errno in errs, the size in held. 0 or -errno as
- * selfstat_force_many(). */
-int selfstat_peek_many(struct selfstat *s, char *const *paths, size_t n, int *errs, uint64_t *held);
-/* One getdents of each of the n directories, split among the helpers (so the n should
- * differ: two helpers listing one directory race for its entries): the kernel asks
- * READDIRPLUS of up to 1 MiB for it (sizesync_list() says what the daemon answers). Each
- * one's 0 or -errno in errs; 0 or -errno as selfstat_force_many(). */
-int selfstat_list_many(struct selfstat *s, char *const *dirs, size_t n, int *errs);
+/* For each of the n files of paths, in runs that share a directory: one getdents of the
+ * directory (the kernel asks READDIRPLUS of up to 1 MiB for it, and sizesync_list() says
+ * what the daemon answers), then the size the kernel holds for the file (statx
+ * AT_STATX_DONT_SYNC, no request): 0 or -errno in errs, the size in held. The paths are
+ * split among the helpers, which work at once: selfstat_pid_of() says which lists which.
+ * 0 or -errno as selfstat_force_many(). */
+int selfstat_list_many(struct selfstat *s, char *const *paths, size_t n, int *errs, uint64_t *held);
+/* The helper that a request about n paths hands path k (k < n) to. */
+pid_t selfstat_pid_of(const struct selfstat *s, size_t k, size_t n);
 /* Aborts the mount's FUSE connection through fusectl, which is what a daemon's death does
  * to it: every request in flight fails. 0, or -errno (why the abort file could not be
  * opened, or written). */

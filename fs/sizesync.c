@@ -100,14 +100,14 @@ uint64_t sizesync_wait(struct sizesync *s, uint64_t ino, pid_t pid)
 }
 
 void sizesync_offer(struct sizesync *s, const uint64_t *inos, const uint64_t *parents,
-		    char *const *names, size_t n)
+		    char *const *names, const pid_t *listers, size_t n)
 {
 	pthread_mutex_lock(&s->lock);
 	s->nnames = 0;
 	for (size_t i = 0; i < n && i < SIZESYNC_MAX; i++)
-		s->names[s->nnames++] = (struct sizesync_name){ .ino = inos[i],
-								.parent = parents[i],
-								.name = names[i] };
+		s->names[s->nnames++] = (struct sizesync_name){
+			.ino = inos[i], .parent = parents[i], .name = names[i], .lister = listers[i]
+		};
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -123,7 +123,7 @@ bool sizesync_list(struct sizesync *s, pid_t pid, uint64_t dir, bool plus,
 	for (size_t i = 0; is_ours && plus && i < s->nnames; i++) {
 		struct sizesync_name *f = &s->names[i];
 
-		if (f->is_listed || f->parent != dir || !f->name)
+		if (f->is_listed || f->parent != dir || !f->name || f->lister != pid)
 			continue;
 		if (emit(ctx, f->ino, f->name) != 0)
 			break;

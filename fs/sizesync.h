@@ -31,6 +31,7 @@ struct sizesync {
 	struct sizesync_name {
 		uint64_t ino, parent;
 		const char *name; /* the caller's, until sizesync_end() */
+		pid_t lister;	  /* the syncer whose listing holds it */
 		bool is_listed;
 	} names[SIZESYNC_MAX]; /* guarded by lock: what the syncers' listings hold */
 	size_t nnames;	       /* guarded by lock: 0 if the syncers only stat */
@@ -52,17 +53,17 @@ void sizesync_begin(struct sizesync *s, const uint64_t *inos, size_t n, uint64_t
 		    const pid_t *pids, size_t npids);
 void sizesync_end(struct sizesync *s);
 /* Hands the syncers' directory listings the names of n files of the sync begun (n <=
- * SIZESYNC_MAX): inos[i] is parents[i]/names[i]; the names stay the caller's until
- * sizesync_end(). A readdirplus reply carries each entry's attributes, and the kernel
- * applies them to the inode it holds as a GETATTR reply's, truncating the page cache
- * (private copies included): one listing tells it the size of all the files of a
- * directory in one round trip. */
+ * SIZESYNC_MAX): inos[i] is parents[i]/names[i] (NULL: not listed), for the listing of
+ * the syncer listers[i]; the names stay the caller's until sizesync_end(). A readdirplus
+ * reply carries each entry's attributes, and the kernel applies them to the inode it
+ * holds as a GETATTR reply's, truncating the page cache (private copies included): one
+ * listing tells it the size of all the files of a directory in one round trip. */
 void sizesync_offer(struct sizesync *s, const uint64_t *inos, const uint64_t *parents,
-		    char *const *names, size_t n);
+		    char *const *names, const pid_t *listers, size_t n);
 /* In a listing handler of directory dir, for the process pid: false, unless pid is a syncer
- * of a sync that offered names; then the listing holds only the sync's files of dir not
- * listed yet: emit(ctx, ino, name) for each (when plus; a plain listing is empty) until
- * emit returns nonzero (the reply is full: that file stays unlisted), and true. */
+ * of a sync that offered names; then the listing holds only the sync's files of dir for
+ * pid not listed yet: emit(ctx, ino, name) for each (when plus; a plain listing is empty)
+ * until emit returns nonzero (the reply is full: that file stays unlisted), and true. */
 bool sizesync_list(struct sizesync *s, pid_t pid, uint64_t dir, bool plus,
 		   int (*emit)(void *ctx, uint64_t ino, const char *name), void *ctx);
 /* In a FUSE handler, before answering with ino's attributes to the thread pid: waits

@@ -158,20 +158,20 @@ static int take(void *ctx, uint64_t ino, const char *name)
 	return 0;
 }
 
-/* The syncers' listings hold only the offered files of the directory listed, each once,
+/* The syncers' listings hold only the offered files of the directory listed for them, each once,
  * a file left out of a full reply going to the next; a plain listing holds nothing; other
  * processes, and a sync that offered nothing, list as usual. */
 START_TEST(test_listing_offers_files_once)
 {
-	const uint64_t inos[] = { 11, 12, 13, 21 }, parents[] = { 1, 1, 1, 2 };
-	char *const names[] = { "a", "b", "c", "z" };
-	const pid_t me = gettid();
+	const uint64_t inos[] = { 11, 12, 13, 21, 14 }, parents[] = { 1, 1, 1, 2, 1 };
+	char *const names[] = { "a", "b", "c", "z", "d" };
+	const pid_t me = gettid(), listers[] = { me, me, me, me, 4242 }, pids[] = { me, 4242 };
 	struct listing l = { .room = 2 };
 
 	sizesync_init(&s, true);
-	sizesync_begin(&s, inos, 4, 0, &me, 1);
+	sizesync_begin(&s, inos, 5, 0, pids, 2);
 	ck_assert(sizesync_list(&s, me, 1, true, take, &l) == false); /* nothing offered */
-	sizesync_offer(&s, inos, parents, names, 4);
+	sizesync_offer(&s, inos, parents, names, listers, 5);
 	ck_assert(sizesync_list(&s, me + 1, 1, true, take, &l) == false);
 	ck_assert(sizesync_list(&s, me, 1, false, take, &l));
 	ck_assert_uint_eq(l.n, 0);
@@ -181,7 +181,7 @@ START_TEST(test_listing_offers_files_once)
 	ck_assert_str_eq(l.names[1], "b");
 	l = (struct listing){ .room = 8 };
 	ck_assert(sizesync_list(&s, me, 1, true, take, &l));
-	ck_assert_uint_eq(l.n, 1);
+	ck_assert_uint_eq(l.n, 1); /* "d" is another syncer's */
 	ck_assert_uint_eq(l.inos[0], 13);
 	l.n = 0;
 	ck_assert(sizesync_list(&s, me, 1, true, take, &l));
@@ -189,6 +189,10 @@ START_TEST(test_listing_offers_files_once)
 	ck_assert(sizesync_list(&s, me, 2, true, take, &l));
 	ck_assert_uint_eq(l.n, 1);
 	ck_assert_str_eq(l.names[0], "z");
+	l.n = 0;
+	ck_assert(sizesync_list(&s, 4242, 1, true, take, &l));
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_str_eq(l.names[0], "d");
 	sizesync_end(&s);
 	ck_assert(sizesync_list(&s, me, 2, true, take, &l) == false);
 	sizesync_destroy(&s);
