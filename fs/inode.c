@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -260,28 +261,28 @@ void inode_unhold(struct itab *t, struct inode *n, bool is_writer)
 	entry_free(dead);
 }
 
-bool inode_is_written(struct itab *t, uint64_t ino)
+/* One of ino's entry's counts (at the offset of that field), read under the lock; 0 for
+ * an inode not in the table. */
+static uint64_t count_of(struct itab *t, uint64_t ino, size_t field)
 {
 	struct inode *n;
-	bool written;
+	uint64_t c;
 
 	pthread_mutex_lock(&t->lock);
 	n = *slot_of(t, ino);
-	written = n && n->writers > 0;
+	c = n ? *(const uint64_t *)((const char *)n + field) : 0;
 	pthread_mutex_unlock(&t->lock);
-	return written;
+	return c;
+}
+
+bool inode_is_written(struct itab *t, uint64_t ino)
+{
+	return count_of(t, ino, offsetof(struct inode, writers)) > 0;
 }
 
 bool inode_is_known(struct itab *t, uint64_t ino)
 {
-	struct inode *n;
-	bool known;
-
-	pthread_mutex_lock(&t->lock);
-	n = *slot_of(t, ino);
-	known = n && n->nlookup > 0;
-	pthread_mutex_unlock(&t->lock);
-	return known;
+	return count_of(t, ino, offsetof(struct inode, nlookup)) > 0;
 }
 
 uint64_t itab_count(struct itab *t)
