@@ -80,16 +80,17 @@ static uint64_t mem_pages_present(const struct mem_inode *in, uint64_t first, ui
 	return n;
 }
 
-static int mem_page_add(struct mem_bk *m, struct mem_inode *in, uint64_t idx)
+#define MEM_PREFAULT 64 /* pages made resident at once (pagestore_prefault()) */
+
+static int mem_page_add(struct mem_bk *m, struct mem_inode *in, uint64_t idx, void **out)
 {
-	void *page;
-	int rc = pagestore_alloc(&m->store, &page);
+	int rc = pagestore_alloc(&m->store, out);
 
 	if (rc < 0)
 		return rc;
-	rc = pagemap_insert(&in->pages, idx, page);
+	rc = pagemap_insert(&in->pages, idx, *out);
 	if (rc < 0)
-		pagestore_free(&m->store, page);
+		pagestore_free(&m->store, *out);
 	return rc;
 }
 
@@ -100,6 +101,7 @@ static int mem_pages_alloc(struct mem_bk *m, struct mem_inode *in, uint64_t firs
 {
 	uint64_t missing = last - first + 1 - mem_pages_present(in, first, last);
 	uint64_t added = 0, index = pagemap_bytes(&in->pages);
+	void *fresh[MEM_PREFAULT];
 	int rc = mem_charge(m, missing * MEM_PAGE_SIZE);
 
 	if (rc < 0)
@@ -107,11 +109,13 @@ static int mem_pages_alloc(struct mem_bk *m, struct mem_inode *in, uint64_t firs
 	for (uint64_t idx = first; added < missing; idx++) {
 		if (pagemap_lookup(&in->pages, idx))
 			continue;
-		rc = mem_page_add(m, in, idx);
+		rc = mem_page_add(m, in, idx, &fresh[added % MEM_PREFAULT]);
 		if (rc < 0)
 			break;
-		added++;
+		if (++added % MEM_PREFAULT == 0)
+			pagestore_prefault(fresh, MEM_PREFAULT);
 	}
+	pagestore_prefault(fresh, added % MEM_PREFAULT);
 	mem_uncharge(m, (missing - added) * MEM_PAGE_SIZE);
 	mem_meta_resize(m, index, pagemap_bytes(&in->pages));
 	return rc;

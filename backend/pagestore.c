@@ -217,6 +217,16 @@ int pagestore_alloc(struct pagestore *ps, void **out)
 	return rc;
 }
 
+void pagestore_prefault(void *const *pages, size_t n)
+{
+	for (size_t a = 0, b; a < n; a = b) {
+		for (b = a + 1;
+		     b < n && (char *)pages[b] == (char *)pages[b - 1] + PAGESTORE_PAGE_SIZE; b++)
+			;
+		madvise(pages[a], (b - a) * PAGESTORE_PAGE_SIZE, MADV_POPULATE_WRITE);
+	}
+}
+
 /* Caller holds ps->lock. Marks page free; returns its slab if that is now an empty slab
  * beyond the one kept, unlinked and for the caller to unmap, else NULL. */
 static struct ps_slab *ps_put(struct pagestore *ps, void *page)

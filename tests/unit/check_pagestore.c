@@ -125,6 +125,33 @@ START_TEST(test_idle_then_trimmed)
 }
 END_TEST
 
+/* Prefaulting makes pages resident without a store, runs and lone pages alike; they still
+ * read zero, and trimming gives them back as before. */
+START_TEST(test_prefault)
+{
+	void *p[40];
+
+	for (int i = 0; i < 40; i++) {
+		p[i] = alloc_page();
+		ck_assert(!is_resident(p[i]));
+	}
+	/* a run of 30, then a page out of order, then the rest */
+	pagestore_prefault(p, 30);
+	pagestore_prefault(&p[35], 1);
+	for (int i = 0; i < 40; i++)
+		ck_assert_msg(is_resident(p[i]) == (i < 30 || i == 35), "page %d", i);
+	pagestore_prefault(p, 40);
+	for (int i = 0; i < 40; i++) {
+		ck_assert(is_resident(p[i]));
+		ck_assert(is_zero(p[i]));
+		pagestore_free(&ps, p[i]);
+	}
+	pagestore_trim(&ps);
+	for (int i = 0; i < 40; i++)
+		ck_assert(!is_resident(p[i]));
+}
+END_TEST
+
 /* Freed pages are reused before any new one: writing, freeing and writing again the same
  * number of pages maps nothing new. */
 START_TEST(test_idle_reused_first)
@@ -296,6 +323,6 @@ int main(void)
 	fx_unit_tcase(s, "pagestore", 60, setup, teardown,
 		      FX_TESTS(test_pages_aligned_distinct_zero, test_idle_then_trimmed,
 			       test_idle_reused_first, test_reaper, test_empty_slabs_unmapped,
-			       test_batch, test_threads));
+			       test_batch, test_threads, test_prefault));
 	return fx_run_suite(s);
 }
