@@ -451,6 +451,50 @@ START_TEST(test_unplug_vanish)
 }
 END_TEST
 
+/* A directory of files the kernel may cache pages of: the unplug gives them size 0
+ * through a listing, and skips their last attribute invalidation (the size came with a
+ * zero timeout); their views die as any others, read(2) meeting the error, not end of
+ * file. */
+#define UNPLUG_DIR_FILES 8
+
+static const char *unplug_dir_file(int i)
+{
+	char rel[32];
+
+	snprintf(rel, sizeof(rel), "u/f%d", i);
+	return P(rel);
+}
+
+static int unplug_dir_observer(int sock, const void *arg)
+{
+	struct view v[UNPLUG_DIR_FILES];
+
+	(void)arg;
+	for (int i = 0; i < UNPLUG_DIR_FILES; i++)
+		FX_TRY(view_open(&v[i], unplug_dir_file(i)));
+	FX_TRY(fx_peer_wait_go(sock));
+	for (int i = 0; i < UNPLUG_DIR_FILES; i++)
+		FX_TRY(view_dead(&v[i], EIO));
+	return 0;
+}
+
+START_TEST(test_unplug_directory)
+{
+	struct ctl_result res = { 0 };
+	struct fx_peer o;
+
+	ck_assert_int_eq(mkdir(P("u"), 0755), 0);
+	for (int i = 0; i < UNPLUG_DIR_FILES; i++)
+		make_file(unplug_dir_file(i), NPAGES);
+	fx_peer_start(&o, unplug_dir_observer, NULL);
+	CTL_OK(&res, "unplug");
+	expect_sized(&res, UNPLUG_DIR_FILES);
+	fx_peer_step(&o);
+	fx_peer_finish(&o);
+	ctl_result_free(&res);
+}
+END_TEST
+
 /* ---- row 3: replug ---- */
 
 /* After the event and the replug, and after another process opened f again: f's old views
@@ -654,6 +698,7 @@ static Suite *revoke_suite(void)
 		    test_revoke_dirty_shared, test_revoke_directory } },
 		{ "unplug", setup, teardown, { test_unplug } },
 		{ "unplug_vanish", setup, teardown, { test_unplug_vanish } },
+		{ "unplug_directory", setup, teardown, { test_unplug_directory } },
 		{ "replug",
 		  setup,
 		  teardown,
