@@ -171,7 +171,7 @@ int kern_zero_add(struct sfs *fs, struct kern_zero *z, const char *rel, uint64_t
 }
 
 struct sync_zero {
-	struct kern_zero *z;
+	const struct kern_zero *z;
 	bool is_left[KERN_ZERO_MAX]; /* the kernel does not hold size 0 yet */
 	bool is_retry;		     /* the attributes need invalidating again */
 };
@@ -198,7 +198,6 @@ static int zero_once(struct sfs *fs, void *arg)
 	rc = selfstat_force_many(fs->self, paths, n, errs, held);
 	for (size_t j = 0; rc == 0 && j < n; j++) {
 		t->is_left[at[j]] = errs[j] == 0 && held[j] != 0;
-		t->z->is_sized[at[j]] = errs[j] == 0 && held[j] == 0;
 		left += t->is_left[at[j]];
 	}
 	t->is_retry = true;
@@ -258,7 +257,7 @@ static void zero_order(struct sfs *fs, const struct kern_zero *z, size_t *order,
  * leaves its files for their stats. */
 static int zero_listed(struct sfs *fs, struct sync_zero *t)
 {
-	struct kern_zero *z = t->z;
+	const struct kern_zero *z = t->z;
 	char *offer[KERN_ZERO_MAX], *paths[KERN_ZERO_MAX];
 	pid_t listers[KERN_ZERO_MAX];
 	size_t order[KERN_ZERO_MAX], m;
@@ -272,10 +271,8 @@ static int zero_listed(struct sfs *fs, struct sync_zero *t)
 	for (size_t k = 0; k < m; k++)
 		paths[k] = z->paths[order[k]];
 	rc = selfstat_list_many(fs->self, paths, m, errs, held);
-	for (size_t k = 0; rc == 0 && k < m; k++) {
+	for (size_t k = 0; rc == 0 && k < m; k++)
 		t->is_left[order[k]] = errs[k] != 0 || held[k] != 0;
-		z->is_sized[order[k]] = !t->is_left[order[k]];
-	}
 	return rc;
 }
 
@@ -304,7 +301,6 @@ int kern_zero_sync(struct sfs *fs, struct kern_zero *z)
 		if (!z->names[i] || inode_is_written(fs->itab, z->inos[i]))
 			kern_inval(fs, z->inos[i], 0, 0);
 		t.is_left[i] = z->paths[i] != NULL;
-		z->is_sized[i] = false;
 	}
 	named = count_left(&t);
 	rc = zero_listed(fs, &t);

@@ -35,10 +35,9 @@ struct kern_zero {
 	size_t n;
 	uint64_t inos[KERN_ZERO_MAX];
 	uint64_t parents[KERN_ZERO_MAX];
-	char *paths[KERN_ZERO_MAX];   /* in the mount (NULL if too long); owned */
-	char *names[KERN_ZERO_MAX];   /* the last component of paths[i], or NULL */
-	bool is_sized[KERN_ZERO_MAX]; /* the kernel holds size 0 (kern_zero_sync() sets) */
-	uint64_t listed, stated;      /* files sized by a listing, by a stat: totals */
+	char *paths[KERN_ZERO_MAX]; /* in the mount (NULL if too long); owned */
+	char *names[KERN_ZERO_MAX]; /* the last component of paths[i], or NULL */
+	uint64_t listed, stated;    /* files sized by a listing, by a stat: totals */
 };
 /* Adds the file ino, named rel in directory parent, to z, which has room (n <
  * KERN_ZERO_MAX). 0 or -ENOMEM. */

@@ -39,8 +39,7 @@ void fill_entry(struct sfs *fs, const struct bk_attr *a, struct fuse_entry_param
 	e->ino = a->ino;
 	/* the backend's generation of the number above the daemon's own revivals */
 	e->generation = (a->gen << 32) + (inode_gen(fs->itab, a->ino) & UINT32_MAX);
-	/* an unplug under way trusts only the sizes it gave (revoke.c: size_known_but()) */
-	e->attr_timeout = atomic_load(&fs->plug) == PLUG_GOING ? 0 : fs->timeout;
+	e->attr_timeout = fs->timeout;
 	e->entry_timeout = fs->timeout;
 	attr_to_stat(a, &e->attr);
 }

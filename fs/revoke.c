@@ -40,8 +40,6 @@ struct revocation {
 	enum inode_state state; /* what mark() sets */
 	uint64_t files, dirs;
 	struct kern_zero batch; /* files queued for phase 2 */
-	uint64_t *sized;	/* files the kernel holds size 0 of: nsized, room for cap */
-	size_t nsized, cap;
 };
 
 static int mark(void *ctx, const char *rel, uint64_t parent, const char *name,
@@ -60,26 +58,6 @@ static int mark(void *ctx, const char *rel, uint64_t parent, const char *name,
 	return rc;
 }
 
-/* Keeps the files of z the kernel holds size 0 of in v->sized (as many as memory allows:
- * a file left out only costs its phase 4). */
-static void note_sized(struct revocation *v, const struct kern_zero *z)
-{
-	for (size_t i = 0; i < z->n; i++) {
-		if (!z->is_sized[i])
-			continue;
-		if (v->nsized == v->cap) {
-			size_t cap = v->cap ? 2 * v->cap : KERN_ZERO_MAX;
-			uint64_t *grown = realloc(v->sized, cap * sizeof(*grown));
-
-			if (!grown)
-				return;
-			v->sized = grown;
-			v->cap = cap;
-		}
-		v->sized[v->nsized++] = z->inos[i];
-	}
-}
-
 /* Phase 2 for the files queued, then phase 3 for each. A file whose size could not be
  * told (a path the daemon may not search) keeps only COWed private pages; the revocation
  * itself goes on. */
@@ -90,7 +68,6 @@ static void finish_batch(struct revocation *v)
 	kern_zero_sync(v->fs, z);
 	for (size_t i = 0; v->state == INODE_REVOKING && i < z->n; i++)
 		inode_set_state(v->fs->itab, z->inos[i], INODE_REVOKED, v->err, v->seq);
-	note_sized(v, z);
 	kern_zero_reset(z);
 }
 
@@ -112,51 +89,25 @@ static int truncate_cache(void *ctx, const char *rel, uint64_t parent, const cha
 	return rc;
 }
 
-/* The pages of what the kernel may still cache: unlinked files no walk can reach, and
- * READs that raced the walk. */
-static int inval_cached(struct sfs *fs)
+/* Phase 4 (off -1) for everything the kernel holds; or (off 0) the pages of what it may
+ * still cache: unlinked files no walk can reach, and READs that raced the walk. */
+static int inval_known(struct sfs *fs, off_t off)
 {
 	uint64_t *ids;
 	size_t n;
-	int rc = itab_take_cached(fs->itab, &ids, &n);
+	int rc = off < 0 ? itab_known(fs->itab, &ids, &n) : itab_take_cached(fs->itab, &ids, &n);
 
 	for (size_t i = 0; rc == 0 && i < n; i++)
-		rc = kern_inval(fs, ids[i], 0, 0);
+		rc = kern_inval(fs, ids[i], off, 0);
 	free(ids);
 	return rc;
 }
 
 /* How phase 2 told the kernel the sizes: files sized by a listing, by a stat. */
-static void note_counts(struct ev *e, const struct revocation *v)
+static void note_sized(struct ev *e, const struct revocation *v)
 {
 	ev_note(e, "listed", "%llu", (unsigned long long)v->batch.listed);
 	ev_note(e, "stated", "%llu", (unsigned long long)v->batch.stated);
-}
-
-static int ino_cmp(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* Phase 4 of an unplug: the attributes of everything the kernel holds, but the files v
- * gave size 0. Their size came with a zero timeout, and while the unplug was under way
- * every attribute the daemon handed out did too (fill_entry(), ll_getattr()), so the
- * kernel asks again before it trusts one: read(2) on an old descriptor meets the error.
- * One notification less per file cached, about 2.6 us. */
-static int size_known_but(struct revocation *v)
-{
-	uint64_t *ids;
-	size_t n;
-	int rc = itab_known(v->fs->itab, &ids, &n);
-
-	qsort(v->sized, v->nsized, sizeof(*v->sized), ino_cmp);
-	for (size_t i = 0; rc == 0 && i < n; i++)
-		if (!v->nsized || !bsearch(&ids[i], v->sized, v->nsized, sizeof(*ids), ino_cmp))
-			rc = kern_inval(v->fs, ids[i], -1, 0);
-	free(ids);
-	return rc;
 }
 
 static bool is_revoked(struct sfs *fs, uint64_t ino)
@@ -208,8 +159,7 @@ int ev_revoke_in(struct ev *e, const char *rel, int err, bool is_marked)
 	ev_note(e, "errno", "%s", strerrorname_np(err));
 	ev_note(e, "files", "%llu", (unsigned long long)v.files);
 	ev_note(e, "dirs", "%llu", (unsigned long long)v.dirs);
-	note_counts(e, &v);
-	free(v.sized);
+	note_sized(e, &v);
 	ev_note(e, "lost_bytes", "%llu",
 		(unsigned long long)(atomic_load(&fs->stats.lost_bytes) - lost));
 	return rc;
@@ -280,14 +230,13 @@ int ev_unplug_in(struct ev *e, bool vanish, bool is_flipped)
 	rc = path_walk(fs, "", truncate_cache, &v);
 	finish_batch(&v);
 	if (rc == 0)
-		rc = inval_cached(fs);
+		rc = inval_known(fs, 0);
 	atomic_store(&fs->plug, vanish ? PLUG_VANISHED : PLUG_OFF);
 	if (rc == 0 && vanish)
 		rc = ev_drop_names(e, false);
 	if (rc == 0)
-		rc = size_known_but(&v);
-	free(v.sized);
-	note_counts(e, &v);
+		rc = inval_known(fs, -1);
+	note_sized(e, &v);
 	ev_note(e, "lost_bytes", "%llu",
 		(unsigned long long)(atomic_load(&fs->stats.lost_bytes) - lost));
 	return rc;
