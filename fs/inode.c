@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,28 +260,33 @@ void inode_unhold(struct itab *t, struct inode *n, bool is_writer)
 	entry_free(dead);
 }
 
-/* One of ino's entry's counts (at the offset of that field), read under the lock; 0 for
- * an inode not in the table. */
-static uint64_t count_of(struct itab *t, uint64_t ino, size_t field)
+/* ino's entry's lookups and writers, read under the lock; 0 for an inode not in the
+ * table. */
+static void counts_of(struct itab *t, uint64_t ino, uint64_t *nlookup, uint64_t *writers)
 {
 	struct inode *n;
-	uint64_t c;
 
 	pthread_mutex_lock(&t->lock);
 	n = *slot_of(t, ino);
-	c = n ? *(const uint64_t *)((const char *)n + field) : 0;
+	*nlookup = n ? n->nlookup : 0;
+	*writers = n ? n->writers : 0;
 	pthread_mutex_unlock(&t->lock);
-	return c;
 }
 
 bool inode_is_written(struct itab *t, uint64_t ino)
 {
-	return count_of(t, ino, offsetof(struct inode, writers)) > 0;
+	uint64_t nlookup, writers;
+
+	counts_of(t, ino, &nlookup, &writers);
+	return writers > 0;
 }
 
 bool inode_is_known(struct itab *t, uint64_t ino)
 {
-	return count_of(t, ino, offsetof(struct inode, nlookup)) > 0;
+	uint64_t nlookup, writers;
+
+	counts_of(t, ino, &nlookup, &writers);
+	return nlookup > 0;
 }
 
 uint64_t itab_count(struct itab *t)

@@ -292,8 +292,8 @@ int kern_zero_sync(struct sfs *fs, struct kern_zero *z)
 	size_t named;
 	int rc;
 
-	/* held first: the page invalidation drops the attributes as well, and no client's
-	 * GETATTR may bring them back before the helper's */
+	/* held first: no client's GETATTR may bring back the attributes the page
+	 * invalidation drops, or answer with a size, before the helpers' listings and stats */
 	hold(fs, z->inos, z->n, 0);
 	for (size_t i = 0; i < z->n; i++) {
 		/* dirty pages go through writeback first (the gate refuses them: lost); the

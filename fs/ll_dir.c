@@ -23,6 +23,7 @@ struct dirbuf {
 	size_t size, used;
 	uint64_t shift; /* offset = cookie + shift */
 	bool plus;
+	bool is_sizing; /* a size sync's listing: attributes the kernel must not trust */
 	int err;
 };
 
@@ -33,6 +34,8 @@ static size_t add_entry(struct dirbuf *d, const char *name, const struct bk_attr
 	size_t left = d->size - d->used;
 
 	fill_entry(ll_fs(d->req), a, &e);
+	if (d->is_sizing)
+		e.attr_timeout = 0; /* as the revocation's GETATTR */
 	if (!d->plus)
 		return fuse_add_direntry(d->req, d->buf + d->used, left, name, &e.attr, (off_t)off);
 	/* "." and ".." carry no node ID: the kernel neither links nor counts them */
@@ -67,33 +70,19 @@ static int emit(void *ctx, const char *name, const struct bk_attr *a, uint64_t c
 	return 0;
 }
 
-/* An entry of a size sync's listing (sizesync.h): the file at size 0, which the kernel must
- * not trust (as the revocation's GETATTR), with the reference readdirplus leaves. */
+/* An entry of a size sync's listing (sizesync.h): the file at size 0. Its offset is
+ * never handed back: the helper lists once. */
 static int emit_synced(void *ctx, uint64_t ino, const char *name)
 {
 	struct dirbuf *d = ctx;
-	struct sfs *fs = ll_fs(d->req);
-	struct fuse_entry_param e;
 	struct bk_attr a;
-	size_t n;
 
-	if (bk_getattr(fs->bk, ino, &a) < 0 || !S_ISREG(a.mode))
+	if (bk_getattr(ll_fs(d->req)->bk, ino, &a) < 0 || !S_ISREG(a.mode))
 		return 0; /* gone meanwhile: its stat will tell */
 	a.size = 0;
 	a.blocks = 0;
-	fill_entry(fs, &a, &e);
-	e.attr_timeout = 0;
-	d->err = inode_ref_named(fs->itab, ino, d->dir, name);
-	if (d->err < 0)
-		return 1;
-	n = fuse_add_direntry_plus(d->req, d->buf + d->used, d->size - d->used, name, &e,
-				   (off_t)(d->used + 1));
-	if (n > d->size - d->used) {
-		forget_inode(fs, ino, 1);
-		return 1;
-	}
-	d->used += n;
-	return 0;
+	d->is_sizing = true;
+	return emit(d, name, &a, d->used);
 }
 
 static int emit_dots(struct dirbuf *d, fuse_ino_t ino, uint64_t off)

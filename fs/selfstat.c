@@ -148,21 +148,18 @@ static void list_dir(const char *const *paths, size_t n, struct answer *out)
 	static char buf[SELFSTAT_LIST_BYTES];
 	char dir[PATH_MAX];
 	size_t len = dir_len(paths[0]);
-	int fd = -1;
+	int fd = -1, err = -ENAMETOOLONG;
 
 	if (len < sizeof(dir)) {
 		memcpy(dir, paths[0], len);
 		dir[len] = '\0';
 		fd = open(len ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		err = fd < 0 ? -errno : 0;
 	}
-	if (fd >= 0 && syscall(SYS_getdents64, fd, buf, sizeof(buf)) < 0) {
-		close(fd);
-		fd = -1;
-	}
+	if (fd >= 0 && syscall(SYS_getdents64, fd, buf, sizeof(buf)) < 0)
+		err = -errno;
 	for (size_t i = 0; i < n; i++)
-		out[i] = fd >= 0 ? peek(fd, paths[i] + len + 1)
-				 : (struct answer){ .err = len < sizeof(dir) ? -errno
-									     : -ENAMETOOLONG };
+		out[i] = err ? (struct answer){ .err = err } : peek(fd, paths[i] + len + 1);
 	if (fd >= 0)
 		close(fd);
 }
@@ -420,6 +417,13 @@ static int send_share(struct selfstat *s, size_t i, enum selfstat_op op, char *c
 	return rc;
 }
 
+/* How many of n paths each helper is handed: the first helpers take that many each, in
+ * order, the last what remains. */
+static size_t share_of(const struct selfstat *s, size_t n)
+{
+	return (n + s->n - 1) / s->n;
+}
+
 /* Asks op about the n paths, split among the helpers, which work at once, and keeps each
  * path's answer in out (n of them). 0 or -errno. Every request
  * sent is answered before it returns, failed or not, so the next finds the sockets
@@ -428,7 +432,7 @@ static int ask_paths(struct selfstat *s, enum selfstat_op op, char *const *paths
 		     struct answer *out)
 {
 	struct share sh[SELFSTAT_MAX];
-	size_t each = (n + s->n - 1) / s->n, left = n;
+	size_t each = share_of(s, n), left = n;
 	int rc = 0;
 
 	for (size_t i = 0; i < s->n; i++) {
@@ -491,9 +495,7 @@ int selfstat_list_many(struct selfstat *s, char *const *paths, size_t n, int *er
 
 pid_t selfstat_pid_of(const struct selfstat *s, size_t k, size_t n)
 {
-	size_t each = (n + s->n - 1) / s->n;
-
-	return s->links[k / each].pid;
+	return s->links[k / share_of(s, n)].pid;
 }
 
 int selfstat_abort(struct selfstat *s)

@@ -452,9 +452,8 @@ START_TEST(test_unplug_vanish)
 END_TEST
 
 /* A directory of files the kernel may cache pages of: the unplug gives them size 0
- * through a listing, and skips their last attribute invalidation (the size came with a
- * zero timeout); their views die as any others, read(2) meeting the error, not end of
- * file. */
+ * through a listing; their views die as any others, private copies included, and read(2)
+ * meets the error, not end of file. */
 #define UNPLUG_DIR_FILES 8
 
 static const char *unplug_dir_file(int i)
